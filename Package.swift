@@ -1,0 +1,46 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// Dependencies flow one way: Tensor -> NN -> Optim / Data -> Training -> CLI.
+// Only the backend file in PlateauTensor imports the C module.
+let strict: [SwiftSetting] = [.swiftLanguageMode(.v6)]
+
+let package = Package(
+    name: "Plateau",
+    products: [
+        .library(name: "Plateau", targets: ["Plateau"]),
+        .executable(name: "plateau", targets: ["PlateauCommand"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // MARK: - Implementation details
+        .systemLibrary(
+            name: "COpenBLAS",
+            pkgConfig: "openblas",
+            providers: [.apt(["libopenblas-dev"])]
+        ),
+
+        // MARK: - Public API
+        .target(name: "PlateauTensor", dependencies: ["COpenBLAS"], swiftSettings: strict),
+        .target(name: "PlateauNN", dependencies: ["PlateauTensor"], swiftSettings: strict),
+        .target(name: "PlateauOptim", dependencies: ["PlateauTensor", "PlateauNN"], swiftSettings: strict),
+        .target(
+            name: "Plateau",
+            dependencies: ["PlateauTensor", "PlateauNN", "PlateauOptim"],
+            swiftSettings: strict
+        ),
+        .executableTarget(
+            name: "PlateauCommand",
+            dependencies: [
+                "Plateau",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: strict
+        ),
+
+        // MARK: - Tests
+        .testTarget(name: "PlateauTensorTests", dependencies: ["PlateauTensor"], swiftSettings: strict),
+    ]
+)

@@ -1,0 +1,5 @@
+// The only C surface Plateau uses: OpenBLAS's CBLAS interface (Debian: libopenblas-dev).
+#include <cblas.h>
+// Declared by OpenBLAS but not by every cblas.h.
+void openblas_set_num_threads(int num_threads);
+int openblas_get_num_threads(void);

@@ -1,0 +1,4 @@
+// The umbrella module: `import Plateau` brings in the whole toolkit.
+@_exported import PlateauNN
+@_exported import PlateauOptim
+@_exported import PlateauTensor

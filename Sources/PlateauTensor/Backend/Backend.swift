@@ -1,0 +1,54 @@
+/// The compute seam: the dense linear-algebra kernels Plateau delegates to a vendor library.
+///
+/// Everything heavy in a network — fully connected layers, convolutions (through
+/// im2col), attention — reduces to `gemm`, so a backend is one method. ``OpenBLASBackend``
+/// (Linux) is the default; ``ReferenceBackend`` is plain Swift loops, the oracle the tests
+/// compare against. An Accelerate backend on macOS is one more conforming type calling
+/// `cblas_sgemm` from Accelerate.
+///
+/// Matrices are row-major. The call computes
+/// `C = alpha * op(A) * op(B) + beta * C` where `op(X)` is `X` or `Xᵀ`,
+/// `op(A)` is `m × k`, `op(B)` is `k × n`, and `C` is `m × n`.
+public protocol Backend: Sendable {
+    /// A short name for reports (`"openblas"`, `"reference"`).
+    var name: String { get }
+
+    func gemm(
+        transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int,
+        alpha: Float, a: UnsafePointer<Float>, lda: Int,
+        b: UnsafePointer<Float>, ldb: Int,
+        beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int)
+}
+
+/// Which backend the current task computes with.
+public enum Backends {
+    /// The backend used by tensor operations in this task. Defaults to OpenBLAS; bind
+    /// another for a scope with `Backends.$current.withValue(ReferenceBackend()) { … }`.
+    @TaskLocal public static var current: any Backend = OpenBLASBackend()
+}
+
+/// Plain-Swift matrix multiply: slow, obviously correct, the test oracle.
+public struct ReferenceBackend: Backend {
+    public init() {}
+    public var name: String { "reference" }
+
+    public func gemm(
+        transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int,
+        alpha: Float, a: UnsafePointer<Float>, lda: Int,
+        b: UnsafePointer<Float>, ldb: Int,
+        beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int
+    ) {
+        for i in 0..<m {
+            for j in 0..<n {
+                var sum: Double = 0
+                for p in 0..<k {
+                    let x = transposeA ? a[p * lda + i] : a[i * lda + p]
+                    let y = transposeB ? b[j * ldb + p] : b[p * ldb + j]
+                    sum += Double(x) * Double(y)
+                }
+                let previous = beta == 0 ? 0 : beta * c[i * ldc + j]
+                c[i * ldc + j] = alpha * Float(sum) + previous
+            }
+        }
+    }
+}

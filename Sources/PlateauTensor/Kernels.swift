@@ -1,0 +1,279 @@
+// Portable CPU loops behind the tensor operations. They work on raw buffers so the
+// optimizer can vectorize them in release builds; nothing here knows about graphs.
+
+@inline(__always)
+func makeScalars(count: Int, _ fill: (UnsafeMutablePointer<Float>) -> Void) -> [Float] {
+    [Float](unsafeUninitializedCapacity: count) { buffer, initialized in
+        if count > 0 { fill(buffer.baseAddress!) }
+        initialized = count
+    }
+}
+
+@inline(__always)
+func mapScalars(_ x: [Float], _ f: (Float) -> Float) -> [Float] {
+    x.withUnsafeBufferPointer { src in
+        makeScalars(count: src.count) { out in
+            for i in 0..<src.count { out[i] = f(src[i]) }
+        }
+    }
+}
+
+@inline(__always)
+func zipScalars(_ x: [Float], _ y: [Float], _ f: (Float, Float) -> Float) -> [Float] {
+    x.withUnsafeBufferPointer { a in
+        y.withUnsafeBufferPointer { b in
+            makeScalars(count: a.count) { out in
+                for i in 0..<a.count { out[i] = f(a[i], b[i]) }
+            }
+        }
+    }
+}
+
+extension Collection where Element == Int {
+    /// The product of the elements (1 for an empty array): a shape's element count.
+    @inline(__always) var product: Int { reduce(1, *) }
+}
+
+/// Row-major strides of a shape.
+func contiguousStrides(_ shape: [Int]) -> [Int] {
+    var strides = [Int](repeating: 1, count: shape.count)
+    var running = 1
+    for i in stride(from: shape.count - 1, through: 0, by: -1) {
+        strides[i] = running
+        running *= shape[i]
+    }
+    return strides
+}
+
+/// The numpy broadcast of two shapes, or `nil` when they are incompatible.
+func broadcastShape(_ a: [Int], _ b: [Int]) -> [Int]? {
+    let rank = max(a.count, b.count)
+    var result = [Int](repeating: 1, count: rank)
+    for i in 0..<rank {
+        let x = i < rank - a.count ? 1 : a[i - (rank - a.count)]
+        let y = i < rank - b.count ? 1 : b[i - (rank - b.count)]
+        if x == y || y == 1 { result[i] = x } else if x == 1 { result[i] = y } else { return nil }
+    }
+    return result
+}
+
+/// Strides that read `shape` (right-aligned) as if broadcast to `target`: 0 on broadcast dims.
+func broadcastStrides(_ shape: [Int], to target: [Int]) -> [Int] {
+    let own = contiguousStrides(shape)
+    let offset = target.count - shape.count
+    return (0..<target.count).map { i in
+        i < offset || shape[i - offset] == 1 ? 0 : own[i - offset]
+    }
+}
+
+/// A loop nest over `shape` with per-operand strides, adjacent dimensions merged where
+/// every operand allows it, so a broadcast add of `[N, C, H, W] + [1, C, 1, 1]` becomes a
+/// short outer loop around a long unit-stride inner loop.
+struct StridedLoop {
+    var shape: [Int]
+    var strides: [[Int]]
+
+    init(shape: [Int], strides: [[Int]]) {
+        var mergedShape: [Int] = []
+        var mergedStrides: [[Int]] = Array(repeating: [], count: strides.count)
+        for d in 0..<shape.count where shape[d] != 1 {
+            if let last = mergedShape.last,
+                (0..<strides.count).allSatisfy({ mergedStrides[$0].last! == strides[$0][d] * shape[d] })
+            {
+                mergedShape[mergedShape.count - 1] = last * shape[d]
+                for k in 0..<strides.count { mergedStrides[k][mergedStrides[k].count - 1] = strides[k][d] }
+            } else {
+                mergedShape.append(shape[d])
+                for k in 0..<strides.count { mergedStrides[k].append(strides[k][d]) }
+            }
+        }
+        if mergedShape.isEmpty {
+            mergedShape = [1]
+            mergedStrides = Array(repeating: [0], count: strides.count)
+        }
+        self.shape = mergedShape
+        self.strides = mergedStrides
+    }
+
+    /// Calls `body(offsets, innerCount, innerStrides)` once per innermost row.
+    @inline(__always)
+    func forEachRow(_ body: (_ offsets: [Int], _ count: Int, _ innerStrides: [Int]) -> Void) {
+        let rank = shape.count
+        let inner = shape[rank - 1]
+        let innerStrides = strides.map { $0[rank - 1] }
+        let rows = shape.dropLast().reduce(1, *)
+        var index = [Int](repeating: 0, count: max(rank - 1, 0))
+        var offsets = [Int](repeating: 0, count: strides.count)
+        for _ in 0..<rows {
+            body(offsets, inner, innerStrides)
+            // odometer increment over the outer dimensions
+            var d = rank - 2
+            while d >= 0 {
+                index[d] += 1
+                for k in 0..<strides.count { offsets[k] += strides[k][d] }
+                if index[d] < shape[d] { break }
+                for k in 0..<strides.count { offsets[k] -= strides[k][d] * shape[d] }
+                index[d] = 0
+                d -= 1
+            }
+        }
+    }
+}
+
+/// Elementwise `f(a, b)` with numpy broadcasting into `outShape`.
+@inline(__always)
+func broadcastScalars(
+    _ a: [Float], _ aShape: [Int], _ b: [Float], _ bShape: [Int], outShape: [Int],
+    _ f: (Float, Float) -> Float
+) -> [Float] {
+    if aShape == bShape { return zipScalars(a, b, f) }
+    if b.count == 1 { let y = b[0]; return mapScalars(a.count == outShape.product ? a : expand(a, aShape, outShape)) { f($0, y) } }
+    if a.count == 1 { let x = a[0]; return mapScalars(b.count == outShape.product ? b : expand(b, bShape, outShape)) { f(x, $0) } }
+    let loop = StridedLoop(
+        shape: outShape,
+        strides: [contiguousStrides(outShape), broadcastStrides(aShape, to: outShape), broadcastStrides(bShape, to: outShape)])
+    return a.withUnsafeBufferPointer { pa in
+        b.withUnsafeBufferPointer { pb in
+            makeScalars(count: outShape.product) { out in
+                loop.forEachRow { offsets, n, s in
+                    let o = out + offsets[0]
+                    let x = pa.baseAddress! + offsets[1]
+                    let y = pb.baseAddress! + offsets[2]
+                    let sx = s[1], sy = s[2]
+                    if sx == 1 && sy == 1 {
+                        for i in 0..<n { o[i] = f(x[i], y[i]) }
+                    } else if sx == 1 && sy == 0 {
+                        let yv = y[0]
+                        for i in 0..<n { o[i] = f(x[i], yv) }
+                    } else if sx == 0 && sy == 1 {
+                        let xv = x[0]
+                        for i in 0..<n { o[i] = f(xv, y[i]) }
+                    } else {
+                        for i in 0..<n { o[i] = f(x[i * sx], y[i * sy]) }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Materializes a broadcast: `x` of `shape` copied out to `target`.
+func expand(_ x: [Float], _ shape: [Int], _ target: [Int]) -> [Float] {
+    if shape == target { return x }
+    let loop = StridedLoop(shape: target, strides: [contiguousStrides(target), broadcastStrides(shape, to: target)])
+    return x.withUnsafeBufferPointer { px in
+        makeScalars(count: target.product) { out in
+            loop.forEachRow { offsets, n, s in
+                let o = out + offsets[0]
+                let src = px.baseAddress! + offsets[1]
+                if s[1] == 0 {
+                    let v = src[0]
+                    for i in 0..<n { o[i] = v }
+                } else {
+                    for i in 0..<n { o[i] = src[i * s[1]] }
+                }
+            }
+        }
+    }
+}
+
+/// Reduces a contiguous block of axes: `x` viewed as `[outer, mid, inner]` becomes
+/// `[outer, inner]` with `combine` folded over `mid`.
+@inline(__always)
+func reduceBlock(
+    _ x: [Float], outer: Int, mid: Int, inner: Int, initial: Float, _ combine: (Float, Float) -> Float
+) -> [Float] {
+    x.withUnsafeBufferPointer { px in
+        makeScalars(count: outer * inner) { out in
+            let src = px.baseAddress!
+            if inner == 1 {
+                for o in 0..<outer {
+                    var acc = initial
+                    let row = src + o * mid
+                    for m in 0..<mid { acc = combine(acc, row[m]) }
+                    out[o] = acc
+                }
+            } else {
+                for o in 0..<outer {
+                    let dst = out + o * inner
+                    for i in 0..<inner { dst[i] = initial }
+                    for m in 0..<mid {
+                        let row = src + (o * mid + m) * inner
+                        for i in 0..<inner { dst[i] = combine(dst[i], row[i]) }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Reduces the given axes (sorted, unique) keeping them as extent-1 dimensions.
+@inline(__always)
+func reduceAxes(
+    _ x: [Float], shape: [Int], axes: [Int], initial: Float, _ combine: (Float, Float) -> Float
+) -> [Float] {
+    var values = x
+    var current = shape
+    // Reduce maximal runs of adjacent axes, innermost run first, so earlier indices stay valid.
+    var runs: [(Int, Int)] = []
+    for axis in axes {
+        if let last = runs.last, last.1 + 1 == axis { runs[runs.count - 1].1 = axis } else { runs.append((axis, axis)) }
+    }
+    for (lo, hi) in runs.reversed() {
+        let outer = current[..<lo].reduce(1, *)
+        let mid = current[lo...hi].reduce(1, *)
+        let inner = current[(hi + 1)...].reduce(1, *)
+        values = reduceBlock(values, outer: outer, mid: mid, inner: inner, initial: initial, combine)
+        for a in lo...hi { current[a] = 1 }
+    }
+    return values
+}
+
+/// Copies `x` of `shape` into the axis order `permutation` (output axis i is input axis
+/// `permutation[i]`).
+func permuteScalars(_ x: [Float], shape: [Int], permutation: [Int]) -> [Float] {
+    let outShape = permutation.map { shape[$0] }
+    let inStrides = contiguousStrides(shape)
+    let readStrides = permutation.map { inStrides[$0] }
+    if shape.count == 2 && permutation == [1, 0] {
+        return transpose2D(x, rows: shape[0], columns: shape[1])
+    }
+    let loop = StridedLoop(shape: outShape, strides: [contiguousStrides(outShape), readStrides])
+    return x.withUnsafeBufferPointer { px in
+        makeScalars(count: x.count) { out in
+            loop.forEachRow { offsets, n, s in
+                let o = out + offsets[0]
+                let src = px.baseAddress! + offsets[1]
+                let stride = s[1]
+                if stride == 1 {
+                    o.update(from: src, count: n)
+                } else {
+                    for i in 0..<n { o[i] = src[i * stride] }
+                }
+            }
+        }
+    }
+}
+
+/// Cache-blocked 2-D transpose.
+func transpose2D(_ x: [Float], rows: Int, columns: Int) -> [Float] {
+    x.withUnsafeBufferPointer { px in
+        makeScalars(count: x.count) { out in
+            let src = px.baseAddress!
+            let block = 32
+            var r0 = 0
+            while r0 < rows {
+                let r1 = min(r0 + block, rows)
+                var c0 = 0
+                while c0 < columns {
+                    let c1 = min(c0 + block, columns)
+                    for r in r0..<r1 {
+                        for c in c0..<c1 { out[c * rows + r] = src[r * columns + c] }
+                    }
+                    c0 = c1
+                }
+                r0 = r1
+            }
+        }
+    }
+}

@@ -1,0 +1,67 @@
+import Foundation
+
+extension Tensor {
+    /// max(x, 0). Its derivative is the step function, a constant mask, so the second
+    /// derivative is zero (as in every framework).
+    public func relu() -> Tensor {
+        let input = self
+        return unary("relu", { $0 > 0 ? $0 : 0 }) { g, _ in [g.gated(by: input)] }
+    }
+
+    /// `self` where `gate > 0`, else 0: relu's backward step, itself linear in `self`.
+    func gated(by gate: Tensor) -> Tensor {
+        precondition(shape == gate.shape, "gated: \(shape) vs \(gate.shape)")
+        let values = zipScalars(scalars, gate.scalars) { $1 > 0 ? $0 : 0 }
+        return Tensor.recorded("gate", shape: shape, scalars: values, inputs: [self]) { g, _ in [g.gated(by: gate)] }
+    }
+
+    /// x for x > 0, `slope`·x otherwise.
+    public func leakyRelu(slope: Float = 0.01) -> Tensor {
+        relu() - (-self).relu() * slope
+    }
+
+    /// 1 / (1 + e^-x), computed without overflow for large |x|.
+    public func sigmoid() -> Tensor {
+        unary("sigmoid", { x in x >= 0 ? 1 / (1 + Foundation.exp(-x)) : Foundation.exp(x) / (1 + Foundation.exp(x)) }) { g, y in
+            [g * y * (1 - y)]
+        }
+    }
+
+    public func tanh() -> Tensor {
+        unary("tanh", Foundation.tanh) { g, y in [g * (1 - y.square())] }
+    }
+
+    /// log(1 + eˣ) = max(x, 0) + log(1 + e^-|x|), stable for large |x|.
+    public func softplus() -> Tensor {
+        relu() + ((-abs()).exp() + 1).log()
+    }
+
+    /// x·σ(x) (also called swish).
+    public func silu() -> Tensor { self * sigmoid() }
+
+    /// The exact GELU, x·Φ(x) = x/2·(1 + erf(x/√2)) (PyTorch's default).
+    public func gelu() -> Tensor {
+        self * ((self * Float(1 / 2.0.squareRoot())).erf() + 1) * 0.5
+    }
+
+    /// log softmax(x) along `axis`: x − logΣexp(x), numerically stable.
+    public func logSoftmax(alongAxis axis: Int = -1) -> Tensor {
+        self - logSumExp(alongAxes: [axis], keepingDimensions: true)
+    }
+
+    /// softmax(x) along `axis`.
+    public func softmax(alongAxis axis: Int = -1) -> Tensor {
+        logSoftmax(alongAxis: axis).exp()
+    }
+
+    /// Elements zeroed with probability `probability` and the rest scaled by 1/(1 − p)
+    /// (inverted dropout). The generator is explicit so training stays reproducible.
+    public func dropout(probability: Float, using generator: inout some RandomNumberGenerator) -> Tensor {
+        precondition(probability >= 0 && probability < 1, "dropout: probability must be in [0, 1), got \(probability)")
+        if probability == 0 { return self }
+        let keep = 1 / (1 - probability)
+        var mask = [Float](repeating: 0, count: count)
+        for i in 0..<count where Float.random(in: 0..<1, using: &generator) >= probability { mask[i] = keep }
+        return self * Tensor(shape: shape, scalars: mask)
+    }
+}

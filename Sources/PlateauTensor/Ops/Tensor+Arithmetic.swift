@@ -1,0 +1,127 @@
+import Foundation
+
+// Elementwise arithmetic with numpy broadcasting. Each primitive states its derivative
+// in its pullback; `reduced(toShape:)` undoes broadcasting on the way back.
+
+extension Tensor {
+    @inline(__always)
+    static func binary(
+        _ name: String, _ a: Tensor, _ b: Tensor, _ f: (Float, Float) -> Float,
+        pullback: @escaping Node.Pullback
+    ) -> Tensor {
+        guard let shape = broadcastShape(a.shape, b.shape) else {
+            preconditionFailure("\(name): shapes \(a.shape) and \(b.shape) do not broadcast")
+        }
+        let scalars = broadcastScalars(a.scalars, a.shape, b.scalars, b.shape, outShape: shape, f)
+        return recorded(name, shape: shape, scalars: scalars, inputs: [a, b], pullback: pullback)
+    }
+
+    @inline(__always)
+    func unary(_ name: String, _ f: (Float) -> Float, pullback: @escaping Node.Pullback) -> Tensor {
+        Tensor.recorded(name, shape: shape, scalars: mapScalars(scalars, f), inputs: [self], pullback: pullback)
+    }
+
+    public static func + (a: Tensor, b: Tensor) -> Tensor {
+        let (sa, sb) = (a.shape, b.shape)
+        return binary("add", a, b, +) { g, _ in [g.reduced(toShape: sa), g.reduced(toShape: sb)] }
+    }
+
+    public static func - (a: Tensor, b: Tensor) -> Tensor {
+        let (sa, sb) = (a.shape, b.shape)
+        return binary("sub", a, b, -) { g, _ in [g.reduced(toShape: sa), (-g).reduced(toShape: sb)] }
+    }
+
+    public static func * (a: Tensor, b: Tensor) -> Tensor {
+        binary("mul", a, b, *) { g, _ in [(g * b).reduced(toShape: a.shape), (g * a).reduced(toShape: b.shape)] }
+    }
+
+    public static func / (a: Tensor, b: Tensor) -> Tensor {
+        binary("div", a, b, /) { g, _ in
+            [(g / b).reduced(toShape: a.shape), (-(g * a) / (b * b)).reduced(toShape: b.shape)]
+        }
+    }
+
+    public static prefix func - (x: Tensor) -> Tensor {
+        x.unary("neg", { -$0 }) { g, _ in [-g] }
+    }
+
+    public static func + (a: Tensor, b: Float) -> Tensor { a + Tensor(b) }
+    public static func + (a: Float, b: Tensor) -> Tensor { Tensor(a) + b }
+    public static func - (a: Tensor, b: Float) -> Tensor { a - Tensor(b) }
+    public static func - (a: Float, b: Tensor) -> Tensor { Tensor(a) - b }
+    public static func * (a: Tensor, b: Float) -> Tensor {
+        a.unary("scale", { $0 * b }) { g, _ in [g * b] }
+    }
+    public static func * (a: Float, b: Tensor) -> Tensor { b * a }
+    public static func / (a: Tensor, b: Float) -> Tensor { a * (1 / b) }
+    public static func / (a: Float, b: Tensor) -> Tensor { Tensor(a) / b }
+
+    /// Elementwise maximum; where the two are equal the gradient goes to `self`.
+    public func maximum(_ other: Tensor) -> Tensor {
+        let (a, b) = (self, other)
+        return Tensor.binary("maximum", a, b, { Swift.max($0, $1) }) { g, _ in
+            let takesA = Tensor(shape: g.shape, scalars: broadcastScalars(a.scalars, a.shape, b.scalars, b.shape, outShape: g.shape) { $0 >= $1 ? 1 : 0 })
+            return [(g * takesA).reduced(toShape: a.shape), (g * (1 - takesA)).reduced(toShape: b.shape)]
+        }
+    }
+
+    /// Elementwise minimum; where the two are equal the gradient goes to `self`.
+    public func minimum(_ other: Tensor) -> Tensor {
+        let (a, b) = (self, other)
+        return Tensor.binary("minimum", a, b, { Swift.min($0, $1) }) { g, _ in
+            let takesA = Tensor(shape: g.shape, scalars: broadcastScalars(a.scalars, a.shape, b.scalars, b.shape, outShape: g.shape) { $0 <= $1 ? 1 : 0 })
+            return [(g * takesA).reduced(toShape: a.shape), (g * (1 - takesA)).reduced(toShape: b.shape)]
+        }
+    }
+
+    public func maximum(_ value: Float) -> Tensor { maximum(Tensor(value)) }
+    public func minimum(_ value: Float) -> Tensor { minimum(Tensor(value)) }
+
+    /// Elements limited to `[lower, upper]`; the gradient is zero outside.
+    public func clamped(to range: ClosedRange<Float>) -> Tensor {
+        maximum(range.lowerBound).minimum(range.upperBound)
+    }
+
+    /// `condition ? self : other`, elementwise with broadcasting; `condition` is a constant
+    /// mask (nonzero means true).
+    public func replacing(where condition: Tensor, with other: Tensor) -> Tensor {
+        let mask = Tensor(shape: condition.shape, scalars: mapScalars(condition.scalars) { $0 != 0 ? 1 : 0 })
+        return other * mask + self * (1 - mask)
+    }
+
+    public func exp() -> Tensor {
+        unary("exp", Foundation.exp) { g, y in [g * y] }
+    }
+
+    public func log() -> Tensor {
+        unary("log", Foundation.log) { g, _ in [g / self] }
+    }
+
+    public func sqrt() -> Tensor {
+        unary("sqrt", Foundation.sqrt) { g, y in [g * 0.5 / y] }
+    }
+
+    public func square() -> Tensor {
+        unary("square", { $0 * $0 }) { g, _ in [g * self * 2] }
+    }
+
+    /// `self` raised to a constant power.
+    public func pow(_ exponent: Float) -> Tensor {
+        if exponent == 2 { return square() }
+        return unary("pow", { Foundation.pow($0, exponent) }) { g, _ in [g * self.pow(exponent - 1) * exponent] }
+    }
+
+    public func abs() -> Tensor {
+        unary("abs", Swift.abs) { g, _ in [g * self.sign()] }
+    }
+
+    /// -1, 0 or 1 per element; a constant (its derivative is zero almost everywhere).
+    public func sign() -> Tensor {
+        Tensor(shape: shape, scalars: mapScalars(scalars) { $0 > 0 ? 1 : ($0 < 0 ? -1 : 0) })
+    }
+
+    /// The error function; d erf(x) = 2/√π · exp(-x²) dx.
+    public func erf() -> Tensor {
+        unary("erf", Foundation.erf) { g, _ in [g * (-self.square()).exp() * Float(2 / Double.pi.squareRoot())] }
+    }
+}

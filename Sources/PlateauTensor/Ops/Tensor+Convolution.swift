@@ -1,0 +1,329 @@
+/// The geometry of a 2-D sliding window: kernel, stride, zero padding and dilation, per
+/// axis (height, width). Shared by convolution, transposed convolution and pooling.
+public struct WindowGeometry: Sendable, Equatable {
+    public var kernel: (height: Int, width: Int)
+    public var stride: (height: Int, width: Int)
+    public var padding: (height: Int, width: Int)
+    public var dilation: (height: Int, width: Int)
+
+    public init(
+        kernel: (Int, Int), stride: (Int, Int) = (1, 1), padding: (Int, Int) = (0, 0), dilation: (Int, Int) = (1, 1)
+    ) {
+        self.kernel = kernel
+        self.stride = stride
+        self.padding = padding
+        self.dilation = dilation
+    }
+
+    public static func == (l: WindowGeometry, r: WindowGeometry) -> Bool {
+        l.kernel == r.kernel && l.stride == r.stride && l.padding == r.padding && l.dilation == r.dilation
+    }
+
+    /// Checks the parameters, naming the operation and the offending values.
+    func validate(_ op: String, height: Int, width: Int) {
+        precondition(kernel.height > 0 && kernel.width > 0, "\(op): kernel size must be positive, got \(kernel)")
+        precondition(stride.height > 0 && stride.width > 0, "\(op): stride must be positive, got \(stride)")
+        precondition(padding.height >= 0 && padding.width >= 0, "\(op): padding must be non-negative, got \(padding)")
+        precondition(dilation.height > 0 && dilation.width > 0, "\(op): dilation must be positive, got \(dilation)")
+        let (oh, ow) = outputSize(height: height, width: width)
+        precondition(oh > 0 && ow > 0,
+            "\(op): input \(height)x\(width) is too small for kernel \(kernel) with padding \(padding) and dilation \(dilation) (output would be \(oh)x\(ow))")
+    }
+
+    /// The number of window positions along each axis for an input of this size.
+    public func outputSize(height: Int, width: Int) -> (height: Int, width: Int) {
+        let h = (height + 2 * padding.height - dilation.height * (kernel.height - 1) - 1) / stride.height + 1
+        let w = (width + 2 * padding.width - dilation.width * (kernel.width - 1) - 1) / stride.width + 1
+        return (h, w)
+    }
+}
+
+extension Tensor {
+    /// Unfolds sliding windows: `[N, C, H, W]` becomes `[N, C·kh·kw, oh·ow]`, zero where a
+    /// window reaches into the padding. Linear, with ``foldingWindows(into:geometry:)`` as
+    /// its adjoint, so a convolution built from it is differentiable to any order.
+    public func unfoldingWindows(_ g: WindowGeometry) -> Tensor {
+        precondition(rank == 4, "unfoldingWindows: expected [N, C, H, W], got \(shape)")
+        let (n, c, h, w) = (shape[0], shape[1], shape[2], shape[3])
+        g.validate("unfoldingWindows", height: h, width: w)
+        let (oh, ow) = g.outputSize(height: h, width: w)
+        let (kh, kw) = g.kernel
+        let rows = c * kh * kw, columns = oh * ow
+        let values = scalars.withUnsafeBufferPointer { src in
+            makeScalars(count: n * rows * columns) { out in
+                for b in 0..<n {
+                    for ch in 0..<c {
+                        let plane = src.baseAddress! + (b * c + ch) * h * w
+                        for ki in 0..<kh {
+                            for kj in 0..<kw {
+                                let row = out + (b * rows + (ch * kh + ki) * kw + kj) * columns
+                                windowCopy(plane: plane, h: h, w: w, oh: oh, ow: ow, ki: ki, kj: kj, g: g) { o, i in
+                                    row[o] = i.map { plane[$0] } ?? 0
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        let inputShape = shape
+        return Tensor.recorded("unfold", shape: [n, rows, columns], scalars: values, inputs: [self]) { grad, _ in
+            [grad.foldingWindows(into: inputShape, geometry: g)]
+        }
+    }
+
+    /// Sums window columns back into an image of `imageShape` `[N, C, H, W]`: the adjoint of
+    /// ``unfoldingWindows(_:)`` (PyTorch's `fold`, "col2im").
+    public func foldingWindows(into imageShape: [Int], geometry g: WindowGeometry) -> Tensor {
+        precondition(imageShape.count == 4, "foldingWindows: image shape must be [N, C, H, W], got \(imageShape)")
+        let (n, c, h, w) = (imageShape[0], imageShape[1], imageShape[2], imageShape[3])
+        g.validate("foldingWindows", height: h, width: w)
+        let (oh, ow) = g.outputSize(height: h, width: w)
+        let (kh, kw) = g.kernel
+        let rows = c * kh * kw, columns = oh * ow
+        precondition(shape == [n, rows, columns], "foldingWindows: expected columns of shape \([n, rows, columns]) for image \(imageShape), got \(shape)")
+        let values = scalars.withUnsafeBufferPointer { src in
+            makeScalars(count: n * c * h * w) { out in
+                out.initialize(repeating: 0, count: n * c * h * w)
+                for b in 0..<n {
+                    for ch in 0..<c {
+                        let plane = out + (b * c + ch) * h * w
+                        for ki in 0..<kh {
+                            for kj in 0..<kw {
+                                let row = src.baseAddress! + (b * rows + (ch * kh + ki) * kw + kj) * columns
+                                windowCopy(plane: plane, h: h, w: w, oh: oh, ow: ow, ki: ki, kj: kj, g: g) { o, i in
+                                    if let i { plane[i] += row[o] }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        return Tensor.recorded("fold", shape: imageShape, scalars: values, inputs: [self]) { grad, _ in
+            [grad.unfoldingWindows(g)]
+        }
+    }
+
+    /// 2-D cross-correlation (PyTorch's `conv2d`): input `[N, C, H, W]`, weight
+    /// `[OC, C/groups, kh, kw]`, optional bias `[OC]`, output `[N, OC, oh, ow]`.
+    /// Computed as im2col followed by one batched `gemm` per group.
+    public func conv2d(
+        weight: Tensor, bias: Tensor? = nil, stride: (Int, Int) = (1, 1), padding: (Int, Int) = (0, 0),
+        dilation: (Int, Int) = (1, 1), groups: Int = 1
+    ) -> Tensor {
+        precondition(rank == 4, "conv2d: input must be [N, C, H, W], got \(shape)")
+        precondition(weight.rank == 4, "conv2d: weight must be [OC, C/groups, kh, kw], got \(weight.shape)")
+        let (n, c) = (shape[0], shape[1])
+        let oc = weight.shape[0]
+        precondition(groups > 0 && c % groups == 0 && oc % groups == 0,
+                     "conv2d: groups \(groups) must divide input channels \(c) and output channels \(oc)")
+        precondition(weight.shape[1] == c / groups,
+                     "conv2d: weight \(weight.shape) expects \(weight.shape[1] * groups) input channels, input \(shape) has \(c)")
+        let g = WindowGeometry(kernel: (weight.shape[2], weight.shape[3]), stride: stride, padding: padding, dilation: dilation)
+        g.validate("conv2d", height: shape[2], width: shape[3])
+        let (oh, ow) = g.outputSize(height: shape[2], width: shape[3])
+        let columns = unfoldingWindows(g)
+        let k = (c / groups) * g.kernel.height * g.kernel.width
+        var output: Tensor
+        if groups == 1 {
+            output = weight.reshaped(to: [oc, k]).matmul(columns)
+        } else {
+            let w = weight.reshaped(to: [groups, oc / groups, k])
+            output = w.matmul(columns.reshaped(to: [n, groups, k, oh * ow]))
+        }
+        output = output.reshaped(to: [n, oc, oh, ow])
+        if let bias {
+            precondition(bias.shape == [oc], "conv2d: bias must be [\(oc)], got \(bias.shape)")
+            output = output + bias.reshaped(to: [1, oc, 1, 1])
+        }
+        return output
+    }
+
+    /// Transposed convolution (PyTorch's `conv_transpose2d`): input `[N, IC, H, W]`, weight
+    /// `[IC, OC/groups, kh, kw]`, output `[N, OC, H', W']` with
+    /// `H' = (H - 1)·stride - 2·padding + dilation·(kh - 1) + outputPadding + 1`.
+    /// It is the adjoint of `conv2d`: a `gemm` followed by col2im.
+    public func transposedConv2d(
+        weight: Tensor, bias: Tensor? = nil, stride: (Int, Int) = (1, 1), padding: (Int, Int) = (0, 0),
+        outputPadding: (Int, Int) = (0, 0), dilation: (Int, Int) = (1, 1), groups: Int = 1
+    ) -> Tensor {
+        precondition(rank == 4, "transposedConv2d: input must be [N, C, H, W], got \(shape)")
+        precondition(weight.rank == 4, "transposedConv2d: weight must be [IC, OC/groups, kh, kw], got \(weight.shape)")
+        let (n, ic, h, w) = (shape[0], shape[1], shape[2], shape[3])
+        precondition(groups > 0 && ic % groups == 0, "transposedConv2d: groups \(groups) must divide input channels \(ic)")
+        precondition(weight.shape[0] == ic, "transposedConv2d: weight \(weight.shape) expects \(weight.shape[0]) input channels, input \(shape) has \(ic)")
+        precondition(outputPadding.0 >= 0 && outputPadding.1 >= 0 && outputPadding.0 < Swift.max(stride.0, dilation.0)
+                     && outputPadding.1 < Swift.max(stride.1, dilation.1),
+                     "transposedConv2d: output padding \(outputPadding) must be smaller than stride \(stride) or dilation \(dilation)")
+        let ocPerGroup = weight.shape[1], oc = ocPerGroup * groups
+        let (kh, kw) = (weight.shape[2], weight.shape[3])
+        let outH = (h - 1) * stride.0 - 2 * padding.0 + dilation.0 * (kh - 1) + outputPadding.0 + 1
+        let outW = (w - 1) * stride.1 - 2 * padding.1 + dilation.1 * (kw - 1) + outputPadding.1 + 1
+        precondition(outH > 0 && outW > 0, "transposedConv2d: output size \(outH)x\(outW) is not positive for input \(shape)")
+        let g = WindowGeometry(kernel: (kh, kw), stride: stride, padding: padding, dilation: dilation)
+        let icg = ic / groups, k = ocPerGroup * kh * kw
+        let columns = weight.reshaped(to: [groups, icg, k])
+            .matmul(reshaped(to: [n, groups, icg, h * w]), transposingSelf: true)
+            .reshaped(to: [n, oc * kh * kw, h * w])
+        var output = columns.foldingWindows(into: [n, oc, outH, outW], geometry: g)
+        if let bias {
+            precondition(bias.shape == [oc], "transposedConv2d: bias must be [\(oc)], got \(bias.shape)")
+            output = output + bias.reshaped(to: [1, oc, 1, 1])
+        }
+        return output
+    }
+
+    /// Max pooling over windows (padding counts as −∞). The gradient flows to the first
+    /// maximum of each window.
+    public func maxPool2d(kernel: (Int, Int), stride: (Int, Int)? = nil, padding: (Int, Int) = (0, 0), dilation: (Int, Int) = (1, 1)) -> Tensor {
+        precondition(rank == 4, "maxPool2d: input must be [N, C, H, W], got \(shape)")
+        let g = WindowGeometry(kernel: kernel, stride: stride ?? kernel, padding: padding, dilation: dilation)
+        precondition(padding.0 * 2 <= kernel.0 && padding.1 * 2 <= kernel.1,
+                     "maxPool2d: padding \(padding) must be at most half the kernel \(kernel)")
+        let (n, c, h, w) = (shape[0], shape[1], shape[2], shape[3])
+        g.validate("maxPool2d", height: h, width: w)
+        let (oh, ow) = g.outputSize(height: h, width: w)
+        var indices = [Int](repeating: 0, count: n * c * oh * ow)
+        scalars.withUnsafeBufferPointer { src in
+            for plane in 0..<(n * c) {
+                let base = plane * h * w
+                for oy in 0..<oh {
+                    for ox in 0..<ow {
+                        var best = -Float.infinity, bestIndex = -1
+                        for ki in 0..<kernel.0 {
+                            let iy = oy * g.stride.height - padding.0 + ki * dilation.0
+                            if iy < 0 || iy >= h { continue }
+                            for kj in 0..<kernel.1 {
+                                let ix = ox * g.stride.width - padding.1 + kj * dilation.1
+                                if ix < 0 || ix >= w { continue }
+                                let v = src[base + iy * w + ix]
+                                if v > best || bestIndex < 0 || v.isNaN { best = v; bestIndex = base + iy * w + ix }
+                            }
+                        }
+                        indices[(plane * oh + oy) * ow + ox] = bestIndex
+                    }
+                }
+            }
+        }
+        return takingElements(indices, shape: [n, c, oh, ow])
+    }
+
+    /// Average pooling over windows; zero padding counts toward the average (PyTorch's
+    /// default `count_include_pad=True`).
+    public func avgPool2d(kernel: (Int, Int), stride: (Int, Int)? = nil, padding: (Int, Int) = (0, 0)) -> Tensor {
+        precondition(rank == 4, "avgPool2d: input must be [N, C, H, W], got \(shape)")
+        let g = WindowGeometry(kernel: kernel, stride: stride ?? kernel, padding: padding)
+        let (n, c, h, w) = (shape[0], shape[1], shape[2], shape[3])
+        g.validate("avgPool2d", height: h, width: w)
+        let (oh, ow) = g.outputSize(height: h, width: w)
+        if padding == (0, 0) && g.stride == kernel && h % kernel.0 == 0 && w % kernel.1 == 0 {
+            // Non-overlapping windows tile the image: a reshape and a mean.
+            return reshaped(to: [n, c, oh, kernel.0, ow, kernel.1]).mean(alongAxes: [3, 5])
+        }
+        return reshaped(to: [n * c, 1, h, w]).unfoldingWindows(g).mean(alongAxis: 1).reshaped(to: [n, c, oh, ow])
+    }
+
+    /// Average pooling to a fixed output size (PyTorch's `adaptive_avg_pool2d`): output cell
+    /// `i` averages input rows `⌊i·H/oh⌋ ..< ⌈(i+1)·H/oh⌉`, likewise for columns.
+    public func adaptiveAvgPool2d(outputSize: (Int, Int)) -> Tensor {
+        precondition(rank == 4, "adaptiveAvgPool2d: input must be [N, C, H, W], got \(shape)")
+        precondition(outputSize.0 > 0 && outputSize.1 > 0, "adaptiveAvgPool2d: output size must be positive, got \(outputSize)")
+        let (h, w) = (shape[2], shape[3])
+        if outputSize == (1, 1) { return mean(alongAxes: [2, 3], keepingDimensions: true) }
+        func averaging(_ size: Int, _ out: Int) -> Tensor {
+            var m = [Float](repeating: 0, count: out * size)
+            for i in 0..<out {
+                let start = (i * size) / out, end = ((i + 1) * size + out - 1) / out
+                for j in start..<end { m[i * size + j] = 1 / Float(end - start) }
+            }
+            return Tensor(shape: [out, size], scalars: m)
+        }
+        return averaging(h, outputSize.0).matmul(self).matmul(averaging(w, outputSize.1), transposingOther: true)
+    }
+
+    /// Nearest-neighbour upsampling to `size` (PyTorch `mode="nearest"`: source index
+    /// `⌊dst · in / out⌋`).
+    public func upsampledNearest(to size: (Int, Int)) -> Tensor {
+        precondition(rank == 4, "upsampledNearest: input must be [N, C, H, W], got \(shape)")
+        precondition(size.0 > 0 && size.1 > 0, "upsampledNearest: size must be positive, got \(size)")
+        let (h, w) = (shape[2], shape[3])
+        let rows = (0..<size.0).map { Swift.min($0 * h / size.0, h - 1) }
+        let columns = (0..<size.1).map { Swift.min($0 * w / size.1, w - 1) }
+        return gathering(rows, alongAxis: 2).gathering(columns, alongAxis: 3)
+    }
+
+    /// Bilinear upsampling to `size` (PyTorch `mode="bilinear", align_corners=False`).
+    public func upsampledBilinear(to size: (Int, Int)) -> Tensor {
+        precondition(rank == 4, "upsampledBilinear: input must be [N, C, H, W], got \(shape)")
+        precondition(size.0 > 0 && size.1 > 0, "upsampledBilinear: size must be positive, got \(size)")
+        func interpolation(_ input: Int, _ output: Int) -> Tensor {
+            var m = [Float](repeating: 0, count: output * input)
+            let scale = Float(input) / Float(output)
+            for i in 0..<output {
+                let source = Swift.max((Float(i) + 0.5) * scale - 0.5, 0)
+                let i0 = Swift.min(Int(source), input - 1), i1 = Swift.min(i0 + 1, input - 1)
+                let lambda = source - Float(i0)
+                m[i * input + i0] += 1 - lambda
+                m[i * input + i1] += lambda
+            }
+            return Tensor(shape: [output, input], scalars: m)
+        }
+        return interpolation(shape[2], size.0).matmul(self).matmul(interpolation(shape[3], size.1), transposingOther: true)
+    }
+
+    /// The elements at flat `indices` arranged in `shape`: the differentiable core of max
+    /// pooling. Its adjoint scatters back into this tensor's shape.
+    public func takingElements(_ indices: [Int], shape outShape: [Int]) -> Tensor {
+        precondition(indices.count == outShape.product, "takingElements: \(indices.count) indices for shape \(outShape)")
+        let values = scalars.withUnsafeBufferPointer { src in
+            makeScalars(count: indices.count) { out in for (j, i) in indices.enumerated() { out[j] = src[i] } }
+        }
+        let inputShape = shape
+        return Tensor.recorded("take", shape: outShape, scalars: values, inputs: [self]) { g, _ in
+            [g.scatteringElements(indices, into: inputShape)]
+        }
+    }
+
+    /// Adds element `j` of `self` at flat index `indices[j]` of a zero tensor of `shape`.
+    public func scatteringElements(_ indices: [Int], into outShape: [Int]) -> Tensor {
+        let values = scalars.withUnsafeBufferPointer { src in
+            makeScalars(count: outShape.product) { out in
+                out.initialize(repeating: 0, count: outShape.product)
+                for (j, i) in indices.enumerated() { out[i] += src[j] }
+            }
+        }
+        let inputShape = shape
+        return Tensor.recorded("scatter", shape: outShape, scalars: values, inputs: [self]) { g, _ in
+            [g.takingElements(indices, shape: inputShape)]
+        }
+    }
+}
+
+/// Visits one kernel offset `(ki, kj)` of every window: `body(outputIndex, inputIndex)`
+/// with `nil` for positions in the padding.
+@inline(__always)
+private func windowCopy(
+    plane: UnsafeMutablePointer<Float>, h: Int, w: Int, oh: Int, ow: Int, ki: Int, kj: Int, g: WindowGeometry,
+    _ body: (Int, Int?) -> Void
+) {
+    for oy in 0..<oh {
+        let iy = oy * g.stride.height - g.padding.height + ki * g.dilation.height
+        if iy < 0 || iy >= h {
+            for ox in 0..<ow { body(oy * ow + ox, nil) }
+            continue
+        }
+        for ox in 0..<ow {
+            let ix = ox * g.stride.width - g.padding.width + kj * g.dilation.width
+            body(oy * ow + ox, ix >= 0 && ix < w ? iy * w + ix : nil)
+        }
+    }
+}
+
+@inline(__always)
+private func windowCopy(
+    plane: UnsafePointer<Float>, h: Int, w: Int, oh: Int, ow: Int, ki: Int, kj: Int, g: WindowGeometry,
+    _ body: (Int, Int?) -> Void
+) {
+    windowCopy(plane: UnsafeMutablePointer(mutating: plane), h: h, w: w, oh: oh, ow: ow, ki: ki, kj: kj, g: g, body)
+}

@@ -1,0 +1,208 @@
+extension Tensor {
+    /// The same elements viewed with another shape; one extent may be `-1` (inferred).
+    public func reshaped(to newShape: [Int]) -> Tensor {
+        var target = newShape
+        if let unknown = newShape.firstIndex(of: -1) {
+            let known = newShape.filter { $0 != -1 }.product
+            precondition(known > 0 && count % known == 0, "reshaped: cannot reshape \(shape) to \(newShape)")
+            target[unknown] = count / known
+        }
+        precondition(target.product == count && target.allSatisfy { $0 >= 0 },
+                     "reshaped: cannot reshape \(shape) (\(count) elements) to \(newShape)")
+        if target == shape { return self }
+        let original = shape
+        return Tensor.recorded("reshape", shape: target, scalars: scalars, inputs: [self]) { g, _ in
+            [g.reshaped(to: original)]
+        }
+    }
+
+    /// All dimensions from `axis` on merged into one.
+    public func flattened(fromAxis axis: Int = 1) -> Tensor {
+        reshaped(to: Array(shape[..<axis]) + [shape[axis...].product])
+    }
+
+    /// The tensor repeated along broadcast dimensions to `target` (numpy rules).
+    public func broadcast(to target: [Int]) -> Tensor {
+        if shape == target { return self }
+        precondition(broadcastShape(shape, target) == target, "broadcast: \(shape) does not broadcast to \(target)")
+        let original = shape
+        return Tensor.recorded("broadcast", shape: target, scalars: expand(scalars, shape, target), inputs: [self]) { g, _ in
+            [g.reduced(toShape: original)]
+        }
+    }
+
+    /// Axes reordered: output axis `i` is input axis `permutation[i]`.
+    public func permuted(_ permutation: [Int]) -> Tensor {
+        precondition(permutation.sorted() == Array(0..<rank), "permuted: \(permutation) is not a permutation of the \(rank) axes of \(shape)")
+        if permutation == Array(0..<rank) { return self }
+        var inverseOrder = permutation
+        for (i, p) in permutation.enumerated() { inverseOrder[p] = i }
+        let inverse = inverseOrder
+        return Tensor.recorded(
+            "permute", shape: permutation.map { shape[$0] },
+            scalars: permuteScalars(scalars, shape: shape, permutation: permutation), inputs: [self]
+        ) { g, _ in [g.permuted(inverse)] }
+    }
+
+    /// The last two axes swapped (a matrix transpose, batched).
+    public var transposed: Tensor {
+        precondition(rank >= 2, "transposed: needs rank >= 2, got shape \(shape)")
+        var permutation = Array(0..<rank)
+        permutation.swapAt(rank - 1, rank - 2)
+        return permuted(permutation)
+    }
+
+    /// The sub-tensor `range` along `axis`.
+    public func sliced(alongAxis axis: Int, _ range: Range<Int>) -> Tensor {
+        let axis = normalizedAxes([axis], "sliced")[0]
+        precondition(range.lowerBound >= 0 && range.upperBound <= shape[axis],
+                     "sliced: range \(range) out of bounds for axis \(axis) of shape \(shape)")
+        if range == 0..<shape[axis] { return self }
+        let outer = shape[..<axis].product, mid = shape[axis], inner = shape[(axis + 1)...].product
+        var outShape = shape
+        outShape[axis] = range.count
+        let values = scalars.withUnsafeBufferPointer { src in
+            makeScalars(count: outer * range.count * inner) { out in
+                for o in 0..<outer {
+                    (out + o * range.count * inner).update(
+                        from: src.baseAddress! + (o * mid + range.lowerBound) * inner, count: range.count * inner)
+                }
+            }
+        }
+        let before = range.lowerBound, after = mid - range.upperBound
+        return Tensor.recorded("slice", shape: outShape, scalars: values, inputs: [self]) { g, _ in
+            [g.padded(alongAxis: axis, before: before, after: after)]
+        }
+    }
+
+    /// Zeros (or `value`) added before and after along `axis`.
+    public func padded(alongAxis axis: Int, before: Int, after: Int, value: Float = 0) -> Tensor {
+        precondition(before >= 0 && after >= 0, "padded: negative padding \(before), \(after)")
+        if before == 0 && after == 0 { return self }
+        let outer = shape[..<axis].product, mid = shape[axis], inner = shape[(axis + 1)...].product
+        let newMid = mid + before + after
+        var outShape = shape
+        outShape[axis] = newMid
+        let values = scalars.withUnsafeBufferPointer { src in
+            makeScalars(count: outer * newMid * inner) { out in
+                out.initialize(repeating: value, count: outer * newMid * inner)
+                for o in 0..<outer {
+                    (out + (o * newMid + before) * inner).update(from: src.baseAddress! + o * mid * inner, count: mid * inner)
+                }
+            }
+        }
+        return Tensor.recorded("pad", shape: outShape, scalars: values, inputs: [self]) { g, _ in
+            [g.sliced(alongAxis: axis, before..<(before + mid))]
+        }
+    }
+
+    /// Pads each axis by `(before, after)` pairs, one per axis.
+    public func padded(_ widths: [(before: Int, after: Int)], value: Float = 0) -> Tensor {
+        precondition(widths.count == rank, "padded: \(widths.count) padding pairs for rank-\(rank) shape \(shape)")
+        var result = self
+        for (axis, w) in widths.enumerated() { result = result.padded(alongAxis: axis, before: w.before, after: w.after, value: value) }
+        return result
+    }
+
+    /// Tensors joined along an existing axis; all other extents must agree.
+    public static func concatenating(_ tensors: [Tensor], alongAxis axis: Int) -> Tensor {
+        precondition(!tensors.isEmpty, "concatenating: no tensors")
+        let first = tensors[0]
+        let axis = first.normalizedAxes([axis], "concatenating")[0]
+        for t in tensors {
+            precondition(t.rank == first.rank && (0..<t.rank).allSatisfy { $0 == axis || t.shape[$0] == first.shape[$0] },
+                         "concatenating: shape \(t.shape) does not match \(first.shape) outside axis \(axis)")
+        }
+        let outer = first.shape[..<axis].product, inner = first.shape[(axis + 1)...].product
+        let mids = tensors.map { $0.shape[axis] }
+        let total = mids.reduce(0, +)
+        var outShape = first.shape
+        outShape[axis] = total
+        let values = makeScalars(count: outer * total * inner) { out in
+            var start = 0
+            for (t, mid) in zip(tensors, mids) {
+                t.scalars.withUnsafeBufferPointer { src in
+                    for o in 0..<outer {
+                        (out + (o * total + start) * inner).update(from: src.baseAddress! + o * mid * inner, count: mid * inner)
+                    }
+                }
+                start += mid
+            }
+        }
+        return recorded("concat", shape: outShape, scalars: values, inputs: tensors) { g, _ in
+            var start = 0
+            return mids.map { mid in
+                defer { start += mid }
+                return g.sliced(alongAxis: axis, start..<(start + mid))
+            }
+        }
+    }
+
+    /// Tensors of equal shape stacked along a new axis.
+    public static func stacking(_ tensors: [Tensor], alongAxis axis: Int = 0) -> Tensor {
+        precondition(!tensors.isEmpty, "stacking: no tensors")
+        let shape = tensors[0].shape
+        precondition(tensors.allSatisfy { $0.shape == shape }, "stacking: shapes differ: \(tensors.map(\.shape))")
+        var expanded = shape
+        expanded.insert(1, at: axis)
+        return concatenating(tensors.map { $0.reshaped(to: expanded) }, alongAxis: axis)
+    }
+
+    /// The slices at `indices` along `axis` (PyTorch's `index_select`); indices may repeat.
+    public func gathering(_ indices: [Int], alongAxis axis: Int) -> Tensor {
+        let axis = normalizedAxes([axis], "gathering")[0]
+        let mid = shape[axis]
+        for i in indices where i < 0 || i >= mid {
+            preconditionFailure("gathering: index \(i) out of range 0..<\(mid) for axis \(axis) of shape \(shape)")
+        }
+        let outer = shape[..<axis].product, inner = shape[(axis + 1)...].product
+        var outShape = shape
+        outShape[axis] = indices.count
+        let values = scalars.withUnsafeBufferPointer { src in
+            makeScalars(count: outer * indices.count * inner) { out in
+                for o in 0..<outer {
+                    for (j, index) in indices.enumerated() {
+                        (out + (o * indices.count + j) * inner).update(from: src.baseAddress! + (o * mid + index) * inner, count: inner)
+                    }
+                }
+            }
+        }
+        return Tensor.recorded("gather", shape: outShape, scalars: values, inputs: [self]) { g, _ in
+            [g.scatteringAdd(indices, alongAxis: axis, extent: mid)]
+        }
+    }
+
+    /// The adjoint of ``gathering(_:alongAxis:)``: a zero tensor with `extent` slices along
+    /// `axis` to which slice `j` of `self` is added at `indices[j]`.
+    public func scatteringAdd(_ indices: [Int], alongAxis axis: Int, extent: Int) -> Tensor {
+        precondition(shape[axis] == indices.count, "scatteringAdd: \(indices.count) indices for axis \(axis) of shape \(shape)")
+        let outer = shape[..<axis].product, inner = shape[(axis + 1)...].product
+        var outShape = shape
+        outShape[axis] = extent
+        let values = scalars.withUnsafeBufferPointer { src in
+            makeScalars(count: outer * extent * inner) { out in
+                out.initialize(repeating: 0, count: outer * extent * inner)
+                for o in 0..<outer {
+                    for (j, index) in indices.enumerated() {
+                        let dst = out + (o * extent + index) * inner
+                        let row = src.baseAddress! + (o * indices.count + j) * inner
+                        for i in 0..<inner { dst[i] += row[i] }
+                    }
+                }
+            }
+        }
+        return Tensor.recorded("scatterAdd", shape: outShape, scalars: values, inputs: [self]) { g, _ in
+            [g.gathering(indices, alongAxis: axis)]
+        }
+    }
+
+    /// One-hot rows: `[labels.count, classCount]` with a 1 at each label.
+    public static func oneHot(_ labels: [Int], classCount: Int) -> Tensor {
+        var values = [Float](repeating: 0, count: labels.count * classCount)
+        for (i, label) in labels.enumerated() {
+            precondition(label >= 0 && label < classCount, "oneHot: label \(label) out of range 0..<\(classCount)")
+            values[i * classCount + label] = 1
+        }
+        return Tensor(shape: [labels.count, classCount], scalars: values)
+    }
+}

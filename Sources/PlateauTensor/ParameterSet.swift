@@ -1,0 +1,107 @@
+/// An ordered collection of named tensors — a model's parameters, a gradient, an optimizer's
+/// momentum, a SAM perturbation — keyed by dotted paths in PyTorch `state_dict` style
+/// (`"features.0.weight"`).
+///
+/// Arithmetic is elementwise per entry over matching keys, so the sharpness-aware rules
+/// read like their papers: `let epsilon = gradient.scaled(by: rho / gradient.norm())`.
+public struct ParameterSet: Sendable, Equatable {
+    public private(set) var keys: [String] = []
+    private var storage: [String: Tensor] = [:]
+
+    public init() {}
+
+    /// Creates a set from `(path, tensor)` pairs in order; paths must be unique.
+    public init(_ entries: [(String, Tensor)]) {
+        for (key, value) in entries {
+            precondition(storage[key] == nil, "ParameterSet: duplicate key \(key)")
+            keys.append(key)
+            storage[key] = value
+        }
+    }
+
+    public var count: Int { keys.count }
+    public var isEmpty: Bool { keys.isEmpty }
+
+    public subscript(key: String) -> Tensor? {
+        get { storage[key] }
+        set {
+            if let newValue {
+                if storage.updateValue(newValue, forKey: key) == nil { keys.append(key) }
+            } else if storage.removeValue(forKey: key) != nil {
+                keys.removeAll { $0 == key }
+            }
+        }
+    }
+
+    /// The entries in insertion order.
+    public var entries: [(key: String, value: Tensor)] { keys.map { ($0, storage[$0]!) } }
+    public var values: [Tensor] { keys.map { storage[$0]! } }
+
+    /// The total number of scalars.
+    public var scalarCount: Int { keys.reduce(0) { $0 + storage[$1]!.count } }
+
+    /// Applies `transform` to each entry, keeping the keys.
+    public func map(_ transform: (Tensor) -> Tensor) -> ParameterSet {
+        var result = self
+        for key in keys { result.storage[key] = transform(storage[key]!) }
+        return result
+    }
+
+    /// Applies `transform` to each entry with its key.
+    public func mapWithKeys(_ transform: (String, Tensor) -> Tensor) -> ParameterSet {
+        var result = self
+        for key in keys { result.storage[key] = transform(key, storage[key]!) }
+        return result
+    }
+
+    /// Combines matching entries; the two sets must have the same keys.
+    public func zip(_ other: ParameterSet, _ combine: (Tensor, Tensor) -> Tensor) -> ParameterSet {
+        precondition(Set(keys) == Set(other.keys), "ParameterSet: keys differ: \(Set(keys).symmetricDifference(other.keys).sorted())")
+        var result = self
+        for key in keys { result.storage[key] = combine(storage[key]!, other.storage[key]!) }
+        return result
+    }
+
+    /// The entries whose key satisfies `isIncluded`.
+    public func filter(_ isIncluded: (String) -> Bool) -> ParameterSet {
+        ParameterSet(entries.filter { isIncluded($0.key) }.map { ($0.key, $0.value) })
+    }
+
+    public static func + (a: ParameterSet, b: ParameterSet) -> ParameterSet { withoutGradients { a.zip(b, +) } }
+    public static func - (a: ParameterSet, b: ParameterSet) -> ParameterSet { withoutGradients { a.zip(b, -) } }
+    public static func * (a: ParameterSet, b: ParameterSet) -> ParameterSet { withoutGradients { a.zip(b, *) } }
+
+    /// Every entry multiplied by `factor`.
+    public func scaled(by factor: Float) -> ParameterSet { withoutGradients { map { $0 * factor } } }
+
+    /// Σ over entries of Σ aᵢbᵢ, accumulated in double precision.
+    public func dot(_ other: ParameterSet) -> Float {
+        var total: Double = 0
+        for key in keys {
+            guard let b = other.storage[key] else { preconditionFailure("ParameterSet.dot: missing key \(key)") }
+            let a = storage[key]!
+            precondition(a.shape == b.shape, "ParameterSet.dot: \(key) has shapes \(a.shape) and \(b.shape)")
+            a.scalars.withUnsafeBufferPointer { x in
+                b.scalars.withUnsafeBufferPointer { y in
+                    var partial: Float = 0
+                    for i in 0..<x.count { partial += x[i] * y[i] }
+                    total += Double(partial)
+                }
+            }
+        }
+        return Float(total)
+    }
+
+    /// The global Euclidean norm over all entries.
+    public func norm() -> Float { dot(self).squareRoot() }
+
+    /// A set with the same keys and shapes, filled with zeros.
+    public func zeros() -> ParameterSet { map { Tensor.zeros($0.shape) } }
+
+    /// The entries with graph history dropped.
+    public var detached: ParameterSet { map { $0.detached } }
+
+    public static func == (a: ParameterSet, b: ParameterSet) -> Bool {
+        a.keys == b.keys && a.keys.allSatisfy { a.storage[$0] == b.storage[$0] }
+    }
+}
