@@ -26,9 +26,10 @@ let package = Package(
         .target(name: "PlateauTensor", dependencies: ["COpenBLAS"], swiftSettings: strict),
         .target(name: "PlateauNN", dependencies: ["PlateauTensor"], swiftSettings: strict),
         .target(name: "PlateauOptim", dependencies: ["PlateauTensor", "PlateauNN"], swiftSettings: strict),
+        .target(name: "PlateauTraining", dependencies: ["PlateauTensor", "PlateauNN", "PlateauOptim"], swiftSettings: strict),
         .target(
             name: "Plateau",
-            dependencies: ["PlateauTensor", "PlateauNN", "PlateauOptim"],
+            dependencies: ["PlateauTensor", "PlateauNN", "PlateauOptim", "PlateauTraining"],
             swiftSettings: strict
         ),
         .executableTarget(

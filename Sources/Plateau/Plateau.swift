@@ -2,3 +2,4 @@
 @_exported import PlateauNN
 @_exported import PlateauOptim
 @_exported import PlateauTensor
+@_exported import PlateauTraining

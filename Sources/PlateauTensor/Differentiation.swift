@@ -52,7 +52,7 @@ public func withoutGradients<R>(_ body: () throws -> R) rethrows -> R {
 
 /// Runs `body` with recording switched on (used to record a backward pass for
 /// higher-order derivatives).
-func withGradients<R>(_ body: () throws -> R) rethrows -> R {
+public func withGradients<R>(_ body: () throws -> R) rethrows -> R {
     try GradientRecording.$isEnabled.withValue(true, operation: body)
 }
 

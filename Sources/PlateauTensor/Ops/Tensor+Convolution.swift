@@ -40,15 +40,42 @@ public struct WindowGeometry: Sendable, Equatable {
 
 extension Tensor {
     /// Unfolds sliding windows: `[N, C, H, W]` becomes `[N, C·kh·kw, oh·ow]`, zero where a
-    /// window reaches into the padding. Linear, with ``foldingWindows(into:geometry:)`` as
-    /// its adjoint, so a convolution built from it is differentiable to any order.
+    /// window reaches into the padding (PyTorch's `unfold`, "im2col"). Linear, with
+    /// ``foldingWindows(into:geometry:)`` as its adjoint, so anything built from it is
+    /// differentiable to any order.
     public func unfoldingWindows(_ g: WindowGeometry) -> Tensor {
+        unfolded(g, layout: .samplesOuter)
+    }
+
+    /// Sums window columns `[N, C·kh·kw, oh·ow]` back into an image of `imageShape`
+    /// `[N, C, H, W]`: the adjoint of ``unfoldingWindows(_:)`` (PyTorch's `fold`, "col2im").
+    public func foldingWindows(into imageShape: [Int], geometry g: WindowGeometry) -> Tensor {
+        folded(into: imageShape, g, layout: .samplesOuter)
+    }
+
+    /// How unfolded windows are laid out. Convolution uses `.samplesInner`,
+    /// `[C·kh·kw, N·oh·ow]`, so the whole batch is one large `gemm` instead of N small ones.
+    enum WindowLayout: Sendable {
+        case samplesOuter, samplesInner
+
+        func shape(n: Int, rows: Int, columns: Int) -> [Int] {
+            self == .samplesOuter ? [n, rows, columns] : [rows, n * columns]
+        }
+
+        /// Element offsets of (sample, row) starts.
+        func strides(n: Int, rows: Int, columns: Int) -> (sample: Int, row: Int) {
+            self == .samplesOuter ? (rows * columns, columns) : (columns, n * columns)
+        }
+    }
+
+    func unfolded(_ g: WindowGeometry, layout: WindowLayout) -> Tensor {
         precondition(rank == 4, "unfoldingWindows: expected [N, C, H, W], got \(shape)")
         let (n, c, h, w) = (shape[0], shape[1], shape[2], shape[3])
         g.validate("unfoldingWindows", height: h, width: w)
         let (oh, ow) = g.outputSize(height: h, width: w)
         let (kh, kw) = g.kernel
         let rows = c * kh * kw, columns = oh * ow
+        let (sampleStride, rowStride) = layout.strides(n: n, rows: rows, columns: columns)
         let values = scalars.withUnsafeBufferPointer { src in
             makeScalars(count: n * rows * columns) { out in
                 for b in 0..<n {
@@ -56,10 +83,8 @@ extension Tensor {
                         let plane = src.baseAddress! + (b * c + ch) * h * w
                         for ki in 0..<kh {
                             for kj in 0..<kw {
-                                let row = out + (b * rows + (ch * kh + ki) * kw + kj) * columns
-                                windowCopy(plane: plane, h: h, w: w, oh: oh, ow: ow, ki: ki, kj: kj, g: g) { o, i in
-                                    row[o] = i.map { plane[$0] } ?? 0
-                                }
+                                let row = out + b * sampleStride + ((ch * kh + ki) * kw + kj) * rowStride
+                                copyWindowRow(from: plane, to: row, h: h, w: w, oh: oh, ow: ow, ki: ki, kj: kj, g)
                             }
                         }
                     }
@@ -67,21 +92,21 @@ extension Tensor {
             }
         }
         let inputShape = shape
-        return Tensor.recorded("unfold", shape: [n, rows, columns], scalars: values, inputs: [self]) { grad, _ in
-            [grad.foldingWindows(into: inputShape, geometry: g)]
+        return Tensor.recorded("unfold", shape: layout.shape(n: n, rows: rows, columns: columns), scalars: values, inputs: [self]) { grad, _ in
+            [grad.folded(into: inputShape, g, layout: layout)]
         }
     }
 
-    /// Sums window columns back into an image of `imageShape` `[N, C, H, W]`: the adjoint of
-    /// ``unfoldingWindows(_:)`` (PyTorch's `fold`, "col2im").
-    public func foldingWindows(into imageShape: [Int], geometry g: WindowGeometry) -> Tensor {
+    func folded(into imageShape: [Int], _ g: WindowGeometry, layout: WindowLayout) -> Tensor {
         precondition(imageShape.count == 4, "foldingWindows: image shape must be [N, C, H, W], got \(imageShape)")
         let (n, c, h, w) = (imageShape[0], imageShape[1], imageShape[2], imageShape[3])
         g.validate("foldingWindows", height: h, width: w)
         let (oh, ow) = g.outputSize(height: h, width: w)
         let (kh, kw) = g.kernel
         let rows = c * kh * kw, columns = oh * ow
-        precondition(shape == [n, rows, columns], "foldingWindows: expected columns of shape \([n, rows, columns]) for image \(imageShape), got \(shape)")
+        let expected = layout.shape(n: n, rows: rows, columns: columns)
+        precondition(shape == expected, "foldingWindows: expected columns of shape \(expected) for image \(imageShape), got \(shape)")
+        let (sampleStride, rowStride) = layout.strides(n: n, rows: rows, columns: columns)
         let values = scalars.withUnsafeBufferPointer { src in
             makeScalars(count: n * c * h * w) { out in
                 out.initialize(repeating: 0, count: n * c * h * w)
@@ -90,10 +115,8 @@ extension Tensor {
                         let plane = out + (b * c + ch) * h * w
                         for ki in 0..<kh {
                             for kj in 0..<kw {
-                                let row = src.baseAddress! + (b * rows + (ch * kh + ki) * kw + kj) * columns
-                                windowCopy(plane: plane, h: h, w: w, oh: oh, ow: ow, ki: ki, kj: kj, g: g) { o, i in
-                                    if let i { plane[i] += row[o] }
-                                }
+                                let row = src.baseAddress! + b * sampleStride + ((ch * kh + ki) * kw + kj) * rowStride
+                                addWindowRow(from: row, to: plane, h: h, w: w, oh: oh, ow: ow, ki: ki, kj: kj, g)
                             }
                         }
                     }
@@ -101,7 +124,7 @@ extension Tensor {
             }
         }
         return Tensor.recorded("fold", shape: imageShape, scalars: values, inputs: [self]) { grad, _ in
-            [grad.unfoldingWindows(g)]
+            [grad.unfolded(g, layout: layout)]
         }
     }
 
@@ -123,16 +146,15 @@ extension Tensor {
         let g = WindowGeometry(kernel: (weight.shape[2], weight.shape[3]), stride: stride, padding: padding, dilation: dilation)
         g.validate("conv2d", height: shape[2], width: shape[3])
         let (oh, ow) = g.outputSize(height: shape[2], width: shape[3])
-        let columns = unfoldingWindows(g)
+        let columns = unfolded(g, layout: .samplesInner)  // [C·kh·kw, N·oh·ow]
         let k = (c / groups) * g.kernel.height * g.kernel.width
-        var output: Tensor
+        let product: Tensor  // [OC, N·oh·ow]
         if groups == 1 {
-            output = weight.reshaped(to: [oc, k]).matmul(columns)
+            product = weight.reshaped(to: [oc, k]).matmul(columns)
         } else {
-            let w = weight.reshaped(to: [groups, oc / groups, k])
-            output = w.matmul(columns.reshaped(to: [n, groups, k, oh * ow]))
+            product = weight.reshaped(to: [groups, oc / groups, k]).matmul(columns.reshaped(to: [groups, k, n * oh * ow]))
         }
-        output = output.reshaped(to: [n, oc, oh, ow])
+        var output = product.reshaped(to: [oc, n, oh, ow]).permuted([1, 0, 2, 3])
         if let bias {
             precondition(bias.shape == [oc], "conv2d: bias must be [\(oc)], got \(bias.shape)")
             output = output + bias.reshaped(to: [1, oc, 1, 1])
@@ -163,10 +185,11 @@ extension Tensor {
         precondition(outH > 0 && outW > 0, "transposedConv2d: output size \(outH)x\(outW) is not positive for input \(shape)")
         let g = WindowGeometry(kernel: (kh, kw), stride: stride, padding: padding, dilation: dilation)
         let icg = ic / groups, k = ocPerGroup * kh * kw
-        let columns = weight.reshaped(to: [groups, icg, k])
-            .matmul(reshaped(to: [n, groups, icg, h * w]), transposingSelf: true)
-            .reshaped(to: [n, oc * kh * kw, h * w])
-        var output = columns.foldingWindows(into: [n, oc, outH, outW], geometry: g)
+        // [G, IC/G, H·W·N] after moving the batch inward, then Wᵀ per group: [G, OC/G·kh·kw, N·H·W].
+        let input = permuted([1, 0, 2, 3]).reshaped(to: [groups, icg, n * h * w])
+        let columns = weight.reshaped(to: [groups, icg, k]).matmul(input, transposingSelf: true)
+            .reshaped(to: [oc * kh * kw, n * h * w])
+        var output = columns.folded(into: [n, oc, outH, outW], g, layout: .samplesInner)
         if let bias {
             precondition(bias.shape == [oc], "transposedConv2d: bias must be [\(oc)], got \(bias.shape)")
             output = output + bias.reshaped(to: [1, oc, 1, 1])
@@ -300,30 +323,61 @@ extension Tensor {
     }
 }
 
-/// Visits one kernel offset `(ki, kj)` of every window: `body(outputIndex, inputIndex)`
-/// with `nil` for positions in the padding.
+/// The input column of output column `ox` at kernel offset `kj`, and the range of output
+/// columns whose input lies inside the image.
 @inline(__always)
-private func windowCopy(
-    plane: UnsafeMutablePointer<Float>, h: Int, w: Int, oh: Int, ow: Int, ki: Int, kj: Int, g: WindowGeometry,
-    _ body: (Int, Int?) -> Void
+private func validColumns(w: Int, ow: Int, kj: Int, _ g: WindowGeometry) -> (offset: Int, range: Range<Int>) {
+    let offset = kj * g.dilation.width - g.padding.width  // ix = ox·stride + offset
+    let s = g.stride.width
+    let first = offset >= 0 ? 0 : (-offset + s - 1) / s
+    let last = w - 1 - offset < 0 ? -1 : (w - 1 - offset) / s  // largest ox with ix ≤ w − 1
+    let upper = Swift.min(ow, last + 1)
+    return (offset, first < upper ? first..<upper : 0..<0)
+}
+
+/// im2col for one kernel offset `(ki, kj)`: writes `oh·ow` window values (zero in the padding).
+@inline(__always)
+private func copyWindowRow(
+    from plane: UnsafePointer<Float>, to row: UnsafeMutablePointer<Float>,
+    h: Int, w: Int, oh: Int, ow: Int, ki: Int, kj: Int, _ g: WindowGeometry
 ) {
+    let (offset, valid) = validColumns(w: w, ow: ow, kj: kj, g)
+    let s = g.stride.width
     for oy in 0..<oh {
+        let dst = row + oy * ow
         let iy = oy * g.stride.height - g.padding.height + ki * g.dilation.height
-        if iy < 0 || iy >= h {
-            for ox in 0..<ow { body(oy * ow + ox, nil) }
+        if iy < 0 || iy >= h || valid.isEmpty {
+            dst.initialize(repeating: 0, count: ow)
             continue
         }
-        for ox in 0..<ow {
-            let ix = ox * g.stride.width - g.padding.width + kj * g.dilation.width
-            body(oy * ow + ox, ix >= 0 && ix < w ? iy * w + ix : nil)
+        if valid.lowerBound > 0 { dst.initialize(repeating: 0, count: valid.lowerBound) }
+        if valid.upperBound < ow { (dst + valid.upperBound).initialize(repeating: 0, count: ow - valid.upperBound) }
+        let src = plane + iy * w + offset
+        if s == 1 {
+            (dst + valid.lowerBound).update(from: src + valid.lowerBound, count: valid.count)
+        } else {
+            for ox in valid { dst[ox] = src[ox * s] }
         }
     }
 }
 
+/// col2im for one kernel offset: adds the `oh·ow` window values back into the image plane.
 @inline(__always)
-private func windowCopy(
-    plane: UnsafePointer<Float>, h: Int, w: Int, oh: Int, ow: Int, ki: Int, kj: Int, g: WindowGeometry,
-    _ body: (Int, Int?) -> Void
+private func addWindowRow(
+    from row: UnsafePointer<Float>, to plane: UnsafeMutablePointer<Float>,
+    h: Int, w: Int, oh: Int, ow: Int, ki: Int, kj: Int, _ g: WindowGeometry
 ) {
-    windowCopy(plane: UnsafeMutablePointer(mutating: plane), h: h, w: w, oh: oh, ow: ow, ki: ki, kj: kj, g: g, body)
+    let (offset, valid) = validColumns(w: w, ow: ow, kj: kj, g)
+    let s = g.stride.width
+    for oy in 0..<oh {
+        let iy = oy * g.stride.height - g.padding.height + ki * g.dilation.height
+        if iy < 0 || iy >= h { continue }
+        let src = row + oy * ow
+        let dst = plane + iy * w + offset
+        if s == 1 {
+            for ox in valid { dst[ox] += src[ox] }
+        } else {
+            for ox in valid { dst[ox * s] += src[ox] }
+        }
+    }
 }

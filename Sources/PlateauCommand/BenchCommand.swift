@@ -1,0 +1,78 @@
+import ArgumentParser
+import Foundation
+import Plateau
+
+/// `plateau bench`: steady-state time per training step of the engine's workloads.
+struct BenchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench",
+        abstract: "Measure time per training step (release builds only give meaningful numbers).",
+        discussion: """
+            Runs each workload with synthetic data after a warm-up and reports the median \
+            time per step over the measured steps, and the achieved GFLOPS as a fraction \
+            of the machine's sgemm ceiling. Build with `swift run -c release plateau bench`.
+            """
+    )
+
+    @Option(help: "Comma-separated workloads: \(BenchmarkWorkload.allCases.map(\.rawValue).joined(separator: ", ")).")
+    var workloads: String = BenchmarkWorkload.allCases.map(\.rawValue).joined(separator: ",")
+
+    @Option(help: "Samples per step.")
+    var batchSize: Int = 128
+
+    @Option(help: "Measured steps per workload (the median is reported).")
+    var steps: Int = 50
+
+    @Option(help: "Warm-up steps before measuring.")
+    var warmup: Int = 5
+
+    @Option(help: "BLAS threads.")
+    var threads: Int = 2
+
+    @Option(help: "Random seed for weights and synthetic data.")
+    var seed: UInt64 = 0
+
+    @Flag(help: "Print one JSON object per line instead of a table.")
+    var json = false
+
+    mutating func validate() throws {
+        guard batchSize > 0 else { throw ValidationError("--batch-size must be positive, got \(batchSize)") }
+        guard steps > 0 else { throw ValidationError("--steps must be positive, got \(steps)") }
+        guard warmup >= 0 else { throw ValidationError("--warmup must be non-negative, got \(warmup)") }
+        _ = try parsedWorkloads()
+    }
+
+    func parsedWorkloads() throws -> [BenchmarkWorkload] {
+        try workloads.split(separator: ",").map { name in
+            guard let w = BenchmarkWorkload(rawValue: String(name)) else {
+                throw ValidationError("unknown workload '\(name)'; expected one of \(BenchmarkWorkload.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            return w
+        }
+    }
+
+    func run() throws {
+        PlateauCommand.configureRuntime()
+        OpenBLASBackend.threadCount = threads
+        let selected = try parsedWorkloads()
+        let ceiling = Benchmark.sgemmCeiling()
+        var rows: [BenchmarkResult] = []
+        if selected.contains(.sgemm) {
+            for (size, gflops) in ceiling.bySize {
+                rows.append(BenchmarkResult(workload: "sgemm\(size)", optimizer: "-", batch: size, milliseconds: [2 * pow(Double(size), 3) / gflops / 1e6], flopsPerStep: 2 * pow(Double(size), 3), ceiling: ceiling.best))
+            }
+        }
+        for workload in selected where workload != .sgemm {
+            if !json { FileHandle.standardError.write(Data("running \(workload.rawValue)…\n".utf8)) }
+            rows.append(Benchmark.run(workload, batchSize: batchSize, steps: steps, warmup: warmup, seed: seed, ceiling: ceiling.best))
+        }
+        if json {
+            for row in rows { print(row.jsonLine) }
+            return
+        } else {
+            print("BLAS: OpenBLAS, \(threads) threads; sgemm ceiling \(String(format: "%.1f", ceiling.best)) GFLOPS")
+            print(BenchmarkResult.tableHeader)
+            for row in rows { print(row.tableLine) }
+        }
+    }
+}

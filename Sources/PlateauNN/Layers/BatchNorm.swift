@@ -1,0 +1,66 @@
+import PlateauTensor
+
+/// Batch normalization (Ioffe & Szegedy 2015) over the channel axis 1 of `[N, C]` or
+/// `[N, C, H, W]` inputs: y = (x − μ_B)/√(σ²_B + ε)·γ + β in training, with running
+/// statistics updated as PyTorch does (momentum 0.1, unbiased variance for the running
+/// estimate); evaluation mode normalizes with the running statistics.
+///
+/// The update happens on this value only: a forward pass on a copy (SAM's perturbed pass)
+/// leaves the original statistics untouched.
+public struct BatchNorm: Layer {
+    public var weight: Tensor
+    public var bias: Tensor
+    public var runningMean: Tensor
+    public var runningVariance: Tensor
+    /// Batches seen in training mode (PyTorch's `num_batches_tracked`).
+    public var batchesTracked: Tensor
+    public var momentum: Float
+    public var epsilon: Float
+    public var isTraining = true
+
+    public init(featureCount: Int, momentum: Float = 0.1, epsilon: Float = 1e-5) {
+        precondition(featureCount > 0, "BatchNorm: feature count must be positive, got \(featureCount)")
+        weight = .ones([featureCount])
+        bias = .zeros([featureCount])
+        runningMean = .zeros([featureCount])
+        runningVariance = .ones([featureCount])
+        batchesTracked = .zeros([])
+        self.momentum = momentum
+        self.epsilon = epsilon
+    }
+
+    public mutating func visit(_ visitor: ModuleVisitor) {
+        visitor.parameter("weight", &weight)
+        visitor.parameter("bias", &bias)
+        visitor.buffer("running_mean", &runningMean)
+        visitor.buffer("running_var", &runningVariance)
+        visitor.buffer("num_batches_tracked", &batchesTracked)
+        visitor.trainingMode(&isTraining)
+    }
+
+    public mutating func callAsFunction(_ input: Tensor) -> Tensor {
+        let c = weight.count
+        precondition((input.rank == 2 || input.rank == 4) && input.shape[1] == c,
+                     "BatchNorm: expected [N, \(c)] or [N, \(c), H, W], got \(input.shape)")
+        let axes = input.rank == 4 ? [0, 2, 3] : [0]
+        let statShape = input.rank == 4 ? [1, c, 1, 1] : [1, c]
+        let mean: Tensor, variance: Tensor
+        if isTraining {
+            let n = input.count / c
+            precondition(n > 1, "BatchNorm: training needs more than one value per channel, got input \(input.shape)")
+            mean = input.mean(alongAxes: axes, keepingDimensions: true)
+            variance = (input - mean).square().mean(alongAxes: axes, keepingDimensions: true)
+            withoutGradients {
+                let unbiased = variance.detached.reshaped(to: [c]) * (Float(n) / Float(n - 1))
+                runningMean = runningMean * (1 - momentum) + mean.detached.reshaped(to: [c]) * momentum
+                runningVariance = runningVariance * (1 - momentum) + unbiased * momentum
+                batchesTracked = batchesTracked + 1
+            }
+        } else {
+            mean = runningMean.reshaped(to: statShape)
+            variance = runningVariance.reshaped(to: statShape)
+        }
+        let scale = weight.reshaped(to: statShape) / (variance + epsilon).sqrt()
+        return (input - mean) * scale + bias.reshaped(to: statShape)
+    }
+}
