@@ -14,6 +14,10 @@ import PlateauTensor
 ///
 /// Each parameter counts its own steps (as PyTorch does), so a parameter that starts
 /// receiving gradients late still gets the full bias correction on its first step.
+/// Scalar factors (η/(1 − β₁ᵗ), √(1 − β₂ᵗ)) are computed in double precision and rounded
+/// once, as PyTorch computes them in Python. One difference: the betas are `Float`, so
+/// 1 − β₂ is 1 − Float(0.999) = 0.000999987 where PyTorch uses 0.001; the bias correction
+/// uses the same β₂, so steps differ from PyTorch's only at the 1e-6 relative level.
 ///
 /// State: `"exp_avg.<path>"` (m), `"exp_avg_sq.<path>"` (v) and the scalar `"step.<path>"` (t).
 ///
