@@ -143,17 +143,17 @@ struct AdamMoments: Sendable {
             let biasCorrection2 = 1 - Foundation.pow(Double(beta2), t)
             let stepSize = Float(Double(learningRate) / biasCorrection1)
             let biasCorrection2Root = Float(biasCorrection2.squareRoot())
-            if decoupledDecay != 0 {
-                for i in 0..<w.count { w[i] *= decayFactor }
-            }
             store[slot].withBuffers { m, v in
+                // One pass per element: decoupled decay (AdamW), L2 (Adam), moments, step.
                 for i in 0..<w.count {
+                    var wi = w[i]
+                    if decoupledDecay != 0 { wi *= decayFactor }
                     var gi = g[i]
-                    if l2 != 0 { gi += l2 * w[i] }
+                    if l2 != 0 { gi += l2 * wi }
                     m[i] += oneMinusBeta1 * (gi - m[i])
                     v[i] = beta2 * v[i] + oneMinusBeta2 * gi * gi
                     let denominator = v[i].squareRoot() / biasCorrection2Root + epsilon
-                    w[i] += -stepSize * (m[i] / denominator)
+                    w[i] = wi + -stepSize * (m[i] / denominator)
                 }
             }
         }
