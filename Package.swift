@@ -43,5 +43,6 @@ let package = Package(
 
         // MARK: - Tests
         .testTarget(name: "PlateauTensorTests", dependencies: ["PlateauTensor"], swiftSettings: strict),
+        .testTarget(name: "PlateauOptimTests", dependencies: ["PlateauOptim"], swiftSettings: strict),
     ]
 )
