@@ -74,7 +74,8 @@ public struct ParameterSet: Sendable, Equatable {
     /// Every entry multiplied by `factor`.
     public func scaled(by factor: Float) -> ParameterSet { withoutGradients { map { $0 * factor } } }
 
-    /// Σ over entries of Σ aᵢbᵢ, accumulated in double precision.
+    /// Σ over entries of Σ aᵢbᵢ, accumulated in double precision (so neither large
+    /// elements nor long tensors lose the sum).
     public func dot(_ other: ParameterSet) -> Float {
         var total: Double = 0
         for key in keys {
@@ -83,9 +84,7 @@ public struct ParameterSet: Sendable, Equatable {
             precondition(a.shape == b.shape, "ParameterSet.dot: \(key) has shapes \(a.shape) and \(b.shape)")
             a.scalars.withUnsafeBufferPointer { x in
                 b.scalars.withUnsafeBufferPointer { y in
-                    var partial: Float = 0
-                    for i in 0..<x.count { partial += x[i] * y[i] }
-                    total += Double(partial)
+                    for i in 0..<x.count { total += Double(x[i]) * Double(y[i]) }
                 }
             }
         }

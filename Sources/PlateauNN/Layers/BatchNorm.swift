@@ -42,24 +42,20 @@ public struct BatchNorm: Layer {
         let c = weight.count
         precondition((input.rank == 2 || input.rank == 4) && input.shape[1] == c,
                      "BatchNorm: expected [N, \(c)] or [N, \(c), H, W], got \(input.shape)")
-        let axes = input.rank == 4 ? [0, 2, 3] : [0]
         let statShape = input.rank == 4 ? [1, c, 1, 1] : [1, c]
-        let mean: Tensor, variance: Tensor
         if isTraining {
-            let n = input.count / c
-            precondition(n > 1, "BatchNorm: training needs more than one value per channel, got input \(input.shape)")
-            mean = input.mean(alongAxes: axes, keepingDimensions: true)
-            variance = (input - mean).square().mean(alongAxes: axes, keepingDimensions: true)
+            let (output, statistics) = input.batchNormalized(scale: weight, offset: bias, epsilon: epsilon)
+            let m = Float(statistics.countPerChannel)
             withoutGradients {
-                let unbiased = variance.detached.reshaped(to: [c]) * (Float(n) / Float(n - 1))
-                runningMean = runningMean * (1 - momentum) + mean.detached.reshaped(to: [c]) * momentum
+                let unbiased = statistics.variance * (m / (m - 1))
+                runningMean = runningMean * (1 - momentum) + statistics.mean * momentum
                 runningVariance = runningVariance * (1 - momentum) + unbiased * momentum
                 batchesTracked = batchesTracked + 1
             }
-        } else {
-            mean = runningMean.reshaped(to: statShape)
-            variance = runningVariance.reshaped(to: statShape)
+            return output
         }
+        let mean = runningMean.reshaped(to: statShape)
+        let variance = runningVariance.reshaped(to: statShape)
         let scale = weight.reshaped(to: statShape) / (variance + epsilon).sqrt()
         return (input - mean) * scale + bias.reshaped(to: statShape)
     }
