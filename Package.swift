@@ -26,10 +26,14 @@ let package = Package(
         .target(name: "PlateauTensor", dependencies: ["COpenBLAS"], swiftSettings: strict),
         .target(name: "PlateauNN", dependencies: ["PlateauTensor"], swiftSettings: strict),
         .target(name: "PlateauOptim", dependencies: ["PlateauTensor", "PlateauNN"], swiftSettings: strict),
-        .target(name: "PlateauTraining", dependencies: ["PlateauTensor", "PlateauNN", "PlateauOptim"], swiftSettings: strict),
+        .target(name: "PlateauAnalysis", dependencies: ["PlateauTensor", "PlateauNN"], swiftSettings: strict),
+        .target(
+            name: "PlateauTraining",
+            dependencies: ["PlateauTensor", "PlateauNN", "PlateauOptim", "PlateauData", "PlateauAnalysis"],
+            swiftSettings: strict),
         .target(
             name: "Plateau",
-            dependencies: ["PlateauTensor", "PlateauNN", "PlateauOptim", "PlateauTraining"],
+            dependencies: ["PlateauTensor", "PlateauNN", "PlateauOptim", "PlateauAnalysis", "PlateauTraining"],
             swiftSettings: strict
         ),
         .executableTarget(

@@ -3,3 +3,4 @@
 @_exported import PlateauOptim
 @_exported import PlateauTensor
 @_exported import PlateauTraining
+@_exported import PlateauAnalysis

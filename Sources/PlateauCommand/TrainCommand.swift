@@ -1,0 +1,132 @@
+import ArgumentParser
+import Foundation
+import Plateau
+
+/// Options shared by commands that read a dataset.
+struct DatasetOptions: ParsableArguments {
+    @Option(help: "Dataset: digits (embedded), mnist, fashion-mnist, cifar10, cifar100, or a path to a .csv/.tsv table.")
+    var dataset: String?
+
+    @Option(help: "Directory holding the dataset files (default: data/<dataset>).")
+    var dataDir: String?
+}
+
+/// `plateau train`: one training run with live progress, metrics and checkpoints.
+struct TrainCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "train",
+        abstract: "Train a model with any optimizer of the family.",
+        discussion: """
+            Writes into the run directory (--output): config.json (accepted back by --config), \
+            metrics.jsonl and metrics.csv (one row per epoch), checkpoint-last.safetensors and \
+            checkpoint-best.safetensors (PyTorch state_dict names), and label-noise.json when \
+            labels were corrupted. --resume continues an interrupted run bit-identically.
+
+            Examples:
+              plateau train --model mlp --dataset digits --epochs 20 --optimizer sam --rho 0.05
+              plateau train --model lenet --dataset mnist --optimizer saf --epochs 10 --output runs/lenet-saf
+              plateau train --output runs/lenet-saf --resume
+            """
+    )
+
+    @OptionGroup var data: DatasetOptions
+
+    @Option(help: "Model: \(ModelFactory.names.joined(separator: ", ")).") var model: String?
+    @Option(help: "Epochs to train.") var epochs: Int?
+    @Option(help: "Samples per step.") var batchSize: Int?
+    @Option(help: "Optimizer: \(RunConfiguration.optimizers.joined(separator: ", ")).") var optimizer: String?
+    @Option(help: "Base optimizer under a sharpness-aware method: sgd, adam, adamw.") var baseOptimizer: String?
+    @Option(help: "Learning rate (the peak for onecycle).") var lr: Float?
+    @Option(help: "SGD momentum.") var momentum: Float?
+    @Flag(help: "Nesterov momentum.") var nesterov = false
+    @Option(help: "Weight decay (L2 for sgd/adam, decoupled for adamw).") var weightDecay: Float?
+    @Option(help: "Learning-rate schedule: \(RunConfiguration.schedules.joined(separator: ", ")).") var schedule: String?
+    @Option(help: "Linear warm-up epochs before the schedule.") var warmupEpochs: Int?
+    @Option(help: "Decay every this many epochs (step schedule).") var stepEpochs: Int?
+    @Option(help: "Comma-separated milestone epochs (multistep schedule).") var milestones: String?
+    @Option(help: "Decay factor of step/multistep schedules.") var gamma: Float?
+    @Option(help: "Label smoothing of the cross-entropy.") var labelSmoothing: Float?
+    @Option(help: "Clip the final gradient to this global norm.") var maxGradNorm: Float?
+    @Option(help: "Accumulate gradients over micro-batches of this size.") var microBatchSize: Int?
+    @Option(help: "Fraction of training labels to corrupt (seeded).") var labelNoise: Double?
+    @Option(help: "Label noise kind: symmetric or pair.") var labelNoiseKind: String?
+    @Flag(help: "Random-crop (and, for CIFAR, flip) augmentation.") var augment = false
+    @Flag(help: "Keep the dataset order (no shuffling).") var noShuffle = false
+    @Option(help: "Use only the first N training samples.") var trainLimit: Int?
+
+    @Option(help: "Perturbation radius ρ (SAM 0.05, ASAM 0.5, LookSAM 0.1 by default).") var rho: Float?
+    @Option(help: "ASAM's η (T = |w| + η).") var eta: Float?
+    @Option(help: "GSAM's α (default 0.4) or LookSAM's α (default 0.7).") var alpha: Float?
+    @Option(help: "GSAM's ρ at the end of the schedule (default: --rho).") var rhoMin: Float?
+    @Option(help: "LookSAM: a full SAM step every k steps.") var k: Int?
+    @Option(help: "ESAM's β (fraction of weights perturbed).") var esamBeta: Float?
+    @Option(help: "ESAM's γ (fraction of samples in the second pass).") var esamGamma: Float?
+    @Option(help: "WSAM's γ (sharpness weight γ/(1-γ)).") var wsamGamma: Float?
+    @Option(help: "FriendlySAM's σ.") var fsamSigma: Float?
+    @Option(help: "FriendlySAM's λ (EMA of gradients).") var fsamLambda: Float?
+    @Option(help: "m-sharpness: an independent perturbation per chunk of m samples.") var mSharpness: Int?
+    @Option(help: "SAF/MESA trajectory weight λ (SAF 0.3, MESA 0.8 by default).") var safLambda: Float?
+    @Option(help: "SAF/MESA temperature τ.") var safTau: Float?
+    @Option(help: "SAF lag E: compare with outputs from E epochs ago.") var safLag: Int?
+    @Option(help: "SAF/MESA start epoch (0-based).") var safStart: Int?
+    @Flag(help: "Store SAF's memory bank in half precision.") var safHalf = false
+    @Option(help: "MESA's EMA decay per step.") var emaDecay: Float?
+
+    @Option(help: "Random seed.") var seed: UInt64?
+    @Option(help: "Run directory for config, metrics and checkpoints.") var output: String?
+    @Option(help: "Start from the weights of this checkpoint.") var initialWeights: String?
+    @Option(help: "Read the run configuration from this JSON file (flags override it).") var config: String?
+    @Flag(help: "Continue the run in --output from its last checkpoint.") var resume = false
+    @Option(help: "BLAS threads.") var threads: Int = 2
+
+    func makeConfiguration() throws -> RunConfiguration {
+        var c = RunConfiguration()
+        if let config { c = try RunConfiguration.load(from: URL(fileURLWithPath: config)) }
+        else if resume, let output { c = try RunConfiguration.load(from: URL(fileURLWithPath: output).appendingPathComponent("config.json")) }
+        func set<T>(_ value: T?, _ keyPath: WritableKeyPath<RunConfiguration, T>) { if let value { c[keyPath: keyPath] = value } }
+        set(data.dataset, \.dataset); if let d = data.dataDir { c.dataDirectory = d }
+        set(model, \.model); set(epochs, \.epochs); set(batchSize, \.batchSize); set(optimizer, \.optimizer)
+        set(baseOptimizer, \.baseOptimizer); set(lr, \.learningRate); set(momentum, \.momentum)
+        if nesterov { c.nesterov = true }
+        set(weightDecay, \.weightDecay); set(schedule, \.schedule); set(warmupEpochs, \.warmupEpochs)
+        set(stepEpochs, \.stepEpochs); set(gamma, \.gamma); set(labelSmoothing, \.labelSmoothing)
+        if let milestones {
+            c.milestones = try milestones.split(separator: ",").map {
+                guard let m = Int($0.trimmingCharacters(in: .whitespaces)) else {
+                    throw ValidationError("--milestones: expected comma-separated epochs, got '\(milestones)'")
+                }
+                return m
+            }
+        }
+        if let maxGradNorm { c.maxGradientNorm = maxGradNorm }
+        if let microBatchSize { c.microBatchSize = microBatchSize }
+        set(labelNoise, \.labelNoise); set(labelNoiseKind, \.labelNoiseKind)
+        if augment { c.augment = true }
+        if noShuffle { c.shuffle = false }
+        if let trainLimit { c.trainLimit = trainLimit }
+        if let rho { c.rho = rho }
+        set(eta, \.eta); if let alpha { c.alpha = alpha }; if let rhoMin { c.rhoMin = rhoMin }
+        set(k, \.lookInterval); set(esamBeta, \.esamBeta); set(esamGamma, \.esamGamma); set(wsamGamma, \.wsamGamma)
+        set(fsamSigma, \.fsamSigma); set(fsamLambda, \.fsamLambda); if let mSharpness { c.mSharpness = mSharpness }
+        if let safLambda { c.safLambda = safLambda }
+        set(safTau, \.safTemperature); set(safLag, \.safLag); set(safStart, \.safStart)
+        if safHalf { c.safHalfPrecision = true }
+        set(emaDecay, \.emaDecay); set(seed, \.seed)
+        if let output { c.output = output }
+        if let initialWeights { c.initialWeights = initialWeights }
+        try c.validate()
+        return c
+    }
+
+    func run() throws {
+        PlateauCommand.configureRuntime()
+        OpenBLASBackend.threadCount = threads
+        if resume && output == nil { throw ValidationError("--resume needs --output, the run directory to continue") }
+        let c = try makeConfiguration()
+        let trainer = try Trainer.prepare(c, output: c.output.map { URL(fileURLWithPath: $0) }, resume: resume)
+        var progress = ConsoleProgress()
+        progress.message("training \(c.model) on \(c.dataset) (\(trainer.train.count) train / \(trainer.test.count) test samples) with \(c.optimizer)\(c.output.map { ", run directory \($0)" } ?? "")")
+        let summary = try trainer.run(observer: &progress)
+        progress.message(String(format: "final test accuracy %.2f%% (best %.2f%%), %.2f ms/step", summary.finalTestAccuracy * 100, summary.bestTestAccuracy * 100, summary.millisecondsPerStep))
+    }
+}

@@ -1,0 +1,46 @@
+import PlateauTensor
+
+/// Friendly SAM (Li et al. 2024, arXiv:2403.12350): perturb only along the batch-specific
+/// part of the gradient, removing an estimate of the full gradient:
+///
+///     m ← λ·m + (1 − λ)·g        (EMA of the raw stochastic gradient, as the official code)
+///     ε = ρ · (g − σ·m) / ‖g − σ·m‖
+///
+/// Defaults follow the official CIFAR scripts: σ = 1, λ = 0.6 (ρ 0.05–0.2).
+public struct FriendlySAM: SharpnessAwareRule {
+    public var radius: PerturbationRadius
+    public var sigma: Float
+    public var lambda: Float
+    public private(set) var gradientAverage: ParameterSet?
+
+    public init(rho: Float = 0.05, sigma: Float = 1, lambda: Float = 0.6) {
+        precondition(rho >= 0, "FriendlySAM: rho must be non-negative, got \(rho)")
+        precondition(lambda >= 0 && lambda < 1, "FriendlySAM: lambda must be in [0, 1), got \(lambda)")
+        radius = .constant(rho)
+        self.sigma = sigma
+        self.lambda = lambda
+    }
+
+    public var name: String { "fsam" }
+
+    public mutating func perturbation(parameters: ParameterSet, gradient: ParameterSet, context: StepContext) -> ParameterSet? {
+        let average = gradientAverage.map { $0.scaled(by: lambda) + gradient.scaled(by: 1 - lambda) } ?? gradient.scaled(by: 1 - lambda)
+        gradientAverage = average
+        return (gradient - average.scaled(by: sigma)).normalized(toRadius: radius.value(in: context))
+    }
+
+    public var state: OptimizerState {
+        guard let gradientAverage else { return OptimizerState() }
+        return OptimizerState(tensors: ParameterSet(gradientAverage.entries.map { ("gradient_average." + $0.key, $0.value) }))
+    }
+
+    public mutating func restore(_ state: OptimizerState) throws {
+        if let key = state.scalars.keys.sorted().first { throw OptimizerStateError.unexpectedKey(key) }
+        var average = ParameterSet()
+        for (key, value) in state.tensors.entries {
+            guard key.hasPrefix("gradient_average.") else { throw OptimizerStateError.unexpectedKey(key) }
+            average[String(key.dropFirst("gradient_average.".count))] = value
+        }
+        gradientAverage = average.isEmpty ? nil : average
+    }
+}

@@ -1,0 +1,63 @@
+import PlateauTensor
+
+/// LookSAM (Liu et al. 2022, arXiv:2203.02714): a full SAM step every k steps; in between,
+/// one gradient evaluation plus the reused sharpness direction.
+///
+/// On SAM steps, with g_s = ∇L(w + ε):
+///
+///     g_v = g_s − ‖g_s‖·cos(g, g_s)·ĝ      (the part of g_s orthogonal to g)
+///
+/// and on the other k − 1 steps:
+///
+///     d = g + α · (‖g‖ / ‖g_v‖) · g_v
+///
+/// Unlike the popular PyTorch ports, the in-between steps really take one pass and never
+/// roll the weights back.
+public struct LookSAM: SharpnessAwareRule {
+    public var radius: PerturbationRadius
+    public var interval: Int
+    public var alpha: Float
+    /// The cached orthogonal direction g_v from the last SAM step.
+    public private(set) var orthogonalDirection: ParameterSet?
+
+    public init(rho: Float = 0.1, interval k: Int = 5, alpha: Float = 0.7) {
+        precondition(rho >= 0, "LookSAM: rho must be non-negative, got \(rho)")
+        precondition(k >= 1, "LookSAM: k must be at least 1, got \(k)")
+        radius = .constant(rho)
+        interval = k
+        self.alpha = alpha
+    }
+
+    public var name: String { "looksam" }
+
+    public mutating func perturbation(parameters: ParameterSet, gradient: ParameterSet, context: StepContext) -> ParameterSet? {
+        guard context.step % interval == 0 || orthogonalDirection == nil else { return nil }
+        return gradient.normalized(toRadius: radius.value(in: context))
+    }
+
+    public mutating func descentDirection(gradient: ParameterSet, perturbedGradient: ParameterSet?, context: StepContext) -> ParameterSet {
+        if let perturbed = perturbedGradient {
+            let unit = gradient.scaled(by: 1 / (gradient.norm() + 1e-12))
+            // ‖g_s‖·cos(g, g_s) = g_s · ĝ
+            orthogonalDirection = perturbed - unit.scaled(by: perturbed.dot(unit))
+            return perturbed
+        }
+        guard let cached = orthogonalDirection else { return gradient }
+        return gradient + cached.scaled(by: alpha * gradient.norm() / (cached.norm() + 1e-12))
+    }
+
+    public var state: OptimizerState {
+        guard let orthogonalDirection else { return OptimizerState() }
+        return OptimizerState(tensors: ParameterSet(orthogonalDirection.entries.map { ("orthogonal." + $0.key, $0.value) }))
+    }
+
+    public mutating func restore(_ state: OptimizerState) throws {
+        if let key = state.scalars.keys.sorted().first { throw OptimizerStateError.unexpectedKey(key) }
+        var direction = ParameterSet()
+        for (key, value) in state.tensors.entries {
+            guard key.hasPrefix("orthogonal.") else { throw OptimizerStateError.unexpectedKey(key) }
+            direction[String(key.dropFirst("orthogonal.".count))] = value
+        }
+        orthogonalDirection = direction.isEmpty ? nil : direction
+    }
+}

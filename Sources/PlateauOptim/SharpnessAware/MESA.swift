@@ -1,0 +1,56 @@
+import PlateauNN
+import PlateauTensor
+
+/// MESA, memory-efficient SAF (Du et al. 2022, §3.3): the stored past outputs are replaced
+/// by an exponential moving average of the model as teacher,
+///
+///     v ← β·v + (1 − β)·θ        after every step (parameters and buffers), β = 0.9998
+///     L = L_CE + λ·τ²·(1/|B|) Σᵢ KL( softmax(f_v(xᵢ)/τ) ‖ softmax(f_θ(xᵢ)/τ) )
+///
+/// The teacher runs forward only, in evaluation mode (BatchNorm uses its averaged running
+/// statistics), on the same inputs. Memory is one model copy instead of N × E × C logits;
+/// compute is one extra forward pass. Defaults: λ 0.8, τ 5, E_start 5.
+public struct MESA<Model: Layer>: Sendable {
+    public var teacher: Model
+    public var decay: Float
+    public var lambda: Float
+    public var temperature: Float
+    public var startEpoch: Int
+
+    public init(model: Model, decay: Float = 0.9998, lambda: Float = 0.8, temperature: Float = 5, startEpoch: Int = 5) {
+        precondition(decay >= 0 && decay < 1, "MESA: EMA decay must be in [0, 1), got \(decay)")
+        precondition(lambda >= 0, "MESA: lambda must be non-negative, got \(lambda)")
+        precondition(temperature > 0, "MESA: temperature must be positive, got \(temperature)")
+        teacher = model.training(false)
+        self.decay = decay
+        self.lambda = lambda
+        self.temperature = temperature
+        self.startEpoch = startEpoch
+    }
+
+    public func isActive(atEpoch epoch: Int) -> Bool { epoch >= startEpoch && lambda > 0 }
+
+    /// The teacher's logits for `images`, forward only.
+    public func teacherLogits(_ images: Tensor) -> Tensor {
+        var scratch = teacher
+        return withoutGradients { scratch(images) }
+    }
+
+    /// The per-sample term λ·τ²·KL(teacher ‖ student), shape `[n]`.
+    public func trajectoryLoss(logits: Tensor, teacherLogits: Tensor) -> Tensor {
+        klDivergence(studentLogits: logits, teacherLogits: teacherLogits, temperature: temperature, reduction: .none) * lambda
+    }
+
+    /// v ← β·v + (1 − β)·θ over the whole state dictionary, buffers included.
+    public mutating func updateTeacher(from model: Model) {
+        let current = model.stateDictionary
+        let beta = decay
+        let averaged = withoutGradients {
+            teacher.stateDictionary.mapWithKeys { key, v in
+                let theta = current[key]!
+                return Tensor(shape: v.shape, scalars: zip(v.scalars, theta.scalars).map { beta * $0 + (1 - beta) * $1 })
+            }
+        }
+        teacher.update(averaged)
+    }
+}

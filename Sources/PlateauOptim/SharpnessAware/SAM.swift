@@ -1,0 +1,25 @@
+import PlateauTensor
+
+/// Sharpness-Aware Minimization (Foret et al. 2021, arXiv:2010.01412).
+///
+/// min_w max_{‖ε‖≤ρ} L(w + ε), solved to first order:
+///
+///     ε = ρ · g / ‖g‖           (g = ∇L(w), global norm over all parameters)
+///     w ← base(w, ∇L(w + ε))
+public struct SAM: SharpnessAwareRule {
+    public var radius: PerturbationRadius
+
+    /// - Parameter rho: the neighbourhood radius ρ (0.05 in the paper for CIFAR).
+    public init(rho: Float = 0.05) {
+        precondition(rho >= 0, "SAM: rho must be non-negative, got \(rho)")
+        radius = .constant(rho)
+    }
+
+    public init(radius: PerturbationRadius) { self.radius = radius }
+
+    public var name: String { "sam" }
+
+    public mutating func perturbation(parameters: ParameterSet, gradient: ParameterSet, context: StepContext) -> ParameterSet? {
+        gradient.normalized(toRadius: radius.value(in: context))
+    }
+}

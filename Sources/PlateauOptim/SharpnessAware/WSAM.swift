@@ -1,0 +1,40 @@
+import PlateauTensor
+
+/// Weighted SAM (Yue et al. 2023, arXiv:2305.15817): minimizes
+/// L(w) + γ/(1 − γ)·[L(w + ε) − L(w)], weighting the sharpness term separately.
+///
+/// With α = γ/(1 − γ) and ε = ρ·g/‖g‖, the decoupled form (the paper's default) hands the
+/// base optimizer g and then applies the sharpness term outside it:
+///
+///     w ← base(w, g) − η·α·(g_p − g)
+///
+/// The coupled form hands the base optimizer (1 − α)·g + α·g_p.
+public struct WSAM: SharpnessAwareRule {
+    public var radius: PerturbationRadius
+    public var gamma: Float
+    public var decoupled: Bool
+
+    public init(rho: Float = 0.05, gamma: Float = 0.9, decoupled: Bool = true) {
+        precondition(rho >= 0, "WSAM: rho must be non-negative, got \(rho)")
+        precondition(gamma >= 0 && gamma < 1, "WSAM: gamma must be in [0, 1), got \(gamma)")
+        radius = .constant(rho)
+        self.gamma = gamma
+        self.decoupled = decoupled
+    }
+
+    public var name: String { "wsam" }
+    var alpha: Float { gamma / (1 - gamma) }
+
+    public mutating func perturbation(parameters: ParameterSet, gradient: ParameterSet, context: StepContext) -> ParameterSet? {
+        gradient.normalized(toRadius: radius.value(in: context))
+    }
+
+    public mutating func descentDirection(gradient: ParameterSet, perturbedGradient: ParameterSet?, context: StepContext) -> ParameterSet {
+        guard let perturbed = perturbedGradient, !decoupled else { return gradient }
+        return gradient.scaled(by: 1 - alpha) + perturbed.scaled(by: alpha)
+    }
+
+    public func decoupledCorrection(gradient: ParameterSet, perturbedGradient: ParameterSet) -> ParameterSet? {
+        decoupled ? (perturbedGradient - gradient).scaled(by: alpha) : nil
+    }
+}

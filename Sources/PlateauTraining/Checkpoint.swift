@@ -1,0 +1,102 @@
+import Foundation
+import PlateauData
+import PlateauNN
+import PlateauOptim
+import PlateauTensor
+
+/// A training checkpoint in safetensors format.
+///
+/// The model's state dictionary is stored under its PyTorch names, unprefixed, so
+/// `safetensors.torch.load_file` + `load_state_dict` on the equivalent PyTorch model works
+/// after dropping the other groups: optimizer state (`optimizer.*`), SAF's memory bank
+/// (`saf.*`) and MESA's teacher (`mesa.*`). Run information sits in `__metadata__`:
+/// format, epoch, step, the run configuration, the input normalization and the
+/// optimizer's scalars (as exact bit patterns).
+public struct Checkpoint: Sendable {
+    public static let format = "plateau-checkpoint-v1"
+
+    public var model: ParameterSet
+    public var optimizer: OptimizerState
+    public var extras: ParameterSet
+    /// Epochs completed.
+    public var epoch: Int
+    /// Optimizer steps taken.
+    public var step: Int
+    public var bestAccuracy: Float
+    public var configuration: RunConfiguration
+    public var normalization: Normalization?
+
+    public init(model: ParameterSet, optimizer: OptimizerState, extras: ParameterSet, epoch: Int, step: Int, bestAccuracy: Float, configuration: RunConfiguration, normalization: Normalization?) {
+        self.model = model
+        self.optimizer = optimizer
+        self.extras = extras
+        self.epoch = epoch
+        self.step = step
+        self.bestAccuracy = bestAccuracy
+        self.configuration = configuration
+        self.normalization = normalization
+    }
+
+    /// Writes atomically (temporary file, then rename): an interrupted write leaves the
+    /// previous checkpoint intact.
+    public func write(to url: URL) throws {
+        var tensors: [(String, Tensor)] = model.entries.map { ($0.key, $0.value) }
+        tensors += optimizer.tensors.entries.map { ("optimizer." + $0.key, $0.value) }
+        tensors += extras.entries.map { ($0.key, $0.value) }
+        let scalars = optimizer.scalars.mapValues { String($0.bitPattern) }
+        var metadata = [
+            "format": Self.format,
+            "epoch": String(epoch),
+            "step": String(step),
+            "best_accuracy": String(bestAccuracy),
+            "config": String(decoding: configuration.json, as: UTF8.self),
+            "optimizer_scalars": String(decoding: (try? JSONEncoder().encode(scalars)) ?? Data("{}".utf8), as: UTF8.self),
+        ]
+        if let normalization, let data = try? JSONEncoder().encode(normalization) {
+            metadata["normalization"] = String(decoding: data, as: UTF8.self)
+        }
+        try Safetensors.write(tensors, metadata: metadata, to: url)
+    }
+
+    /// Reads a checkpoint written by ``write(to:)``, with errors naming the file and field.
+    public static func read(from url: URL) throws -> Checkpoint {
+        let contents = try Safetensors.read(from: url)
+        let file = url.lastPathComponent
+        func field(_ name: String) throws -> String {
+            guard let value = contents.metadata[name] else {
+                throw DataError(.invalidHeader, file: file, field: "__metadata__.\(name)", expected: "a value (is this a Plateau checkpoint?)", found: "nothing")
+            }
+            return value
+        }
+        guard try field("format") == format else {
+            throw DataError(.invalidHeader, file: file, field: "__metadata__.format", expected: format, found: contents.metadata["format"] ?? "")
+        }
+        guard let epoch = Int(try field("epoch")), let step = Int(try field("step")), epoch >= 0, step >= 0 else {
+            throw DataError(.invalidHeader, file: file, field: "__metadata__.epoch/step", expected: "non-negative integers", found: "\(contents.metadata["epoch"] ?? "") / \(contents.metadata["step"] ?? "")")
+        }
+        let configuration: RunConfiguration
+        do { configuration = try JSONDecoder().decode(RunConfiguration.self, from: Data(try field("config").utf8)) } catch let error as DataError { throw error } catch {
+            throw DataError(.invalidHeader, file: file, field: "__metadata__.config", expected: "a run configuration in JSON", found: "\(error)")
+        }
+        guard let bits = try? JSONDecoder().decode([String: String].self, from: Data(try field("optimizer_scalars").utf8)) else {
+            throw DataError(.invalidHeader, file: file, field: "__metadata__.optimizer_scalars", expected: "a JSON object of bit patterns", found: contents.metadata["optimizer_scalars"] ?? "")
+        }
+        var scalars: [String: Double] = [:]
+        for (key, value) in bits {
+            guard let pattern = UInt64(value) else {
+                throw DataError(.invalidHeader, file: file, field: "__metadata__.optimizer_scalars.\(key)", expected: "an unsigned integer bit pattern", found: value)
+            }
+            scalars[key] = Double(bitPattern: pattern)
+        }
+        let normalization = contents.metadata["normalization"].flatMap { try? JSONDecoder().decode(Normalization.self, from: Data($0.utf8)) }
+        var model = ParameterSet(), optimizer = ParameterSet(), extras = ParameterSet()
+        for (name, tensor) in contents.tensors {
+            if name.hasPrefix("optimizer.") { optimizer[String(name.dropFirst(10))] = tensor }
+            else if name.hasPrefix("saf.") || name.hasPrefix("mesa.") { extras[name] = tensor }
+            else { model[name] = tensor }
+        }
+        return Checkpoint(
+            model: model, optimizer: OptimizerState(tensors: optimizer, scalars: scalars), extras: extras, epoch: epoch, step: step,
+            bestAccuracy: Float(contents.metadata["best_accuracy"] ?? "") ?? 0, configuration: configuration, normalization: normalization)
+    }
+}

@@ -1,0 +1,305 @@
+import Foundation
+import PlateauData
+import PlateauNN
+import PlateauOptim
+import PlateauTensor
+
+/// One epoch's numbers, as written to `metrics.jsonl` and `metrics.csv`.
+public struct EpochMetrics: Codable, Sendable, Equatable {
+    public var epoch: Int
+    public var trainLoss: Float
+    public var trainAccuracy: Float
+    public var testLoss: Float
+    public var testAccuracy: Float
+    public var learningRate: Float
+    public var seconds: Double
+    public var samplesPerSecond: Double
+    /// Mean forward–backward passes per step (1 for SGD and SAF, ~2 for SAM).
+    public var passesPerStep: Float
+    /// Mean milliseconds per optimizer step.
+    public var millisecondsPerStep: Double
+
+    static let csvHeader = "epoch,train_loss,train_accuracy,test_loss,test_accuracy,learning_rate,seconds,samples_per_second,passes_per_step,ms_per_step"
+    var csvLine: String {
+        "\(epoch),\(trainLoss),\(trainAccuracy),\(testLoss),\(testAccuracy),\(learningRate),\(seconds),\(samplesPerSecond),\(passesPerStep),\(millisecondsPerStep)"
+    }
+}
+
+/// The result of a training run.
+public struct TrainingSummary: Sendable {
+    public var configuration: RunConfiguration
+    public var metrics: [EpochMetrics]
+    public var finalTestAccuracy: Float { metrics.last?.testAccuracy ?? 0 }
+    public var bestTestAccuracy: Float { metrics.map(\.testAccuracy).max() ?? 0 }
+    /// Median milliseconds per step over the run's epochs.
+    public var millisecondsPerStep: Double {
+        let sorted = metrics.map(\.millisecondsPerStep).sorted()
+        return sorted.isEmpty ? 0 : sorted[sorted.count / 2]
+    }
+    /// Bytes of SAF's trajectory memory (0 for other methods).
+    public var memoryBankBytes: Int
+}
+
+/// A training run that stopped on a non-finite loss.
+public struct TrainingError: Error, CustomStringConvertible, LocalizedError, Sendable {
+    public var description: String
+    public var errorDescription: String? { description }
+}
+
+/// What the loop reports while it runs.
+public protocol TrainingObserver {
+    /// After each step: epoch (0-based), step within the epoch, steps per epoch, running loss and accuracy.
+    mutating func stepFinished(epoch: Int, step: Int, of steps: Int, loss: Float, accuracy: Float, samplesPerSecond: Double)
+    mutating func epochFinished(_ metrics: EpochMetrics, of epochs: Int)
+    mutating func message(_ text: String)
+}
+
+/// Trains a model as a ``RunConfiguration`` says: the data pipeline (normalization, label
+/// noise, augmentation, seeded shuffling with sample indices), any optimizer of the family,
+/// SAF's and MESA's trajectory terms, evaluation each epoch, metrics and checkpoints in the
+/// run directory, and bit-identical resumption.
+public struct Trainer {
+    public var configuration: RunConfiguration
+    public var train: Dataset
+    public var test: Dataset
+    /// The run directory, or `nil` to write nothing.
+    public var output: URL?
+    /// Continue from `output/checkpoint-last.safetensors`.
+    public var resume: Bool
+
+    public init(configuration: RunConfiguration, train: Dataset, test: Dataset, output: URL?, resume: Bool = false) throws {
+        try configuration.validate()
+        guard train.count > 0 else { throw ConfigurationError(field: "dataset", message: "the training set is empty") }
+        guard test.count > 0 else { throw ConfigurationError(field: "dataset", message: "the test set is empty") }
+        guard train.sampleShape == test.sampleShape else {
+            throw ConfigurationError(field: "dataset", message: "training samples \(train.sampleShape) and test samples \(test.sampleShape) differ in shape")
+        }
+        self.configuration = configuration
+        self.train = train
+        self.test = test
+        self.output = output
+        self.resume = resume
+    }
+
+    /// Loads the datasets a configuration names and prepares a trainer.
+    public static func prepare(_ configuration: RunConfiguration, output: URL?, resume: Bool = false) throws -> Trainer {
+        try configuration.validate()
+        var (train, test) = try DatasetCatalog.load(configuration.dataset, dataDirectory: configuration.dataDirectory, seed: configuration.seed)
+        if let limit = configuration.trainLimit, limit < train.count {
+            train = train.subset(Array(0..<limit), name: train.name)
+        }
+        return try Trainer(configuration: configuration, train: train, test: test, output: output, resume: resume)
+    }
+
+    /// Runs the whole training and returns its metrics.
+    public func run(observer: inout some TrainingObserver) throws -> TrainingSummary {
+        var generator = SeededGenerator(seed: configuration.seed)
+        let model = try ModelFactory.make(configuration.model, sampleShape: train.sampleShape, classCount: max(train.classCount, test.classCount), using: &generator)
+        return try run(model, observer: &observer)
+    }
+
+    private func run<Model: Layer>(_ initial: Model, observer: inout some TrainingObserver) throws -> TrainingSummary {
+        let c = configuration
+        var model = initial
+        if let path = c.initialWeights {
+            let checkpoint = try Checkpoint.read(from: URL(fileURLWithPath: path))
+            try model.load(stateDictionary: checkpoint.model, source: path)
+        }
+
+        // Data: normalization fitted on the (clean) training images, then label noise.
+        let normalization = Normalization.fit(train)
+        var trainSet = normalization.apply(to: train)
+        let testSet = normalization.apply(to: test)
+        if c.labelNoise > 0 {
+            let noise = LabelNoise(c.labelNoiseKind == "pair" ? .pairFlip : .symmetric, rate: c.labelNoise, seed: c.seed &+ 7919)
+            let (noisy, result) = noise.apply(to: trainSet)
+            trainSet = noisy
+            if let output { try writeAtomically(try JSONEncoder().encode(result), to: output.appendingPathComponent("label-noise.json")) }
+            observer.message("label noise: \(result.flipped.count) of \(result.labels.count) training labels corrupted (\(c.labelNoiseKind), seed \(c.seed &+ 7919))")
+        }
+        let augmentation = augmentationSteps(for: trainSet)
+        let stepsPerEpoch = (trainSet.count + c.batchSize - 1) / c.batchSize
+        let schedule = try TrainingMethod.makeSchedule(c, stepsPerEpoch: stepsPerEpoch)
+        var stepper = TrainingMethod.makeStepper(c)
+        var saf: SAF? = c.optimizer == "saf"
+            ? SAF(sampleCount: trainSet.count, classCount: trainSet.classCount, lambda: c.safLambda ?? 0.3, temperature: c.safTemperature,
+                  lag: c.safLag, startEpoch: c.safStart, halfPrecision: c.safHalfPrecision)
+            : nil
+        var mesa: MESA<Model>? = c.optimizer == "mesa"
+            ? MESA(model: model, decay: c.emaDecay, lambda: c.safLambda ?? 0.8, temperature: c.safTemperature, startEpoch: c.safStart)
+            : nil
+
+        var startEpoch = 0, globalStep = 0
+        var bestAccuracy: Float = -1
+        var history: [EpochMetrics] = []
+        if let output { try prepareDirectory(output) }
+        if resume, let output {
+            let url = output.appendingPathComponent("checkpoint-last.safetensors")
+            let checkpoint = try Checkpoint.read(from: url)
+            try model.load(stateDictionary: checkpoint.model, source: url.path)
+            try stepper.restore(checkpoint.optimizer)
+            if saf != nil { try saf!.memory.restore(checkpoint.extras.filter { $0.hasPrefix("saf.") }.renamed(droppingPrefix: "saf.")) }
+            if mesa != nil { try mesa!.teacher.load(stateDictionary: checkpoint.extras.filter { $0.hasPrefix("mesa.") }.renamed(droppingPrefix: "mesa."), source: url.path + " (MESA teacher)") }
+            startEpoch = checkpoint.epoch
+            globalStep = checkpoint.step
+            bestAccuracy = checkpoint.bestAccuracy
+            history = readMetrics(output).filter { $0.epoch < startEpoch }
+            observer.message("resuming after epoch \(startEpoch) (step \(globalStep)) from \(url.path)")
+        }
+        if let output { try writeAtomically(c.json, to: output.appendingPathComponent("config.json")) }
+
+        for epoch in startEpoch..<c.epochs {
+            model.setTraining(true)
+            let start = ContinuousClock.now
+            var augmentGenerator = SeededGenerator(seed: c.seed ^ (0x9E37_79B9_7F4A_7C15 &* UInt64(epoch + 1)))
+            var lossSum: Double = 0, correct = 0, seen = 0
+            var passes: Float = 0, steps = 0
+            var learningRate = c.learningRate
+            let batches = Batches(dataset: trainSet, batchSize: c.batchSize, shuffle: c.shuffle, dropLast: false, seed: c.seed, epoch: epoch)
+            for (index, raw) in batches.enumerated() {
+                let batch = augmentation.map { $0.apply(to: raw, using: &augmentGenerator) } ?? raw
+                learningRate = schedule.learningRate(atStep: globalStep)
+                stepper.learningRate = learningRate
+                let n = batch.count
+                let past = saf.flatMap { $0.isActive(atEpoch: epoch) ? $0.memory.pastLogits(for: batch.indices, epoch: epoch) : nil }
+                let teacher = mesa.flatMap { $0.isActive(atEpoch: epoch) ? $0.teacherLogits(batch.images) : nil }
+                var firstPassLogits = [Float](repeating: 0, count: n * trainSet.classCount)
+                let report = stepper.step(&model, batchSize: n) { (m: inout Model, request: LossRequest) -> Tensor in
+                    let images = request.samples.map { batch.images.gathering($0, alongAxis: 0) } ?? batch.images
+                    let labels = request.samples.map { $0.map { batch.labels[$0] } } ?? batch.labels
+                    let logits = m(images)
+                    var losses = crossEntropy(logits: logits, labels: labels, labelSmoothing: c.labelSmoothing, reduction: .none)
+                    if let past, let saf {
+                        let rows = request.samples ?? Array(0..<n)
+                        let pastRows = request.samples.map { past.logits.gathering($0, alongAxis: 0) } ?? past.logits
+                        losses = losses + saf.trajectoryLoss(logits: logits, pastLogits: pastRows, available: rows.map { past.available[$0] })
+                    }
+                    if let teacher, let mesa {
+                        let teacherRows = request.samples.map { teacher.gathering($0, alongAxis: 0) } ?? teacher
+                        losses = losses + mesa.trajectoryLoss(logits: logits, teacherLogits: teacherRows)
+                    }
+                    if request.point == .parameters {
+                        let classes = logits.shape[1]
+                        for (row, position) in (request.samples ?? Array(0..<n)).enumerated() {
+                            for k in 0..<classes { firstPassLogits[position * classes + k] = logits.scalars[row * classes + k] }
+                        }
+                    }
+                    return losses
+                }
+                guard report.loss.isFinite else {
+                    throw TrainingError(description: "the training loss became \(report.loss) at epoch \(epoch + 1), step \(index + 1) (global step \(globalStep + 1)); the last good checkpoint is kept. Try a smaller --lr or --max-grad-norm.")
+                }
+                let logits = Tensor(shape: [n, trainSet.classCount], scalars: firstPassLogits)
+                saf?.memory.record(logits, for: batch.indices, epoch: epoch)
+                mesa?.updateTeacher(from: model)
+                let predictions = logits.argmax(alongAxis: 1)
+                // Accuracy against the labels trained on (noisy when label noise is on).
+                correct += zip(predictions, batch.labels).filter { $0 == $1 }.count
+                lossSum += Double(report.loss) * Double(n)
+                seen += n
+                passes += report.passes
+                steps += 1
+                globalStep += 1
+                let elapsed = seconds(ContinuousClock.now - start)
+                observer.stepFinished(epoch: epoch, step: index + 1, of: stepsPerEpoch, loss: Float(lossSum / Double(seen)),
+                                      accuracy: Float(correct) / Float(seen), samplesPerSecond: Double(seen) / max(elapsed, 1e-9))
+            }
+            let trainSeconds = seconds(ContinuousClock.now - start)
+            let evaluation = Evaluation.run(model, on: testSet)
+            let metrics = EpochMetrics(
+                epoch: epoch + 1, trainLoss: Float(lossSum / Double(seen)), trainAccuracy: Float(correct) / Float(seen),
+                testLoss: evaluation.loss, testAccuracy: evaluation.accuracy, learningRate: learningRate,
+                seconds: seconds(ContinuousClock.now - start), samplesPerSecond: Double(seen) / max(trainSeconds, 1e-9),
+                passesPerStep: passes / Float(max(steps, 1)), millisecondsPerStep: trainSeconds * 1000 / Double(max(steps, 1)))
+            history.append(metrics)
+            observer.epochFinished(metrics, of: c.epochs)
+            if let output {
+                var extras = ParameterSet()
+                if let saf { for (k, v) in saf.memory.state.entries { extras["saf." + k] = v } }
+                if let mesa { for (k, v) in mesa.teacher.stateDictionary.entries { extras["mesa." + k] = v } }
+                let checkpoint = Checkpoint(
+                    model: model.stateDictionary, optimizer: stepper.state, extras: extras, epoch: epoch + 1, step: globalStep,
+                    bestAccuracy: max(bestAccuracy, evaluation.accuracy), configuration: c, normalization: normalization)
+                if evaluation.accuracy > bestAccuracy {
+                    bestAccuracy = evaluation.accuracy
+                    try checkpoint.write(to: output.appendingPathComponent("checkpoint-best.safetensors"))
+                }
+                try checkpoint.write(to: output.appendingPathComponent("checkpoint-last.safetensors"))
+                try writeMetrics(history, to: output)
+            }
+        }
+        return TrainingSummary(configuration: c, metrics: history, memoryBankBytes: saf?.memory.byteCount ?? 0)
+    }
+
+    /// Crop (and, for natural images, flip) augmentation when asked for, on image datasets.
+    private func augmentationSteps(for dataset: Dataset) -> Augmentation? {
+        guard configuration.augment, dataset.sampleShape.count == 3 else { return nil }
+        let height = dataset.sampleShape[1]
+        var steps: [Augmentation.Step] = [.randomCrop(padding: max(1, height / 8))]
+        if configuration.dataset.hasPrefix("cifar") { steps.append(.horizontalFlip()) }
+        return Augmentation(steps)
+    }
+
+    private func prepareDirectory(_ url: URL) throws {
+        do {
+            try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        } catch {
+            throw ConfigurationError(field: "output", message: "cannot create the run directory \(url.path): \(error.localizedDescription)")
+        }
+        guard FileManager.default.isWritableFile(atPath: url.path) else {
+            throw ConfigurationError(field: "output", message: "the run directory \(url.path) is not writable")
+        }
+    }
+
+    private func writeMetrics(_ history: [EpochMetrics], to directory: URL) throws {
+        let encoder = JSONEncoder()
+        encoder.keyEncodingStrategy = .convertToSnakeCase
+        encoder.outputFormatting = .sortedKeys
+        let lines = try history.map { String(decoding: try encoder.encode($0), as: UTF8.self) }
+        try writeAtomically(Data((lines.joined(separator: "\n") + "\n").utf8), to: directory.appendingPathComponent("metrics.jsonl"))
+        let csv = ([EpochMetrics.csvHeader] + history.map(\.csvLine)).joined(separator: "\n") + "\n"
+        try writeAtomically(Data(csv.utf8), to: directory.appendingPathComponent("metrics.csv"))
+    }
+
+    private func readMetrics(_ directory: URL) -> [EpochMetrics] {
+        guard let text = try? String(contentsOf: directory.appendingPathComponent("metrics.jsonl"), encoding: .utf8) else { return [] }
+        let decoder = JSONDecoder()
+        decoder.keyDecodingStrategy = .convertFromSnakeCase
+        return text.split(separator: "\n").compactMap { try? decoder.decode(EpochMetrics.self, from: Data($0.utf8)) }
+    }
+}
+
+/// Loss and accuracy of a model on a dataset, in evaluation mode and without gradients.
+public enum Evaluation {
+    public static func run<Model: Layer>(_ model: Model, on dataset: Dataset, batchSize: Int = 500) -> (loss: Float, accuracy: Float) {
+        var evaluated = model.training(false)
+        var lossSum: Double = 0, correct = 0
+        withoutGradients {
+            for batch in Batches(dataset: dataset, batchSize: batchSize, shuffle: false) {
+                let logits = evaluated(batch.images)
+                lossSum += Double(crossEntropy(logits: logits, labels: batch.labels, reduction: .sum).item)
+                correct += zip(logits.argmax(alongAxis: 1), batch.labels).filter { $0 == $1 }.count
+            }
+        }
+        return (Float(lossSum / Double(dataset.count)), Float(correct) / Float(dataset.count))
+    }
+}
+
+/// Writes `data` to a temporary file beside `url`, then renames it over `url`.
+func writeAtomically(_ data: Data, to url: URL) throws {
+    do {
+        try data.write(to: url, options: .atomic)
+    } catch {
+        throw ConfigurationError(field: "output", message: "cannot write \(url.path): \(error.localizedDescription)")
+    }
+}
+
+func seconds(_ d: Duration) -> Double {
+    Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18
+}
+
+extension ParameterSet {
+    func renamed(droppingPrefix prefix: String) -> ParameterSet {
+        ParameterSet(entries.map { (String($0.key.dropFirst(prefix.count)), $0.value) })
+    }
+}
