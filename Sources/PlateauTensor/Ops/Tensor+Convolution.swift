@@ -153,6 +153,10 @@ extension Tensor {
         let (n, ic, h, w) = (shape[0], shape[1], shape[2], shape[3])
         precondition(groups > 0 && ic % groups == 0, "transposedConv2d: groups \(groups) must divide input channels \(ic)")
         precondition(weight.shape[0] == ic, "transposedConv2d: weight \(weight.shape) expects \(weight.shape[0]) input channels, input \(shape) has \(ic)")
+        precondition(stride.0 > 0 && stride.1 > 0, "transposedConv2d: stride must be positive, got \(stride)")
+        precondition(padding.0 >= 0 && padding.1 >= 0, "transposedConv2d: padding must be non-negative, got \(padding)")
+        precondition(dilation.0 > 0 && dilation.1 > 0, "transposedConv2d: dilation must be positive, got \(dilation)")
+        precondition(weight.shape[2] > 0 && weight.shape[3] > 0, "transposedConv2d: kernel size must be positive, got weight \(weight.shape)")
         precondition(outputPadding.0 >= 0 && outputPadding.1 >= 0 && outputPadding.0 < Swift.max(stride.0, dilation.0)
                      && outputPadding.1 < Swift.max(stride.1, dilation.1),
                      "transposedConv2d: output padding \(outputPadding) must be smaller than stride \(stride) or dilation \(dilation)")
@@ -161,12 +165,30 @@ extension Tensor {
         let outH = (h - 1) * stride.0 - 2 * padding.0 + dilation.0 * (kh - 1) + outputPadding.0 + 1
         let outW = (w - 1) * stride.1 - 2 * padding.1 + dilation.1 * (kw - 1) + outputPadding.1 + 1
         precondition(outH > 0 && outW > 0, "transposedConv2d: output size \(outH)x\(outW) is not positive for input \(shape)")
-        let g = WindowGeometry(kernel: (kh, kw), stride: stride, padding: padding, dilation: dilation)
         let icg = ic / groups, k = ocPerGroup * kh * kw
         let columns = weight.reshaped(to: [groups, icg, k])
             .matmul(reshaped(to: [n, groups, icg, h * w]), transposingSelf: true)
             .reshaped(to: [n, oc * kh * kw, h * w])
-        var output = columns.foldingWindows(into: [n, oc, outH, outW], geometry: g)
+        var output: Tensor
+        if outputPadding.0 < stride.0 && outputPadding.1 < stride.1 {
+            // The output image has exactly h×w window positions under this geometry.
+            let g = WindowGeometry(kernel: (kh, kw), stride: stride, padding: padding, dilation: dilation)
+            output = columns.foldingWindows(into: [n, oc, outH, outW], geometry: g)
+        } else {
+            // Output padding of at least the stride (allowed below the dilation) gives an
+            // image with more window positions than the input has pixels, which
+            // `foldingWindows` cannot express. Fold into the unpadded full extent instead
+            // and crop `padding` off the start; rows past the full extent are zeros.
+            let fullH = (h - 1) * stride.0 + dilation.0 * (kh - 1) + 1
+            let fullW = (w - 1) * stride.1 + dilation.1 * (kw - 1) + 1
+            let g = WindowGeometry(kernel: (kh, kw), stride: stride, dilation: dilation)
+            output = columns.foldingWindows(into: [n, oc, fullH, fullW], geometry: g)
+            for (axis, start, extent, full) in [(2, padding.0, outH, fullH), (3, padding.1, outW, fullW)] {
+                let lower = Swift.min(start, full), upper = Swift.min(full, start + extent)
+                output = output.sliced(alongAxis: axis, lower..<upper)
+                    .padded(alongAxis: axis, before: 0, after: extent - (upper - lower))
+            }
+        }
         if let bias {
             precondition(bias.shape == [oc], "transposedConv2d: bias must be [\(oc)], got \(bias.shape)")
             output = output + bias.reshaped(to: [1, oc, 1, 1])
