@@ -25,6 +25,11 @@ public struct WindowGeometry: Sendable, Equatable {
         precondition(stride.height > 0 && stride.width > 0, "\(op): stride must be positive, got \(stride)")
         precondition(padding.height >= 0 && padding.width >= 0, "\(op): padding must be non-negative, got \(padding)")
         precondition(dilation.height > 0 && dilation.width > 0, "\(op): dilation must be positive, got \(dilation)")
+        // Checked before `outputSize`: its integer division truncates toward zero, so a
+        // window slightly larger than the padded input would otherwise count as one position.
+        let spanH = dilation.height * (kernel.height - 1) + 1, spanW = dilation.width * (kernel.width - 1) + 1
+        precondition(height + 2 * padding.height >= spanH && width + 2 * padding.width >= spanW,
+            "\(op): input \(height)x\(width) with padding \(padding) is smaller than kernel \(kernel) with dilation \(dilation) (window \(spanH)x\(spanW))")
         let (oh, ow) = outputSize(height: height, width: width)
         precondition(oh > 0 && ow > 0,
             "\(op): input \(height)x\(width) is too small for kernel \(kernel) with padding \(padding) and dilation \(dilation) (output would be \(oh)x\(ow))")
@@ -223,6 +228,8 @@ extension Tensor {
                                 if v > best || bestIndex < 0 || v.isNaN { best = v; bestIndex = base + iy * w + ix }
                             }
                         }
+                        precondition(bestIndex >= 0,
+                            "maxPool2d: window (\(oy), \(ox)) lies entirely in the padding (input \(shape), kernel \(kernel), padding \(padding), dilation \(dilation))")
                         indices[(plane * oh + oy) * ow + ox] = bestIndex
                     }
                 }
@@ -298,6 +305,9 @@ extension Tensor {
     /// pooling. Its adjoint scatters back into this tensor's shape.
     public func takingElements(_ indices: [Int], shape outShape: [Int]) -> Tensor {
         precondition(indices.count == outShape.product, "takingElements: \(indices.count) indices for shape \(outShape)")
+        for i in indices where i < 0 || i >= count {
+            preconditionFailure("takingElements: flat index \(i) out of range 0..<\(count) for shape \(shape)")
+        }
         let values = scalars.withUnsafeBufferPointer { src in
             makeScalars(count: indices.count) { out in for (j, i) in indices.enumerated() { out[j] = src[i] } }
         }
@@ -309,6 +319,12 @@ extension Tensor {
 
     /// Adds element `j` of `self` at flat index `indices[j]` of a zero tensor of `shape`.
     public func scatteringElements(_ indices: [Int], into outShape: [Int]) -> Tensor {
+        precondition(indices.count == count, "scatteringElements: \(indices.count) indices for \(count) elements of shape \(shape)")
+        precondition(outShape.allSatisfy { $0 >= 0 }, "scatteringElements: negative extent in shape \(outShape)")
+        let outCount = outShape.product
+        for i in indices where i < 0 || i >= outCount {
+            preconditionFailure("scatteringElements: flat index \(i) out of range 0..<\(outCount) for shape \(outShape)")
+        }
         let values = scalars.withUnsafeBufferPointer { src in
             makeScalars(count: outShape.product) { out in
                 out.initialize(repeating: 0, count: outShape.product)
