@@ -129,6 +129,8 @@ public func gradients(
             let contributions = pullback(upstream, output)
             for (input, contribution) in zip(node.inputs, contributions) {
                 guard let inputNode = input.node, let contribution else { continue }
+                precondition(contribution.shape == input.shape,
+                             "gradients: the pullback of '\(node.name)' returned shape \(contribution.shape) for an input of shape \(input.shape)")
                 let inputKey = ObjectIdentifier(inputNode)
                 if let existing = accumulated[inputKey] {
                     accumulated[inputKey] = existing + contribution
