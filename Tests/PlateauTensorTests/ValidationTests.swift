@@ -153,6 +153,15 @@ import Testing
         Self.expectMessage(r, "sum: axis -3 out of range for shape [2, 3]")
     }
 
+    @Test func pullbackReturningWrongShapeIsNamed() async {
+        let r = await #expect(processExitsWith: .failure, observing: [\.standardErrorContent]) {
+            let x = Tensor([1, 2, 3]).trackingGradients()
+            let y = Tensor.recorded("broken", shape: [3], scalars: x.scalars, inputs: [x]) { g, _ in [g.sum()] }
+            _ = gradients(of: (y * 2).sum(), withRespectTo: [x])
+        }
+        Self.expectMessage(r, "gradients: the pullback of 'broken' returned shape [] for an input of shape [3]")
+    }
+
     @Test func validNegativeAxesStillWork() {
         // The axis normalisation added alongside the checks above.
         let t = Tensor([[1, 2], [3, 4]])
