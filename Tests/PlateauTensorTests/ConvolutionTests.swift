@@ -31,6 +31,10 @@ struct ConvCase: CustomTestStringConvertible, Sendable {
         let y = x.conv2d(weight: w, bias: b, stride: c.stride, padding: c.padding, dilation: c.dilation, groups: c.groups)
         let expected = naiveConv2d(x, w, bias: b, stride: c.stride, padding: c.padding, dilation: c.dilation, groups: c.groups)
         expectClose(y, expected, relative: 1e-5, absolute: 1e-5)
+        let reference = Backends.$current.withValue(ReferenceBackend()) {
+            x.conv2d(weight: w, bias: b, stride: c.stride, padding: c.padding, dilation: c.dilation, groups: c.groups)
+        }
+        expectClose(reference, expected, relative: 1e-5, absolute: 1e-5)
     }
 
     @Test(arguments: cases) func gradient(_ c: ConvCase) {
