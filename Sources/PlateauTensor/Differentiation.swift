@@ -5,19 +5,20 @@
 /// ``Tensor`` operations, so when the backward pass itself is recorded
 /// (`createGraph: true`) it becomes a graph that can be differentiated again. That is how
 /// Plateau gets exact Hessian-vector products ("double backward", Pearlmutter 1994) with no
-/// second set of derivative rules. Nodes are immutable, hence `Sendable`.
-final class Node: Sendable {
+/// second set of derivative rules. Nodes are immutable once built (only `deinit` empties
+/// `inputs` and `pullback`, with exclusive access), hence `@unchecked Sendable`.
+final class Node: @unchecked Sendable {
     typealias Pullback = @Sendable (_ upstream: Tensor, _ output: Tensor) -> [Tensor?]
 
     let name: String
-    let inputs: [Tensor]
+    private(set) var inputs: [Tensor]
     /// The output's value, shared with the output tensor (copy-on-write, no copy). Kept
     /// here rather than as a `Tensor` so that the node does not own itself; the engine hands
     /// the pullback a tensor rebuilt from it, graph node included, so rules such as
     /// d exp(x) = exp(x) dx stay differentiable.
     let shape: [Int]
     let scalars: [Float]
-    let pullback: Pullback?
+    private(set) var pullback: Pullback?
 
     init(name: String, inputs: [Tensor], shape: [Int], scalars: [Float], pullback: @escaping Pullback) {
         self.name = name
@@ -33,6 +34,27 @@ final class Node: Sendable {
         self.shape = shape
         self.scalars = []
         self.pullback = nil
+    }
+
+    /// Frees the graph behind this node iteratively. Left to the default, releasing a chain
+    /// (node → input tensor → node → …) recurses once per operation and overflows the stack
+    /// for graphs a few hundred thousand operations deep. Each input node this one owns
+    /// outright is emptied here before it is released, so its own `deinit` has nothing left
+    /// to recurse into.
+    deinit {
+        guard !inputs.isEmpty else { return }
+        var pending = takeInputNodes()
+        while var node = pending.popLast() {
+            if isKnownUniquelyReferenced(&node) { pending.append(contentsOf: node.takeInputNodes()) }
+        }
+    }
+
+    /// Drops the references to the inputs (the pullback captures them too), returning their nodes.
+    private func takeInputNodes() -> [Node] {
+        let nodes = inputs.compactMap(\.node)
+        inputs = []
+        pullback = nil
+        return nodes
     }
 }
 
@@ -107,6 +129,8 @@ public func gradients(
             let contributions = pullback(upstream, output)
             for (input, contribution) in zip(node.inputs, contributions) {
                 guard let inputNode = input.node, let contribution else { continue }
+                precondition(contribution.shape == input.shape,
+                             "gradients: the pullback of '\(node.name)' returned shape \(contribution.shape) for an input of shape \(input.shape)")
                 let inputKey = ObjectIdentifier(inputNode)
                 if let existing = accumulated[inputKey] {
                     accumulated[inputKey] = existing + contribution

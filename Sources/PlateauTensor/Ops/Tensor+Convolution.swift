@@ -25,6 +25,11 @@ public struct WindowGeometry: Sendable, Equatable {
         precondition(stride.height > 0 && stride.width > 0, "\(op): stride must be positive, got \(stride)")
         precondition(padding.height >= 0 && padding.width >= 0, "\(op): padding must be non-negative, got \(padding)")
         precondition(dilation.height > 0 && dilation.width > 0, "\(op): dilation must be positive, got \(dilation)")
+        // Checked before `outputSize`: its integer division truncates toward zero, so a
+        // window slightly larger than the padded input would otherwise count as one position.
+        let spanH = dilation.height * (kernel.height - 1) + 1, spanW = dilation.width * (kernel.width - 1) + 1
+        precondition(height + 2 * padding.height >= spanH && width + 2 * padding.width >= spanW,
+            "\(op): input \(height)x\(width) with padding \(padding) is smaller than kernel \(kernel) with dilation \(dilation) (window \(spanH)x\(spanW))")
         let (oh, ow) = outputSize(height: height, width: width)
         precondition(oh > 0 && ow > 0,
             "\(op): input \(height)x\(width) is too small for kernel \(kernel) with padding \(padding) and dilation \(dilation) (output would be \(oh)x\(ow))")
@@ -175,6 +180,10 @@ extension Tensor {
         let (n, ic, h, w) = (shape[0], shape[1], shape[2], shape[3])
         precondition(groups > 0 && ic % groups == 0, "transposedConv2d: groups \(groups) must divide input channels \(ic)")
         precondition(weight.shape[0] == ic, "transposedConv2d: weight \(weight.shape) expects \(weight.shape[0]) input channels, input \(shape) has \(ic)")
+        precondition(stride.0 > 0 && stride.1 > 0, "transposedConv2d: stride must be positive, got \(stride)")
+        precondition(padding.0 >= 0 && padding.1 >= 0, "transposedConv2d: padding must be non-negative, got \(padding)")
+        precondition(dilation.0 > 0 && dilation.1 > 0, "transposedConv2d: dilation must be positive, got \(dilation)")
+        precondition(weight.shape[2] > 0 && weight.shape[3] > 0, "transposedConv2d: kernel size must be positive, got weight \(weight.shape)")
         precondition(outputPadding.0 >= 0 && outputPadding.1 >= 0 && outputPadding.0 < Swift.max(stride.0, dilation.0)
                      && outputPadding.1 < Swift.max(stride.1, dilation.1),
                      "transposedConv2d: output padding \(outputPadding) must be smaller than stride \(stride) or dilation \(dilation)")
@@ -183,13 +192,32 @@ extension Tensor {
         let outH = (h - 1) * stride.0 - 2 * padding.0 + dilation.0 * (kh - 1) + outputPadding.0 + 1
         let outW = (w - 1) * stride.1 - 2 * padding.1 + dilation.1 * (kw - 1) + outputPadding.1 + 1
         precondition(outH > 0 && outW > 0, "transposedConv2d: output size \(outH)x\(outW) is not positive for input \(shape)")
-        let g = WindowGeometry(kernel: (kh, kw), stride: stride, padding: padding, dilation: dilation)
         let icg = ic / groups, k = ocPerGroup * kh * kw
-        // [G, IC/G, H·W·N] after moving the batch inward, then Wᵀ per group: [G, OC/G·kh·kw, N·H·W].
+        // [G, IC/G, N·H·W] after moving the batch inward, then Wᵀ per group: [G, OC/G·kh·kw, N·H·W],
+        // so the whole batch is one gemm per group.
         let input = permuted([1, 0, 2, 3]).reshaped(to: [groups, icg, n * h * w])
         let columns = weight.reshaped(to: [groups, icg, k]).matmul(input, transposingSelf: true)
             .reshaped(to: [oc * kh * kw, n * h * w])
-        var output = columns.folded(into: [n, oc, outH, outW], g, layout: .samplesInner)
+        var output: Tensor
+        if outputPadding.0 < stride.0 && outputPadding.1 < stride.1 {
+            // The output image has exactly h×w window positions under this geometry.
+            let g = WindowGeometry(kernel: (kh, kw), stride: stride, padding: padding, dilation: dilation)
+            output = columns.folded(into: [n, oc, outH, outW], g, layout: .samplesInner)
+        } else {
+            // Output padding of at least the stride (allowed below the dilation) gives an
+            // image with more window positions than the input has pixels, which folding
+            // cannot express. Fold into the unpadded full extent instead and crop `padding`
+            // off the start; rows past the full extent are zeros.
+            let fullH = (h - 1) * stride.0 + dilation.0 * (kh - 1) + 1
+            let fullW = (w - 1) * stride.1 + dilation.1 * (kw - 1) + 1
+            let g = WindowGeometry(kernel: (kh, kw), stride: stride, dilation: dilation)
+            output = columns.folded(into: [n, oc, fullH, fullW], g, layout: .samplesInner)
+            for (axis, start, extent, full) in [(2, padding.0, outH, fullH), (3, padding.1, outW, fullW)] {
+                let lower = Swift.min(start, full), upper = Swift.min(full, start + extent)
+                output = output.sliced(alongAxis: axis, lower..<upper)
+                    .padded(alongAxis: axis, before: 0, after: extent - (upper - lower))
+            }
+        }
         if let bias {
             precondition(bias.shape == [oc], "transposedConv2d: bias must be [\(oc)], got \(bias.shape)")
             output = output + bias.reshaped(to: [1, oc, 1, 1])
@@ -224,6 +252,8 @@ extension Tensor {
                                 if v > best || bestIndex < 0 || v.isNaN { best = v; bestIndex = base + iy * w + ix }
                             }
                         }
+                        precondition(bestIndex >= 0,
+                            "maxPool2d: window (\(oy), \(ox)) lies entirely in the padding (input \(shape), kernel \(kernel), padding \(padding), dilation \(dilation))")
                         indices[(plane * oh + oy) * ow + ox] = bestIndex
                     }
                 }
@@ -299,6 +329,9 @@ extension Tensor {
     /// pooling. Its adjoint scatters back into this tensor's shape.
     public func takingElements(_ indices: [Int], shape outShape: [Int]) -> Tensor {
         precondition(indices.count == outShape.product, "takingElements: \(indices.count) indices for shape \(outShape)")
+        for i in indices where i < 0 || i >= count {
+            preconditionFailure("takingElements: flat index \(i) out of range 0..<\(count) for shape \(shape)")
+        }
         let values = scalars.withUnsafeBufferPointer { src in
             makeScalars(count: indices.count) { out in for (j, i) in indices.enumerated() { out[j] = src[i] } }
         }
@@ -310,6 +343,12 @@ extension Tensor {
 
     /// Adds element `j` of `self` at flat index `indices[j]` of a zero tensor of `shape`.
     public func scatteringElements(_ indices: [Int], into outShape: [Int]) -> Tensor {
+        precondition(indices.count == count, "scatteringElements: \(indices.count) indices for \(count) elements of shape \(shape)")
+        precondition(outShape.allSatisfy { $0 >= 0 }, "scatteringElements: negative extent in shape \(outShape)")
+        let outCount = outShape.product
+        for i in indices where i < 0 || i >= outCount {
+            preconditionFailure("scatteringElements: flat index \(i) out of range 0..<\(outCount) for shape \(outShape)")
+        }
         let values = scalars.withUnsafeBufferPointer { src in
             makeScalars(count: outShape.product) { out in
                 out.initialize(repeating: 0, count: outShape.product)

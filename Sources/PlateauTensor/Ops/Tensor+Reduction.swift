@@ -119,7 +119,8 @@ extension Tensor {
     public func reduced(toShape target: [Int]) -> Tensor {
         if shape == target { return self }
         let offset = rank - target.count
-        precondition(offset >= 0, "reduced(toShape:): cannot reduce \(shape) to \(target)")
+        precondition(offset >= 0 && target.indices.allSatisfy { target[$0] == 1 || target[$0] == shape[$0 + offset] },
+                     "reduced(toShape:): cannot reduce \(shape) to \(target)")
         var axes = Array(0..<offset)
         for (i, extent) in target.enumerated() where extent == 1 && shape[i + offset] != 1 {
             axes.append(i + offset)

@@ -18,7 +18,8 @@ extension Tensor {
 
     /// All dimensions from `axis` on merged into one.
     public func flattened(fromAxis axis: Int = 1) -> Tensor {
-        reshaped(to: Array(shape[..<axis]) + [shape[axis...].product])
+        precondition(axis >= 0 && axis <= rank, "flattened: axis \(axis) out of range for shape \(shape)")
+        return reshaped(to: Array(shape[..<axis]) + [shape[axis...].product])
     }
 
     /// The tensor repeated along broadcast dimensions to `target` (numpy rules).
@@ -78,6 +79,7 @@ extension Tensor {
     /// Zeros (or `value`) added before and after along `axis`.
     public func padded(alongAxis axis: Int, before: Int, after: Int, value: Float = 0) -> Tensor {
         precondition(before >= 0 && after >= 0, "padded: negative padding \(before), \(after)")
+        let axis = normalizedAxes([axis], "padded")[0]
         if before == 0 && after == 0 { return self }
         let outer = shape[..<axis].product, mid = shape[axis], inner = shape[(axis + 1)...].product
         let newMid = mid + before + after
@@ -143,6 +145,8 @@ extension Tensor {
         precondition(!tensors.isEmpty, "stacking: no tensors")
         let shape = tensors[0].shape
         precondition(tensors.allSatisfy { $0.shape == shape }, "stacking: shapes differ: \(tensors.map(\.shape))")
+        precondition(axis >= -(shape.count + 1) && axis <= shape.count, "stacking: axis \(axis) out of range for stacking shape \(shape)")
+        let axis = axis < 0 ? axis + shape.count + 1 : axis
         var expanded = shape
         expanded.insert(1, at: axis)
         return concatenating(tensors.map { $0.reshaped(to: expanded) }, alongAxis: axis)
@@ -175,7 +179,11 @@ extension Tensor {
     /// The adjoint of ``gathering(_:alongAxis:)``: a zero tensor with `extent` slices along
     /// `axis` to which slice `j` of `self` is added at `indices[j]`.
     public func scatteringAdd(_ indices: [Int], alongAxis axis: Int, extent: Int) -> Tensor {
+        let axis = normalizedAxes([axis], "scatteringAdd")[0]
         precondition(shape[axis] == indices.count, "scatteringAdd: \(indices.count) indices for axis \(axis) of shape \(shape)")
+        for i in indices where i < 0 || i >= extent {
+            preconditionFailure("scatteringAdd: index \(i) out of range 0..<\(extent) along axis \(axis)")
+        }
         let outer = shape[..<axis].product, inner = shape[(axis + 1)...].product
         var outShape = shape
         outShape[axis] = extent
