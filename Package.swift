@@ -21,14 +21,29 @@ let package = Package(
             pkgConfig: "openblas",
             providers: [.apt(["libopenblas-dev"])]
         ),
+        // zlib's inflate, for .gz datasets (Debian: zlib1g-dev). Only PlateauData imports it.
+        .systemLibrary(
+            name: "CZlib",
+            pkgConfig: "zlib",
+            providers: [.apt(["zlib1g-dev"])]
+        ),
 
         // MARK: - Public API
         .target(name: "PlateauTensor", dependencies: ["COpenBLAS"], swiftSettings: strict),
         .target(name: "PlateauNN", dependencies: ["PlateauTensor"], swiftSettings: strict),
         .target(name: "PlateauOptim", dependencies: ["PlateauTensor", "PlateauNN"], swiftSettings: strict),
         .target(
+            name: "PlateauData",
+            dependencies: ["PlateauTensor", "CZlib"],
+            resources: [
+                .copy("Resources/digits.csv.gz"),
+                .copy("Resources/LICENSE-digits.md"),
+            ],
+            swiftSettings: strict
+        ),
+        .target(
             name: "Plateau",
-            dependencies: ["PlateauTensor", "PlateauNN", "PlateauOptim"],
+            dependencies: ["PlateauTensor", "PlateauNN", "PlateauOptim", "PlateauData"],
             swiftSettings: strict
         ),
         .executableTarget(
@@ -42,5 +57,6 @@ let package = Package(
 
         // MARK: - Tests
         .testTarget(name: "PlateauTensorTests", dependencies: ["PlateauTensor"], swiftSettings: strict),
+        .testTarget(name: "PlateauDataTests", dependencies: ["PlateauData"], swiftSettings: strict),
     ]
 )

@@ -1,4 +1,5 @@
 // The umbrella module: `import Plateau` brings in the whole toolkit.
+@_exported import PlateauData
 @_exported import PlateauNN
 @_exported import PlateauOptim
 @_exported import PlateauTensor
