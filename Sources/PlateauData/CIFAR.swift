@@ -105,10 +105,9 @@ public enum CIFAR {
         guard decodeImages else { return (Tensor.zeros([0, 3, 32, 32]), labels) }
         let values = bytes.withUnsafeBufferPointer { source in
             [Float](unsafeUninitializedCapacity: n * imageBytes) { out, initialized in
-                let scale: Float = 1 / 255
                 for i in 0..<n {
                     let from = i * record + labelBytes, to = i * imageBytes
-                    for k in 0..<imageBytes { out[to + k] = Float(source[from + k]) * scale }
+                    for k in 0..<imageBytes { out[to + k] = Float(source[from + k]) / 255 }
                 }
                 initialized = n * imageBytes
             }

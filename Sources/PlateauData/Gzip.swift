@@ -1,6 +1,6 @@
 import CZlib
 
-/// Decompression of gzip files (RFC 1952) through zlib's `inflate`.
+/// gzip files (RFC 1952) through zlib: ``inflate(_:file:limit:)`` and ``compress(_:level:)``.
 ///
 /// Concatenated members (as `cat a.gz b.gz` makes) are inflated one after another, as
 /// `gunzip` does. Every zlib error, a stream that ends early, and output beyond `limit`
@@ -74,5 +74,31 @@ public enum Gzip {
             }
         }
         return output
+    }
+
+    /// A single-member gzip file holding `input`, deflated at `level` (0...9; 6 is gzip's
+    /// default). The header carries no file name and modification time 0, so equal input
+    /// gives equal bytes.
+    public static func compress(_ input: [UInt8], level: Int32 = 6) -> [UInt8] {
+        var stream = z_stream()
+        let status = deflateInit2_(
+            &stream, level, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY, zlibVersion(), Int32(MemoryLayout<z_stream>.size))
+        precondition(status == Z_OK, "Gzip.compress: deflateInit2 failed (\(status))")
+        defer { deflateEnd(&stream) }
+        let bound = Int(deflateBound(&stream, UInt(input.count))) + 32
+        var output = [UInt8](repeating: 0, count: bound)
+        let written: Int = input.withUnsafeBufferPointer { source in
+            output.withUnsafeMutableBufferPointer { out in
+                // zlib never reads next_in when avail_in is 0, so nil is fine for empty input.
+                stream.next_in = source.baseAddress.map { UnsafeMutablePointer(mutating: $0) }
+                stream.avail_in = UInt32(source.count)
+                stream.next_out = out.baseAddress!
+                stream.avail_out = UInt32(out.count)
+                let result = deflate(&stream, Z_FINISH)
+                precondition(result == Z_STREAM_END, "Gzip.compress: deflate returned \(result)")
+                return out.count - Int(stream.avail_out)
+            }
+        }
+        return Array(output[..<written])
     }
 }

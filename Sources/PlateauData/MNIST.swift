@@ -59,8 +59,7 @@ public enum MNIST {
         }
         let values = bytes.withUnsafeBufferPointer { source in
             [Float](unsafeUninitializedCapacity: pixels) { out, initialized in
-                let scale: Float = 1 / 255
-                for i in 0..<pixels { out[i] = Float(source[16 + i]) * scale }
+                for i in 0..<pixels { out[i] = Float(source[16 + i]) / 255 }
                 initialized = pixels
             }
         }
