@@ -290,7 +290,7 @@ public enum Safetensors {
         var result: [Int] = []
         for element in array {
             // JSONSerialization yields NSNumber; reject booleans, fractions and negatives.
-            guard let number = element as? NSNumber, !(element is Bool) || "\(type(of: element))" != "__NSCFBoolean" else { return nil }
+            guard !isJSONBoolean(element), let number = element as? NSNumber else { return nil }
             let double = number.doubleValue
             guard double >= 0, double <= 9.007_199_254_740_992e15, double == double.rounded(.towardZero) else { return nil }
             let integer = number.int64Value
@@ -298,6 +298,15 @@ public enum Safetensors {
             result.append(Int(integer))
         }
         return result
+    }
+
+    /// Whether a JSONSerialization value came from `true`/`false` (which also bridge to NSNumber).
+    private static func isJSONBoolean(_ value: Any) -> Bool {
+        if let number = value as? NSNumber {
+            let type = String(cString: number.objCType)
+            return type == "c" || type == "B"
+        }
+        return value is Bool
     }
 
     private static func jsonKind(_ value: Any?) -> String {

@@ -85,6 +85,8 @@ func littleEndian<T: FixedWidthInteger>(_ values: [T]) -> [UInt8] {
         expectDataError(.unsupportedDType, naming: "tensor \"w\"") { try decode(#"{"w":{"dtype":"C64","shape":[1],"data_offsets":[0,4]}}"#) }
         expectDataError(.invalidHeader, naming: "tensor \"w\" shape") { try decode(#"{"w":{"dtype":"F32","shape":[-1],"data_offsets":[0,4]}}"#) }
         expectDataError(.invalidHeader, naming: "tensor \"w\" shape") { try decode(#"{"w":{"dtype":"F32","shape":[1.5],"data_offsets":[0,4]}}"#) }
+        expectDataError(.invalidHeader, naming: "tensor \"w\" shape") { try decode(#"{"w":{"dtype":"F32","shape":[true],"data_offsets":[0,4]}}"#) }
+        expectDataError(.invalidHeader, naming: "tensor \"w\" dtype") { try decode(#"{"w":{"dtype":5,"shape":[1],"data_offsets":[0,4]}}"#) }
         expectDataError(.invalidHeader, naming: "tensor \"w\" data_offsets") { try decode(#"{"w":{"dtype":"F32","shape":[1],"data_offsets":[0]}}"#) }
         expectDataError(.offsetsOutOfRange, naming: "tensor \"w\"") { try decode(#"{"w":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}"#) }
         expectDataError(.offsetsOutOfRange, naming: "tensor \"w\"") { try decode(#"{"w":{"dtype":"F32","shape":[0],"data_offsets":[4,0]}}"#) }
