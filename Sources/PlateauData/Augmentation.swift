@@ -14,6 +14,7 @@ import PlateauTensor
 /// `[.randomCrop(padding: 4), .horizontalFlip(), .normalize(statistics)]`: padding happens in
 /// pixel space, before normalization, as in torchvision.
 public struct Augmentation: Sendable {
+    /// One transformation of the pipeline; see ``Augmentation`` for the formulas.
     public enum Step: Sendable {
         case randomCrop(padding: Int)
         case horizontalFlip(probability: Double = 0.5)

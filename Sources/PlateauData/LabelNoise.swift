@@ -9,6 +9,7 @@ import PlateauTensor
 /// - ``Kind/symmetric``: the new label is uniform over the `C − 1` *other* classes;
 /// - ``Kind/pairFlip``: class `c` becomes `(c + 1) mod C`.
 public struct LabelNoise: Sendable, Equatable, Codable {
+    /// How a corrupted label is chosen: uniformly among the other classes, or the next class.
     public enum Kind: String, Sendable, Equatable, Codable {
         case symmetric
         case pairFlip
