@@ -197,3 +197,8 @@ func channelLayout(_ shape: [Int]) -> (channels: Int, spatial: Int) {
     if shape.count == 2 { return (shape[1], 1) }
     return (shape[1], shape.dropFirst(2).reduce(1, *))
 }
+
+extension Dataset: CustomStringConvertible {
+    /// `digits: 1797 samples of [1, 8, 8], 10 classes`.
+    public var description: String { "\(name): \(count) samples of \(sampleShape), \(classCount) classes" }
+}

@@ -15,6 +15,7 @@ import PlateauTensor
         #expect(Array(digits.labels.prefix(4)) == [0, 1, 2, 3])
         #expect(digits.images.scalars[2] == 5.0 / 16)
         #expect(digits.classHistogram.reduce(0, +) == 1797)
+        #expect(digits.description == "digits: 1797 samples of [1, 8, 8], 10 classes")
     }
 
     @Test func fixedSplit() throws {
