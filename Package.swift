@@ -21,6 +21,12 @@ let package = Package(
             pkgConfig: "openblas",
             providers: [.apt(["libopenblas-dev"])]
         ),
+        // zlib's inflate, for .gz datasets (Debian: zlib1g-dev). Only PlateauData imports it.
+        .systemLibrary(
+            name: "CZlib",
+            pkgConfig: "zlib",
+            providers: [.apt(["zlib1g-dev"])]
+        ),
 
         // MARK: - Public API
         .target(name: "PlateauTensor", dependencies: ["COpenBLAS"], swiftSettings: strict),
@@ -32,8 +38,17 @@ let package = Package(
             dependencies: ["PlateauTensor", "PlateauNN", "PlateauOptim", "PlateauData", "PlateauAnalysis"],
             swiftSettings: strict),
         .target(
+            name: "PlateauData",
+            dependencies: ["PlateauTensor", "CZlib"],
+            resources: [
+                .copy("Resources/digits.csv.gz"),
+                .copy("Resources/LICENSE-digits.md"),
+            ],
+            swiftSettings: strict
+        ),
+        .target(
             name: "Plateau",
-            dependencies: ["PlateauTensor", "PlateauNN", "PlateauOptim", "PlateauAnalysis", "PlateauTraining"],
+            dependencies: ["PlateauTensor", "PlateauNN", "PlateauOptim", "PlateauData", "PlateauAnalysis", "PlateauTraining"],
             swiftSettings: strict
         ),
         .executableTarget(
@@ -48,5 +63,6 @@ let package = Package(
         // MARK: - Tests
         .testTarget(name: "PlateauTensorTests", dependencies: ["PlateauTensor"], swiftSettings: strict),
         .testTarget(name: "PlateauOptimTests", dependencies: ["PlateauOptim"], swiftSettings: strict),
+        .testTarget(name: "PlateauDataTests", dependencies: ["PlateauData"], swiftSettings: strict),
     ]
 )

@@ -1,6 +1,7 @@
 // The umbrella module: `import Plateau` brings in the whole toolkit.
+@_exported import PlateauAnalysis
+@_exported import PlateauData
 @_exported import PlateauNN
 @_exported import PlateauOptim
 @_exported import PlateauTensor
 @_exported import PlateauTraining
-@_exported import PlateauAnalysis

@@ -33,13 +33,13 @@ struct ConsoleProgress: TrainingObserver {
         print(String(format: "epoch %d/%d  train loss %.4f acc %.2f%%  test loss %.4f acc %.2f%%  lr %.4g  %.1fs  %.0f samples/s  %.2f ms/step",
                      m.epoch, epochs, m.trainLoss, m.trainAccuracy * 100, m.testLoss, m.testAccuracy * 100, m.learningRate,
                      m.seconds, m.samplesPerSecond, m.millisecondsPerStep))
-        fflush(stdout)
+        fflush(nil)
     }
 
     mutating func message(_ text: String) {
         guard !quiet else { return }
         print(text)
-        fflush(stdout)
+        fflush(nil)
     }
 }
 

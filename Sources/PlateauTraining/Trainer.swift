@@ -93,12 +93,17 @@ public struct Trainer {
 
     /// Runs the whole training and returns its metrics.
     public func run(observer: inout some TrainingObserver) throws -> TrainingSummary {
+        try runReturningModel(observer: &observer).summary
+    }
+
+    /// Runs the whole training and returns its metrics and the trained model.
+    public func runReturningModel(observer: inout some TrainingObserver) throws -> (summary: TrainingSummary, model: any Layer) {
         var generator = SeededGenerator(seed: configuration.seed)
         let model = try ModelFactory.make(configuration.model, sampleShape: train.sampleShape, classCount: max(train.classCount, test.classCount), using: &generator)
         return try run(model, observer: &observer)
     }
 
-    private func run<Model: Layer>(_ initial: Model, observer: inout some TrainingObserver) throws -> TrainingSummary {
+    private func run<Model: Layer>(_ initial: Model, observer: inout some TrainingObserver) throws -> (summary: TrainingSummary, model: any Layer) {
         let c = configuration
         var model = initial
         if let path = c.initialWeights {
@@ -228,7 +233,7 @@ public struct Trainer {
                 try writeMetrics(history, to: output)
             }
         }
-        return TrainingSummary(configuration: c, metrics: history, memoryBankBytes: saf?.memory.byteCount ?? 0)
+        return (TrainingSummary(configuration: c, metrics: history, memoryBankBytes: saf?.memory.byteCount ?? 0), model)
     }
 
     /// Crop (and, for natural images, flip) augmentation when asked for, on image datasets.

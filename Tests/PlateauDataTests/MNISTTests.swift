@@ -1,0 +1,112 @@
+import Foundation
+import Testing
+@testable import PlateauData
+import PlateauTensor
+
+@Suite struct MNISTTests {
+    let images = sampleImages(5, 1, 4, 3)
+    let labels = [3, 0, 9, 1, 7]
+
+    @Test func roundTripRawAndGzip() throws {
+        try withTemporaryDirectory { dir in
+            for gz in [false, true] {
+                let suffix = gz ? ".gz" : ""
+                let imageBytes = MNIST.encodeImages(images), labelBytes = MNIST.encodeLabels(labels)
+                try write(gz ? Gzip.compress(imageBytes) : imageBytes, to: dir.appendingPathComponent("i\(suffix)"))
+                try write(gz ? Gzip.compress(labelBytes) : labelBytes, to: dir.appendingPathComponent("l\(suffix)"))
+                let dataset = try MNIST.load(
+                    images: dir.appendingPathComponent("i\(suffix)"), labels: dir.appendingPathComponent("l\(suffix)"), name: "t")
+                #expect(dataset.images.shape == [5, 1, 4, 3])
+                #expect(dataset.sampleShape == [1, 4, 3])
+                #expect(dataset.images.isClose(to: images, relativeTolerance: 0, absoluteTolerance: 1e-6))
+                #expect(dataset.labels == labels)
+                #expect(dataset.classCount == 10)
+                #expect(dataset.images.scalars.allSatisfy { $0 >= 0 && $0 <= 1 })
+            }
+        }
+    }
+
+    @Test func loadsStandardDirectory() throws {
+        try withTemporaryDirectory { dir in
+            try write(Gzip.compress(MNIST.encodeImages(images)), to: dir.appendingPathComponent("train-images-idx3-ubyte.gz"))
+            try write(MNIST.encodeLabels(labels), to: dir.appendingPathComponent("train-labels-idx1-ubyte"))
+            try write(MNIST.encodeImages(sampleImages(2, 1, 4, 3, seed: 9)), to: dir.appendingPathComponent("t10k-images-idx3-ubyte"))
+            try write(Gzip.compress(MNIST.encodeLabels([4, 2])), to: dir.appendingPathComponent("t10k-labels-idx1-ubyte.gz"))
+            let (train, test) = try MNIST.loadDirectory(dir)
+            #expect(train.count == 5 && test.count == 2)
+            #expect(train.name == "mnist-train" && test.name == "mnist-test")
+            #expect(test.labels == [4, 2])
+        }
+    }
+
+    @Test func missingDirectoryFileNamesIt() throws {
+        try withTemporaryDirectory { dir in
+            expectDataError(.unreadable, naming: "train-images-idx3-ubyte") { _ = try MNIST.loadDirectory(dir) }
+            expectDataError(.unreadable, naming: "nothing.gz") { _ = try MNIST.readImages(at: dir.appendingPathComponent("nothing.gz")) }
+        }
+    }
+
+    @Test func badMagic() {
+        var bytes = MNIST.encodeImages(images)
+        expectDataError(.badMagic, naming: "x-images") { _ = try MNIST.parseLabels(bytes, file: "x-images") }
+        bytes[3] = 0x02
+        expectDataError(.badMagic, naming: "imgs") { _ = try MNIST.parseImages(bytes, file: "imgs") }
+        expectDataError(.badMagic, naming: "lbls") { _ = try MNIST.parseLabels(MNIST.encodeImages(images), file: "lbls") }
+    }
+
+    @Test func truncatedFiles() {
+        let bytes = MNIST.encodeImages(images)
+        expectDataError(.truncated, naming: "a") { _ = try MNIST.parseImages(Array(bytes.prefix(10)), file: "a") }
+        expectDataError(.truncated, naming: "b") { _ = try MNIST.parseImages(Array(bytes.dropLast()), file: "b") }
+        expectDataError(.truncated, naming: "c") { _ = try MNIST.parseLabels(Array(MNIST.encodeLabels(labels).dropLast()), file: "c") }
+        expectDataError(.truncated, naming: "d") { _ = try MNIST.parseLabels([0, 0, 8], file: "d") }
+        expectDataError(.invalidSize, naming: "e") { _ = try MNIST.parseImages(bytes + [0], file: "e") }
+        // A header declaring 2³²−1 images of 2³²−1 × 2³²−1 pixels must not overflow.
+        expectDataError(.truncated, naming: "f") {
+            _ = try MNIST.parseImages([0, 0, 8, 3] + [UInt8](repeating: 0xFF, count: 12), file: "f")
+        }
+    }
+
+    @Test func truncatedGzip() throws {
+        try withTemporaryDirectory { dir in
+            let gz = Gzip.compress(MNIST.encodeImages(images))
+            let url = dir.appendingPathComponent("train-images-idx3-ubyte.gz")
+            try write(Array(gz.dropLast(12)), to: url)
+            expectDataError(.decompression, naming: "train-images-idx3-ubyte.gz") { _ = try MNIST.readImages(at: url) }
+        }
+    }
+
+    @Test func labelOutOfRange() {
+        let error = #expect(throws: DataError.self) { try MNIST.parseLabels(MNIST.encodeLabels([1, 2, 10]), file: "labels") }
+        #expect(error?.kind == .invalidLabel)
+        #expect(error?.field == "label 2")
+        #expect(error?.found == "10")
+    }
+
+    @Test func countMismatchNamesBothFiles() throws {
+        try withTemporaryDirectory { dir in
+            try write(MNIST.encodeImages(images), to: dir.appendingPathComponent("imgs"))
+            try write(MNIST.encodeLabels([1, 2]), to: dir.appendingPathComponent("lbls"))
+            let error = #expect(throws: DataError.self) {
+                try MNIST.load(images: dir.appendingPathComponent("imgs"), labels: dir.appendingPathComponent("lbls"), name: "x")
+            }
+            #expect(error?.kind == .countMismatch)
+            #expect(error?.description.contains("imgs") == true && error?.description.contains("lbls") == true)
+        }
+    }
+
+    /// Uses the real MNIST files only when `scripts/fetch_mnist.py` has written them.
+    @Test(.enabled(if: FileManager.default.fileExists(atPath: repositoryRoot.appendingPathComponent("data/mnist/t10k-labels-idx1-ubyte.gz").path)))
+    func realMNISTIfPresent() throws {
+        let dir = repositoryRoot.appendingPathComponent("data/mnist")
+        let test = try MNIST.load(
+            images: dir.appendingPathComponent("t10k-images-idx3-ubyte.gz"),
+            labels: dir.appendingPathComponent("t10k-labels-idx1-ubyte.gz"), name: "mnist-test")
+        #expect(test.images.shape == [10000, 1, 28, 28])
+        #expect(Array(test.labels.prefix(5)) == [7, 2, 1, 0, 4])
+        #expect(test.classHistogram == [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009])
+        let trainLabels = try MNIST.readLabels(at: dir.appendingPathComponent("train-labels-idx1-ubyte.gz"))
+        #expect(trainLabels.count == 60000)
+        #expect(Array(trainLabels.prefix(5)) == [5, 0, 4, 1, 9])
+    }
+}
