@@ -84,7 +84,20 @@ public struct ParameterSet: Sendable, Equatable {
             precondition(a.shape == b.shape, "ParameterSet.dot: \(key) has shapes \(a.shape) and \(b.shape)")
             a.scalars.withUnsafeBufferPointer { x in
                 b.scalars.withUnsafeBufferPointer { y in
-                    for i in 0..<x.count { total += Double(x[i]) * Double(y[i]) }
+                    // Float partial sums over short blocks vectorize; the blocks add up in
+                    // Double, so long tensors and large values keep their precision.
+                    var start = 0
+                    while start < x.count {
+                        let end = Swift.min(start + 256, x.count)
+                        var partial: Float = 0
+                        for i in start..<end { partial += x[i] * y[i] }
+                        if partial.isFinite {
+                            total += Double(partial)
+                        } else {
+                            for i in start..<end { total += Double(x[i]) * Double(y[i]) }
+                        }
+                        start = end
+                    }
                 }
             }
         }
