@@ -17,6 +17,12 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Comma-separated workloads: \(BenchmarkWorkload.allCases.map(\.rawValue).joined(separator: ", ")).")
     var workloads: String = BenchmarkWorkload.allCases.map(\.rawValue).joined(separator: ",")
 
+    @Option(help: "Comma-separated optimizers, interleaved in blocks; sgd is the baseline of ratio_vs_sgd.")
+    var optimizers: String = "sgd"
+
+    @Option(help: "Steps per interleaved block.")
+    var blockSize: Int = 5
+
     @Option(help: "Samples per step.")
     var batchSize: Int = 128
 
@@ -40,6 +46,10 @@ struct BenchCommand: ParsableCommand {
         guard steps > 0 else { throw ValidationError("--steps must be positive, got \(steps)") }
         guard warmup >= 0 else { throw ValidationError("--warmup must be non-negative, got \(warmup)") }
         _ = try parsedWorkloads()
+        guard blockSize > 0 else { throw ValidationError("--block-size must be positive, got \(blockSize)") }
+        for name in optimizers.split(separator: ",") where !RunConfiguration.optimizers.contains(String(name)) {
+            throw ValidationError("unknown optimizer '\(name)'; expected one of \(RunConfiguration.optimizers.joined(separator: ", "))")
+        }
     }
 
     func parsedWorkloads() throws -> [BenchmarkWorkload] {
@@ -64,7 +74,11 @@ struct BenchCommand: ParsableCommand {
         }
         for workload in selected where workload != .sgemm {
             if !json { FileHandle.standardError.write(Data("running \(workload.rawValue)…\n".utf8)) }
-            rows.append(Benchmark.run(workload, batchSize: batchSize, steps: steps, warmup: warmup, seed: seed, ceiling: ceiling.best))
+            let methods = optimizers.split(separator: ",").map(String.init)
+            var results = Benchmark.run(workload, methods: methods, batchSize: batchSize, steps: steps, warmup: warmup, blockSize: blockSize, seed: seed, ceiling: ceiling.best)
+            let peak = BenchmarkResult.peakResidentBytes()
+            for i in results.indices { results[i].peakResidentBytes = peak }
+            rows += results
         }
         if json {
             for row in rows { print(row.jsonLine) }

@@ -1,4 +1,5 @@
 import Foundation
+import PlateauData
 import PlateauNN
 import PlateauTensor
 
@@ -17,6 +18,14 @@ public struct BenchmarkResult: Sendable {
     public var flopsPerStep: Double
     /// The machine's sgemm GFLOPS measured in the same run.
     public var ceiling: Double
+    /// Median over interleaved rounds of this method's time relative to SGD's.
+    public var ratioToSGD: Double? = nil
+    /// Mean forward–backward passes per step.
+    public var passesPerStep: Float = 1
+    /// Bytes of SAF's memory bank, sized for 60,000 samples (MNIST).
+    public var memoryBankBytes: Int? = nil
+    /// The process's peak resident memory after this workload, in bytes.
+    public var peakResidentBytes: Int? = nil
 
     public init(workload: String, optimizer: String, batch: Int, milliseconds: [Double], flopsPerStep: Double, ceiling: Double) {
         self.workload = workload
@@ -32,17 +41,36 @@ public struct BenchmarkResult: Sendable {
     public var gflops: Double { flopsPerStep / median / 1e6 }
     public var fractionOfPeak: Double { gflops / ceiling }
 
-    public static let tableHeader = "workload     optimizer  batch    ms/step    steps/s     GFLOPS  of peak"
+    public static let tableHeader = "workload     optimizer  batch    ms/step    steps/s     GFLOPS  of peak   vs SGD  passes  bank MB"
 
     public var tableLine: String {
         func pad(_ s: String, _ n: Int) -> String { s.padding(toLength: max(n, s.count), withPad: " ", startingAt: 0) }
         return pad(workload, 12) + " " + pad(optimizer, 9)
             + String(format: " %6d %10.2f %10.1f %10.1f %7.0f%%", batch, median, stepsPerSecond, gflops, 100 * fractionOfPeak)
+            + (ratioToSGD.map { String(format: "  %6.2fx", $0) } ?? "        -")
+            + String(format: "  %6.2f", passesPerStep)
+            + (memoryBankBytes.map { String(format: "  %7.1f", Double($0) / 1e6) } ?? "        -")
     }
 
     public var jsonLine: String {
-        String(format: "{\"workload\":\"%@\",\"optimizer\":\"%@\",\"batch\":%d,\"ms_per_step_median\":%.4f,\"steps_per_second\":%.3f,\"gflops\":%.2f,\"fraction_of_peak\":%.4f}",
-               workload, optimizer, batch, median, stepsPerSecond, gflops, fractionOfPeak)
+        var object: [String: Any] = [
+            "workload": workload, "optimizer": optimizer, "batch": batch, "ms_per_step_median": median,
+            "steps_per_second": stepsPerSecond, "gflops": gflops, "fraction_of_peak": fractionOfPeak,
+            "passes_per_step": passesPerStep, "steps_measured": milliseconds.count,
+        ]
+        if let ratioToSGD { object["ratio_vs_sgd"] = ratioToSGD }
+        if let memoryBankBytes { object["memory_bank_bytes"] = memoryBankBytes }
+        if let peakResidentBytes { object["peak_resident_bytes"] = peakResidentBytes }
+        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data("{}".utf8)
+        return String(decoding: data, as: UTF8.self)
+    }
+
+    /// The process's peak resident set size (Linux `VmHWM`), if readable.
+    public static func peakResidentBytes() -> Int? {
+        guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
+              let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
+              let kilobytes = Int(line.split(separator: " ").dropFirst().first ?? "") else { return nil }
+        return kilobytes * 1024
     }
 }
 
@@ -71,19 +99,25 @@ public enum Benchmark {
         Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18
     }
 
-    /// Times `steps` SGD-momentum steps after `warmup` unmeasured ones.
-    public static func run(_ workload: BenchmarkWorkload, batchSize: Int, steps: Int, warmup: Int, seed: UInt64, ceiling: Double) -> BenchmarkResult {
+    /// Times `methods` on `workload`, interleaved: each round runs a block of `blockSize`
+    /// steps of every method in turn, so slow drifts of a shared machine hit all methods
+    /// alike; a method's cost is the median over rounds of its block median divided by SGD's
+    /// in the same round (`ratio_vs_sgd`).
+    public static func run(
+        _ workload: BenchmarkWorkload, methods: [String], batchSize: Int, steps: Int, warmup: Int, blockSize: Int = 5,
+        seed: UInt64, ceiling: Double
+    ) -> [BenchmarkResult] {
         var generator = SeededGenerator(seed: seed)
         switch workload {
         case .mlp:
             let model = MLP(sizes: [784, 512, 512, 10], using: &generator)
             let flops = 6.0 * Double(batchSize) * Double(784 * 512 + 512 * 512 + 512 * 10)
-            return time(model, "mlp", inputShape: [batchSize, 784], classes: 10, flops: flops, steps: steps, warmup: warmup, ceiling: ceiling, using: &generator)
+            return time(model, "mlp", inputShape: [batchSize, 784], flops: flops, methods: methods, steps: steps, warmup: warmup, blockSize: blockSize, ceiling: ceiling, using: &generator)
         case .lenet:
             let model = LeNet5(using: &generator)
             let macs: Int = 6 * 25 * 784 + 16 * 150 * 100 + 400 * 120 + 120 * 84 + 84 * 10
-            let perImage = 2 * Double(macs)
-            return time(model, "lenet", inputShape: [batchSize, 1, 28, 28], classes: 10, flops: 3 * perImage * Double(batchSize), steps: steps, warmup: warmup, ceiling: ceiling, using: &generator)
+            let flops = 6 * Double(macs) * Double(batchSize)
+            return time(model, "lenet", inputShape: [batchSize, 1, 28, 28], flops: flops, methods: methods, steps: steps, warmup: warmup, blockSize: blockSize, ceiling: ceiling, using: &generator)
         case .resnet20:
             let model = ResNet(depth: 20, using: &generator)
             // conv MACs per image: stem 16·27·1024, stage1 6 convs 16·144·1024, stage2 32·144·256 + 5·32·288·256,
@@ -91,33 +125,81 @@ public enum Benchmark {
             var macs: Int = 16 * 27 * 1024 + 6 * 16 * 144 * 1024
             macs += 32 * 144 * 256 + 5 * 32 * 288 * 256
             macs += 64 * 288 * 64 + 5 * 64 * 576 * 64 + 640
-            return time(model, "resnet20", inputShape: [batchSize, 3, 32, 32], classes: 10, flops: 6 * Double(macs) * Double(batchSize), steps: steps, warmup: warmup, ceiling: ceiling, using: &generator)
+            let flops = 6 * Double(macs) * Double(batchSize)
+            return time(model, "resnet20", inputShape: [batchSize, 3, 32, 32], flops: flops, methods: methods, steps: steps, warmup: warmup, blockSize: blockSize, ceiling: ceiling, using: &generator)
         case .sgemm:
             preconditionFailure("sgemm is measured by sgemmCeiling()")
         }
     }
 
+    /// The sample count the benchmark's SAF bank is sized for (MNIST's training set).
+    public static let bankSamples = 60_000
+
     static func time<M: Layer>(
-        _ initial: M, _ name: String, inputShape: [Int], classes: Int, flops: Double, steps: Int, warmup: Int, ceiling: Double,
-        using generator: inout SeededGenerator
-    ) -> BenchmarkResult {
-        var model = initial
-        let images = Tensor.randomNormal(inputShape, using: &generator)
-        let labels = (0..<inputShape[0]).map { _ in Int.random(in: 0..<classes, using: &generator) }
-        var velocity = model.parameters.zeros()
-        var times: [Double] = []
-        for step in 0..<(warmup + steps) {
-            let start = ContinuousClock.now
-            let result = valueWithGradient(at: model) { (m: inout M) in crossEntropy(logits: m(images), labels: labels) }
-            var parameters = model.parameters
-            withoutGradients {
-                velocity = velocity.scaled(by: 0.9) + result.gradient
-                parameters = parameters - velocity.scaled(by: 0.01)
-            }
-            model = result.model
-            model.update(parameters)
-            if step >= warmup { times.append(seconds(ContinuousClock.now - start) * 1000) }
+        _ initial: M, _ name: String, inputShape: [Int], flops: Double, methods: [String], steps: Int, warmup: Int,
+        blockSize: Int, ceiling: Double, using generator: inout SeededGenerator
+    ) -> [BenchmarkResult] {
+        let classes = 10, batchSize = inputShape[0], batchCount = 4
+        let batches = (0..<batchCount).map { b in
+            Batch(images: Tensor.randomNormal(inputShape, using: &generator),
+                  labels: (0..<batchSize).map { _ in Int.random(in: 0..<classes, using: &generator) },
+                  indices: Array((b * batchSize)..<((b + 1) * batchSize)))
         }
-        return BenchmarkResult(workload: name, optimizer: "sgd", batch: inputShape[0], milliseconds: times, flopsPerStep: flops, ceiling: ceiling)
+        // Every method starts from the same weights and runs in the epoch where SAF/MESA are
+        // active, with SAF's bank holding the past outputs it reads.
+        let epoch = 5
+        var engines: [StepEngine<M>] = []
+        var models: [M] = []
+        for method in methods {
+            var c = RunConfiguration()
+            c.optimizer = method
+            c.learningRate = 0.01
+            c.momentum = 0.9
+            c.safStart = epoch
+            var engine = StepEngine(configuration: c, model: initial, sampleCount: max(bankSamples, batchSize * batchCount), classCount: classes)
+            if engine.saf != nil {
+                for batch in batches {
+                    engine.saf!.memory.record(Tensor.randomNormal([batchSize, classes], using: &generator), for: batch.indices, epoch: epoch - c.safLag)
+                }
+            }
+            engines.append(engine)
+            models.append(initial)
+        }
+        var cursor = [Int](repeating: 0, count: methods.count)
+        func timedStep(_ i: Int) -> (ms: Double, passes: Float) {
+            let batch = batches[cursor[i] % batchCount]
+            cursor[i] += 1
+            let start = ContinuousClock.now
+            let (report, _) = engines[i].step(&models[i], on: batch, epoch: epoch, learningRate: 0.01)
+            return (seconds(ContinuousClock.now - start) * 1000, report.passes)
+        }
+        for i in methods.indices { for _ in 0..<warmup { _ = timedStep(i) } }
+        var times = [[Double]](repeating: [], count: methods.count)
+        var passes = [Float](repeating: 0, count: methods.count)
+        var blockMedians = [[Double]](repeating: [], count: methods.count)
+        let rounds = (steps + blockSize - 1) / blockSize
+        for _ in 0..<rounds {
+            for i in methods.indices {
+                var block: [Double] = []
+                for _ in 0..<blockSize {
+                    let (ms, p) = timedStep(i)
+                    block.append(ms)
+                    passes[i] += p
+                }
+                times[i] += block
+                blockMedians[i].append(block.sorted()[block.count / 2])
+            }
+        }
+        let baseline = methods.firstIndex(of: "sgd")
+        return methods.indices.map { i in
+            var result = BenchmarkResult(workload: name, optimizer: methods[i], batch: batchSize, milliseconds: times[i], flopsPerStep: flops, ceiling: ceiling)
+            result.passesPerStep = passes[i] / Float(times[i].count)
+            if let baseline {
+                let ratios = zip(blockMedians[i], blockMedians[baseline]).map { $0 / $1 }.sorted()
+                result.ratioToSGD = ratios[ratios.count / 2]
+            }
+            result.memoryBankBytes = engines[i].saf?.memory.byteCount
+            return result
+        }
     }
 }

@@ -125,15 +125,7 @@ public struct Trainer {
         let augmentation = augmentationSteps(for: trainSet)
         let stepsPerEpoch = (trainSet.count + c.batchSize - 1) / c.batchSize
         let schedule = try TrainingMethod.makeSchedule(c, stepsPerEpoch: stepsPerEpoch)
-        var stepper = TrainingMethod.makeStepper(c)
-        var saf: SAF? = c.optimizer == "saf"
-            ? SAF(sampleCount: trainSet.count, classCount: trainSet.classCount, lambda: c.safLambda ?? 0.3, temperature: c.safTemperature,
-                  lag: c.safLag, startEpoch: c.safStart, halfPrecision: c.safHalfPrecision)
-            : nil
-        var mesa: MESA<Model>? = c.optimizer == "mesa"
-            ? MESA(model: model, decay: c.emaDecay, lambda: c.safLambda ?? 0.8, temperature: c.safTemperature, startEpoch: c.safStart)
-            : nil
-
+        var engine = StepEngine(configuration: c, model: model, sampleCount: trainSet.count, classCount: trainSet.classCount)
         var startEpoch = 0, globalStep = 0
         var bestAccuracy: Float = -1
         var history: [EpochMetrics] = []
@@ -142,9 +134,7 @@ public struct Trainer {
             let url = output.appendingPathComponent("checkpoint-last.safetensors")
             let checkpoint = try Checkpoint.read(from: url)
             try model.load(stateDictionary: checkpoint.model, source: url.path)
-            try stepper.restore(checkpoint.optimizer)
-            if saf != nil { try saf!.memory.restore(checkpoint.extras.filter { $0.hasPrefix("saf.") }.renamed(droppingPrefix: "saf.")) }
-            if mesa != nil { try mesa!.teacher.load(stateDictionary: checkpoint.extras.filter { $0.hasPrefix("mesa.") }.renamed(droppingPrefix: "mesa."), source: url.path + " (MESA teacher)") }
+            try engine.restore(optimizer: checkpoint.optimizer, extras: checkpoint.extras, source: url.path)
             startEpoch = checkpoint.epoch
             globalStep = checkpoint.step
             bestAccuracy = checkpoint.bestAccuracy
@@ -164,39 +154,11 @@ public struct Trainer {
             for (index, raw) in batches.enumerated() {
                 let batch = augmentation.map { $0.apply(to: raw, using: &augmentGenerator) } ?? raw
                 learningRate = schedule.learningRate(atStep: globalStep)
-                stepper.learningRate = learningRate
                 let n = batch.count
-                let past = saf.flatMap { $0.isActive(atEpoch: epoch) ? $0.memory.pastLogits(for: batch.indices, epoch: epoch) : nil }
-                let teacher = mesa.flatMap { $0.isActive(atEpoch: epoch) ? $0.teacherLogits(batch.images) : nil }
-                var firstPassLogits = [Float](repeating: 0, count: n * trainSet.classCount)
-                let report = stepper.step(&model, batchSize: n) { (m: inout Model, request: LossRequest) -> Tensor in
-                    let images = request.samples.map { batch.images.gathering($0, alongAxis: 0) } ?? batch.images
-                    let labels = request.samples.map { $0.map { batch.labels[$0] } } ?? batch.labels
-                    let logits = m(images)
-                    var losses = crossEntropy(logits: logits, labels: labels, labelSmoothing: c.labelSmoothing, reduction: .none)
-                    if let past, let saf {
-                        let rows = request.samples ?? Array(0..<n)
-                        let pastRows = request.samples.map { past.logits.gathering($0, alongAxis: 0) } ?? past.logits
-                        losses = losses + saf.trajectoryLoss(logits: logits, pastLogits: pastRows, available: rows.map { past.available[$0] })
-                    }
-                    if let teacher, let mesa {
-                        let teacherRows = request.samples.map { teacher.gathering($0, alongAxis: 0) } ?? teacher
-                        losses = losses + mesa.trajectoryLoss(logits: logits, teacherLogits: teacherRows)
-                    }
-                    if request.point == .parameters {
-                        let classes = logits.shape[1]
-                        for (row, position) in (request.samples ?? Array(0..<n)).enumerated() {
-                            for k in 0..<classes { firstPassLogits[position * classes + k] = logits.scalars[row * classes + k] }
-                        }
-                    }
-                    return losses
-                }
+                let (report, logits) = engine.step(&model, on: batch, epoch: epoch, learningRate: learningRate)
                 guard report.loss.isFinite else {
                     throw TrainingError(description: "the training loss became \(report.loss) at epoch \(epoch + 1), step \(index + 1) (global step \(globalStep + 1)); the last good checkpoint is kept. Try a smaller --lr or --max-grad-norm.")
                 }
-                let logits = Tensor(shape: [n, trainSet.classCount], scalars: firstPassLogits)
-                saf?.memory.record(logits, for: batch.indices, epoch: epoch)
-                mesa?.updateTeacher(from: model)
                 let predictions = logits.argmax(alongAxis: 1)
                 // Accuracy against the labels trained on (noisy when label noise is on).
                 correct += zip(predictions, batch.labels).filter { $0 == $1 }.count
@@ -219,11 +181,8 @@ public struct Trainer {
             history.append(metrics)
             observer.epochFinished(metrics, of: c.epochs)
             if let output {
-                var extras = ParameterSet()
-                if let saf { for (k, v) in saf.memory.state.entries { extras["saf." + k] = v } }
-                if let mesa { for (k, v) in mesa.teacher.stateDictionary.entries { extras["mesa." + k] = v } }
                 let checkpoint = Checkpoint(
-                    model: model.stateDictionary, optimizer: stepper.state, extras: extras, epoch: epoch + 1, step: globalStep,
+                    model: model.stateDictionary, optimizer: engine.stepper.state, extras: engine.extras, epoch: epoch + 1, step: globalStep,
                     bestAccuracy: max(bestAccuracy, evaluation.accuracy), configuration: c, normalization: normalization)
                 if evaluation.accuracy > bestAccuracy {
                     bestAccuracy = evaluation.accuracy
@@ -233,7 +192,7 @@ public struct Trainer {
                 try writeMetrics(history, to: output)
             }
         }
-        return (TrainingSummary(configuration: c, metrics: history, memoryBankBytes: saf?.memory.byteCount ?? 0), model)
+        return (TrainingSummary(configuration: c, metrics: history, memoryBankBytes: engine.saf?.memory.byteCount ?? 0), model)
     }
 
     /// Crop (and, for natural images, flip) augmentation when asked for, on image datasets.
@@ -306,5 +265,85 @@ func seconds(_ d: Duration) -> Double {
 extension ParameterSet {
     func renamed(droppingPrefix prefix: String) -> ParameterSet {
         ParameterSet(entries.map { (String($0.key.dropFirst(prefix.count)), $0.value) })
+    }
+}
+
+/// One training step of any method on a batch: the optimizer (any of the family) plus SAF's
+/// or MESA's trajectory term when the configuration asks for it. Shared by the training
+/// loop and the benchmark, so what is timed is what trains.
+public struct StepEngine<Model: Layer> {
+    public var stepper: any TrainingStepper
+    public var saf: SAF?
+    public var mesa: MESA<Model>?
+    public let labelSmoothing: Float
+    public let classCount: Int
+
+    public init(configuration c: RunConfiguration, model: Model, sampleCount: Int, classCount: Int) {
+        stepper = TrainingMethod.makeStepper(c)
+        saf = c.optimizer == "saf"
+            ? SAF(sampleCount: sampleCount, classCount: classCount, lambda: c.safLambda ?? 0.3, temperature: c.safTemperature,
+                  lag: c.safLag, startEpoch: c.safStart, halfPrecision: c.safHalfPrecision)
+            : nil
+        mesa = c.optimizer == "mesa"
+            ? MESA(model: model, decay: c.emaDecay, lambda: c.safLambda ?? 0.8, temperature: c.safTemperature, startEpoch: c.safStart)
+            : nil
+        labelSmoothing = c.labelSmoothing
+        self.classCount = classCount
+    }
+
+    /// One optimizer step on `batch`; returns the step report and the first-pass logits.
+    public mutating func step(_ model: inout Model, on batch: Batch, epoch: Int, learningRate: Float) -> (report: StepReport, logits: Tensor) {
+        stepper.learningRate = learningRate
+        let n = batch.count
+        let past = saf.flatMap { $0.isActive(atEpoch: epoch) ? $0.memory.pastLogits(for: batch.indices, epoch: epoch) : nil }
+        let teacher = mesa.flatMap { $0.isActive(atEpoch: epoch) ? $0.teacherLogits(batch.images) : nil }
+        let (saf, mesa, smoothing, classes) = (self.saf, self.mesa, labelSmoothing, classCount)
+        var firstPassLogits = [Float](repeating: 0, count: n * classes)
+        let report = stepper.step(&model, batchSize: n) { (m: inout Model, request: LossRequest) -> Tensor in
+            let images = request.samples.map { batch.images.gathering($0, alongAxis: 0) } ?? batch.images
+            let labels = request.samples.map { $0.map { batch.labels[$0] } } ?? batch.labels
+            let logits = m(images)
+            var losses = crossEntropy(logits: logits, labels: labels, labelSmoothing: smoothing, reduction: .none)
+            if let past, let saf {
+                let rows = request.samples ?? Array(0..<n)
+                let pastRows = request.samples.map { past.logits.gathering($0, alongAxis: 0) } ?? past.logits
+                losses = losses + saf.trajectoryLoss(logits: logits, pastLogits: pastRows, available: rows.map { past.available[$0] })
+            }
+            if let teacher, let mesa {
+                let teacherRows = request.samples.map { teacher.gathering($0, alongAxis: 0) } ?? teacher
+                losses = losses + mesa.trajectoryLoss(logits: logits, teacherLogits: teacherRows)
+            }
+            if request.point == .parameters {
+                logits.scalars.withUnsafeBufferPointer { source in
+                    for (row, position) in (request.samples ?? Array(0..<n)).enumerated() {
+                        for k in 0..<classes { firstPassLogits[position * classes + k] = source[row * classes + k] }
+                    }
+                }
+            }
+            return losses
+        }
+        let logits = Tensor(shape: [n, classes], scalars: firstPassLogits)
+        if report.loss.isFinite {
+            self.saf?.memory.record(logits, for: batch.indices, epoch: epoch)
+            self.mesa?.updateTeacher(from: model)
+        }
+        return (report, logits)
+    }
+
+    /// SAF's memory bank and MESA's teacher as checkpoint tensors (`saf.*`, `mesa.*`).
+    public var extras: ParameterSet {
+        var extras = ParameterSet()
+        if let saf { for (k, v) in saf.memory.state.entries { extras["saf." + k] = v } }
+        if let mesa { for (k, v) in mesa.teacher.stateDictionary.entries { extras["mesa." + k] = v } }
+        return extras
+    }
+
+    /// Restores the optimizer, SAF's bank and MESA's teacher from a checkpoint.
+    public mutating func restore(optimizer: OptimizerState, extras: ParameterSet, source: String) throws {
+        try stepper.restore(optimizer)
+        if saf != nil { try saf!.memory.restore(extras.filter { $0.hasPrefix("saf.") }.renamed(droppingPrefix: "saf.")) }
+        if mesa != nil {
+            try mesa!.teacher.load(stateDictionary: extras.filter { $0.hasPrefix("mesa.") }.renamed(droppingPrefix: "mesa."), source: source + " (MESA teacher)")
+        }
     }
 }

@@ -71,7 +71,7 @@ public enum TrainingMethod {
             if c.warmupEpochs > 0 {
                 return try schedule.withLinearWarmup(epochs: c.warmupEpochs, stepsPerEpoch: stepsPerEpoch, totalEpochs: c.epochs)
             }
-        } catch let error as LearningRateScheduleError {
+        } catch {
             throw ConfigurationError(field: "schedule", message: error.description)
         }
         return schedule
