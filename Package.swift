@@ -44,5 +44,6 @@ let package = Package(
         // MARK: - Tests
         .testTarget(name: "PlateauTensorTests", dependencies: ["PlateauTensor"], swiftSettings: strict),
         .testTarget(name: "PlateauOptimTests", dependencies: ["PlateauOptim"], swiftSettings: strict),
+        .testTarget(name: "PlateauNNTests", dependencies: ["PlateauNN", "PlateauOptim"], swiftSettings: strict),
     ]
 )
