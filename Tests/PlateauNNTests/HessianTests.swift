@@ -78,7 +78,7 @@ func expectHessianVectorProductMatches<M: Module>(
     }
 }
 
-@Suite("Hessian-vector products through BatchNorm")
+@Suite("Hessian-vector products (BatchNorm, LayerNorm, attention, GroupNorm)")
 struct HessianTests {
     let labels = [0, 2, 1, 1, 0, 2]
 
@@ -140,5 +140,32 @@ struct HessianTests {
         }
         #expect(model.bn.runningMean == .zeros([4]))
         #expect(model.bn.batchesTracked.item == 0)
+    }
+
+    /// The transformer block's second derivatives (LayerNorm, softmax, GELU's erf) through
+    /// the same double-backward machinery.
+    @Test func transformerEncoderBlock() {
+        var g = SeededGenerator(seed: 66)
+        let block = TransformerEncoderBlock(dimension: 4, headCount: 2, mlpDimension: 6, using: &g)
+        let model = WithInput(layer: block, input: random([2, 3, 4], seed: 67))
+        let projection = random([2, 3, 4], seed: 68)
+        expectHessianVectorProductMatches(model, seed: 69) { (m: inout WithInput<TransformerEncoderBlock>) in
+            (m.layer.callAsFunction(m.input) * projection).sum().square()
+        }
+    }
+
+    @Test func groupNormNetwork() {
+        var g = SeededGenerator(seed: 70)
+        var net = WithInput(layer: Sequential {
+            Conv2d(2, 4, kernelSize: 3, padding: 1, using: &g)
+            GroupNorm(groupCount: 2, channelCount: 4)
+            Function.tanh
+            Function.flatten
+            Linear(inputCount: 36, outputCount: 3, using: &g)
+        }, input: random([2, 2, 3, 3], seed: 71))
+        net.update(ParameterSet([("layer.1.weight", random([4], seed: 72) + 1)]))
+        expectHessianVectorProductMatches(net, seed: 73) { (m: inout WithInput<Sequential>) in
+            crossEntropy(logits: m.layer.callAsFunction(m.input), labels: [1, 2])
+        }
     }
 }
