@@ -64,5 +64,6 @@ let package = Package(
         .testTarget(name: "PlateauTensorTests", dependencies: ["PlateauTensor"], swiftSettings: strict),
         .testTarget(name: "PlateauOptimTests", dependencies: ["PlateauOptim"], swiftSettings: strict),
         .testTarget(name: "PlateauDataTests", dependencies: ["PlateauData"], swiftSettings: strict),
+        .testTarget(name: "PlateauNNTests", dependencies: ["PlateauNN", "PlateauOptim"], swiftSettings: strict),
     ]
 )
