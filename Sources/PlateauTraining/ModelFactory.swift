@@ -3,7 +3,7 @@ import PlateauTensor
 
 /// Builds the named models of the CLI for a dataset's sample shape, checking that they fit.
 public enum ModelFactory {
-    public static let names = ["mlp", "lenet", "resnet20", "resnet32", "resnet56"]
+    public static let names = ["mlp", "lenet", "resnet20", "resnet32", "resnet56", "wrn16-4", "wrn16-8", "wrn28-10", "vit", "mixer"]
 
     /// A freshly initialized model.
     ///
@@ -26,6 +26,22 @@ public enum ModelFactory {
                 throw ConfigurationError(field: "model", message: "\(name) expects [C, H, W] images of at least 8x8, the dataset has samples of shape \(sampleShape)")
             }
             return ResNet(depth: Int(name.dropFirst(6))!, inputChannels: sampleShape[0], classCount: classCount, using: &generator)
+        case "wrn16-4", "wrn16-8", "wrn28-10":
+            guard sampleShape.count == 3, sampleShape[1] >= 8, sampleShape[2] >= 8 else {
+                throw ConfigurationError(field: "model", message: "\(name) expects [C, H, W] images of at least 8x8, the dataset has samples of shape \(sampleShape)")
+            }
+            let parts = name.dropFirst(3).split(separator: "-").map { Int($0)! }
+            return WideResNet(depth: parts[0], widenFactor: parts[1], classCount: classCount, inputChannels: sampleShape[0], using: &generator)
+        case "vit", "mixer":
+            guard sampleShape.count == 3, sampleShape[1] == sampleShape[2], sampleShape[1] % 4 == 0 else {
+                throw ConfigurationError(field: "model", message: "\(name) expects square [C, H, H] images with H divisible by 4 (28x28 or 32x32), the dataset has samples of shape \(sampleShape)")
+            }
+            let size = sampleShape[1]
+            let patch = size == 28 ? 7 : 4
+            if name == "vit" {
+                return VisionTransformer(imageSize: size, patchSize: patch, inputChannels: sampleShape[0], classCount: classCount, using: &generator)
+            }
+            return MLPMixer(imageSize: size, patchSize: patch, inputChannels: sampleShape[0], classCount: classCount, using: &generator)
         default:
             throw ConfigurationError(field: "model", message: "expected one of \(names.joined(separator: ", ")), got '\(name)'")
         }
