@@ -3,7 +3,7 @@ import ArgumentParser
 // glibc's mallopt(3); <malloc.h> is not part of the Glibc module map.
 @_silgen_name("mallopt") private func mallopt(_ parameter: Int32, _ value: Int32) -> Int32
 private let M_TRIM_THRESHOLD: Int32 = -1
-private let M_MMAP_THRESHOLD: Int32 = -3
+private let M_MMAP_MAX: Int32 = -4
 #endif
 
 /// The `plateau` command: train, evaluate, compare and benchmark sharpness-aware optimizers.
@@ -18,11 +18,12 @@ struct PlateauCommand: ParsableCommand {
     /// Process-wide tuning done once at start-up.
     static func configureRuntime() {
         #if canImport(Glibc)
-        // Every tensor operation allocates its result; glibc would serve the large ones with
-        // fresh mmap'd pages (a page fault per 4 KiB, zeroed by the kernel) and give them back
-        // on free. Keeping freed memory in the heap lets the next step reuse it.
-        _ = mallopt(M_MMAP_THRESHOLD, 1 << 30)
-        _ = mallopt(M_TRIM_THRESHOLD, 1 << 30)
+        // Every tensor operation allocates its result; glibc would serve the large ones (im2col
+        // buffers reach 75 MB for ResNet-20) with fresh mmap'd pages — a page fault and a
+        // kernel zeroing per 4 KiB — and unmap them on free. Serving everything from the heap
+        // and never trimming it lets each step reuse the previous step's memory.
+        _ = mallopt(M_MMAP_MAX, 0)
+        _ = mallopt(M_TRIM_THRESHOLD, Int32.max)
         #endif
     }
 }
