@@ -47,6 +47,17 @@ public struct SeededGenerator: RandomNumberGenerator, Sendable, Equatable {
     public static func == (l: SeededGenerator, r: SeededGenerator) -> Bool { l.state == r.state }
 }
 
+extension RandomNumberGenerator {
+    /// A uniform sample from [0, 1) with 24 random bits: one `next()` call, no generic
+    /// range arithmetic (initializing a 36 M-parameter model draws that many).
+    @inline(__always)
+    mutating func unitFloat() -> Float { Float(next() >> 40) * 0x1p-24 }
+
+    /// A uniform sample from (0, 1] with 53 random bits.
+    @inline(__always)
+    mutating func positiveUnitDouble() -> Double { (Double(next() >> 11) + 1) * 0x1p-53 }
+}
+
 extension Tensor {
     /// Samples from N(mean, std²) by the Box–Muller transform.
     public static func randomNormal(
@@ -56,8 +67,8 @@ extension Tensor {
         var values = [Float](repeating: 0, count: n)
         var i = 0
         while i < n {
-            let u1 = Double.random(in: Double.ulpOfOne..<1, using: &generator)
-            let u2 = Double.random(in: 0..<1, using: &generator)
+            let u1 = generator.positiveUnitDouble()
+            let u2 = generator.positiveUnitDouble()
             let r = (-2 * Foundation.log(u1)).squareRoot()
             values[i] = mean + standardDeviation * Float(r * cos(2 * .pi * u2))
             if i + 1 < n { values[i + 1] = mean + standardDeviation * Float(r * sin(2 * .pi * u2)) }
@@ -70,11 +81,16 @@ extension Tensor {
     public static func randomUniform(
         _ shape: [Int], in range: Range<Float>, using generator: inout some RandomNumberGenerator
     ) -> Tensor {
-        Tensor(shape: shape, scalars: (0..<shape.product).map { _ in Float.random(in: range, using: &generator) })
+        let width = range.upperBound - range.lowerBound
+        let values = (0..<shape.product).map { _ -> Float in
+            let x = range.lowerBound + width * generator.unitFloat()
+            return x < range.upperBound ? x : range.lowerBound  // rounding can reach the open end
+        }
+        return Tensor(shape: shape, scalars: values)
     }
 
     /// Entries ±1 with equal probability (Rademacher), for Hutchinson's trace estimator.
     public static func randomRademacher(_ shape: [Int], using generator: inout some RandomNumberGenerator) -> Tensor {
-        Tensor(shape: shape, scalars: (0..<shape.product).map { _ in Bool.random(using: &generator) ? 1 : -1 })
+        Tensor(shape: shape, scalars: (0..<shape.product).map { _ in generator.next() >> 63 == 0 ? 1 : -1 })
     }
 }

@@ -146,7 +146,7 @@ struct ModelTests {
     @Test func leNetMemorizesRandomLabels() {
         var g = SeededGenerator(seed: 133)
         var model = LeNet5(using: &g)
-        let x = random([64, 1, 28, 28], seed: 134), labels = randomLabels(64, classes: 10, seed: 135)
+        let x = random([32, 1, 28, 28], seed: 134), labels = randomLabels(32, classes: 10, seed: 135)
         // The loss sits near log 10 for ~40 steps, then falls quickly (lr 0.05 overshoots).
         var optimizer = SGD(learningRate: 0.03, momentum: 0.9)
         let history = train(&model, steps: 100, optimizer: &optimizer) { (m: inout LeNet5) in

@@ -61,7 +61,7 @@ extension Tensor {
         if probability == 0 { return self }
         let keep = 1 / (1 - probability)
         var mask = [Float](repeating: 0, count: count)
-        for i in 0..<count where Float.random(in: 0..<1, using: &generator) >= probability { mask[i] = keep }
+        for i in 0..<count where generator.unitFloat() >= probability { mask[i] = keep }
         return self * Tensor(shape: shape, scalars: mask)
     }
 }
