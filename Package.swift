@@ -65,5 +65,6 @@ let package = Package(
         .testTarget(name: "PlateauOptimTests", dependencies: ["PlateauOptim"], swiftSettings: strict),
         .testTarget(name: "PlateauDataTests", dependencies: ["PlateauData"], swiftSettings: strict),
         .testTarget(name: "PlateauNNTests", dependencies: ["PlateauNN", "PlateauOptim"], swiftSettings: strict),
+        .testTarget(name: "PlateauCLITests", dependencies: ["PlateauCommand"], swiftSettings: strict),
     ]
 )

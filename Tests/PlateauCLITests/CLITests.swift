@@ -1,0 +1,142 @@
+import Foundation
+import Testing
+
+/// End-to-end tests of the `plateau` executable: they run the built binary as a user would
+/// and check its output and exit status. Bad input must end in a clear message naming the
+/// problem and a non-zero exit — never a crash.
+@Suite struct CLITests {
+    /// The `plateau` binary built beside the test bundle.
+    static let binary: URL = {
+        var directory = Bundle.main.bundleURL
+        for _ in 0..<4 {
+            let candidate = directory.appendingPathComponent("plateau")
+            if FileManager.default.isExecutableFile(atPath: candidate.path) { return candidate }
+            directory = directory.deletingLastPathComponent()
+        }
+        return URL(fileURLWithPath: ".build/debug/plateau")
+    }()
+
+    struct Result {
+        var status: Int32
+        var output: String
+        var error: String
+    }
+
+    static func run(_ arguments: [String], in directory: URL? = nil) throws -> Result {
+        let process = Process()
+        process.executableURL = binary
+        process.arguments = arguments
+        if let directory { process.currentDirectoryURL = directory }
+        let out = Pipe(), err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        let outData = out.fileHandleForReading.readDataToEndOfFile()
+        let errData = err.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return Result(status: process.terminationStatus, output: String(decoding: outData, as: UTF8.self), error: String(decoding: errData, as: UTF8.self))
+    }
+
+    static func temporaryDirectory() throws -> URL {
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("plateau-cli-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        return url
+    }
+
+    @Test func helpListsTheSubcommands() throws {
+        let result = try Self.run(["--help"])
+        #expect(result.status == 0)
+        for command in ["train", "eval", "demo", "bench", "data"] {
+            #expect(result.output.contains(command), "--help does not mention \(command)")
+        }
+    }
+
+    @Test func trainHelpDocumentsTheOptimizerFlags() throws {
+        let result = try Self.run(["train", "--help"])
+        #expect(result.status == 0)
+        for flag in ["--optimizer", "--rho", "--saf-lambda", "--saf-lag", "--label-noise", "--resume", "--config", "--schedule"] {
+            #expect(result.output.contains(flag), "train --help does not mention \(flag)")
+        }
+    }
+
+    @Test(arguments: [
+        (["train", "--optimizer", "bogus"], "optimizer"),
+        (["train", "--epochs", "0"], "epochs"),
+        (["train", "--schedule", "sometimes"], "schedule"),
+        (["train", "--model", "lenet", "--dataset", "digits"], "28"),
+        (["train", "--dataset", "/nonexistent/table.csv"], "/nonexistent/table.csv"),
+        (["train", "--dataset", "mnist", "--data-dir", "/nonexistent/mnist"], "/nonexistent/mnist"),
+        (["train", "--label-noise", "1.5"], "label-noise"),
+        (["train", "--resume"], "--output"),
+        (["eval", "/nonexistent/checkpoint.safetensors"], "checkpoint.safetensors"),
+        (["bench", "--workloads", "nope"], "nope"),
+    ])
+    func badInputFailsWithAMessage(arguments: [String], mentions: String) throws {
+        let result = try Self.run(arguments)
+        #expect(result.status != 0, "\(arguments) should fail")
+        #expect(result.status < 128, "\(arguments) crashed with status \(result.status)")
+        #expect((result.error + result.output).contains(mentions), "\(arguments): message does not mention \(mentions): \(result.error)")
+    }
+
+    @Test func corruptCheckpointIsRejectedNamingTheFile() throws {
+        let directory = try Self.temporaryDirectory()
+        let file = directory.appendingPathComponent("broken.safetensors")
+        try Data([0x10, 0, 0, 0, 0, 0, 0, 0] + Array("{\"a\":".utf8)).write(to: file)
+        let result = try Self.run(["eval", file.path])
+        #expect(result.status != 0 && result.status < 128)
+        #expect(result.error.contains("broken.safetensors"), "\(result.error)")
+    }
+
+    @Test func unwritableOutputDirectoryIsReported() throws {
+        let result = try Self.run(["train", "--epochs", "1", "--output", "/proc/plateau-run"])
+        #expect(result.status != 0 && result.status < 128)
+        #expect(result.error.contains("/proc/plateau-run"), "\(result.error)")
+    }
+
+    /// A short run on the embedded digits writes the promised files, `eval` reads its
+    /// checkpoint back with the accuracy the run reported, and a resumed run continues.
+    @Test func trainEvalResumeRoundTrip() throws {
+        let directory = try Self.temporaryDirectory()
+        let run = directory.appendingPathComponent("run")
+        let trained = try Self.run(["train", "--epochs", "2", "--batch-size", "64", "--output", run.path, "--seed", "3"])
+        #expect(trained.status == 0, "\(trained.error)")
+        for file in ["config.json", "metrics.jsonl", "metrics.csv", "checkpoint-last.safetensors", "checkpoint-best.safetensors"] {
+            #expect(FileManager.default.fileExists(atPath: run.appendingPathComponent(file).path), "missing \(file)")
+        }
+        let lines = try String(contentsOf: run.appendingPathComponent("metrics.jsonl"), encoding: .utf8).split(separator: "\n")
+        #expect(lines.count == 2)
+        let last = try JSONSerialization.jsonObject(with: Data(lines[1].utf8)) as! [String: Any]
+        let evaluated = try Self.run(["eval", run.appendingPathComponent("checkpoint-last.safetensors").path, "--json"])
+        #expect(evaluated.status == 0, "\(evaluated.error)")
+        let json = try JSONSerialization.jsonObject(with: Data(evaluated.output.utf8)) as! [String: Any]
+        let accuracy = json["accuracy"] as! Double
+        #expect(abs(accuracy - (last["test_accuracy"] as! Double)) < 1e-6)
+        #expect(json["samples"] as? Int == 360)
+
+        let resumed = try Self.run(["train", "--output", run.path, "--resume", "--epochs", "3"])
+        #expect(resumed.status == 0, "\(resumed.error)")
+        #expect(resumed.output.contains("resuming after epoch 2"))
+        let after = try String(contentsOf: run.appendingPathComponent("metrics.jsonl"), encoding: .utf8).split(separator: "\n")
+        #expect(after.count == 3)
+    }
+
+    @Test func configFileIsAcceptedBack() throws {
+        let directory = try Self.temporaryDirectory()
+        let first = directory.appendingPathComponent("a"), second = directory.appendingPathComponent("b")
+        #expect(try Self.run(["train", "--epochs", "1", "--optimizer", "sam", "--rho", "0.07", "--output", first.path]).status == 0)
+        let again = try Self.run(["train", "--config", first.appendingPathComponent("config.json").path, "--output", second.path])
+        #expect(again.status == 0, "\(again.error)")
+        let a = try String(contentsOf: first.appendingPathComponent("metrics.csv"), encoding: .utf8)
+        let b = try String(contentsOf: second.appendingPathComponent("metrics.csv"), encoding: .utf8)
+        // Same configuration and seed: the same numbers (timings aside).
+        func numbers(_ csv: String) -> [String] { csv.split(separator: "\n").dropFirst().map { $0.split(separator: ",").prefix(6).joined(separator: ",") } }
+        #expect(numbers(a) == numbers(b))
+    }
+
+    @Test func demoPrintsTheComparisonTable() throws {
+        let result = try Self.run(["demo", "--epochs", "1", "--hessian-iterations", "2", "--optimizers", "sgd,sam,saf"])
+        #expect(result.status == 0, "\(result.error)")
+        for method in ["sgd", "sam", "saf"] { #expect(result.output.contains("\n" + method)) }
+        #expect(result.output.contains("top Hessian eigenvalue"))
+    }
+}
