@@ -27,7 +27,8 @@ struct EvalCommand: ParsableCommand {
         let normalization = saved.normalization ?? Normalization.fit(train)
         let result = try evaluate(model, weights: saved.model, source: url.path, on: normalization.apply(to: test))
         if json {
-            print(String(format: "{\"accuracy\":%.6f,\"loss\":%.6f,\"samples\":%d,\"dataset\":\"%@\",\"model\":\"%@\"}", result.accuracy, result.loss, test.count, c.dataset, c.model))
+            let object: [String: Any] = ["accuracy": Double(result.accuracy), "loss": Double(result.loss), "samples": test.count, "dataset": c.dataset, "model": c.model]
+            print(String(decoding: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]), as: UTF8.self))
         } else {
             print(String(format: "%@ on %@ test (%d samples): accuracy %.2f%%, loss %.4f", c.model, c.dataset, test.count, result.accuracy * 100, result.loss))
         }
