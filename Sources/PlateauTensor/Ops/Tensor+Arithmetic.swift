@@ -32,12 +32,16 @@ extension Tensor {
     }
 
     public static func * (a: Tensor, b: Tensor) -> Tensor {
-        binary("mul", a, b, *) { g, _ in [(g * b).reduced(toShape: a.shape), (g * a).reduced(toShape: b.shape)] }
+        let needsA = a.node != nil, needsB = b.node != nil
+        return binary("mul", a, b, *) { g, _ in
+            [needsA ? (g * b).reduced(toShape: a.shape) : nil, needsB ? (g * a).reduced(toShape: b.shape) : nil]
+        }
     }
 
     public static func / (a: Tensor, b: Tensor) -> Tensor {
-        binary("div", a, b, /) { g, _ in
-            [(g / b).reduced(toShape: a.shape), (-(g * a) / (b * b)).reduced(toShape: b.shape)]
+        let needsA = a.node != nil, needsB = b.node != nil
+        return binary("div", a, b, /) { g, _ in
+            [needsA ? (g / b).reduced(toShape: a.shape) : nil, needsB ? (-(g * a) / (b * b)).reduced(toShape: b.shape) : nil]
         }
     }
 

@@ -41,23 +41,26 @@ extension Tensor {
                 }
             }
         }
+        // Only tracked operands need a gradient: the first layer's input (or an im2col matrix
+        // of the data) has none, and skipping it saves a whole gemm per layer.
+        let needsA = a.node != nil, needsB = b.node != nil
         return Tensor.recorded("matmul", shape: batch + [m, n], scalars: values, inputs: [a, b]) { g, _ in
-            let ga: Tensor, gb: Tensor
+            var ga: Tensor? = nil, gb: Tensor? = nil
             switch (transposeA, transposeB) {
             case (false, false):
-                ga = g.matmul(b, transposingOther: true)
-                gb = a.matmul(g, transposingSelf: true)
+                if needsA { ga = g.matmul(b, transposingOther: true) }
+                if needsB { gb = a.matmul(g, transposingSelf: true) }
             case (true, false):
-                ga = b.matmul(g, transposingOther: true)
-                gb = a.matmul(g)
+                if needsA { ga = b.matmul(g, transposingOther: true) }
+                if needsB { gb = a.matmul(g) }
             case (false, true):
-                ga = g.matmul(b)
-                gb = g.matmul(a, transposingSelf: true)
+                if needsA { ga = g.matmul(b) }
+                if needsB { gb = g.matmul(a, transposingSelf: true) }
             case (true, true):
-                ga = b.matmul(g, transposingSelf: true, transposingOther: true)
-                gb = g.matmul(a, transposingSelf: true, transposingOther: true)
+                if needsA { ga = b.matmul(g, transposingSelf: true, transposingOther: true) }
+                if needsB { gb = g.matmul(a, transposingSelf: true, transposingOther: true) }
             }
-            return [ga.reduced(toShape: a.shape), gb.reduced(toShape: b.shape)]
+            return [ga?.reduced(toShape: a.shape), gb?.reduced(toShape: b.shape)]
         }
     }
 }
