@@ -148,7 +148,7 @@ public struct Trainer {
             startEpoch = checkpoint.epoch
             globalStep = checkpoint.step
             bestAccuracy = checkpoint.bestAccuracy
-            history = readMetrics(output).filter { $0.epoch < startEpoch }
+            history = readMetrics(output).filter { $0.epoch <= startEpoch }  // rows are numbered from 1
             observer.message("resuming after epoch \(startEpoch) (step \(globalStep)) from \(url.path)")
         }
         if let output { try writeAtomically(c.json, to: output.appendingPathComponent("config.json")) }
