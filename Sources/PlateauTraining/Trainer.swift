@@ -194,6 +194,11 @@ public struct Trainer {
                 guard report.loss.isFinite else {
                     throw TrainingError(description: "the training loss became \(report.loss) at epoch \(epoch + 1), step \(index + 1) (global step \(globalStep + 1)); the last good checkpoint is kept. Try a smaller --lr or --max-grad-norm.")
                 }
+                // The loss is measured before the update: an update that overflows the weights
+                // on an epoch's last step would otherwise be checkpointed as if it were good.
+                guard !model.parameters.values.contains(where: \.hasNonFinite) else {
+                    throw TrainingError(description: "the weights became non-finite after the update at epoch \(epoch + 1), step \(index + 1) (global step \(globalStep + 1)); the last good checkpoint is kept. Try a smaller --lr or --max-grad-norm.")
+                }
                 let logits = Tensor(shape: [n, trainSet.classCount], scalars: firstPassLogits)
                 saf?.memory.record(logits, for: batch.indices, epoch: epoch)
                 mesa?.updateTeacher(from: model)
@@ -260,6 +265,8 @@ public struct Trainer {
         let encoder = JSONEncoder()
         encoder.keyEncodingStrategy = .convertToSnakeCase
         encoder.outputFormatting = .sortedKeys
+        // A diverged evaluation (test loss ∞ or NaN) is a result to record, not a reason to fail.
+        encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
         let lines = try history.map { String(decoding: try encoder.encode($0), as: UTF8.self) }
         try writeAtomically(Data((lines.joined(separator: "\n") + "\n").utf8), to: directory.appendingPathComponent("metrics.jsonl"))
         let csv = ([EpochMetrics.csvHeader] + history.map(\.csvLine)).joined(separator: "\n") + "\n"
@@ -270,6 +277,7 @@ public struct Trainer {
         guard let text = try? String(contentsOf: directory.appendingPathComponent("metrics.jsonl"), encoding: .utf8) else { return [] }
         let decoder = JSONDecoder()
         decoder.keyDecodingStrategy = .convertFromSnakeCase
+        decoder.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
         return text.split(separator: "\n").compactMap { try? decoder.decode(EpochMetrics.self, from: Data($0.utf8)) }
     }
 }
