@@ -64,5 +64,11 @@ let package = Package(
         .testTarget(name: "PlateauTensorTests", dependencies: ["PlateauTensor"], swiftSettings: strict),
         .testTarget(name: "PlateauOptimTests", dependencies: ["PlateauOptim"], swiftSettings: strict),
         .testTarget(name: "PlateauDataTests", dependencies: ["PlateauData"], swiftSettings: strict),
+        .testTarget(
+            name: "PlateauSharpnessTests", dependencies: ["PlateauOptim", "PlateauNN", "PlateauTensor"], swiftSettings: strict),
+        .testTarget(
+            name: "PlateauTrainingTests",
+            dependencies: ["PlateauTraining", "PlateauData", "PlateauOptim", "PlateauNN", "PlateauTensor"],
+            swiftSettings: strict),
     ]
 )
