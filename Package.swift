@@ -66,5 +66,11 @@ let package = Package(
         .testTarget(name: "PlateauDataTests", dependencies: ["PlateauData"], swiftSettings: strict),
         .testTarget(name: "PlateauNNTests", dependencies: ["PlateauNN", "PlateauOptim"], swiftSettings: strict),
         .testTarget(name: "PlateauCLITests", dependencies: ["PlateauCommand"], swiftSettings: strict),
+        .testTarget(
+            name: "PlateauSharpnessTests", dependencies: ["PlateauOptim", "PlateauNN", "PlateauTensor"], swiftSettings: strict),
+        .testTarget(
+            name: "PlateauTrainingTests",
+            dependencies: ["PlateauTraining", "PlateauData", "PlateauOptim", "PlateauNN", "PlateauTensor"],
+            swiftSettings: strict),
     ]
 )

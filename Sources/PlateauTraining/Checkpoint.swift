@@ -75,7 +75,7 @@ public struct Checkpoint: Sendable {
             throw DataError(.invalidHeader, file: file, field: "__metadata__.epoch/step", expected: "non-negative integers", found: "\(contents.metadata["epoch"] ?? "") / \(contents.metadata["step"] ?? "")")
         }
         let configuration: RunConfiguration
-        do { configuration = try JSONDecoder().decode(RunConfiguration.self, from: Data(try field("config").utf8)) } catch let error as DataError { throw error } catch {
+        do { configuration = try RunConfiguration.decoder.decode(RunConfiguration.self, from: Data(try field("config").utf8)) } catch let error as DataError { throw error } catch {
             throw DataError(.invalidHeader, file: file, field: "__metadata__.config", expected: "a run configuration in JSON", found: "\(error)")
         }
         guard let bits = try? JSONDecoder().decode([String: String].self, from: Data(try field("optimizer_scalars").utf8)) else {

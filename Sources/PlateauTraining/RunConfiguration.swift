@@ -107,7 +107,7 @@ public struct RunConfiguration: Codable, Sendable, Equatable {
             throw ConfigurationError(field: url.path, message: "cannot read the configuration file: \(error.localizedDescription)")
         }
         do {
-            return try JSONDecoder().decode(RunConfiguration.self, from: data)
+            return try RunConfiguration.decoder.decode(RunConfiguration.self, from: data)
         } catch let DecodingError.typeMismatch(_, context), let DecodingError.valueNotFound(_, context) {
             throw ConfigurationError(field: "\(url.path): \(context.codingPath.map(\.stringValue).joined(separator: "."))", message: context.debugDescription)
         } catch let DecodingError.dataCorrupted(context) {
@@ -120,7 +120,17 @@ public struct RunConfiguration: Codable, Sendable, Equatable {
     public var json: Data {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        // Infinite values are valid here (an unlimited clipping norm); plain JSON cannot hold
+        // them, and a failed encoding used to write "{}" — every field silently reset.
+        encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
         return (try? encoder.encode(self)) ?? Data("{}".utf8)
+    }
+
+    /// The decoder for ``json``'s output (non-finite numbers as "inf", "-inf", "nan").
+    static var decoder: JSONDecoder {
+        let decoder = JSONDecoder()
+        decoder.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        return decoder
     }
 
     public init(from decoder: any Decoder) throws {

@@ -138,7 +138,7 @@ public struct Trainer {
             startEpoch = checkpoint.epoch
             globalStep = checkpoint.step
             bestAccuracy = checkpoint.bestAccuracy
-            history = readMetrics(output).filter { $0.epoch <= startEpoch }  // metrics count epochs from 1
+            history = readMetrics(output).filter { $0.epoch <= startEpoch }  // rows are numbered from 1
             observer.message("resuming after epoch \(startEpoch) (step \(globalStep)) from \(url.path)")
         }
         if let output { try writeAtomically(c.json, to: output.appendingPathComponent("config.json")) }
@@ -170,6 +170,12 @@ public struct Trainer {
                 let elapsed = seconds(ContinuousClock.now - start)
                 observer.stepFinished(epoch: epoch, step: index + 1, of: stepsPerEpoch, loss: Float(lossSum / Double(seen)),
                                       accuracy: Float(correct) / Float(seen), samplesPerSecond: Double(seen) / max(elapsed, 1e-9))
+            }
+            // A step's loss is measured before its update, so a NaN loss catches a bad update at
+            // the next step; the epoch's last update is checked here, before it is evaluated and
+            // checkpointed as if it were good.
+            guard !model.parameters.values.contains(where: \.hasNonFinite) else {
+                throw TrainingError(description: "the weights became non-finite after the update at epoch \(epoch + 1), step \(steps) (global step \(globalStep)); the last good checkpoint is kept. Try a smaller --lr or --max-grad-norm.")
             }
             let trainSeconds = seconds(ContinuousClock.now - start)
             let evaluation = Evaluation.run(model, on: testSet)
@@ -219,6 +225,8 @@ public struct Trainer {
         let encoder = JSONEncoder()
         encoder.keyEncodingStrategy = .convertToSnakeCase
         encoder.outputFormatting = .sortedKeys
+        // A diverged evaluation (test loss ∞ or NaN) is a result to record, not a reason to fail.
+        encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
         let lines = try history.map { String(decoding: try encoder.encode($0), as: UTF8.self) }
         try writeAtomically(Data((lines.joined(separator: "\n") + "\n").utf8), to: directory.appendingPathComponent("metrics.jsonl"))
         let csv = ([EpochMetrics.csvHeader] + history.map(\.csvLine)).joined(separator: "\n") + "\n"
@@ -229,6 +237,7 @@ public struct Trainer {
         guard let text = try? String(contentsOf: directory.appendingPathComponent("metrics.jsonl"), encoding: .utf8) else { return [] }
         let decoder = JSONDecoder()
         decoder.keyDecodingStrategy = .convertFromSnakeCase
+        decoder.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
         return text.split(separator: "\n").compactMap { try? decoder.decode(EpochMetrics.self, from: Data($0.utf8)) }
     }
 }

@@ -46,7 +46,8 @@ public struct TrajectoryMemory: Sendable {
         var available = [Bool](repeating: false, count: indices.count)
         for (row, index) in indices.enumerated() {
             precondition(index >= 0 && index < sampleCount, "TrajectoryMemory: sample index \(index) out of range 0..<\(sampleCount)")
-            guard tags[index * lag + slot] == Int32(epoch - lag) else { continue }
+            // Before epoch `lag` nothing can be `lag` epochs old (and −1 is the empty tag).
+            guard epoch >= lag, tags[index * lag + slot] == Int32(epoch - lag) else { continue }
             available[row] = true
             let base = (index * lag + slot) * classCount
             for c in 0..<classCount {

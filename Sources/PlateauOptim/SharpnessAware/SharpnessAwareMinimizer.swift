@@ -91,61 +91,91 @@ public struct SharpnessAwareMinimizer<Rule: SharpnessAwareRule, Base: Optimizer>
     ) -> StepReport {
         precondition(batchSize > 0, "SharpnessAwareMinimizer.step: empty batch")
         let context = StepContext(step: step, learningRate: base.learningRate)
-        let original = model
         let parameters = model.parameters
 
-        // Chunks: micro-batches, subdivided into m-sharpness chunks when both are set.
-        let chunkSize = Swift.min(sharpnessChunkSize ?? batchSize, microBatchSize ?? batchSize)
-        let chunks: [[Int]?] = chunkSize >= batchSize
-            ? [nil]
-            : stride(from: 0, to: batchSize, by: chunkSize).map { Array($0..<Swift.min($0 + chunkSize, batchSize)) }
+        // Groups share one ε: the m-sharpness chunks, or the whole batch. Micro-batches split
+        // each group further and only bound how many samples one pass sees.
+        let groupSize = Swift.min(sharpnessChunkSize ?? batchSize, batchSize)
+        let groups = stride(from: 0, to: batchSize, by: groupSize).map { Array($0..<Swift.min($0 + groupSize, batchSize)) }
+        let microSize = microBatchSize ?? batchSize
+        func microBatches(_ positions: [Int]) -> [[Int]] {
+            stride(from: 0, to: positions.count, by: microSize).map { Array(positions[$0..<Swift.min($0 + microSize, positions.count)]) }
+        }
+        // A request names its samples unless it covers the whole batch in order.
+        func request(_ point: LossRequest.Point, _ positions: [Int]) -> LossRequest {
+            LossRequest(point: point, samples: positions.count == batchSize ? nil : positions)
+        }
 
-        // Pass 1 at w, keeping BatchNorm statistics.
-        var chunkGradients: [ParameterSet] = []
+        // Pass 1 at w, keeping BatchNorm statistics. The model before each micro-batch is
+        // kept so that its second pass replays the same dropout masks.
+        var groupGradients: [ParameterSet] = []
+        var snapshots: [[Model]] = []
+        var micro: [[[Int]]] = []
         var sampleLosses: [Float] = []
         sampleLosses.reserveCapacity(batchSize)
-        for samples in chunks {
-            var perSample: Tensor = Tensor(0)
-            let result = valueWithGradient(at: model) { (m: inout Model) -> Tensor in
-                perSample = loss(&m, LossRequest(point: .parameters, samples: samples))
-                return perSample.mean()
+        for group in groups {
+            var parts: [ParameterSet] = [], before: [Model] = []
+            let chunks = microBatches(group)
+            for samples in chunks {
+                before.append(model)
+                var perSample: Tensor = Tensor(0)
+                let result = valueWithGradient(at: model) { (m: inout Model) -> Tensor in
+                    perSample = loss(&m, request(.parameters, samples))
+                    return perSample.mean()
+                }
+                model = result.model
+                parts.append(result.gradient)
+                sampleLosses += perSample.scalars
             }
-            model = result.model
-            chunkGradients.append(result.gradient)
-            sampleLosses += perSample.scalars
+            groupGradients.append(weightedSum(parts, chunks.map { Float($0.count) / Float(group.count) }))
+            snapshots.append(before)
+            micro.append(chunks)
         }
         precondition(sampleLosses.count == batchSize, "SharpnessAwareMinimizer.step: the loss returned \(sampleLosses.count) per-sample values for a batch of \(batchSize)")
-        let weights = chunks.map { Float($0?.count ?? batchSize) / Float(batchSize) }
-        let gradient = weightedSum(chunkGradients, weights)
+        let groupWeights = groups.map { Float($0.count) / Float(batchSize) }
+        let gradient = weightedSum(groupGradients, groupWeights)
         let gradientNorm = gradient.norm()
         var passes: Float = 1
 
-        // Pass 2 at w + ε on the same samples and the same dropout masks (the original model).
+        // Pass 2 at w + ε_group on the same samples and dropout masks, statistics discarded.
         var perturbedGradient: ParameterSet? = nil
         var perturbationNorm: Float = 0
-        let perChunkEpsilon = sharpnessChunkSize != nil && chunks.count > 1
-        let firstEpsilon = rule.perturbation(parameters: parameters, gradient: restricted(perChunkEpsilon ? chunkGradients[0] : gradient), context: context)
-        if let firstEpsilon {
+        if let firstEpsilon = rule.perturbation(parameters: parameters, gradient: restricted(groupGradients[0]), context: context) {
             var parts: [ParameterSet] = []
-            for (i, samples) in chunks.enumerated() {
-                let epsilon = !perChunkEpsilon || i == 0 ? firstEpsilon
-                    : (rule.perturbation(parameters: parameters, gradient: restricted(chunkGradients[i]), context: context) ?? firstEpsilon.zeros())
+            for (g, group) in groups.enumerated() {
+                let epsilon = g == 0 ? firstEpsilon
+                    : (rule.perturbation(parameters: parameters, gradient: restricted(groupGradients[g]), context: context) ?? firstEpsilon.zeros())
                 perturbationNorm = Swift.max(perturbationNorm, epsilon.norm())
-                var perturbed = original
-                perturbed.update(parameters + epsilon)
-                var selected = samples
+                let perturbedParameters = parameters + epsilon
+                func perturbed(_ snapshot: Model) -> Model {
+                    var copy = snapshot
+                    copy.update(perturbedParameters)
+                    return copy
+                }
+                var chunks = micro[g], models = snapshots[g].map(perturbed)
                 if let fraction = rule.secondPassFraction {
-                    selected = sharpestSamples(of: perturbed, samples: samples, lossesAtParameters: sampleLosses, batchSize: batchSize, fraction: fraction, loss: loss)
-                    // The scoring pass is forward-only: about a third of a forward–backward pass.
-                    passes += Float(samples?.count ?? batchSize) / Float(batchSize) / 3
+                    let keep = Swift.max(1, Int((Float(group.count) * fraction).rounded()))
+                    if keep < group.count {
+                        let selected = sharpestSamples(
+                            keep, of: models, chunks: chunks, lossesAtParameters: sampleLosses, request: request, loss: loss)
+                        // The scoring pass is forward-only: about a third of a forward–backward pass.
+                        passes += Float(group.count) / Float(batchSize) / 3
+                        chunks = microBatches(selected)
+                        models = Array(repeating: models[0], count: chunks.count)
+                    }
                 }
-                let result = valueWithGradient(at: perturbed) { (m: inout Model) -> Tensor in
-                    loss(&m, LossRequest(point: .perturbed, samples: selected)).mean()
+                let selectedCount = chunks.reduce(0) { $0 + $1.count }
+                var chunkGradients: [ParameterSet] = []
+                for (samples, start) in zip(chunks, models) {
+                    let result = valueWithGradient(at: start) { (m: inout Model) -> Tensor in
+                        loss(&m, request(.perturbed, samples)).mean()
+                    }
+                    chunkGradients.append(result.gradient)
+                    passes += Float(samples.count) / Float(batchSize)
                 }
-                parts.append(result.gradient)
-                passes += Float(selected?.count ?? batchSize) / Float(batchSize)
+                parts.append(weightedSum(chunkGradients, chunks.map { Float($0.count) / Float(selectedCount) }))
             }
-            perturbedGradient = weightedSum(parts, weights)
+            perturbedGradient = weightedSum(parts, groupWeights)
         }
 
         var direction = rule.descentDirection(gradient: gradient, perturbedGradient: perturbedGradient, context: context)
@@ -174,17 +204,19 @@ public struct SharpnessAwareMinimizer<Rule: SharpnessAwareRule, Base: Optimizer>
         return total
     }
 
-    /// ESAM's sharpness-sensitive data selection: a gradient-free forward at w + ε scores
-    /// each sample by ℓᵢ(w + ε) − ℓᵢ(w); the top `fraction` are kept.
+    /// ESAM's sharpness-sensitive data selection over one group: gradient-free forwards at
+    /// w + ε (one per micro-batch) score each sample by ℓᵢ(w + ε) − ℓᵢ(w); the `keep`
+    /// sharpest samples of the group are returned, in batch order.
     private func sharpestSamples<Model: Module>(
-        of perturbed: Model, samples: [Int]?, lossesAtParameters: [Float], batchSize: Int, fraction: Float,
-        loss: (inout Model, LossRequest) -> Tensor
-    ) -> [Int]? {
-        let positions = samples ?? Array(0..<batchSize)
-        let keep = Swift.max(1, Int((Float(positions.count) * fraction).rounded()))
-        if keep >= positions.count { return samples }
-        var scratch = perturbed
-        let after = withoutGradients { loss(&scratch, LossRequest(point: .perturbed, samples: samples)) }.scalars
+        _ keep: Int, of models: [Model], chunks: [[Int]], lossesAtParameters: [Float],
+        request: (LossRequest.Point, [Int]) -> LossRequest, loss: (inout Model, LossRequest) -> Tensor
+    ) -> [Int] {
+        let positions = chunks.flatMap { $0 }
+        var after: [Float] = []
+        for (samples, model) in zip(chunks, models) {
+            var scratch = model
+            after += withoutGradients { loss(&scratch, request(.perturbed, samples)) }.scalars
+        }
         let ranked = positions.indices.sorted { i, j in
             let si = after[i] - lossesAtParameters[positions[i]], sj = after[j] - lossesAtParameters[positions[j]]
             return si != sj ? si > sj : i < j

@@ -1,0 +1,187 @@
+import Foundation
+import PlateauData
+import PlateauNN
+import PlateauOptim
+import PlateauTensor
+import Testing
+@testable import PlateauTraining
+
+@Test func runConfigurationRoundTripsThroughJSON() throws {
+    var c = RunConfiguration()
+    c.model = "lenet"
+    c.dataset = "fashion-mnist"
+    c.dataDirectory = "/data/fm"
+    c.trainLimit = 1000
+    c.labelNoise = 0.2
+    c.labelNoiseKind = "pair"
+    c.augment = true
+    c.shuffle = false
+    c.epochs = 17
+    c.batchSize = 33
+    c.optimizer = "gsam"
+    c.baseOptimizer = "adamw"
+    c.learningRate = 0.1
+    c.momentum = 0.5
+    c.nesterov = true
+    c.weightDecay = 5e-4
+    c.schedule = "multistep"
+    c.warmupEpochs = 2
+    c.milestones = [5, 10]
+    c.gamma = 0.2
+    c.labelSmoothing = 0.1
+    c.maxGradientNorm = 1.5
+    c.microBatchSize = 8
+    c.rho = 0.07
+    c.eta = 0.02
+    c.alpha = 0.3
+    c.rhoMin = 0.01
+    c.lookInterval = 4
+    c.esamBeta = 0.5
+    c.esamGamma = 0.4
+    c.wsamGamma = 0.8
+    c.fsamSigma = 0.9
+    c.fsamLambda = 0.7
+    c.mSharpness = 16
+    c.safLambda = 0.25
+    c.safTemperature = 3
+    c.safLag = 2
+    c.safStart = 4
+    c.safHalfPrecision = true
+    c.emaDecay = 0.999
+    c.seed = 0xDEAD_BEEF_CAFE_F00D  // > 2⁵³: must not pass through a Double
+    c.output = "runs/x"
+    c.initialWeights = "w.safetensors"
+    try c.validate()
+    let directory = try temporaryDirectory("config")
+    defer { try? FileManager.default.removeItem(at: directory) }
+    let url = directory.appendingPathComponent("config.json")
+    try c.json.write(to: url)
+    let loaded = try RunConfiguration.load(from: url)
+    #expect(loaded == c)
+    #expect(loaded.seed == 0xDEAD_BEEF_CAFE_F00D)
+
+    // Missing fields keep their defaults; explicit nulls clear optional ones.
+    try Data(#"{"epochs": 3, "rho": null}"#.utf8).write(to: url)
+    var expected = RunConfiguration()
+    expected.epochs = 3
+    #expect(try RunConfiguration.load(from: url) == expected)
+}
+
+private func configurationError(_ body: () throws -> Void) -> ConfigurationError? {
+    do { try body() } catch let error as ConfigurationError { return error } catch { return nil }
+    return nil
+}
+
+@Test func invalidConfigurationsNameTheirField() throws {
+    var unknownOptimizer = RunConfiguration()
+    unknownOptimizer.optimizer = "sgdd"
+    #expect(configurationError { try unknownOptimizer.validate() }?.field == "optimizer")
+    #expect(configurationError { try unknownOptimizer.validate() }?.message.contains("sgdd") == true)
+    var negativeEpochs = RunConfiguration()
+    negativeEpochs.epochs = -1
+    #expect(configurationError { try negativeEpochs.validate() }?.field == "epochs")
+    var badSchedule = RunConfiguration()
+    badSchedule.schedule = "exponential"
+    #expect(configurationError { try badSchedule.validate() }?.field == "schedule")
+    // A schedule the factory cannot build is also reported under "schedule".
+    var zeroStep = RunConfiguration()
+    zeroStep.schedule = "step"
+    zeroStep.stepEpochs = 0
+    #expect(configurationError { _ = try TrainingMethod.makeSchedule(zeroStep, stepsPerEpoch: 10) }?.field == "schedule")
+    // The trainer refuses them before doing anything.
+    #expect(configurationError { _ = try Trainer(configuration: negativeEpochs, train: trainSet, test: testSet, output: nil) }?.field == "epochs")
+    // A wrongly typed value in a file names the key.
+    let directory = try temporaryDirectory("bad-config")
+    defer { try? FileManager.default.removeItem(at: directory) }
+    let url = directory.appendingPathComponent("config.json")
+    try Data(#"{"epochs": "ten"}"#.utf8).write(to: url)
+    let typed = configurationError { _ = try RunConfiguration.load(from: url) }
+    #expect(typed?.field.hasSuffix("epochs") == true, "\(String(describing: typed))")
+    try Data("{not json".utf8).write(to: url)
+    #expect(configurationError { _ = try RunConfiguration.load(from: url) }?.field == url.path)
+}
+
+private func sampleCheckpoint() -> Checkpoint {
+    var optimizer = OptimizerState(tensors: ParameterSet([("momentum_buffer.w", Tensor([0.5, -0.25]))]))
+    optimizer.scalars["sam_step"] = 12
+    optimizer.scalars["rule.generator.0"] = Double(bitPattern: 0x7FF0_0000_0000_0001)  // a NaN pattern
+    var c = RunConfiguration()
+    c.optimizer = "esam"
+    return Checkpoint(
+        model: ParameterSet([("w", Tensor([1, 2])), ("bn.running_mean", Tensor([0.1]))]), optimizer: optimizer,
+        extras: ParameterSet([("saf.tags", Tensor([-1, 3]))]), epoch: 3, step: 12, bestAccuracy: 0.75,
+        configuration: c, normalization: Normalization(mean: [0.5], std: [2]))
+}
+
+@Test func checkpointRoundTripsExactly() throws {
+    let directory = try temporaryDirectory("checkpoint")
+    defer { try? FileManager.default.removeItem(at: directory) }
+    let url = directory.appendingPathComponent("run.safetensors")
+    let original = sampleCheckpoint()
+    try original.write(to: url)
+    let read = try Checkpoint.read(from: url)
+    #expect(read.model == original.model)
+    #expect(read.optimizer.tensors == original.optimizer.tensors)
+    #expect(read.optimizer.scalars.mapValues(\.bitPattern) == original.optimizer.scalars.mapValues(\.bitPattern))
+    #expect(read.extras == original.extras)
+    #expect(read.epoch == 3 && read.step == 12 && read.bestAccuracy == 0.75)
+    #expect(read.configuration == original.configuration)
+    #expect(read.normalization == original.normalization)
+}
+
+@Test func checkpointWithABadFormatIsRejectedNamingTheFile() throws {
+    let directory = try temporaryDirectory("bad-checkpoint")
+    defer { try? FileManager.default.removeItem(at: directory) }
+    // A corrupted format tag (same length, so the header stays valid JSON).
+    let corrupted = directory.appendingPathComponent("corrupted.safetensors")
+    try sampleCheckpoint().write(to: corrupted)
+    var bytes = [UInt8](try Data(contentsOf: corrupted))
+    let tag = Array(Checkpoint.format.utf8)
+    let at = (0...(bytes.count - tag.count)).first { Array(bytes[$0..<($0 + tag.count)]) == tag }!
+    bytes[at + tag.count - 1] = UInt8(ascii: "9")
+    try Data(bytes).write(to: corrupted)
+    do {
+        _ = try Checkpoint.read(from: corrupted)
+        Issue.record("a checkpoint with format plateau-checkpoint-v9 was accepted")
+    } catch {
+        let text = "\(error)"
+        #expect(text.contains("corrupted.safetensors") && text.contains("__metadata__.format"), "\(text)")
+    }
+    // No format at all: a plain safetensors file.
+    let plain = directory.appendingPathComponent("plain.safetensors")
+    try Safetensors.write(ParameterSet([("w", Tensor([1, 2]))]), metadata: ["epoch": "1"], to: plain)
+    do {
+        _ = try Checkpoint.read(from: plain)
+        Issue.record("a file without __metadata__.format was accepted")
+    } catch {
+        let text = "\(error)"
+        #expect(text.contains("plain.safetensors") && text.contains("__metadata__.format"), "\(text)")
+    }
+    // Truncated bytes.
+    let truncated = directory.appendingPathComponent("truncated.safetensors")
+    try Data(bytes.prefix(bytes.count - 3)).write(to: truncated)
+    #expect(throws: (any Error).self) { _ = try Checkpoint.read(from: truncated) }
+    // Resuming from a missing checkpoint fails cleanly.
+    #expect(throws: (any Error).self) { try train(configuration("sgd", epochs: 1), output: directory, resume: true) }
+}
+
+@Test func nonFiniteConfigurationValuesSurviveTheRoundTrip() throws {
+    // `validate` accepts an infinite clipping norm or radius (both mean "no limit"); the
+    // written configuration must keep every other field instead of collapsing to "{}".
+    var c = RunConfiguration()
+    c.optimizer = "sam"
+    c.epochs = 3
+    c.maxGradientNorm = .infinity
+    c.rho = .infinity
+    try c.validate()
+    let directory = try temporaryDirectory("inf-config")
+    defer { try? FileManager.default.removeItem(at: directory) }
+    let url = directory.appendingPathComponent("config.json")
+    try c.json.write(to: url)
+    #expect(try RunConfiguration.load(from: url) == c)
+    // And inside a checkpoint.
+    let checkpointURL = directory.appendingPathComponent("c.safetensors")
+    try Checkpoint(model: ParameterSet([("w", Tensor([1]))]), optimizer: OptimizerState(), extras: ParameterSet(), epoch: 1, step: 1,
+                   bestAccuracy: 0, configuration: c, normalization: nil).write(to: checkpointURL)
+    #expect(try Checkpoint.read(from: checkpointURL).configuration == c)
+}
