@@ -32,7 +32,7 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Warm-up steps before measuring.")
     var warmup: Int = 5
 
-    @Option(help: "BLAS threads.")
+    @Option(help: "Threads (OpenBLAS and Plateau's own loops).")
     var threads: Int = 2
 
     @Option(help: "Random seed for weights and synthetic data.")
@@ -64,6 +64,7 @@ struct BenchCommand: ParsableCommand {
     func run() throws {
         PlateauCommand.configureRuntime()
         OpenBLASBackend.threadCount = threads
+        Parallelism.threadCount = threads
         let selected = try parsedWorkloads()
         let ceiling = Benchmark.sgemmCeiling()
         var rows: [BenchmarkResult] = []

@@ -77,7 +77,7 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Start from the weights of this checkpoint.") var initialWeights: String?
     @Option(help: "Read the run configuration from this JSON file (flags override it).") var config: String?
     @Flag(help: "Continue the run in --output from its last checkpoint.") var resume = false
-    @Option(help: "BLAS threads.") var threads: Int = 2
+    @Option(help: "Threads (OpenBLAS and Plateau's own loops).") var threads: Int = 2
 
     func makeConfiguration() throws -> RunConfiguration {
         var c = RunConfiguration()
@@ -121,6 +121,7 @@ struct TrainCommand: ParsableCommand {
     func run() throws {
         PlateauCommand.configureRuntime()
         OpenBLASBackend.threadCount = threads
+        Parallelism.threadCount = threads
         if resume && output == nil { throw ValidationError("--resume needs --output, the run directory to continue") }
         let c = try makeConfiguration()
         let trainer = try Trainer.prepare(c, output: c.output.map { URL(fileURLWithPath: $0) }, resume: resume)

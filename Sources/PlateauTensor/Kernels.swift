@@ -13,7 +13,9 @@ func makeScalars(count: Int, _ fill: (UnsafeMutablePointer<Float>) -> Void) -> [
 func mapScalars(_ x: [Float], _ f: (Float) -> Float) -> [Float] {
     x.withUnsafeBufferPointer { src in
         makeScalars(count: src.count) { out in
-            for i in 0..<src.count { out[i] = f(src[i]) }
+            parallelFor(src.count, grain: elementGrain) { range in
+                for i in range { out[i] = f(src[i]) }
+            }
         }
     }
 }
@@ -23,7 +25,9 @@ func zipScalars(_ x: [Float], _ y: [Float], _ f: (Float, Float) -> Float) -> [Fl
     x.withUnsafeBufferPointer { a in
         y.withUnsafeBufferPointer { b in
             makeScalars(count: a.count) { out in
-                for i in 0..<a.count { out[i] = f(a[i], b[i]) }
+                parallelFor(a.count, grain: elementGrain) { range in
+                    for i in range { out[i] = f(a[i], b[i]) }
+                }
             }
         }
     }
@@ -95,16 +99,36 @@ struct StridedLoop {
         self.strides = mergedStrides
     }
 
+    /// The number of innermost rows.
+    var rowCount: Int { shape.dropLast().reduce(1, *) }
+    /// The length of an innermost row.
+    var rowLength: Int { shape[shape.count - 1] }
+
+    /// Calls `body(offsets, innerCount, innerStrides)` once per innermost row, on several
+    /// threads when the loop is large (rows are independent outputs).
+    @inline(__always)
+    func forEachRowInParallel(_ body: (_ offsets: [Int], _ count: Int, _ innerStrides: [Int]) -> Void) {
+        let grain = Swift.max(1, elementGrain / Swift.max(rowLength, 1))
+        parallelFor(rowCount, grain: grain) { rows in forEachRow(in: rows, body) }
+    }
+
     /// Calls `body(offsets, innerCount, innerStrides)` once per innermost row.
     @inline(__always)
-    func forEachRow(_ body: (_ offsets: [Int], _ count: Int, _ innerStrides: [Int]) -> Void) {
+    func forEachRow(in rows: Range<Int>? = nil, _ body: (_ offsets: [Int], _ count: Int, _ innerStrides: [Int]) -> Void) {
         let rank = shape.count
         let inner = shape[rank - 1]
         let innerStrides = strides.map { $0[rank - 1] }
-        let rows = shape.dropLast().reduce(1, *)
+        let rows = rows ?? 0..<rowCount
         var index = [Int](repeating: 0, count: max(rank - 1, 0))
         var offsets = [Int](repeating: 0, count: strides.count)
-        for _ in 0..<rows {
+        // Start the odometer at the first requested row.
+        var rest = rows.lowerBound
+        for d in stride(from: rank - 2, through: 0, by: -1) {
+            index[d] = rest % shape[d]
+            rest /= shape[d]
+            for k in 0..<strides.count { offsets[k] += index[d] * strides[k][d] }
+        }
+        for _ in rows {
             body(offsets, inner, innerStrides)
             // odometer increment over the outer dimensions
             var d = rank - 2
@@ -135,7 +159,7 @@ func broadcastScalars(
     return a.withUnsafeBufferPointer { pa in
         b.withUnsafeBufferPointer { pb in
             makeScalars(count: outShape.product) { out in
-                loop.forEachRow { offsets, n, s in
+                loop.forEachRowInParallel { offsets, n, s in
                     let o = out + offsets[0]
                     let x = pa.baseAddress! + offsets[1]
                     let y = pb.baseAddress! + offsets[2]
@@ -163,7 +187,7 @@ func expand(_ x: [Float], _ shape: [Int], _ target: [Int]) -> [Float] {
     let loop = StridedLoop(shape: target, strides: [contiguousStrides(target), broadcastStrides(shape, to: target)])
     return x.withUnsafeBufferPointer { px in
         makeScalars(count: target.product) { out in
-            loop.forEachRow { offsets, n, s in
+            loop.forEachRowInParallel { offsets, n, s in
                 let o = out + offsets[0]
                 let src = px.baseAddress! + offsets[1]
                 if s[1] == 0 {
@@ -186,20 +210,26 @@ func reduceBlock(
     x.withUnsafeBufferPointer { px in
         makeScalars(count: outer * inner) { out in
             let src = px.baseAddress!
+            // Each output element is folded by one thread, in order: results do not depend
+            // on the thread count.
             if inner == 1 {
-                for o in 0..<outer {
-                    var acc = initial
-                    let row = src + o * mid
-                    for m in 0..<mid { acc = combine(acc, row[m]) }
-                    out[o] = acc
+                parallelFor(outer, grain: Swift.max(1, elementGrain / Swift.max(mid, 1))) { outers in
+                    for o in outers {
+                        var acc = initial
+                        let row = src + o * mid
+                        for m in 0..<mid { acc = combine(acc, row[m]) }
+                        out[o] = acc
+                    }
                 }
             } else {
                 for o in 0..<outer {
                     let dst = out + o * inner
-                    for i in 0..<inner { dst[i] = initial }
-                    for m in 0..<mid {
-                        let row = src + (o * mid + m) * inner
-                        for i in 0..<inner { dst[i] = combine(dst[i], row[i]) }
+                    parallelFor(inner, grain: Swift.max(1, elementGrain / Swift.max(mid, 1))) { columns in
+                        for i in columns { dst[i] = initial }
+                        for m in 0..<mid {
+                            let row = src + (o * mid + m) * inner
+                            for i in columns { dst[i] = combine(dst[i], row[i]) }
+                        }
                     }
                 }
             }
@@ -241,7 +271,7 @@ func permuteScalars(_ x: [Float], shape: [Int], permutation: [Int]) -> [Float] {
     let loop = StridedLoop(shape: outShape, strides: [contiguousStrides(outShape), readStrides])
     return x.withUnsafeBufferPointer { px in
         makeScalars(count: x.count) { out in
-            loop.forEachRow { offsets, n, s in
+            loop.forEachRowInParallel { offsets, n, s in
                 let o = out + offsets[0]
                 let src = px.baseAddress! + offsets[1]
                 let stride = s[1]

@@ -83,9 +83,11 @@ extension Tensor {
         let (sampleStride, rowStride) = layout.strides(n: n, rows: rows, columns: columns)
         let values = scalars.withUnsafeBufferPointer { src in
             makeScalars(count: n * rows * columns) { out in
-                for b in 0..<n {
-                    for ch in 0..<c {
-                        let plane = src.baseAddress! + (b * c + ch) * h * w
+                // Planes (sample, channel) write disjoint rows: split them across threads.
+                parallelFor(n * c, grain: Swift.max(1, elementGrain / Swift.max(kh * kw * columns, 1))) { planes in
+                    for p in planes {
+                        let (b, ch) = p.quotientAndRemainder(dividingBy: c)
+                        let plane = src.baseAddress! + p * h * w
                         for ki in 0..<kh {
                             for kj in 0..<kw {
                                 let row = out + b * sampleStride + ((ch * kh + ki) * kw + kj) * rowStride
@@ -114,10 +116,12 @@ extension Tensor {
         let (sampleStride, rowStride) = layout.strides(n: n, rows: rows, columns: columns)
         let values = scalars.withUnsafeBufferPointer { src in
             makeScalars(count: n * c * h * w) { out in
-                out.initialize(repeating: 0, count: n * c * h * w)
-                for b in 0..<n {
-                    for ch in 0..<c {
-                        let plane = out + (b * c + ch) * h * w
+                // Each (sample, channel) plane accumulates only its own windows, in a fixed order.
+                parallelFor(n * c, grain: Swift.max(1, elementGrain / Swift.max(kh * kw * columns, 1))) { planes in
+                    for p in planes {
+                        let (b, ch) = p.quotientAndRemainder(dividingBy: c)
+                        let plane = out + p * h * w
+                        plane.initialize(repeating: 0, count: h * w)
                         for ki in 0..<kh {
                             for kj in 0..<kw {
                                 let row = src.baseAddress! + b * sampleStride + ((ch * kh + ki) * kw + kj) * rowStride
@@ -236,8 +240,11 @@ extension Tensor {
         g.validate("maxPool2d", height: h, width: w)
         let (oh, ow) = g.outputSize(height: h, width: w)
         var indices = [Int](repeating: 0, count: n * c * oh * ow)
+        let inputShape = shape
         scalars.withUnsafeBufferPointer { src in
-            for plane in 0..<(n * c) {
+          indices.withUnsafeMutableBufferPointer { indices in
+            parallelFor(n * c, grain: Swift.max(1, elementGrain / Swift.max(h * w, 1))) { planes in
+            for plane in planes {
                 let base = plane * h * w
                 for oy in 0..<oh {
                     for ox in 0..<ow {
@@ -253,11 +260,13 @@ extension Tensor {
                             }
                         }
                         precondition(bestIndex >= 0,
-                            "maxPool2d: window (\(oy), \(ox)) lies entirely in the padding (input \(shape), kernel \(kernel), padding \(padding), dilation \(dilation))")
+                            "maxPool2d: window (\(oy), \(ox)) lies entirely in the padding (input \(inputShape), kernel \(kernel), padding \(padding), dilation \(dilation))")
                         indices[(plane * oh + oy) * ow + ox] = bestIndex
                     }
                 }
             }
+            }
+          }
         }
         return takingElements(indices, shape: [n, c, oh, ow])
     }

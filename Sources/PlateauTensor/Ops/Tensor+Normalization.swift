@@ -28,7 +28,10 @@ extension Tensor {
         precondition(m > 1, "batchNormalized: needs more than one value per channel, got \(shape)")
         var means = [Float](repeating: 0, count: c), variances = [Float](repeating: 0, count: c)
         scalars.withUnsafeBufferPointer { x in
-            for ch in 0..<c {
+          means.withUnsafeMutableBufferPointer { meanOut in
+           variances.withUnsafeMutableBufferPointer { varianceOut in
+            parallelFor(c, grain: Swift.max(1, elementGrain / Swift.max(m, 1))) { channels in
+            for ch in channels {
                 var sum: Double = 0
                 for b in 0..<n {
                     let row = x.baseAddress! + (b * c + ch) * s
@@ -44,19 +47,23 @@ extension Tensor {
                     for i in 0..<s { let d = row[i] - mu; partial += d * d }
                     squares += Double(partial)
                 }
-                means[ch] = mu
-                variances[ch] = Float(squares / Double(m))
+                meanOut[ch] = mu
+                varianceOut[ch] = Float(squares / Double(m))
             }
+            }
+           }
+          }
         }
         let inverseStd = variances.map { 1 / ($0 + epsilon).squareRoot() }
         let channelMeans = means
         let values = scalars.withUnsafeBufferPointer { x in
             makeScalars(count: count) { out in
-                for b in 0..<n {
-                    for ch in 0..<c {
+                parallelFor(n * c, grain: Swift.max(1, elementGrain / Swift.max(s, 1))) { planes in
+                    for p in planes {
+                        let ch = p % c
                         let k = scale.scalars[ch] * inverseStd[ch]
                         let shift = offset.scalars[ch] - channelMeans[ch] * k
-                        let base = (b * c + ch) * s
+                        let base = p * s
                         for i in 0..<s { out[base + i] = x[base + i] * k + shift }
                     }
                 }
@@ -82,27 +89,35 @@ extension Tensor {
         var sumG = [Float](repeating: 0, count: c), sumGX = [Float](repeating: 0, count: c)
         input.scalars.withUnsafeBufferPointer { x in
             g.scalars.withUnsafeBufferPointer { dy in
-                for b in 0..<n {
-                    for ch in 0..<c {
-                        let base = (b * c + ch) * s
+              sumG.withUnsafeMutableBufferPointer { sumGOut in
+                sumGX.withUnsafeMutableBufferPointer { sumGXOut in
+                  // Channels are independent sums, each accumulated in sample order.
+                  parallelFor(c, grain: Swift.max(1, elementGrain / Swift.max(n * s, 1))) { channels in
+                    for ch in channels {
                         let mu = means[ch], k = inverseStd[ch]
-                        var a: Float = 0, bsum: Float = 0
-                        for i in 0..<s {
-                            a += dy[base + i]
-                            bsum += dy[base + i] * (x[base + i] - mu) * k
+                        for b in 0..<n {
+                            let base = (b * c + ch) * s
+                            var a: Float = 0, bsum: Float = 0
+                            for i in 0..<s {
+                                a += dy[base + i]
+                                bsum += dy[base + i] * (x[base + i] - mu) * k
+                            }
+                            sumGOut[ch] += a
+                            sumGXOut[ch] += bsum
                         }
-                        sumG[ch] += a
-                        sumGX[ch] += bsum
                     }
+                  }
                 }
+              }
             }
         }
         let dx = input.scalars.withUnsafeBufferPointer { x in
             g.scalars.withUnsafeBufferPointer { dy in
                 makeScalars(count: input.count) { out in
-                    for b in 0..<n {
-                        for ch in 0..<c {
-                            let base = (b * c + ch) * s
+                    parallelFor(n * c, grain: Swift.max(1, elementGrain / Swift.max(s, 1))) { planes in
+                        for p in planes {
+                            let ch = p % c
+                            let base = p * s
                             let mu = means[ch], k = inverseStd[ch]
                             let factor = scale.scalars[ch] * k
                             let meanG = sumG[ch] / m, meanGX = sumGX[ch] / m
