@@ -89,8 +89,14 @@ public struct ParameterSet: Sendable, Equatable {
                     var start = 0
                     while start < x.count {
                         let end = Swift.min(start + 256, x.count)
-                        var partial: Float = 0
-                        for i in start..<end { partial += x[i] * y[i] }
+                        var lanes = SIMD8<Float>.zero
+                        var i = start
+                        while i + 8 <= end {
+                            lanes += SIMD8(x[i..<(i + 8)]) * SIMD8(y[i..<(i + 8)])
+                            i += 8
+                        }
+                        var partial = lanes.sum()
+                        while i < end { partial += x[i] * y[i]; i += 1 }
                         if partial.isFinite {
                             total += Double(partial)
                         } else {
