@@ -11,8 +11,8 @@ checkpoint-best.safetensors). Its model tensors carry PyTorch state-dict names, 
 groups `optimizer.*`, `saf.*` and `mesa.*` are dropped here. `__metadata__` holds `config` (the
 run configuration, whose `model` is the default for --model) and `normalization`
 ({"mean": [...], "std": [...]} per channel), applied as (x - mean) * (1/std) to pixels scaled
-to [0, 1], exactly as Plateau does. BatchNorm's `num_batches_tracked` is stored as float32 and
-is converted to PyTorch's int64 before loading.
+to [0, 1], exactly as Plateau does. BatchNorm's `num_batches_tracked` is stored as a float32 scalar;
+it is converted to PyTorch's int64 here (load_state_dict would also cast it on copy).
 
 The test set is read from DATA_DIR/t10k-images-idx3-ubyte.gz and t10k-labels-idx1-ubyte.gz
 with gzip and NumPy (nothing is downloaded). Prints the accuracy and the mean cross-entropy;
