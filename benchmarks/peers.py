@@ -50,12 +50,14 @@ steps_per_second, gflops, passes_per_step, steps_measured, ratio_vs_sgd) plus fr
 ("pytorch", "jax" or "plateau"), version, threads, ratio_vs_plateau; then a summary table on
 stderr (so `peers.py > results.jsonl` keeps a clean JSON-lines file).
 
-Threads: PyTorch uses --threads intra-op threads. Its OpenMP runtime (libgomp) spin-waits
-between parallel regions by default (OMP_WAIT_POLICY=active), which on a machine whose cores
-are busy with other work made a 2-thread MLP step 5x slower (98 ms instead of 18 ms, with
-1 thread 20 ms); so unless OMP_WAIT_POLICY is set, this script sets it to passive before
-importing torch (--omp-wait-policy active restores libgomp's default, which may be a little
-faster on an idle machine). Plateau's OpenBLAS (pthreads build) does not read it. XLA's CPU backend sizes its thread pool by
+Threads: PyTorch uses --threads intra-op threads. Its OpenMP runtime (libgomp) spins while it
+waits between parallel regions, and that is ruinous when the cores are busy with other work. On
+this 2-core machine under a load average of 4-8, a 2-thread MLP step took 75-98 ms with libgomp's
+default wait policy (unset) and 230-310 ms with OMP_WAIT_POLICY=active, but 13-18 ms with
+passive (20 ms with 1 thread). On a quiet moment active gave 6.4 ms. So unless OMP_WAIT_POLICY
+is already set, this script sets it to passive before importing torch; --omp-wait-policy
+active|unset chooses otherwise (try them on an idle machine). Plateau's OpenBLAS (pthreads
+build) does not read this variable. XLA's CPU backend sizes its thread pool by
 the CPUs the process may use; on a machine with more CPUs than --threads, run the whole
 script under `taskset -c 0-1` (for 2) to make JAX comparable. Plateau gets --threads.
 
@@ -139,8 +141,9 @@ def parse_args():
     parser.add_argument("--saf-lambda", type=float, default=0.3, help="SAF weight lambda (default 0.3)")
     parser.add_argument("--saf-tau", type=float, default=5.0, help="SAF temperature tau (default 5)")
     parser.add_argument("--saf-lag", type=int, default=3, help="SAF lag in epochs (default 3)")
-    parser.add_argument("--omp-wait-policy", choices=("passive", "active"),
-                        help="OMP_WAIT_POLICY for PyTorch's OpenMP threads (default: $OMP_WAIT_POLICY if set, else passive)")
+    parser.add_argument("--omp-wait-policy", choices=("passive", "active", "unset"),
+                        help="OMP_WAIT_POLICY for PyTorch's OpenMP threads; unset leaves libgomp's default "
+                             "(spin a while, then sleep) (default: $OMP_WAIT_POLICY if set, else passive)")
     parser.add_argument("--no-table", action="store_true", help="print only the JSON lines")
     parser.add_argument("--install", action="store_true", help="create the venv and pip install torch safetensors numpy jax jaxlib if torch is missing")
     parser.add_argument("--venv", type=Path, default=peer_env.DEFAULT_VENV, help=f"the venv to use or create (default {peer_env.DEFAULT_VENV})")
@@ -594,11 +597,13 @@ def main():
     import importlib.util
 
     # Set before torch loads its OpenMP runtime (libgomp reads it when it initializes).
-    if args.omp_wait_policy:
+    if args.omp_wait_policy == "unset":
+        os.environ.pop("OMP_WAIT_POLICY", None)
+    elif args.omp_wait_policy:
         os.environ["OMP_WAIT_POLICY"] = args.omp_wait_policy.upper()
     else:
         os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-    args.omp_wait_policy = os.environ["OMP_WAIT_POLICY"].lower()
+    args.omp_wait_policy = os.environ.get("OMP_WAIT_POLICY", "unset").lower()
     import torch
 
     torch.set_num_threads(args.threads)
