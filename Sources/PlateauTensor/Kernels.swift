@@ -307,3 +307,57 @@ func transpose2D(_ x: [Float], rows: Int, columns: Int) -> [Float] {
         }
     }
 }
+
+// MARK: - Vector helpers
+//
+// Swift does not vectorize loops through two raw pointers it cannot prove disjoint, nor
+// float reductions (that would reorder the sum). These helpers do it explicitly with 8-lane
+// SIMD; reductions use a fixed lane order, so results are deterministic.
+
+/// dst[i] += src[i] for i in 0..<count.
+@inline(__always)
+func addVector(_ src: UnsafePointer<Float>, into dst: UnsafeMutablePointer<Float>, count: Int) {
+    var i = 0
+    let s = UnsafeRawPointer(src), d = UnsafeMutableRawPointer(dst)
+    while i + 8 <= count {
+        let sum = d.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self) + s.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self)
+        d.storeBytes(of: sum, toByteOffset: i * 4, as: SIMD8<Float>.self)
+        i += 8
+    }
+    while i < count { dst[i] += src[i]; i += 1 }
+}
+
+/// dst[i] = src[i] for i in 0..<count (short rows: cheaper than a memcpy call).
+@inline(__always)
+func copyVector(_ src: UnsafePointer<Float>, to dst: UnsafeMutablePointer<Float>, count: Int) {
+    if count >= 256 { dst.update(from: src, count: count); return }
+    var i = 0
+    let s = UnsafeRawPointer(src), d = UnsafeMutableRawPointer(dst)
+    while i + 8 <= count {
+        d.storeBytes(of: s.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self), toByteOffset: i * 4, as: SIMD8<Float>.self)
+        i += 8
+    }
+    while i < count { dst[i] = src[i]; i += 1 }
+}
+
+/// dst[i] = 0 for i in 0..<count (short runs: cheaper than a memset call).
+@inline(__always)
+func zeroVector(_ dst: UnsafeMutablePointer<Float>, count: Int) {
+    if count >= 256 { dst.update(repeating: 0, count: count); return }
+    for i in 0..<count { dst[i] = 0 }
+}
+
+/// Σ x[i] over 0..<count, in 8 lanes.
+@inline(__always)
+func sumVector(_ x: UnsafePointer<Float>, count: Int) -> Float {
+    var lanes = SIMD8<Float>.zero
+    var i = 0
+    let p = UnsafeRawPointer(x)
+    while i + 8 <= count {
+        lanes += p.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self)
+        i += 8
+    }
+    var total = lanes.sum()
+    while i < count { total += x[i]; i += 1 }
+    return total
+}

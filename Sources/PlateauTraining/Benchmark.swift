@@ -158,8 +158,13 @@ public enum Benchmark {
             c.safStart = epoch
             var engine = StepEngine(configuration: c, model: initial, sampleCount: max(bankSamples, batchSize * batchCount), classCount: classes)
             if engine.saf != nil {
-                for batch in batches {
-                    engine.saf!.memory.record(Tensor.randomNormal([batchSize, classes], using: &generator), for: batch.indices, epoch: epoch - c.safLag)
+                // Past outputs for the lag epochs before the first measured one; later passes
+                // over the batches read what the benchmark itself recorded lag passes earlier,
+                // so the trajectory term is live at every step.
+                for past in (epoch - c.safLag)..<epoch {
+                    for batch in batches {
+                        engine.saf!.memory.record(Tensor.randomNormal([batchSize, classes], using: &generator), for: batch.indices, epoch: past)
+                    }
                 }
             }
             engines.append(engine)
@@ -168,9 +173,10 @@ public enum Benchmark {
         var cursor = [Int](repeating: 0, count: methods.count)
         func timedStep(_ i: Int) -> (ms: Double, passes: Float) {
             let batch = batches[cursor[i] % batchCount]
+            let stepEpoch = epoch + cursor[i] / batchCount  // one pass over the batches is an epoch
             cursor[i] += 1
             let start = ContinuousClock.now
-            let (report, _) = engines[i].step(&models[i], on: batch, epoch: epoch, learningRate: 0.01)
+            let (report, _) = engines[i].step(&models[i], on: batch, epoch: stepEpoch, learningRate: 0.01)
             return (seconds(ContinuousClock.now - start) * 1000, report.passes)
         }
         for i in methods.indices { for _ in 0..<warmup { _ = timedStep(i) } }

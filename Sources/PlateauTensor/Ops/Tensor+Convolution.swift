@@ -395,14 +395,14 @@ private func copyWindowRow(
         let dst = row + oy * ow
         let iy = oy * g.stride.height - g.padding.height + ki * g.dilation.height
         if iy < 0 || iy >= h || valid.isEmpty {
-            dst.initialize(repeating: 0, count: ow)
+            zeroVector(dst, count: ow)
             continue
         }
-        if valid.lowerBound > 0 { dst.initialize(repeating: 0, count: valid.lowerBound) }
-        if valid.upperBound < ow { (dst + valid.upperBound).initialize(repeating: 0, count: ow - valid.upperBound) }
+        if valid.lowerBound > 0 { zeroVector(dst, count: valid.lowerBound) }
+        if valid.upperBound < ow { zeroVector(dst + valid.upperBound, count: ow - valid.upperBound) }
         let src = plane + iy * w + offset
         if s == 1 {
-            (dst + valid.lowerBound).update(from: src + valid.lowerBound, count: valid.count)
+            copyVector(src + valid.lowerBound, to: dst + valid.lowerBound, count: valid.count)
         } else {
             for ox in valid { dst[ox] = src[ox * s] }
         }
@@ -423,7 +423,7 @@ private func addWindowRow(
         let src = row + oy * ow
         let dst = plane + iy * w + offset
         if s == 1 {
-            for ox in valid { dst[ox] += src[ox] }
+            addVector(src + valid.lowerBound, into: dst + valid.lowerBound, count: valid.count)
         } else {
             for ox in valid { dst[ox * s] += src[ox] }
         }

@@ -34,17 +34,22 @@ extension Tensor {
             for ch in channels {
                 var sum: Double = 0
                 for b in 0..<n {
-                    let row = x.baseAddress! + (b * c + ch) * s
-                    var partial: Float = 0
-                    for i in 0..<s { partial += row[i] }
-                    sum += Double(partial)
+                    sum += Double(sumVector(x.baseAddress! + (b * c + ch) * s, count: s))
                 }
                 let mu = Float(sum / Double(m))
                 var squares: Double = 0
                 for b in 0..<n {
                     let row = x.baseAddress! + (b * c + ch) * s
-                    var partial: Float = 0
-                    for i in 0..<s { let d = row[i] - mu; partial += d * d }
+                    var lanes = SIMD8<Float>.zero
+                    var i = 0
+                    let raw = UnsafeRawPointer(row), center = SIMD8<Float>(repeating: mu)
+                    while i + 8 <= s {
+                        let d = raw.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self) - center
+                        lanes += d * d
+                        i += 8
+                    }
+                    var partial = lanes.sum()
+                    while i < s { let d = row[i] - mu; partial += d * d; i += 1 }
                     squares += Double(partial)
                 }
                 meanOut[ch] = mu
@@ -97,10 +102,22 @@ extension Tensor {
                         let mu = means[ch], k = inverseStd[ch]
                         for b in 0..<n {
                             let base = (b * c + ch) * s
-                            var a: Float = 0, bsum: Float = 0
-                            for i in 0..<s {
+                            var lanesG = SIMD8<Float>.zero, lanesGX = SIMD8<Float>.zero
+                            var i = 0
+                            let gRow = UnsafeRawPointer(dy.baseAddress! + base), xRow = UnsafeRawPointer(x.baseAddress! + base)
+                            let center = SIMD8<Float>(repeating: mu), scale = SIMD8<Float>(repeating: k)
+                            while i + 8 <= s {
+                                let gv = gRow.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self)
+                                let xv = xRow.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self)
+                                lanesG += gv
+                                lanesGX += gv * (xv - center) * scale
+                                i += 8
+                            }
+                            var a = lanesG.sum(), bsum = lanesGX.sum()
+                            while i < s {
                                 a += dy[base + i]
                                 bsum += dy[base + i] * (x[base + i] - mu) * k
+                                i += 1
                             }
                             sumGOut[ch] += a
                             sumGXOut[ch] += bsum
