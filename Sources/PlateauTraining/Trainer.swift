@@ -138,7 +138,7 @@ public struct Trainer {
             startEpoch = checkpoint.epoch
             globalStep = checkpoint.step
             bestAccuracy = checkpoint.bestAccuracy
-            history = readMetrics(output).filter { $0.epoch < startEpoch }
+            history = readMetrics(output).filter { $0.epoch <= startEpoch }  // epochs are 1-based
             observer.message("resuming after epoch \(startEpoch) (step \(globalStep)) from \(url.path)")
         }
         if let output { try writeAtomically(c.json, to: output.appendingPathComponent("config.json")) }
