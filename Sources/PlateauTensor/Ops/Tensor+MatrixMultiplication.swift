@@ -42,6 +42,13 @@ extension Tensor {
             }
         }
         return Tensor.recorded("matmul", shape: batch + [m, n], scalars: values, inputs: [a, b]) { g, _ in
+            // An operand outside the graph (a network's input batch) never receives a
+            // gradient: skip its product, the largest one for a first layer.
+            if a.node == nil || b.node == nil {
+                let ga = a.node == nil ? nil : Self.matmulGradient(g, a, b, transposeA, transposeB, forFirst: true).reduced(toShape: a.shape)
+                let gb = b.node == nil ? nil : Self.matmulGradient(g, a, b, transposeA, transposeB, forFirst: false).reduced(toShape: b.shape)
+                return [ga, gb]
+            }
             let ga: Tensor, gb: Tensor
             switch (transposeA, transposeB) {
             case (false, false):
@@ -58,6 +65,20 @@ extension Tensor {
                 gb = g.matmul(a, transposingSelf: true, transposingOther: true)
             }
             return [ga.reduced(toShape: a.shape), gb.reduced(toShape: b.shape)]
+        }
+    }
+
+    /// One operand's gradient of `a·b` (each possibly transposed) given the upstream `g`.
+    private static func matmulGradient(_ g: Tensor, _ a: Tensor, _ b: Tensor, _ transposeA: Bool, _ transposeB: Bool, forFirst: Bool) -> Tensor {
+        switch (transposeA, transposeB, forFirst) {
+        case (false, false, true): return g.matmul(b, transposingOther: true)
+        case (false, false, false): return a.matmul(g, transposingSelf: true)
+        case (true, false, true): return b.matmul(g, transposingOther: true)
+        case (true, false, false): return a.matmul(g)
+        case (false, true, true): return g.matmul(b)
+        case (false, true, false): return g.matmul(a, transposingSelf: true)
+        case (true, true, true): return b.matmul(g, transposingSelf: true, transposingOther: true)
+        case (true, true, false): return g.matmul(a, transposingSelf: true, transposingOther: true)
         }
     }
 }
