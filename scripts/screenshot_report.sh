@@ -24,9 +24,9 @@ fi
 abs_input=$(cd "$(dirname "$input")" && pwd)/$(basename "$input")
 case "$output" in /*) abs_output=$output ;; *) abs_output=$(pwd)/$output ;; esac
 if [ -z "$height" ]; then
-    # Tall enough for the whole report: ~ one pixel per 14 bytes of SVG/HTML, clamped.
+    # Tall enough for the whole report: ~ one pixel per 22 bytes of SVG/HTML, clamped.
     bytes=$(wc -c < "$abs_input")
-    height=$(( bytes / 14 ))
+    height=$(( bytes / 22 ))
     [ "$height" -lt 1000 ] && height=1000
     [ "$height" -gt 9000 ] && height=9000
 fi

@@ -31,7 +31,7 @@ struct LandscapeCommand: ParsableCommand {
     @OptionGroup var measurement: MeasurementOptions
     @Option(help: "1 (a line) or 2 (a plane).") var dims: Int = 1
     @Option(help: "Grid points per axis.") var grid: Int = 51
-    @Option(help: "Range of α (and β) as LOW:HIGH.") var range: String = "-1:1"
+    @Option(parsing: .unconditional, help: "Range of α (and β) as LOW:HIGH (e.g. -1:1).") var range: String = "-1:1"
     @Option(help: "Interpolate towards this checkpoint (linear mode connectivity) instead of random directions.") var to: String?
     @Option(help: "Output path without extension (default: landscape-<dims>d beside the checkpoint).") var output: String?
     @Flag(help: "No progress bar.") var quiet = false
@@ -120,7 +120,7 @@ struct ProgressBar {
     var quiet = false
     private let start = ContinuousClock.now
     private var lastDraw = ContinuousClock.now
-    private var lastPercent = -1
+    private var lastPercent = -10
 
     init(quiet: Bool = false) { self.quiet = quiet }
 

@@ -46,6 +46,7 @@ struct SharpnessCommand: ParsableCommand {
               msharp    m-sharpness: one-step sharpness averaged over chunks of --m samples
               density   eigenvalue density by stochastic Lanczos quadrature (nodes and weights)
               layers    λ_max of each layer's own Hessian block
+              timing    cost of one Hessian-vector product relative to one gradient (median of 5 each)
             By default over the training split (labels as the run saw them), BatchNorm in eval mode.
 
             Example: plateau sharpness runs/mlp/checkpoint-last.safetensors --samples 2000 --metrics eigen,trace,rho --json
@@ -55,7 +56,7 @@ struct SharpnessCommand: ParsableCommand {
     @Argument(help: "A checkpoint written by `plateau train`.") var checkpoint: String
     @OptionGroup var data: DatasetOptions
     @OptionGroup var measurement: MeasurementOptions
-    @Option(help: "Comma-separated: eigen, lanczos, trace, rho, worst, adaptive, msharp, density, layers.") var metrics: String = "eigen,trace,rho"
+    @Option(help: "Comma-separated: eigen, lanczos, trace, rho, worst, adaptive, msharp, density, layers, timing.") var metrics: String = "eigen,trace,rho"
     @Option(name: .customLong("top-k"), help: "Number of top eigenvalues.") var topK: Int = 1
     @Option(help: "Radius ρ of the ρ-sharpness measures.") var rho: Float = 0.05
     @Option(help: "Projected-ascent steps for the worst case.") var steps: Int = 5
@@ -65,7 +66,7 @@ struct SharpnessCommand: ParsableCommand {
     @Option(help: "Iteration cap of power iteration, Lanczos and Hutchinson.") var maxIterations: Int = 100
     @Flag(help: "Print one JSON object.") var json = false
 
-    static let knownMetrics = ["eigen", "lanczos", "trace", "rho", "worst", "adaptive", "msharp", "density", "layers"]
+    static let knownMetrics = ["eigen", "lanczos", "trace", "rho", "worst", "adaptive", "msharp", "density", "layers", "timing"]
 
     func run() throws {
         PlateauCommand.configureRuntime()
@@ -160,6 +161,32 @@ struct SharpnessCommand: ParsableCommand {
                 }
                 object["layer_eigenvalues"] = Dictionary(uniqueKeysWithValues: result.map { ($0.name, $0.eigenvalue) })
                 for (name, value) in result { progress.message(String(format: "  %@: λ_max %.5g", name, value)) }
+            }
+            if wanted.contains("timing") {
+                // Wall-clock and process CPU time, median of 5 after a warm-up. On a shared
+                // machine the CPU-time ratio (with --threads 1) is the steadier figure.
+                func median(_ body: () -> Void) -> (wall: Double, cpu: Double) {
+                    body()  // warm-up
+                    let times = (0..<5).map { _ -> (Double, Double) in
+                        let cpuStart = clock()
+                        let start = ContinuousClock.now
+                        body()
+                        let d = ContinuousClock.now - start
+                        let cpu = Double(clock() - cpuStart) / Double(CLOCKS_PER_SEC)
+                        return (Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18, cpu)
+                    }
+                    let wall = times.map(\.0).sorted()[2], cpu = times.map(\.1).sorted()[2]
+                    return (wall, cpu)
+                }
+                let v = loss.parameters.map { Tensor.randomNormal($0.shape, using: &generator) }
+                let gradient = median { _ = loss.valueWithGradient() }
+                let hvp = median { _ = loss.hessianVectorProduct(along: v) }
+                object["gradient_ms"] = gradient.wall * 1000
+                object["hvp_ms"] = hvp.wall * 1000
+                object["hvp_to_gradient"] = hvp.wall / gradient.wall
+                object["hvp_to_gradient_cpu"] = hvp.cpu / gradient.cpu
+                progress.message(String(format: "one gradient %.1f ms, one Hessian-vector product %.1f ms: ratio %.2fx wall-clock, %.2fx CPU time (median of 5, %d samples)",
+                                        gradient.wall * 1000, hvp.wall * 1000, hvp.wall / gradient.wall, hvp.cpu / gradient.cpu, samples.count))
             }
             return object
         }

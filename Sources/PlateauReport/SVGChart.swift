@@ -72,7 +72,9 @@ public enum SVGChart {
             let path = s.points.filter { $0.y.isFinite }.map { "\(fmt(xScale($0.x))),\(fmt(yScale($0.y)))" }.joined(separator: " ")
             body += "<polyline points=\"\(path)\" fill=\"none\" stroke=\"\(s.color)\" stroke-width=\"2\"\(s.dashed ? " stroke-dasharray=\"6 4\"" : "")/>\n"
         }
-        body += frame.legend(series.map { ($0.name, $0.color, $0.dashed) })
+        // The legend goes in the corner with the fewest data points under it.
+        let pixels = series.flatMap { $0.points.map { (xScale($0.x), yScale($0.y)) } }
+        body += frame.legend(series.map { ($0.name, $0.color, $0.dashed) }, avoiding: pixels)
         return frame.document(body, title: title)
     }
 
@@ -236,11 +238,16 @@ public enum SVGChart {
             return s
         }
 
-        func legend(_ entries: [(name: String, color: String, dashed: Bool)]) -> String {
+        func legend(_ entries: [(name: String, color: String, dashed: Bool)], avoiding points: [(Double, Double)] = []) -> String {
             guard !entries.isEmpty else { return "" }
             let rowHeight = 17.0
             let boxWidth = Double(entries.map(\.name.count).max() ?? 4) * 7 + 40
-            let x = right - boxWidth - 6, y = top + 6
+            let boxHeight = rowHeight * Double(entries.count) + 8
+            let corners = [(right - boxWidth - 6, top + 6), (left + 6, top + 6), (right - boxWidth - 6, bottom - boxHeight - 6), (left + 6, bottom - boxHeight - 6)]
+            func covered(_ corner: (Double, Double)) -> Int {
+                points.filter { $0.0 >= corner.0 - 4 && $0.0 <= corner.0 + boxWidth + 4 && $0.1 >= corner.1 - 4 && $0.1 <= corner.1 + boxHeight + 4 }.count
+            }
+            let (x, y) = corners.min { covered($0) < covered($1) } ?? corners[0]
             var s = "<g class=\"legend\"><rect x=\"\(fmt(x))\" y=\"\(fmt(y))\" width=\"\(fmt(boxWidth))\" height=\"\(fmt(rowHeight * Double(entries.count) + 8))\" fill=\"#fff\" fill-opacity=\"0.85\" stroke=\"#bbb\"/>\n"
             for (k, e) in entries.enumerated() {
                 let row = y + 4 + rowHeight * (Double(k) + 0.5)
@@ -319,7 +326,7 @@ func short(_ x: Double) -> String {
     if a >= 100 { return String(format: "%.0f", x) }
     if a >= 10 { return String(format: "%.1f", x) }
     if a >= 1 { return String(format: "%.2f", x) }
-    return String(format: "%.3f", x)
+    return String(format: "%.3g", x)
 }
 
 /// Text escaped for XML content and attribute values.

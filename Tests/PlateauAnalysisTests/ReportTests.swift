@@ -69,9 +69,9 @@ struct ReportTests {
         // sgd final accuracies 0.91 and 0.93 → 92.00 ± 1.41; sam 0.94, 0.96 → 95.00 ± 1.41.
         #expect(parsed.text.contains("92.00 ± 1.41"))
         #expect(parsed.text.contains("95.00 ± 1.41"))
-        // λ_max 12 and 14 → 13.0 ± 1.41; ρ-sharpness of sam 0.02, 0.04 → 0.030 ± 0.014.
+        // λ_max 12 and 14 → 13.0 ± 1.41; ρ-sharpness of sam 0.02, 0.04 → 0.03 ± 0.0141 (3 significant digits).
         #expect(parsed.text.contains("13.0 ± 1.41"))
-        #expect(parsed.text.contains("0.030 ± 0.014"))
+        #expect(parsed.text.contains("0.03 ± 0.0141"))
         for run in result.runs { #expect(parsed.text.contains(run.name)) }
         #expect(parsed.text.contains("Training loss") && parsed.text.contains("1-D loss landscape") && parsed.text.contains("Top Hessian eigenvalue"))
 
