@@ -176,10 +176,11 @@ public struct ComparisonReport {
 
         """
         if !note.isEmpty { page += "<p class=\"meta\">\(escape(note))</p>\n" }
-        page += "<p class=\"meta\">" + escape(String(format: "%d runs (%d trained now, %d found finished); training %.1f s with %d concurrent run%@ and %d BLAS thread%@ each; sharpness %.1f s.",
+        let epochSeconds = result.runs.flatMap(\.metrics).reduce(0) { $0 + $1.seconds }
+        page += "<p class=\"meta\">" + escape(String(format: "%d runs (%d trained now, %d found finished); this invocation trained for %.1f s with %d concurrent run%@ and %d BLAS thread%@ each and measured sharpness for %.1f s; the runs' epochs add up to %.1f s.",
                                                       result.runs.count, result.runs.filter(\.trained).count, result.runs.filter { !$0.trained }.count,
                                                       result.trainingSeconds, result.plan.jobs, result.plan.jobs == 1 ? "" : "s", result.plan.threads,
-                                                      result.plan.threads == 1 ? "" : "s", result.sharpnessSeconds)) + "</p>\n"
+                                                      result.plan.threads == 1 ? "" : "s", result.sharpnessSeconds, epochSeconds)) + "</p>\n"
 
         // Summary table.
         let bestAccuracy = methods.map(\.finalTestAccuracy.mean).filter(\.isFinite).max()
