@@ -32,7 +32,7 @@ let package = Package(
         .target(name: "PlateauTensor", dependencies: ["COpenBLAS"], swiftSettings: strict),
         .target(name: "PlateauNN", dependencies: ["PlateauTensor"], swiftSettings: strict),
         .target(name: "PlateauOptim", dependencies: ["PlateauTensor", "PlateauNN"], swiftSettings: strict),
-        .target(name: "PlateauAnalysis", dependencies: ["PlateauTensor", "PlateauNN"], swiftSettings: strict),
+        .target(name: "PlateauAnalysis", dependencies: ["PlateauTensor", "PlateauNN", "PlateauData"], swiftSettings: strict),
         .target(
             name: "PlateauTraining",
             dependencies: ["PlateauTensor", "PlateauNN", "PlateauOptim", "PlateauData", "PlateauAnalysis"],
@@ -46,9 +46,14 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // Sharpness reports: SVG charts, the HTML/Markdown report and `compare`'s runner.
+        .target(
+            name: "PlateauReport",
+            dependencies: ["PlateauTensor", "PlateauNN", "PlateauData", "PlateauAnalysis", "PlateauTraining"],
+            swiftSettings: strict),
         .target(
             name: "Plateau",
-            dependencies: ["PlateauTensor", "PlateauNN", "PlateauOptim", "PlateauData", "PlateauAnalysis", "PlateauTraining"],
+            dependencies: ["PlateauTensor", "PlateauNN", "PlateauOptim", "PlateauData", "PlateauAnalysis", "PlateauTraining", "PlateauReport"],
             swiftSettings: strict
         ),
         .executableTarget(
@@ -71,6 +76,10 @@ let package = Package(
         .testTarget(
             name: "PlateauTrainingTests",
             dependencies: ["PlateauTraining", "PlateauData", "PlateauOptim", "PlateauNN", "PlateauTensor"],
+            swiftSettings: strict),
+        .testTarget(
+            name: "PlateauAnalysisTests",
+            dependencies: ["PlateauAnalysis", "PlateauReport", "PlateauTraining", "PlateauData", "PlateauNN", "PlateauTensor"],
             swiftSettings: strict),
     ]
 )

@@ -3,5 +3,6 @@
 @_exported import PlateauData
 @_exported import PlateauNN
 @_exported import PlateauOptim
+@_exported import PlateauReport
 @_exported import PlateauTensor
 @_exported import PlateauTraining

@@ -1,0 +1,95 @@
+import ArgumentParser
+import Foundation
+import Plateau
+
+/// `plateau compare`: optimizers × seeds through the trainer, sharpness at the end, and a report.
+struct CompareCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "compare",
+        abstract: "Train several optimizers over several seeds, measure sharpness, write an HTML report.",
+        discussion: """
+            Runs every (optimizer, seed) through the trainer into <output>/<optimizer>-seed<k> \
+            (seed = --seed + k). Resumable: a run whose metrics have all epochs is not redone, an \
+            interrupted one continues from its last checkpoint. At most --jobs runs train at once \
+            (default: one per core, each with one BLAS thread). At the end, each run's top Hessian \
+            eigenvalue, ρ-sharpness and 1-D filter-normalized landscape are measured on the same \
+            first --sharpness-samples training samples (cached in sharpness.json), and \
+            <output>/report.html (self-contained, inline SVG), report.md and figures/*.svg are written.
+
+            Example:
+              plateau compare --optimizers sgd,sam,saf --model mlp --dataset mnist --epochs 10 --seeds 3 --label-noise 0.4
+            """
+    )
+
+    @Option(help: "Comma-separated optimizers (any of \(RunConfiguration.optimizers.joined(separator: ", "))).") var optimizers: String = "sgd,sam,saf"
+    @Option(help: "Model: \(ModelFactory.names.joined(separator: ", ")).") var model: String = "mlp"
+    @OptionGroup var data: DatasetOptions
+    @Option(help: "Epochs per run.") var epochs: Int = 10
+    @Option(help: "Seeds per optimizer.") var seeds: Int = 3
+    @Option(help: "Base seed (run k uses seed + k).") var seed: UInt64 = 0
+    @Option(help: "Fraction of training labels to corrupt (symmetric, seeded per run).") var labelNoise: Double = 0
+    @Option(help: "Samples per step.") var batchSize: Int = 128
+    @Option(help: "Learning rate.") var lr: Float = 0.05
+    @Option(help: "SGD momentum.") var momentum: Float = 0.9
+    @Option(help: "Weight decay.") var weightDecay: Float = 5e-4
+    @Option(help: "Learning-rate schedule: \(RunConfiguration.schedules.joined(separator: ", ")).") var schedule: String = "cosine"
+    @Option(help: "ρ of the sharpness-aware methods (default: each method's own).") var rho: Float?
+    @Option(help: "Use only the first N training samples.") var trainLimit: Int?
+    @Option(help: "Run directory of the comparison.") var output: String = "runs/compare"
+    @Option(help: "Runs trained at once (default: one per core).") var jobs: Int?
+    @Option(help: "BLAS threads per run (default: 1 when runs share the cores, else one per core).") var threads: Int?
+    @Option(help: "Training samples for the sharpness measures.") var sharpnessSamples: Int = 1000
+    @Option(help: "ρ of the reported ρ-sharpness.") var sharpnessRho: Float = 0.05
+    @Option(help: "Power-iteration cap for λ_max.") var eigenIterations: Int = 100
+    @Option(help: "Points of the 1-D landscape on [-1, 1] (0 skips it).") var landscapePoints: Int = 41
+
+    func run() throws {
+        PlateauCommand.configureRuntime()
+        let methods = optimizers.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+        guard !methods.isEmpty else { throw ValidationError("--optimizers: give at least one optimizer") }
+        guard seeds >= 1 else { throw ValidationError("--seeds: expected at least 1, got \(seeds)") }
+        guard sharpnessSamples >= 1 else { throw ValidationError("--sharpness-samples: expected a positive number") }
+        var c = RunConfiguration()
+        c.model = model
+        if let dataset = data.dataset { c.dataset = dataset }
+        c.dataDirectory = data.dataDir
+        c.epochs = epochs
+        c.batchSize = batchSize
+        c.learningRate = lr
+        c.momentum = momentum
+        c.weightDecay = weightDecay
+        c.schedule = schedule
+        c.labelNoise = labelNoise
+        c.rho = rho
+        c.trainLimit = trainLimit
+        c.seed = seed
+        for method in methods {
+            var check = c
+            check.optimizer = method
+            do { try check.validate() } catch { throw ValidationError("\(error)") }
+        }
+        let cores = ProcessInfo.processInfo.activeProcessorCount
+        let runCount = methods.count * seeds
+        let concurrent = max(1, jobs ?? min(cores, runCount))
+        let blasThreads = max(1, threads ?? (concurrent > 1 ? 1 : cores))
+        var settings = SharpnessSettings()
+        settings.rho = sharpnessRho
+        settings.maximumIterations = eigenIterations
+        settings.landscapePoints = landscapePoints
+        settings.batchSize = 500
+        let plan = ComparisonPlan(
+            optimizers: methods, seeds: seeds, base: c, output: URL(fileURLWithPath: output), jobs: concurrent, threads: blasThreads,
+            sharpness: settings, sharpnessSamples: sharpnessSamples)
+        print("compare: \(methods.joined(separator: ", ")) × \(seeds) seed\(seeds == 1 ? "" : "s") = \(runCount) runs of \(model) on \(c.dataset), \(epochs) epochs; \(concurrent) at once, \(blasThreads) BLAS thread\(blasThreads == 1 ? "" : "s") each; output \(output)")
+        let lock = NSLock()
+        let result = try Comparison.run(plan) { line in
+            lock.lock()
+            print(line)
+            fflush(nil)
+            lock.unlock()
+        }
+        let note = "plateau " + CommandLine.arguments.dropFirst().joined(separator: " ")
+        try ComparisonReport(result, note: note).write(to: plan.output)
+        print(String(format: "training %.1f s, sharpness %.1f s; wrote %@/report.html and report.md", result.trainingSeconds, result.sharpnessSeconds, output))
+    }
+}

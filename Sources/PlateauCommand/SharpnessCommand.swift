@@ -1,0 +1,195 @@
+import ArgumentParser
+import Foundation
+import Plateau
+
+/// Options shared by `sharpness` and `landscape`: which samples a checkpoint is measured on.
+struct MeasurementOptions: ParsableArguments {
+    @Option(help: "Split to measure on: train (labels as trained, with the run's label noise) or test.")
+    var split: String = "train"
+    @Option(help: "Use only the first N samples of the split (default: all).") var samples: Int?
+    @Option(help: "Samples per forward pass; Hessian-vector products are averaged over batches by size.") var batchSize: Int = 1000
+    @Option(help: "BatchNorm/Dropout mode during measurement: eval (running statistics, as PyHessian) or train.") var bnMode: String = "eval"
+    @Option(help: "Random seed (power iteration, Hutchinson, directions).") var seed: UInt64 = 17
+    @Option(help: "BLAS threads.") var threads: Int = 2
+
+    var mode: BatchNormMode {
+        get throws {
+            switch bnMode {
+            case "eval", "evaluation": return .evaluation
+            case "train", "training": return .training
+            default: throw ValidationError("--bn-mode: expected eval or train, got '\(bnMode)'")
+            }
+        }
+    }
+
+    func data(of loaded: LoadedCheckpoint) throws -> Dataset {
+        guard ["train", "test"].contains(split) else { throw ValidationError("--split: expected train or test, got '\(split)'") }
+        if let samples, samples <= 0 { throw ValidationError("--samples: expected a positive number, got \(samples)") }
+        guard batchSize > 0 else { throw ValidationError("--batch-size: expected a positive number, got \(batchSize)") }
+        return LoadedCheckpoint.prefix(split == "train" ? loaded.train : loaded.test, samples)
+    }
+}
+
+/// `plateau sharpness`: Hessian spectrum and ρ-sharpness of a checkpoint.
+struct SharpnessCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "sharpness",
+        abstract: "Measure a checkpoint's sharpness: Hessian eigenvalues and trace, ρ-sharpness.",
+        discussion: """
+            Metrics (--metrics, comma-separated):
+              eigen     top-k Hessian eigenvalues by power iteration with deflation (PyHessian: tol 1e-3, 100 iterations)
+              lanczos   top-k eigenvalues by Lanczos (a cross-check, fewer HVPs for k > 1)
+              trace     Hessian trace by Hutchinson's estimator with Rademacher vectors
+              rho       one-step ρ-sharpness L(w + ρ g/‖g‖) − L(w)
+              worst     worst case in the ρ-ball by --steps steps of projected gradient ascent
+              adaptive  ASAM's adaptive sharpness (ρ = --adaptive-rho, T = |w| + 0.01)
+              msharp    m-sharpness: one-step sharpness averaged over chunks of --m samples
+              density   eigenvalue density by stochastic Lanczos quadrature (nodes and weights)
+              layers    λ_max of each layer's own Hessian block
+              timing    cost of one Hessian-vector product relative to one gradient (median of 5 each)
+            By default over the training split (labels as the run saw them), BatchNorm in eval mode.
+
+            Example: plateau sharpness runs/mlp/checkpoint-last.safetensors --samples 2000 --metrics eigen,trace,rho --json
+            """
+    )
+
+    @Argument(help: "A checkpoint written by `plateau train`.") var checkpoint: String
+    @OptionGroup var data: DatasetOptions
+    @OptionGroup var measurement: MeasurementOptions
+    @Option(help: "Comma-separated: eigen, lanczos, trace, rho, worst, adaptive, msharp, density, layers, timing.") var metrics: String = "eigen,trace,rho"
+    @Option(name: .customLong("top-k"), help: "Number of top eigenvalues.") var topK: Int = 1
+    @Option(help: "Radius ρ of the ρ-sharpness measures.") var rho: Float = 0.05
+    @Option(help: "Projected-ascent steps for the worst case.") var steps: Int = 5
+    @Option(help: "ρ of the adaptive (ASAM) measure.") var adaptiveRho: Float = 0.5
+    @Option(help: "Chunk size m of m-sharpness.") var m: Int = 128
+    @Option(help: "Relative tolerance of power iteration, Lanczos and Hutchinson.") var tolerance: Float = 1e-3
+    @Option(help: "Iteration cap of power iteration, Lanczos and Hutchinson.") var maxIterations: Int = 100
+    @Flag(help: "Print one JSON object.") var json = false
+
+    static let knownMetrics = ["eigen", "lanczos", "trace", "rho", "worst", "adaptive", "msharp", "density", "layers", "timing"]
+
+    func run() throws {
+        PlateauCommand.configureRuntime()
+        OpenBLASBackend.threadCount = measurement.threads
+        let wanted = metrics.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+        for metric in wanted where !Self.knownMetrics.contains(metric) {
+            throw ValidationError("--metrics: unknown metric '\(metric)'; expected some of \(Self.knownMetrics.joined(separator: ", "))")
+        }
+        guard topK >= 1 else { throw ValidationError("--top-k: expected at least 1, got \(topK)") }
+        guard rho >= 0 else { throw ValidationError("--rho: expected a non-negative radius, got \(rho)") }
+        let loaded = try LoadedCheckpoint(contentsOf: URL(fileURLWithPath: checkpoint), dataset: data.dataset, dataDirectory: data.dataDir)
+        let samples = try measurement.data(of: loaded)
+        let mode = try measurement.mode
+        var progress = ConsoleProgress(quiet: json)
+        progress.message("\(loaded.configuration.model) from \(checkpoint): \(samples.count) \(measurement.split) samples of \(loaded.configuration.dataset), BatchNorm \(mode.rawValue) mode")
+        let object = try measure(loaded.model, on: samples, mode: mode, wanted: Set(wanted), progress: &progress)
+        if json {
+            let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
+            print(String(decoding: data, as: UTF8.self))
+        }
+    }
+
+    private func measure(_ model: any Layer, on samples: Dataset, mode: BatchNormMode, wanted: Set<String>, progress: inout ConsoleProgress) throws -> [String: Any] {
+        func opened<M: Layer>(_ model: M) -> [String: Any] {
+            let loss = LossFunction.crossEntropy(model, on: samples, batchSize: measurement.batchSize, mode: mode)
+            var generator = SeededGenerator(seed: measurement.seed)
+            var object: [String: Any] = ["samples": samples.count, "split": measurement.split, "bn_mode": mode.rawValue]
+            func timed<R>(_ label: String, _ body: () -> R) -> R {
+                let start = ContinuousClock.now
+                let r = body()
+                let d = ContinuousClock.now - start
+                progress.message(String(format: "%@ (%.1fs)", label, Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18))
+                return r
+            }
+            let value = loss.value()
+            object["loss"] = value
+            progress.message(String(format: "loss %.5f", value))
+            if wanted.contains("eigen") {
+                let found = timed("power iteration") {
+                    HessianEigenvalues.top(topK, of: loss, tolerance: tolerance, maximumIterations: maxIterations, using: &generator)
+                }
+                let values = found.map(\.value).sorted(by: >)
+                object["eigenvalues"] = values
+                object["eigen_iterations"] = found.map(\.iterations)
+                progress.message("top eigenvalues: \(values.map { String(format: "%.5g", $0) }.joined(separator: ", "))\(found.allSatisfy(\.converged) ? "" : " (not all converged)")")
+            }
+            if wanted.contains("lanczos") {
+                let values = timed("Lanczos") { HessianLanczos.top(topK, of: loss, tolerance: tolerance, maximumIterations: maxIterations, using: &generator) }
+                object["lanczos_eigenvalues"] = values
+                progress.message("Lanczos top eigenvalues: \(values.map { String(format: "%.5g", $0) }.joined(separator: ", "))")
+            }
+            if wanted.contains("trace") {
+                let trace = timed("Hutchinson") { HessianTrace(of: loss, tolerance: tolerance, maximumIterations: maxIterations, using: &generator) }
+                object["trace"] = trace.value
+                object["trace_samples"] = trace.samples.count
+                progress.message(String(format: "trace %.5g ± %.2g (%d Rademacher samples)", trace.value, trace.standardError, trace.samples.count))
+            }
+            if wanted.contains("rho") {
+                let s = timed("one-step ρ-sharpness") { RhoSharpness.oneStep(of: loss, rho: rho) }
+                object["rho_sharpness"] = s.value
+                object["rho"] = rho
+                progress.message(String(format: "ρ-sharpness (ρ = %g): %.5g", rho, s.value))
+            }
+            if wanted.contains("worst") {
+                let s = timed("projected ascent") { RhoSharpness.worstCase(of: loss, rho: rho, steps: steps) }
+                object["worst_case_sharpness"] = s.value
+                object["rho"] = rho
+                progress.message(String(format: "worst case in the ρ-ball (%d steps): %.5g", steps, s.value))
+            }
+            if wanted.contains("adaptive") {
+                let s = timed("adaptive sharpness") { RhoSharpness.adaptive(of: loss, rho: adaptiveRho) }
+                object["adaptive_sharpness"] = s.value
+                progress.message(String(format: "adaptive sharpness (ρ = %g): %.5g", adaptiveRho, s.value))
+            }
+            if wanted.contains("msharp") {
+                let chunked = LossFunction.crossEntropy(model, on: samples, batchSize: m, mode: mode)
+                let s = timed("m-sharpness") { RhoSharpness.mSharpness(of: chunked, rho: rho) }
+                object["m_sharpness"] = s
+                object["m"] = m
+                progress.message(String(format: "m-sharpness (m = %d, ρ = %g): %.5g", m, rho, s))
+            }
+            if wanted.contains("density") {
+                let density = timed("stochastic Lanczos quadrature") { HessianSpectralDensity(of: loss, iterations: min(maxIterations, 100), runs: 1, using: &generator) }
+                object["density_nodes"] = density.nodes
+                object["density_weights"] = density.weights
+                progress.message("spectral density: \(density.nodes.count) nodes in [\(String(format: "%.4g", density.nodes.min() ?? 0)), \(String(format: "%.4g", density.nodes.max() ?? 0))]")
+            }
+            if wanted.contains("layers") {
+                let groups = ParameterGroups.layers(of: loss.parameters)
+                let result = timed("per-layer eigenvalues") {
+                    HessianEigenvalues.perGroup(of: loss, groups: groups, tolerance: tolerance, maximumIterations: maxIterations, using: &generator)
+                }
+                object["layer_eigenvalues"] = Dictionary(uniqueKeysWithValues: result.map { ($0.name, $0.eigenvalue) })
+                for (name, value) in result { progress.message(String(format: "  %@: λ_max %.5g", name, value)) }
+            }
+            if wanted.contains("timing") {
+                // Wall-clock and process CPU time, median of 5 after a warm-up. On a shared
+                // machine the CPU-time ratio (with --threads 1) is the steadier figure.
+                func median(_ body: () -> Void) -> (wall: Double, cpu: Double) {
+                    body()  // warm-up
+                    let times = (0..<5).map { _ -> (Double, Double) in
+                        let cpuStart = clock()
+                        let start = ContinuousClock.now
+                        body()
+                        let d = ContinuousClock.now - start
+                        let cpu = Double(clock() - cpuStart) / Double(CLOCKS_PER_SEC)
+                        return (Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18, cpu)
+                    }
+                    let wall = times.map(\.0).sorted()[2], cpu = times.map(\.1).sorted()[2]
+                    return (wall, cpu)
+                }
+                let v = loss.parameters.map { Tensor.randomNormal($0.shape, using: &generator) }
+                let gradient = median { _ = loss.valueWithGradient() }
+                let hvp = median { _ = loss.hessianVectorProduct(along: v) }
+                object["gradient_ms"] = gradient.wall * 1000
+                object["hvp_ms"] = hvp.wall * 1000
+                object["hvp_to_gradient"] = hvp.wall / gradient.wall
+                object["hvp_to_gradient_cpu"] = hvp.cpu / gradient.cpu
+                progress.message(String(format: "one gradient %.1f ms, one Hessian-vector product %.1f ms: ratio %.2fx wall-clock, %.2fx CPU time (median of 5, %d samples)",
+                                        gradient.wall * 1000, hvp.wall * 1000, hvp.wall / gradient.wall, hvp.cpu / gradient.cpu, samples.count))
+            }
+            return object
+        }
+        return opened(model)
+    }
+}
