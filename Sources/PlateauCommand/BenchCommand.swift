@@ -39,6 +39,7 @@ struct BenchCommand: ParsableCommand {
     var seed: UInt64 = 0
 
     @Flag(help: .hidden) var skipCeiling = false
+    @Option(help: .hidden) var loopThreads: Int?
 
     @Flag(help: "Print one JSON object per line instead of a table.")
     var json = false
@@ -66,7 +67,7 @@ struct BenchCommand: ParsableCommand {
     func run() throws {
         PlateauCommand.configureRuntime()
         OpenBLASBackend.threadCount = threads
-        Parallelism.threadCount = threads
+        Parallelism.threadCount = loopThreads ?? threads
         let selected = try parsedWorkloads()
         let ceiling = selected.contains(.sgemm) || !skipCeiling ? Benchmark.sgemmCeiling() : (best: Double.nan, bySize: [])
         var rows: [BenchmarkResult] = []
