@@ -111,6 +111,8 @@ public struct Trainer {
             try model.load(stateDictionary: checkpoint.model, source: path)
         }
 
+        if let output { try prepareDirectory(output) }
+
         // Data: normalization fitted on the (clean) training images, then label noise.
         let normalization = Normalization.fit(train)
         var trainSet = normalization.apply(to: train)
@@ -129,7 +131,6 @@ public struct Trainer {
         var startEpoch = 0, globalStep = 0
         var bestAccuracy: Float = -1
         var history: [EpochMetrics] = []
-        if let output { try prepareDirectory(output) }
         if resume, let output {
             let url = output.appendingPathComponent("checkpoint-last.safetensors")
             let checkpoint = try Checkpoint.read(from: url)

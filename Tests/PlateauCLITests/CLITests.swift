@@ -120,6 +120,18 @@ import Testing
         #expect(after.count == 3)
     }
 
+    /// Label noise is saved with the run (which samples were corrupted), so runs compare.
+    @Test func labelNoiseIsSavedWithTheRun() throws {
+        let run = try Self.temporaryDirectory().appendingPathComponent("noisy")
+        let result = try Self.run(["train", "--epochs", "1", "--label-noise", "0.25", "--output", run.path])
+        #expect(result.status == 0, "\(result.error)")
+        let data = try Data(contentsOf: run.appendingPathComponent("label-noise.json"))
+        let saved = try JSONSerialization.jsonObject(with: data) as! [String: Any]
+        let flipped = saved["flipped"] as! [Int]
+        #expect(flipped.count == 359)  // round(0.25 × 1,437)
+        #expect((saved["labels"] as! [Int]).count == 1437)
+    }
+
     @Test func configFileIsAcceptedBack() throws {
         let directory = try Self.temporaryDirectory()
         let first = directory.appendingPathComponent("a"), second = directory.appendingPathComponent("b")
