@@ -71,6 +71,7 @@ let package = Package(
         .testTarget(name: "PlateauDataTests", dependencies: ["PlateauData"], swiftSettings: strict),
         .testTarget(name: "PlateauNNTests", dependencies: ["PlateauNN", "PlateauOptim"], swiftSettings: strict),
         .testTarget(name: "PlateauCLITests", dependencies: ["PlateauCommand"], swiftSettings: strict),
+        .testTarget(name: "PlateauTests", dependencies: ["Plateau"], swiftSettings: strict),
         .testTarget(
             name: "PlateauSharpnessTests", dependencies: ["PlateauOptim", "PlateauNN", "PlateauTensor"], swiftSettings: strict),
         .testTarget(
