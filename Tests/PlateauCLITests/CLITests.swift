@@ -132,6 +132,43 @@ import Testing
         #expect((saved["labels"] as! [Int]).count == 1437)
     }
 
+    /// The analysis commands on a short digits run: `sharpness` prints the promised JSON
+    /// keys, `landscape` writes its CSV and SVG, and `compare` writes its reports and skips
+    /// a finished run when called again.
+    @Test func analysisCommandsEndToEnd() throws {
+        let directory = try Self.temporaryDirectory()
+        let run = directory.appendingPathComponent("run")
+        #expect(try Self.run(["train", "--epochs", "1", "--output", run.path]).status == 0)
+        let checkpoint = run.appendingPathComponent("checkpoint-last.safetensors").path
+
+        let sharpness = try Self.run(["sharpness", checkpoint, "--samples", "64", "--metrics", "eigen,trace,rho", "--max-iterations", "5", "--json"])
+        #expect(sharpness.status == 0, "\(sharpness.error)")
+        let object = try JSONSerialization.jsonObject(with: Data(sharpness.output.split(separator: "\n").last!.utf8)) as! [String: Any]
+        for key in ["eigenvalues", "trace", "rho_sharpness", "samples"] { #expect(object[key] != nil, "missing \(key)") }
+        #expect((object["rho_sharpness"] as! Double) >= 0)
+
+        let output = directory.appendingPathComponent("line").path
+        let landscape = try Self.run(["landscape", checkpoint, "--samples", "64", "--dims", "1", "--grid", "5", "--output", output, "--quiet"])
+        #expect(landscape.status == 0, "\(landscape.error)")
+        let csv = try String(contentsOfFile: output + ".csv", encoding: .utf8)
+        #expect(csv.split(separator: "\n").count == 6)  // header + 5 points
+        #expect(try String(contentsOfFile: output + ".svg", encoding: .utf8).contains("<svg"))
+
+        let comparison = directory.appendingPathComponent("compare")
+        let arguments = ["compare", "--optimizers", "sgd,sam", "--model", "mlp", "--dataset", "digits", "--epochs", "1", "--seeds", "1",
+                         "--sharpness-samples", "64", "--eigen-iterations", "3", "--landscape-points", "5", "--output", comparison.path]
+        let first = try Self.run(arguments)
+        #expect(first.status == 0, "\(first.error)")
+        let html = try String(contentsOf: comparison.appendingPathComponent("report.html"), encoding: .utf8)
+        #expect(html.contains("<svg") && html.contains("sam") && html.contains("sgd"))
+        #expect(FileManager.default.fileExists(atPath: comparison.appendingPathComponent("report.md").path))
+        let metrics = comparison.appendingPathComponent("sgd-seed0/metrics.jsonl")
+        let before = try FileManager.default.attributesOfItem(atPath: metrics.path)[.modificationDate] as! Date
+        #expect(try Self.run(arguments).status == 0)
+        let after = try FileManager.default.attributesOfItem(atPath: metrics.path)[.modificationDate] as! Date
+        #expect(before == after, "a finished run was trained again")
+    }
+
     @Test func configFileIsAcceptedBack() throws {
         let directory = try Self.temporaryDirectory()
         let first = directory.appendingPathComponent("a"), second = directory.appendingPathComponent("b")
