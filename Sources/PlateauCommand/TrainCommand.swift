@@ -77,7 +77,7 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Start from the weights of this checkpoint.") var initialWeights: String?
     @Option(help: "Read the run configuration from this JSON file (flags override it).") var config: String?
     @Flag(help: "Continue the run in --output from its last checkpoint.") var resume = false
-    @Option(help: "Threads (OpenBLAS and Plateau's own loops).") var threads: Int = 2
+    @Option(help: "Threads for OpenBLAS and Plateau's loops (default 2; saved with the run, since OpenBLAS's sums depend on it).") var threads: Int?
 
     func makeConfiguration() throws -> RunConfiguration {
         var c = RunConfiguration()
@@ -111,7 +111,7 @@ struct TrainCommand: ParsableCommand {
         if let safLambda { c.safLambda = safLambda }
         set(safTau, \.safTemperature); set(safLag, \.safLag); set(safStart, \.safStart)
         if safHalf { c.safHalfPrecision = true }
-        set(emaDecay, \.emaDecay); set(seed, \.seed)
+        set(emaDecay, \.emaDecay); set(seed, \.seed); set(threads, \.threads)
         if let output { c.output = output }
         if let initialWeights { c.initialWeights = initialWeights }
         try c.validate()
@@ -120,10 +120,10 @@ struct TrainCommand: ParsableCommand {
 
     func run() throws {
         PlateauCommand.configureRuntime()
-        OpenBLASBackend.threadCount = threads
-        Parallelism.threadCount = threads
         if resume && output == nil { throw ValidationError("--resume needs --output, the run directory to continue") }
         let c = try makeConfiguration()
+        OpenBLASBackend.threadCount = c.threads
+        Parallelism.threadCount = c.threads
         let trainer = try Trainer.prepare(c, output: c.output.map { URL(fileURLWithPath: $0) }, resume: resume)
         var progress = ConsoleProgress()
         progress.message("training \(c.model) on \(c.dataset) (\(trainer.train.count) train / \(trainer.test.count) test samples) with \(c.optimizer)\(c.output.map { ", run directory \($0)" } ?? "")")

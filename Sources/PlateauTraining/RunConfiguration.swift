@@ -58,6 +58,9 @@ public struct RunConfiguration: Codable, Sendable, Equatable {
 
     // Run
     public var seed: UInt64 = 0
+    /// Threads for OpenBLAS and Plateau's loops. Part of a run's identity: OpenBLAS's sums
+    /// depend on how many threads share a product, so a resumed run keeps the count.
+    public var threads = 2
     public var output: String? = nil
     public var initialWeights: String? = nil
 
@@ -96,6 +99,7 @@ public struct RunConfiguration: Codable, Sendable, Equatable {
         guard safLag >= 1 else { throw fail("saf-lag", "expected at least 1 epoch, got \(safLag)") }
         guard safStart >= safLag else { throw fail("saf-start", "expected at least the lag (\(safLag)) so past outputs exist, got \(safStart)") }
         if let safLambda, !(safLambda >= 0) { throw fail("saf-lambda", "expected a non-negative weight, got \(safLambda)") }
+        guard threads >= 1 else { throw fail("threads", "expected at least 1, got \(threads)") }
         guard emaDecay >= 0, emaDecay < 1 else { throw fail("ema-decay", "expected a value in [0, 1), got \(emaDecay)") }
         if schedule == "multistep", milestones.isEmpty { throw fail("milestones", "the multistep schedule needs at least one milestone epoch") }
     }
@@ -156,7 +160,7 @@ public struct RunConfiguration: Codable, Sendable, Equatable {
         try read(.wsamGamma, &wsamGamma); try read(.fsamSigma, &fsamSigma); try read(.fsamLambda, &fsamLambda)
         try readOptional(.mSharpness, &mSharpness); try readOptional(.safLambda, &safLambda); try read(.safTemperature, &safTemperature)
         try read(.safLag, &safLag); try read(.safStart, &safStart); try read(.safHalfPrecision, &safHalfPrecision)
-        try read(.emaDecay, &emaDecay); try read(.seed, &seed); try readOptional(.output, &output)
+        try read(.emaDecay, &emaDecay); try read(.seed, &seed); try read(.threads, &threads); try readOptional(.output, &output)
         try readOptional(.initialWeights, &initialWeights)
     }
 }
