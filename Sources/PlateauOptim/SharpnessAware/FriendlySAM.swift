@@ -29,18 +29,9 @@ public struct FriendlySAM: SharpnessAwareRule {
         return (gradient - average.scaled(by: sigma)).normalized(toRadius: radius.value(in: context))
     }
 
-    public var state: OptimizerState {
-        guard let gradientAverage else { return OptimizerState() }
-        return OptimizerState(tensors: ParameterSet(gradientAverage.entries.map { ("gradient_average." + $0.key, $0.value) }))
-    }
+    public var state: OptimizerState { OptimizerState(prefix: "gradient_average.", gradientAverage) }
 
     public mutating func restore(_ state: OptimizerState) throws {
-        if let key = state.scalars.keys.sorted().first { throw OptimizerStateError.unexpectedKey(key) }
-        var average = ParameterSet()
-        for (key, value) in state.tensors.entries {
-            guard key.hasPrefix("gradient_average.") else { throw OptimizerStateError.unexpectedKey(key) }
-            average[String(key.dropFirst("gradient_average.".count))] = value
-        }
-        gradientAverage = average.isEmpty ? nil : average
+        gradientAverage = try state.tensors(withPrefix: "gradient_average.")
     }
 }

@@ -46,18 +46,9 @@ public struct LookSAM: SharpnessAwareRule {
         return gradient + cached.scaled(by: alpha * gradient.norm() / (cached.norm() + 1e-12))
     }
 
-    public var state: OptimizerState {
-        guard let orthogonalDirection else { return OptimizerState() }
-        return OptimizerState(tensors: ParameterSet(orthogonalDirection.entries.map { ("orthogonal." + $0.key, $0.value) }))
-    }
+    public var state: OptimizerState { OptimizerState(prefix: "orthogonal.", orthogonalDirection) }
 
     public mutating func restore(_ state: OptimizerState) throws {
-        if let key = state.scalars.keys.sorted().first { throw OptimizerStateError.unexpectedKey(key) }
-        var direction = ParameterSet()
-        for (key, value) in state.tensors.entries {
-            guard key.hasPrefix("orthogonal.") else { throw OptimizerStateError.unexpectedKey(key) }
-            direction[String(key.dropFirst("orthogonal.".count))] = value
-        }
-        orthogonalDirection = direction.isEmpty ? nil : direction
+        orthogonalDirection = try state.tensors(withPrefix: "orthogonal.")
     }
 }

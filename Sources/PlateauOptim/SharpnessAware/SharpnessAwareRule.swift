@@ -99,3 +99,23 @@ extension ParameterSet {
         map { Tensor(shape: $0.shape, scalars: $0.scalars.map(transform)) }
     }
 }
+
+extension OptimizerState {
+    /// A state holding `tensors` under `prefix` (a rule's cached direction or average), or
+    /// an empty state when there is nothing cached yet.
+    init(prefix: String, _ tensors: ParameterSet?) {
+        self.init(tensors: ParameterSet((tensors?.entries ?? []).map { (prefix + $0.key, $0.value) }))
+    }
+
+    /// The tensors saved by ``init(prefix:_:)``, `nil` when none were; throws on a key
+    /// without the prefix or on any scalar (those belong to another rule).
+    func tensors(withPrefix prefix: String) throws -> ParameterSet? {
+        if let key = scalars.keys.sorted().first { throw OptimizerStateError.unexpectedKey(key) }
+        var result = ParameterSet()
+        for (key, value) in tensors.entries {
+            guard key.hasPrefix(prefix) else { throw OptimizerStateError.unexpectedKey(key) }
+            result[String(key.dropFirst(prefix.count))] = value
+        }
+        return result.isEmpty ? nil : result
+    }
+}
