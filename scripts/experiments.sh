@@ -2,6 +2,7 @@
 # Reruns the SAF/SAM generalization and flatness experiments (issue 4) on real MNIST.
 #
 #   scripts/experiments.sh [noise10|noise30|lenet|all]   (default: all)
+#   SEEDS="0 1" scripts/experiments.sh noise30            (default seeds: 0 1 2)
 #
 # Needs MNIST in data/mnist (`plateau data fetch mnist`). Each run writes runs/<experiment>/
 # <method>-seed<k>/ (config, metrics, checkpoints); a finished run is skipped, so the script
@@ -11,7 +12,7 @@ cd "$(dirname "$0")/.."
 swift build -c release >/dev/null
 P=.build/release/plateau
 which=${1:-all}
-seeds=(0 1 2)
+read -r -a seeds <<< "${SEEDS:-0 1 2}"
 
 run() {  # run <dir> <args...>: train unless the run already has all its epochs
     local dir=$1; shift
@@ -56,7 +57,7 @@ fi
 if [ "$which" = lenet ] || [ "$which" = all ]; then
     for s in "${seeds[@]}"; do
         for m in sgd sam saf; do
-            run "runs/lenet-clean/$m-seed$s" --model lenet --dataset mnist --epochs 10 --lr 0.05 --momentum 0.9 --batch-size 128 --seed "$s" --optimizer "$m"
+            run "runs/lenet-clean/$m-seed$s" --model lenet --dataset mnist --epochs 10 --lr 0.01 --momentum 0.9 --batch-size 128 --seed "$s" --optimizer "$m"
         done
     done
 fi
