@@ -95,10 +95,6 @@ public enum Benchmark {
         return (bySize.map(\.1).max() ?? 1, bySize)
     }
 
-    static func seconds(_ d: Duration) -> Double {
-        Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18
-    }
-
     /// Times `methods` on `workload`, interleaved: each round runs a block of `blockSize`
     /// steps of every method in turn, so slow drifts of a shared machine hit all methods
     /// alike; a method's cost is the median over rounds of its block median divided by SGD's
