@@ -50,6 +50,8 @@ if [ "$which" = noise30 ] || [ "$which" = all ]; then
             # shellcheck disable=SC2086
             run "runs/noise40-30ep/${names[$i]}-seed$s" "${common[@]}" --epochs 30 --schedule cosine --seed "$s" --optimizer ${methods[$i]}
         done
+        # SAF's weight λ: the paper's 0.3 against 1.0.
+        run "runs/noise40-30ep/saf-lambda1-seed$s" "${common[@]}" --epochs 30 --schedule cosine --seed "$s" --optimizer saf --saf-lambda 1
     done
 fi
 
