@@ -3,14 +3,17 @@
 #
 #   scripts/experiments.sh [noise10|noise30|lenet|all]   (default: all)
 #   SEEDS="0 1" scripts/experiments.sh noise30            (default seeds: 0 1 2)
+#   scripts/experiments.sh safsweep                        (SAF's λ, E and E_start, seed 0)
+#   PLATEAU=/path/to/plateau THREADS=1 scripts/experiments.sh ...   (a frozen binary, 1 thread)
 #
 # Needs MNIST in data/mnist (`plateau data fetch mnist`). Each run writes runs/<experiment>/
 # <method>-seed<k>/ (config, metrics, checkpoints); a finished run is skipped, so the script
 # can be interrupted and restarted. Summaries: scripts/summarize.py runs/<experiment>.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-swift build -c release >/dev/null
-P=.build/release/plateau
+if [ -z "${PLATEAU:-}" ]; then swift build -c release >/dev/null; fi
+P=${PLATEAU:-.build/release/plateau}
+threads=(--threads "${THREADS:-2}")
 which=${1:-all}
 read -r -a seeds <<< "${SEEDS:-0 1 2}"
 
@@ -24,7 +27,7 @@ run() {  # run <dir> <args...>: train unless the run already has all its epochs
     if [ -f "$dir/checkpoint-last.safetensors" ]; then
         "$P" train --output "$dir" --resume
     else
-        "$P" train --output "$dir" "$@"
+        "$P" train --output "$dir" "${threads[@]}" "$@"
     fi
 }
 
@@ -52,6 +55,18 @@ if [ "$which" = noise30 ] || [ "$which" = all ]; then
         done
         # SAF's weight λ: the paper's 0.3 against 1.0.
         run "runs/noise40-30ep/saf-lambda1-seed$s" "${common[@]}" --epochs 30 --schedule cosine --seed "$s" --optimizer saf --saf-lambda 1
+    done
+fi
+
+# SAF's hyperparameters one at a time around λ 1, E 3, E_start 5 (the 30-epoch setting, seed 0):
+# λ 0.1 / 0.3 / 1 / 3, lag E 1 / 3 / 5, start E_start 3 / 5 / 10.
+if [ "$which" = safsweep ] || [ "$which" = all ]; then
+    sweep=("--saf-lambda 0.1" "--saf-lambda 3" "--saf-lambda 1 --saf-lag 1" "--saf-lambda 1 --saf-lag 5"
+           "--saf-lambda 1 --saf-start 3" "--saf-lambda 1 --saf-start 10")
+    labels=("lambda0.1" "lambda3" "lambda1-lag1" "lambda1-lag5" "lambda1-start3" "lambda1-start10")
+    for i in "${!sweep[@]}"; do
+        # shellcheck disable=SC2086
+        run "runs/noise40-30ep/saf-${labels[$i]}-seed0" "${common[@]}" --epochs 30 --schedule cosine --seed 0 --optimizer saf ${sweep[$i]}
     done
 fi
 
