@@ -21,7 +21,7 @@ func mapScalars(_ x: [Float], _ f: (Float) -> Float) -> [Float] {
 }
 
 @inline(__always)
-func zipScalars(_ x: [Float], _ y: [Float], _ f: (Float, Float) -> Float) -> [Float] {
+func zipScalars<F: BinaryScalarFunction>(_ x: [Float], _ y: [Float], _ f: F) -> [Float] {
     x.withUnsafeBufferPointer { a in
         y.withUnsafeBufferPointer { b in
             makeScalars(count: a.count) { out in
@@ -31,6 +31,40 @@ func zipScalars(_ x: [Float], _ y: [Float], _ f: (Float, Float) -> Float) -> [Fl
             }
         }
     }
+}
+
+@inline(__always)
+func zipScalars(_ x: [Float], _ y: [Float], _ f: @escaping (Float, Float) -> Float) -> [Float] {
+    zipScalars(x, y, ClosureFunction(body: f))
+}
+
+/// A function of two scalars as a type, so that generic kernels are specialized for it and
+/// the call is inlined into their loops. A closure passed through the thread pool would
+/// instead cost an indirect call per element.
+protocol BinaryScalarFunction {
+    func callAsFunction(_ x: Float, _ y: Float) -> Float
+}
+
+struct Adding: BinaryScalarFunction {
+    @inline(__always) func callAsFunction(_ x: Float, _ y: Float) -> Float { x + y }
+}
+
+struct Subtracting: BinaryScalarFunction {
+    @inline(__always) func callAsFunction(_ x: Float, _ y: Float) -> Float { x - y }
+}
+
+struct Multiplying: BinaryScalarFunction {
+    @inline(__always) func callAsFunction(_ x: Float, _ y: Float) -> Float { x * y }
+}
+
+struct Dividing: BinaryScalarFunction {
+    @inline(__always) func callAsFunction(_ x: Float, _ y: Float) -> Float { x / y }
+}
+
+/// Any other function of two scalars (called indirectly).
+struct ClosureFunction: BinaryScalarFunction {
+    let body: (Float, Float) -> Float
+    @inline(__always) func callAsFunction(_ x: Float, _ y: Float) -> Float { body(x, y) }
 }
 
 extension Collection where Element == Int {
@@ -148,11 +182,35 @@ struct StridedLoop {
 @inline(__always)
 func broadcastScalars(
     _ a: [Float], _ aShape: [Int], _ b: [Float], _ bShape: [Int], outShape: [Int],
-    _ f: (Float, Float) -> Float
+    _ f: @escaping (Float, Float) -> Float
+) -> [Float] {
+    broadcastScalars(a, aShape, b, bShape, outShape: outShape, ClosureFunction(body: f))
+}
+
+/// Elementwise `f(a, b)` with numpy broadcasting into `outShape`, specialized for `F`.
+@inline(__always)
+func broadcastScalars<F: BinaryScalarFunction>(
+    _ a: [Float], _ aShape: [Int], _ b: [Float], _ bShape: [Int], outShape: [Int], _ f: F
 ) -> [Float] {
     if aShape == bShape { return zipScalars(a, b, f) }
-    if b.count == 1 { let y = b[0]; return mapScalars(a.count == outShape.product ? a : expand(a, aShape, outShape)) { f($0, y) } }
-    if a.count == 1 { let x = a[0]; return mapScalars(b.count == outShape.product ? b : expand(b, bShape, outShape)) { f(x, $0) } }
+    if b.count == 1 || a.count == 1 {
+        // One side is a single value: stream the other (materialized when it broadcasts too).
+        let scalarOnRight = b.count == 1
+        let value = scalarOnRight ? b[0] : a[0]
+        let other = scalarOnRight ? a : b, otherShape = scalarOnRight ? aShape : bShape
+        let stream = other.count == outShape.product ? other : expand(other, otherShape, outShape)
+        return stream.withUnsafeBufferPointer { src in
+            makeScalars(count: src.count) { out in
+                parallelFor(src.count, grain: elementGrain) { range in
+                    if scalarOnRight {
+                        for i in range { out[i] = f(src[i], value) }
+                    } else {
+                        for i in range { out[i] = f(value, src[i]) }
+                    }
+                }
+            }
+        }
+    }
     let loop = StridedLoop(
         shape: outShape,
         strides: [contiguousStrides(outShape), broadcastStrides(aShape, to: outShape), broadcastStrides(bShape, to: outShape)])
@@ -360,4 +418,16 @@ func sumVector(_ x: UnsafePointer<Float>, count: Int) -> Float {
     var total = lanes.sum()
     while i < count { total += x[i]; i += 1 }
     return total
+}
+
+/// dst[i] = src[i] + value for i in 0..<count.
+@inline(__always)
+func addScalar(_ value: Float, _ src: UnsafePointer<Float>, to dst: UnsafeMutablePointer<Float>, count: Int) {
+    var i = 0
+    let s = UnsafeRawPointer(src), d = UnsafeMutableRawPointer(dst), v = SIMD8<Float>(repeating: value)
+    while i + 8 <= count {
+        d.storeBytes(of: s.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self) + v, toByteOffset: i * 4, as: SIMD8<Float>.self)
+        i += 8
+    }
+    while i < count { dst[i] = src[i] + value; i += 1 }
 }

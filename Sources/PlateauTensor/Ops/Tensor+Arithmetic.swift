@@ -5,8 +5,8 @@ import Foundation
 
 extension Tensor {
     @inline(__always)
-    static func binary(
-        _ name: String, _ a: Tensor, _ b: Tensor, _ f: (Float, Float) -> Float,
+    static func binary<F: BinaryScalarFunction>(
+        _ name: String, _ a: Tensor, _ b: Tensor, _ f: F,
         pullback: @escaping Node.Pullback
     ) -> Tensor {
         guard let shape = broadcastShape(a.shape, b.shape) else {
@@ -23,24 +23,24 @@ extension Tensor {
 
     public static func + (a: Tensor, b: Tensor) -> Tensor {
         let (sa, sb) = (a.shape, b.shape)
-        return binary("add", a, b, +) { g, _ in [g.reduced(toShape: sa), g.reduced(toShape: sb)] }
+        return binary("add", a, b, Adding()) { g, _ in [g.reduced(toShape: sa), g.reduced(toShape: sb)] }
     }
 
     public static func - (a: Tensor, b: Tensor) -> Tensor {
         let (sa, sb) = (a.shape, b.shape)
-        return binary("sub", a, b, -) { g, _ in [g.reduced(toShape: sa), (-g).reduced(toShape: sb)] }
+        return binary("sub", a, b, Subtracting()) { g, _ in [g.reduced(toShape: sa), (-g).reduced(toShape: sb)] }
     }
 
     public static func * (a: Tensor, b: Tensor) -> Tensor {
         let needsA = a.node != nil, needsB = b.node != nil
-        return binary("mul", a, b, *) { g, _ in
+        return binary("mul", a, b, Multiplying()) { g, _ in
             [needsA ? (g * b).reduced(toShape: a.shape) : nil, needsB ? (g * a).reduced(toShape: b.shape) : nil]
         }
     }
 
     public static func / (a: Tensor, b: Tensor) -> Tensor {
         let needsA = a.node != nil, needsB = b.node != nil
-        return binary("div", a, b, /) { g, _ in
+        return binary("div", a, b, Dividing()) { g, _ in
             [needsA ? (g / b).reduced(toShape: a.shape) : nil, needsB ? (-(g * a) / (b * b)).reduced(toShape: b.shape) : nil]
         }
     }
@@ -63,7 +63,7 @@ extension Tensor {
     /// Elementwise maximum; where the two are equal the gradient goes to `self`.
     public func maximum(_ other: Tensor) -> Tensor {
         let (a, b) = (self, other)
-        return Tensor.binary("maximum", a, b, { Swift.max($0, $1) }) { g, _ in
+        return Tensor.binary("maximum", a, b, ClosureFunction { Swift.max($0, $1) }) { g, _ in
             let takesA = Tensor(shape: g.shape, scalars: broadcastScalars(a.scalars, a.shape, b.scalars, b.shape, outShape: g.shape) { $0 >= $1 ? 1 : 0 })
             return [(g * takesA).reduced(toShape: a.shape), (g * (1 - takesA)).reduced(toShape: b.shape)]
         }
@@ -72,7 +72,7 @@ extension Tensor {
     /// Elementwise minimum; where the two are equal the gradient goes to `self`.
     public func minimum(_ other: Tensor) -> Tensor {
         let (a, b) = (self, other)
-        return Tensor.binary("minimum", a, b, { Swift.min($0, $1) }) { g, _ in
+        return Tensor.binary("minimum", a, b, ClosureFunction { Swift.min($0, $1) }) { g, _ in
             let takesA = Tensor(shape: g.shape, scalars: broadcastScalars(a.scalars, a.shape, b.scalars, b.shape, outShape: g.shape) { $0 <= $1 ? 1 : 0 })
             return [(g * takesA).reduced(toShape: a.shape), (g * (1 - takesA)).reduced(toShape: b.shape)]
         }

@@ -163,12 +163,54 @@ extension Tensor {
         } else {
             product = weight.reshaped(to: [groups, oc / groups, k]).matmul(columns.reshaped(to: [groups, k, n * oh * ow]))
         }
-        var output = product.reshaped(to: [oc, n, oh, ow]).permuted([1, 0, 2, 3])
-        if let bias {
-            precondition(bias.shape == [oc], "conv2d: bias must be [\(oc)], got \(bias.shape)")
-            output = output + bias.reshaped(to: [1, oc, 1, 1])
+        if let bias { precondition(bias.shape == [oc], "conv2d: bias must be [\(oc)], got \(bias.shape)") }
+        return product.reshaped(to: [oc, n, oh, ow]).movingBatchOutward(addingPerChannel: bias)
+    }
+
+    /// `[C, N, H, W]` → `[N, C, H, W]` with an optional per-channel `bias` added: the
+    /// permute and broadcast add that follow a convolution's gemm, fused into one pass each
+    /// way (the backward pass yields the permuted gradient and the bias sums together).
+    func movingBatchOutward(addingPerChannel bias: Tensor?) -> Tensor {
+        let (c, n, plane) = (shape[0], shape[1], shape[2] * shape[3])
+        let values = scalars.withUnsafeBufferPointer { src in
+            makeScalars(count: count) { out in
+                parallelFor(n * c, grain: Swift.max(1, elementGrain / Swift.max(plane, 1))) { planes in
+                    for p in planes {
+                        let (b, ch) = p.quotientAndRemainder(dividingBy: c)
+                        let from = src.baseAddress! + (ch * n + b) * plane, to = out + p * plane
+                        if let bias { addScalar(bias.scalars[ch], from, to: to, count: plane) } else { copyVector(from, to: to, count: plane) }
+                    }
+                }
+            }
         }
-        return output
+        let outShape = [n, c, shape[2], shape[3]]
+        return Tensor.recorded("batch-outward", shape: outShape, scalars: values, inputs: bias.map { [self, $0] } ?? [self]) { g, _ in
+            if GradientRecording.isRecording {
+                let back = g.permuted([1, 0, 2, 3])
+                return bias == nil ? [back] : [back, g.sum(alongAxes: [0, 2, 3])]
+            }
+            var sums = [Float](repeating: 0, count: c)
+            let moved = g.scalars.withUnsafeBufferPointer { src in
+                sums.withUnsafeMutableBufferPointer { sums in
+                    makeScalars(count: g.count) { out in
+                        // Channel rows are disjoint outputs; each sums its planes in batch order.
+                        parallelFor(c, grain: Swift.max(1, elementGrain / Swift.max(n * plane, 1))) { channels in
+                            for ch in channels {
+                                var total: Double = 0
+                                for b in 0..<n {
+                                    let from = src.baseAddress! + (b * c + ch) * plane
+                                    copyVector(from, to: out + (ch * n + b) * plane, count: plane)
+                                    if bias != nil { total += Double(sumVector(from, count: plane)) }
+                                }
+                                sums[ch] = Float(total)
+                            }
+                        }
+                    }
+                }
+            }
+            let back = Tensor(shape: [c, n, outShape[2], outShape[3]], scalars: moved)
+            return bias == nil ? [back] : [back, Tensor(shape: [c], scalars: sums)]
+        }
     }
 
     /// Transposed convolution (PyTorch's `conv_transpose2d`): input `[N, IC, H, W]`, weight
@@ -239,36 +281,65 @@ extension Tensor {
         let (n, c, h, w) = (shape[0], shape[1], shape[2], shape[3])
         g.validate("maxPool2d", height: h, width: w)
         let (oh, ow) = g.outputSize(height: h, width: w)
-        var indices = [Int](repeating: 0, count: n * c * oh * ow)
-        let inputShape = shape
-        scalars.withUnsafeBufferPointer { src in
+        // A window can miss the image entirely (large dilation with padding): name it.
+        func emptyWindow(_ outputs: Int, _ extent: Int, _ stride: Int, _ pad: Int, _ dilation: Int, _ k: Int) -> Int? {
+            (0..<outputs).first { o in (0..<k).allSatisfy { let i = o * stride - pad + $0 * dilation; return i < 0 || i >= extent } }
+        }
+        let emptyRow = emptyWindow(oh, h, g.stride.height, padding.0, dilation.0, kernel.0)
+        let emptyColumn = emptyWindow(ow, w, g.stride.width, padding.1, dilation.1, kernel.1)
+        if emptyRow != nil || emptyColumn != nil {
+            preconditionFailure("maxPool2d: window (\(emptyRow ?? 0), \(emptyColumn ?? 0)) lies entirely in the padding (input \(shape), kernel \(kernel), padding \(padding), dilation \(dilation))")
+        }
+        let planeSize = h * w, outPlane = oh * ow
+        // Argmax indices only when a backward pass will need them (not in evaluation or a
+        // teacher's forward pass).
+        let tracked = GradientRecording.isRecording && node != nil
+        var indices = [Int](repeating: 0, count: tracked ? n * c * outPlane : 0)
+        // Values and argmax indices in one pass; the 2×2 stride-2 window every CNN here uses
+        // gets a branch-light loop, others the general window walk.
+        let pairs = kernel == (2, 2) && g.stride == (2, 2) && padding == (0, 0) && dilation == (1, 1)
+        let (kh, kw, sh, sw, ph, pw, dh, dw) = (kernel.0, kernel.1, g.stride.height, g.stride.width, padding.0, padding.1, dilation.0, dilation.1)
+        // Input offset of each output's window within a plane.
+        let pairOffsets = pairs ? (0..<outPlane).map { 2 * ($0 / ow) * w + 2 * ($0 % ow) } : []
+        let values = scalars.withUnsafeBufferPointer { src in
           indices.withUnsafeMutableBufferPointer { indices in
-            parallelFor(n * c, grain: Swift.max(1, elementGrain / Swift.max(h * w, 1))) { planes in
-            for plane in planes {
-                let base = plane * h * w
-                for oy in 0..<oh {
-                    for ox in 0..<ow {
-                        var best = -Float.infinity, bestIndex = -1
-                        for ki in 0..<kernel.0 {
-                            let iy = oy * g.stride.height - padding.0 + ki * dilation.0
-                            if iy < 0 || iy >= h { continue }
-                            for kj in 0..<kernel.1 {
-                                let ix = ox * g.stride.width - padding.1 + kj * dilation.1
-                                if ix < 0 || ix >= w { continue }
-                                let v = src[base + iy * w + ix]
-                                if v > best || bestIndex < 0 || v.isNaN { best = v; bestIndex = base + iy * w + ix }
+            makeScalars(count: n * c * outPlane) { out in
+              parallelFor(n * c, grain: Swift.max(1, elementGrain / Swift.max(planeSize, 1))) { planes in
+                // An empty array's base address may be non-nil: test `tracked`, not the pointer.
+                let x = src.baseAddress!, index = tracked ? indices.baseAddress : nil
+                for plane in planes {
+                    let base = plane * planeSize
+                    let o = out + plane * outPlane, at = index.map { $0 + plane * outPlane }
+                    if pairs {
+                        maxPoolPairs(x + base, width: w, offsets: pairOffsets, values: o, argmax: at, base: base)
+                        continue
+                    }
+                    for oy in 0..<oh {
+                        for ox in 0..<ow {
+                            var best = -Float.infinity, bestIndex = -1
+                            for ki in 0..<kh {
+                                let iy = oy * sh - ph + ki * dh
+                                if iy < 0 || iy >= h { continue }
+                                for kj in 0..<kw {
+                                    let ix = ox * sw - pw + kj * dw
+                                    if ix < 0 || ix >= w { continue }
+                                    let v = x[base + iy * w + ix]
+                                    if v > best || bestIndex < 0 || v.isNaN { best = v; bestIndex = base + iy * w + ix }
+                                }
                             }
+                            o[oy * ow + ox] = best
+                            at?[oy * ow + ox] = bestIndex
                         }
-                        precondition(bestIndex >= 0,
-                            "maxPool2d: window (\(oy), \(ox)) lies entirely in the padding (input \(inputShape), kernel \(kernel), padding \(padding), dilation \(dilation))")
-                        indices[(plane * oh + oy) * ow + ox] = bestIndex
                     }
                 }
-            }
+              }
             }
           }
         }
-        return takingElements(indices, shape: [n, c, oh, ow])
+        let inputShape = shape, argmax = indices
+        return Tensor.recorded("maxpool", shape: [n, c, oh, ow], scalars: values, inputs: [self]) { grad, _ in
+            [grad.scatteringElements(argmax, into: inputShape)]
+        }
     }
 
     /// Average pooling over windows; zero padding counts toward the average (PyTorch's
@@ -367,6 +438,48 @@ extension Tensor {
         let inputShape = shape
         return Tensor.recorded("scatter", shape: outShape, scalars: values, inputs: [self]) { g, _ in
             [g.takingElements(indices, shape: inputShape)]
+        }
+    }
+}
+
+/// 2×2 stride-2 max pooling of one plane, eight outputs at a time: the window's four
+/// values are compared lane-wise with selects, since on real activations the winner is
+/// random and branches would mispredict half the time.
+@inline(__always)
+private func maxPoolPairs(
+    _ plane: UnsafePointer<Float>, width w: Int, offsets: [Int], values: UnsafeMutablePointer<Float>,
+    argmax: UnsafeMutablePointer<Int>?, base: Int
+) {
+    let count = offsets.count
+    var j = 0
+    offsets.withUnsafeBufferPointer { offsets in
+        while j + 8 <= count {
+            var a = SIMD8<Float>(), b = SIMD8<Float>(), c = SIMD8<Float>(), d = SIMD8<Float>()
+            for l in 0..<8 {
+                let p = plane + offsets[j + l]
+                a[l] = p[0]; b[l] = p[1]; c[l] = p[w]; d[l] = p[w + 1]
+            }
+            var best = a, code = SIMD8<Int32>(repeating: 0)
+            var take = (b .> best) .| (b .!= b)
+            best.replace(with: b, where: take); code.replace(with: 1, where: take)
+            take = (c .> best) .| (c .!= c)
+            best.replace(with: c, where: take); code.replace(with: 2, where: take)
+            take = (d .> best) .| (d .!= d)
+            best.replace(with: d, where: take); code.replace(with: 3, where: take)
+            UnsafeMutableRawPointer(values + j).storeBytes(of: best, as: SIMD8<Float>.self)
+            if let argmax { for l in 0..<8 {
+                let k = Int(code[l])
+                argmax[j + l] = base + offsets[j + l] + (k & 1) + (k >> 1) * w
+            } }
+            j += 8
+        }
+        while j < count {
+            let p = plane + offsets[j]
+            var best = p[0], k = 0
+            for (candidate, v) in [(1, p[1]), (2, p[w]), (3, p[w + 1])] where v > best || v.isNaN { best = v; k = candidate }
+            values[j] = best
+            argmax?[j] = base + offsets[j] + (k & 1) + (k >> 1) * w
+            j += 1
         }
     }
 }
