@@ -29,8 +29,7 @@ public struct Linear: Layer {
         precondition(input.rank >= 1 && input.shape.last == inputCount,
                      "Linear: expected input with last dimension \(inputCount), got shape \(input.shape)")
         let flat = input.rank == 2 ? input : input.reshaped(to: [-1, inputCount])
-        var output = flat.matmul(weight, transposingOther: true)
-        if let bias { output = output + bias }
+        let output = flat.linear(weight: weight, bias: bias)
         return input.rank == 2 ? output : output.reshaped(to: Array(input.shape.dropLast()) + [weight.shape[0]])
     }
 }

@@ -64,3 +64,50 @@ extension Tensor {
         }
     }
 }
+
+extension Tensor {
+    /// `self · weightᵀ + bias` (PyTorch's `F.linear`) for `self` `[N, in]`, `weight`
+    /// `[out, in]` and `bias` `[out]`.
+    ///
+    /// The bias rows are written first and the `gemm` accumulates onto them (β = 1), which
+    /// saves both the zeroing pass of β = 0 and a broadcast add; the backward pass sums the
+    /// bias gradient with a vector kernel instead of a general reduction. When the backward
+    /// pass is itself recorded (Hessian-vector products) it is built from differentiable
+    /// operations instead.
+    public func linear(weight: Tensor, bias: Tensor?) -> Tensor {
+        guard let bias else { return matmul(weight, transposingOther: true) }
+        precondition(rank == 2 && weight.rank == 2 && shape[1] == weight.shape[1],
+                     "linear: expected input [N, in] and weight [out, in], got \(shape) and \(weight.shape)")
+        let (n, inputs, outputs) = (shape[0], shape[1], weight.shape[0])
+        precondition(bias.shape == [outputs], "linear: bias must be [\(outputs)], got \(bias.shape)")
+        if inputs == 0 || n == 0 { return matmul(weight, transposingOther: true) + bias }
+        let backend = Backends.current
+        let values = scalars.withUnsafeBufferPointer { x in
+            weight.scalars.withUnsafeBufferPointer { w in
+                bias.scalars.withUnsafeBufferPointer { b in
+                    makeScalars(count: n * outputs) { out in
+                        for row in 0..<n { copyVector(b.baseAddress!, to: out + row * outputs, count: outputs) }
+                        backend.gemm(
+                            transposeA: false, transposeB: true, m: n, n: outputs, k: inputs, alpha: 1,
+                            a: x.baseAddress!, lda: inputs, b: w.baseAddress!, ldb: inputs, beta: 1, c: out, ldc: outputs)
+                    }
+                }
+            }
+        }
+        let input = self
+        let needsInput = node != nil, needsWeight = weight.node != nil, needsBias = bias.node != nil
+        return Tensor.recorded("linear", shape: [n, outputs], scalars: values, inputs: [self, weight, bias]) { g, _ in
+            let gx = needsInput ? g.matmul(weight) : nil
+            let gw = needsWeight ? g.matmul(input, transposingSelf: true) : nil
+            guard needsBias else { return [gx, gw, nil] }
+            if GradientRecording.isRecording { return [gx, gw, g.sum(alongAxis: 0)] }
+            let sums = g.scalars.withUnsafeBufferPointer { rows in
+                makeScalars(count: outputs) { total in
+                    total.initialize(repeating: 0, count: outputs)
+                    for row in 0..<n { addVector(rows.baseAddress! + row * outputs, into: total, count: outputs) }
+                }
+            }
+            return [gx, gw, Tensor(shape: [outputs], scalars: sums)]
+        }
+    }
+}
