@@ -40,6 +40,8 @@ struct BenchCommand: ParsableCommand {
 
     @Flag(help: .hidden) var skipCeiling = false
     @Option(help: .hidden) var loopThreads: Int?
+    /// Let OpenBLAS split each product over its own threads (the pre-0.2 behaviour), for comparison.
+    @Flag(help: .hidden) var blasThreading = false
 
     @Flag(help: "Print one JSON object per line instead of a table.")
     var json = false
@@ -66,8 +68,9 @@ struct BenchCommand: ParsableCommand {
 
     func run() throws {
         PlateauCommand.configureRuntime()
-        OpenBLASBackend.threadCount = threads
-        Parallelism.threadCount = loopThreads ?? threads
+        OpenBLASBackend.threading = blasThreading ? .openBLAS : .plateau
+        OpenBLASBackend.useThreads(threads)
+        if let loopThreads { Parallelism.threadCount = loopThreads }
         let selected = try parsedWorkloads()
         let ceiling = selected.contains(.sgemm) || !skipCeiling ? Benchmark.sgemmCeiling() : (best: Double.nan, bySize: [])
         var rows: [BenchmarkResult] = []

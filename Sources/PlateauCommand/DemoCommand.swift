@@ -28,7 +28,7 @@ struct DemoCommand: ParsableCommand {
 
     func run() throws {
         PlateauCommand.configureRuntime()
-        OpenBLASBackend.threadCount = 1  // tiny matrices: threads cost more than they give
+        OpenBLASBackend.useThreads(1)  // tiny matrices: threads cost more than they give
         let methods = optimizers.split(separator: ",").map(String.init)
         guard !methods.isEmpty else { throw ValidationError("--optimizers: give at least one optimizer") }
         let split = try DigitsSplit()

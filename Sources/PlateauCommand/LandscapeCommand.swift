@@ -38,7 +38,7 @@ struct LandscapeCommand: ParsableCommand {
 
     func run() throws {
         PlateauCommand.configureRuntime()
-        OpenBLASBackend.threadCount = measurement.threads
+        OpenBLASBackend.useThreads(measurement.threads)
         guard dims == 1 || dims == 2 else { throw ValidationError("--dims: expected 1 or 2, got \(dims)") }
         guard grid >= 2 else { throw ValidationError("--grid: expected at least 2 points, got \(grid)") }
         let bounds = range.split(separator: ":").compactMap { Float($0) }

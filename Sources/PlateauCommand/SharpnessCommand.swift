@@ -70,7 +70,7 @@ struct SharpnessCommand: ParsableCommand {
 
     func run() throws {
         PlateauCommand.configureRuntime()
-        OpenBLASBackend.threadCount = measurement.threads
+        OpenBLASBackend.useThreads(measurement.threads)
         let wanted = metrics.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
         for metric in wanted where !Self.knownMetrics.contains(metric) {
             throw ValidationError("--metrics: unknown metric '\(metric)'; expected some of \(Self.knownMetrics.joined(separator: ", "))")

@@ -122,8 +122,7 @@ struct TrainCommand: ParsableCommand {
         PlateauCommand.configureRuntime()
         if resume && output == nil { throw ValidationError("--resume needs --output, the run directory to continue") }
         let c = try makeConfiguration()
-        OpenBLASBackend.threadCount = c.threads
-        Parallelism.threadCount = c.threads
+        OpenBLASBackend.useThreads(c.threads)
         let trainer = try Trainer.prepare(c, output: c.output.map { URL(fileURLWithPath: $0) }, resume: resume)
         var progress = ConsoleProgress()
         progress.message("training \(c.model) on \(c.dataset) (\(trainer.train.count) train / \(trainer.test.count) test samples) with \(c.optimizer)\(c.output.map { ", run directory \($0)" } ?? "")")

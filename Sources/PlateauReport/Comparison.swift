@@ -122,8 +122,8 @@ public enum Comparison {
             }
         }
 
-        // Training, `jobs` at a time. OpenBLAS's thread count is process-wide.
-        OpenBLASBackend.threadCount = plan.threads
+        // Training, `jobs` at a time. The thread count is process-wide.
+        OpenBLASBackend.useThreads(plan.threads)
         let trainingStart = ContinuousClock.now
         let queue = WorkQueue(pending)
         let workers = max(1, min(plan.jobs, pending.count))
@@ -148,7 +148,7 @@ public enum Comparison {
         let trainingSeconds = seconds(ContinuousClock.now - trainingStart)
 
         // Sharpness of every run on the same first N training samples (cached per run).
-        OpenBLASBackend.threadCount = max(plan.threads, plan.jobs)
+        OpenBLASBackend.useThreads(max(plan.threads, plan.jobs))
         let sharpnessStart = ContinuousClock.now
         var runs: [ComparisonRun] = []
         for optimizer in plan.optimizers {
