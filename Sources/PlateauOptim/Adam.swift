@@ -135,7 +135,7 @@ struct AdamMoments: Sendable {
         let oneMinusBeta2 = 1 - beta2
         // Scalar factors in double precision, rounded once (as PyTorch computes them in Python).
         let decayFactor = Float(1 - Double(learningRate) * Double(decoupledDecay))
-        forEachParameter(&parameters, along: gradient, optimizer: optimizer) { key, shape, w, g in
+        forEachParameter(&parameters, along: gradient, optimizer: optimizer) { key, shape, w, out, g in
             let slot = store.slot(for: key, shape: shape, bufferCount: 2, optimizer: optimizer)
             store[slot].step += 1
             let t = Double(store[slot].step)
@@ -153,7 +153,7 @@ struct AdamMoments: Sendable {
                     m[i] += oneMinusBeta1 * (gi - m[i])
                     v[i] = beta2 * v[i] + oneMinusBeta2 * gi * gi
                     let denominator = v[i].squareRoot() / biasCorrection2Root + epsilon
-                    w[i] = wi + -stepSize * (m[i] / denominator)
+                    out[i] = wi + -stepSize * (m[i] / denominator)
                 }
             }
         }

@@ -133,32 +133,33 @@ extension ParameterSet {
 }
 
 /// Calls `body` once per gradient entry, in the gradient's order, with the parameter's
-/// elements (mutable, in place) and the gradient's elements, after checking the shared
-/// conventions (known key, same shape). Runs without gradient recording.
+/// current elements, a buffer for its updated elements and the gradient's elements, after
+/// checking the shared conventions (known key, same shape). Runs without gradient recording.
+///
+/// The update goes to a fresh buffer rather than in place: the model still holds the
+/// parameter's storage, so an in-place write would first copy it (copy on write), and
+/// reading one buffer while writing another is the cheaper of the two.
 func forEachParameter(
     _ parameters: inout ParameterSet, along gradient: ParameterSet, optimizer: String,
-    _ body: (_ key: String, _ shape: [Int], _ parameter: UnsafeMutableBufferPointer<Float>,
-             _ gradient: UnsafeBufferPointer<Float>) -> Void
+    _ body: (_ key: String, _ shape: [Int], _ parameter: UnsafeBufferPointer<Float>,
+             _ updated: UnsafeMutableBufferPointer<Float>, _ gradient: UnsafeBufferPointer<Float>) -> Void
 ) {
     withoutGradients {
         for key in gradient.keys {
             let g = gradient[key]!
-            let shape: [Int]
-            do {
-                // Scoped so that no extra reference to the parameter outlives the check.
-                guard let p = parameters[key] else {
-                    preconditionFailure("\(optimizer).update: gradient has key \"\(key)\", which is not a parameter")
-                }
-                shape = p.shape
+            guard let p = parameters[key] else {
+                preconditionFailure("\(optimizer).update: gradient has key \"\(key)\", which is not a parameter")
             }
             precondition(
-                shape == g.shape,
-                "\(optimizer).update: gradient \"\(key)\" has shape \(g.shape), the parameter has shape \(shape)")
-            g.scalars.withUnsafeBufferPointer { gradientBuffer in
-                parameters.withMutableScalars(of: key) { parameterBuffer in
-                    body(key, shape, parameterBuffer, gradientBuffer)
+                p.shape == g.shape,
+                "\(optimizer).update: gradient \"\(key)\" has shape \(g.shape), the parameter has shape \(p.shape)")
+            let updated = [Float](unsafeUninitializedCapacity: p.count) { out, initialized in
+                p.scalars.withUnsafeBufferPointer { w in
+                    g.scalars.withUnsafeBufferPointer { gradientBuffer in body(key, p.shape, w, out, gradientBuffer) }
                 }
+                initialized = p.count
             }
+            parameters[key] = Tensor(shape: p.shape, scalars: updated)
         }
     }
 }

@@ -48,12 +48,12 @@ public struct SGD: Optimizer {
     public mutating func update(_ parameters: inout ParameterSet, along gradient: ParameterSet) {
         let (lr, mu, wd, nesterov) = (learningRate, momentum, weightDecay, nesterov)
         let damp = 1 - dampening
-        forEachParameter(&parameters, along: gradient, optimizer: "SGD") { key, shape, w, g in
+        forEachParameter(&parameters, along: gradient, optimizer: "SGD") { key, shape, w, out, g in
             guard mu != 0 else {
                 for i in 0..<w.count {
                     var d = g[i]
                     if wd != 0 { d += wd * w[i] }
-                    w[i] += -lr * d
+                    out[i] = w[i] + -lr * d
                 }
                 return
             }
@@ -72,12 +72,12 @@ public struct SGD: Optimizer {
                 }
                 if nesterov {
                     if wd != 0 {
-                        for i in 0..<n { w[i] += -lr * ((g[i] + wd * w[i]) + mu * b[i]) }
+                        for i in 0..<n { out[i] = w[i] + -lr * ((g[i] + wd * w[i]) + mu * b[i]) }
                     } else {
-                        for i in 0..<n { w[i] += -lr * (g[i] + mu * b[i]) }
+                        for i in 0..<n { out[i] = w[i] + -lr * (g[i] + mu * b[i]) }
                     }
                 } else {
-                    for i in 0..<n { w[i] += -lr * b[i] }
+                    for i in 0..<n { out[i] = w[i] + -lr * b[i] }
                 }
             }
         }
