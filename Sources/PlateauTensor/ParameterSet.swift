@@ -67,12 +67,41 @@ public struct ParameterSet: Sendable, Equatable {
         ParameterSet(entries.filter { isIncluded($0.key) }.map { ($0.key, $0.value) })
     }
 
-    public static func + (a: ParameterSet, b: ParameterSet) -> ParameterSet { withoutGradients { a.zip(b, +) } }
-    public static func - (a: ParameterSet, b: ParameterSet) -> ParameterSet { withoutGradients { a.zip(b, -) } }
-    public static func * (a: ParameterSet, b: ParameterSet) -> ParameterSet { withoutGradients { a.zip(b, *) } }
+    public static func + (a: ParameterSet, b: ParameterSet) -> ParameterSet { a.combined(with: b) { $0 + $1 } }
+    public static func - (a: ParameterSet, b: ParameterSet) -> ParameterSet { a.combined(with: b) { $0 - $1 } }
+    public static func * (a: ParameterSet, b: ParameterSet) -> ParameterSet { a.combined(with: b) { $0 * $1 } }
 
     /// Every entry multiplied by `factor`.
-    public func scaled(by factor: Float) -> ParameterSet { withoutGradients { map { $0 * factor } } }
+    public func scaled(by factor: Float) -> ParameterSet { combined(with: self) { x, _ in x * factor } }
+
+    /// `self + factor · other` in one pass per entry (BLAS's axpy): the update rules of the
+    /// sharpness-aware family are mostly this.
+    public func adding(_ other: ParameterSet, scaledBy factor: Float) -> ParameterSet {
+        combined(with: other) { x, y in x + factor * y }
+    }
+
+    /// `f` elementwise over matching entries, as constants (no graph). These whole-model
+    /// passes run every step of a sharpness-aware method, so they are plain loops the
+    /// compiler inlines and vectorizes rather than general tensor operations.
+    @inline(__always)
+    private func combined(with other: ParameterSet, _ f: (Float, Float) -> Float) -> ParameterSet {
+        precondition(Set(keys) == Set(other.keys), "ParameterSet: keys differ: \(Set(keys).symmetricDifference(other.keys).sorted())")
+        var result = self
+        for key in keys {
+            let a = storage[key]!, b = other.storage[key]!
+            precondition(a.shape == b.shape, "ParameterSet: \(key) has shapes \(a.shape) and \(b.shape)")
+            let scalars = [Float](unsafeUninitializedCapacity: a.count) { out, initialized in
+                a.scalars.withUnsafeBufferPointer { x in
+                    b.scalars.withUnsafeBufferPointer { y in
+                        for i in 0..<x.count { out[i] = f(x[i], y[i]) }
+                    }
+                }
+                initialized = a.count
+            }
+            result.storage[key] = Tensor(shape: a.shape, scalars: scalars)
+        }
+        return result
+    }
 
     /// Σ over entries of Σ aᵢbᵢ, accumulated in double precision (so neither large
     /// elements nor long tensors lose the sum).

@@ -19,6 +19,8 @@ public struct LookSAM: SharpnessAwareRule {
     public var alpha: Float
     /// The cached orthogonal direction g_v from the last SAM step.
     public private(set) var orthogonalDirection: ParameterSet?
+    /// ‖g_v‖, derived from `orthogonalDirection` (not saved).
+    private var orthogonalNorm: Float?
 
     public init(rho: Float = 0.1, interval k: Int = 5, alpha: Float = 0.7) {
         precondition(rho >= 0, "LookSAM: rho must be non-negative, got \(rho)")
@@ -37,18 +39,24 @@ public struct LookSAM: SharpnessAwareRule {
 
     public mutating func descentDirection(gradient: ParameterSet, perturbedGradient: ParameterSet?, context: StepContext) -> ParameterSet {
         if let perturbed = perturbedGradient {
-            let unit = gradient.scaled(by: 1 / (gradient.norm() + 1e-12))
-            // ‖g_s‖·cos(g, g_s) = g_s · ĝ
-            orthogonalDirection = perturbed - unit.scaled(by: perturbed.dot(unit))
+            // ‖g_s‖·cos(g, g_s)·ĝ = (g_s · g / ‖g‖²)·g
+            let norm = gradient.norm() + 1e-12
+            let orthogonal = perturbed.adding(gradient, scaledBy: -perturbed.dot(gradient) / (norm * norm))
+            orthogonalDirection = orthogonal
+            orthogonalNorm = orthogonal.norm()
             return perturbed
         }
         guard let cached = orthogonalDirection else { return gradient }
-        return gradient + cached.scaled(by: alpha * gradient.norm() / (cached.norm() + 1e-12))
+        // ‖g_v‖ is fixed until the next SAM step: computed once, not every step.
+        let cachedNorm = orthogonalNorm ?? cached.norm()
+        orthogonalNorm = cachedNorm
+        return gradient.adding(cached, scaledBy: alpha * gradient.norm() / (cachedNorm + 1e-12))
     }
 
     public var state: OptimizerState { OptimizerState(prefix: "orthogonal.", orthogonalDirection) }
 
     public mutating func restore(_ state: OptimizerState) throws {
         orthogonalDirection = try state.tensors(withPrefix: "orthogonal.")
+        orthogonalNorm = nil
     }
 }

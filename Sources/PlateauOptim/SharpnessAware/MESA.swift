@@ -41,15 +41,24 @@ public struct MESA<Model: Layer>: Sendable {
         klDivergence(studentLogits: logits, teacherLogits: teacherLogits, temperature: temperature, reduction: .none) * lambda
     }
 
-    /// v ← β·v + (1 − β)·θ over the whole state dictionary, buffers included.
+    /// v ← β·v + (1 − β)·θ over the whole state dictionary, buffers included: one
+    /// vectorized pass per tensor, after every step.
     public mutating func updateTeacher(from model: Model) {
         let current = model.stateDictionary
-        let beta = decay
-        let averaged = withoutGradients {
-            teacher.stateDictionary.mapWithKeys { key, v in
-                let theta = current[key]!
-                return Tensor(shape: v.shape, scalars: zip(v.scalars, theta.scalars).map { beta * $0 + (1 - beta) * $1 })
+        let beta = decay, complement = 1 - decay
+        let averaged = teacher.stateDictionary.mapWithKeys { key, v in
+            guard let theta = current[key], theta.shape == v.shape else {
+                preconditionFailure("MESA: the model's \"\(key)\" does not match the teacher's \(v.shape)")
             }
+            let scalars = [Float](unsafeUninitializedCapacity: v.count) { out, initialized in
+                v.scalars.withUnsafeBufferPointer { v in
+                    theta.scalars.withUnsafeBufferPointer { theta in
+                        for i in 0..<v.count { out[i] = beta * v[i] + complement * theta[i] }
+                    }
+                }
+                initialized = v.count
+            }
+            return Tensor(shape: v.shape, scalars: scalars)
         }
         teacher.update(averaged)
     }

@@ -28,8 +28,10 @@ public struct StepReport: Sendable {
     public var passes: Float
     /// ‖ε‖ (0 when the step took no second pass).
     public var perturbationNorm: Float
-    /// ‖g‖ at w, before clipping.
-    public var gradientNorm: Float
+    /// g = ∇L_B(w), the batch gradient at the unperturbed weights, before clipping.
+    public var gradient: ParameterSet
+    /// ‖g‖, computed on demand: a pass over every parameter that most steps do not need.
+    public var gradientNorm: Float { gradient.norm() }
 }
 
 /// Runs any ``SharpnessAwareRule`` around any base ``Optimizer`` (SAM's two-pass scheme,
@@ -134,7 +136,6 @@ public struct SharpnessAwareMinimizer<Rule: SharpnessAwareRule, Base: Optimizer>
         precondition(sampleLosses.count == batchSize, "SharpnessAwareMinimizer.step: the loss returned \(sampleLosses.count) per-sample values for a batch of \(batchSize)")
         let groupWeights = groups.map { Float($0.count) / Float(batchSize) }
         let gradient = weightedSum(groupGradients, groupWeights)
-        let gradientNorm = gradient.norm()
         var passes: Float = 1
 
         // Pass 2 at w + ε_group on the same samples and dropout masks, statistics discarded.
@@ -188,7 +189,7 @@ public struct SharpnessAwareMinimizer<Rule: SharpnessAwareRule, Base: Optimizer>
         model.update(updated)
         step += 1
         let meanLoss = sampleLosses.reduce(0, +) / Float(batchSize)
-        return StepReport(loss: meanLoss, sampleLosses: sampleLosses, passes: passes, perturbationNorm: perturbationNorm, gradientNorm: gradientNorm)
+        return StepReport(loss: meanLoss, sampleLosses: sampleLosses, passes: passes, perturbationNorm: perturbationNorm, gradient: gradient)
     }
 
     /// The gradient with non-perturbed parameters zeroed, so ε leaves them alone.
