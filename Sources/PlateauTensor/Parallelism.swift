@@ -1,4 +1,9 @@
 import Dispatch
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// How many threads Plateau's own loops (elementwise, im2col, batch norm, reductions) use.
 ///
@@ -16,18 +21,29 @@ private struct UncheckedSendable<Value>: @unchecked Sendable {
     let value: Value
 }
 
+/// Marks the threads that are running a part of a `parallelFor`.
+private let workerKey: pthread_key_t = {
+    var key = pthread_key_t()
+    precondition(pthread_key_create(&key, nil) == 0, "Parallelism: cannot create a thread-local key")
+    return key
+}()
+
 /// Runs `body` over `0..<count` in contiguous chunks, on up to ``Parallelism/threadCount``
-/// threads when each would get at least `grain` items; serially otherwise.
+/// threads when each would get at least `grain` items; serially otherwise. A `parallelFor`
+/// inside another one's body runs serially: the outer loop already occupies the threads
+/// (a convolution spreads samples over them, and each sample's products must not split again).
 @inline(__always)
 func parallelFor(_ count: Int, grain: Int, _ body: (Range<Int>) -> Void) {
     let parts = Swift.min(Parallelism.threadCount, count / Swift.max(grain, 1))
-    if parts < 2 {
+    if parts < 2 || pthread_getspecific(workerKey) != nil {
         body(0..<count)
         return
     }
     withoutActuallyEscaping(body) { escapable in
         let box = UncheckedSendable(value: escapable)
         DispatchQueue.concurrentPerform(iterations: parts) { part in
+            pthread_setspecific(workerKey, UnsafeRawPointer(bitPattern: 1))
+            defer { pthread_setspecific(workerKey, nil) }
             box.value((part * count / parts)..<((part + 1) * count / parts))
         }
     }

@@ -24,6 +24,11 @@ struct ConvCase: CustomTestStringConvertible, Sendable {
         ConvCase(input: [2, 3, 4, 4], weight: [3, 1, 3, 3], bias: true, stride: (1, 2), padding: (1, 1), groups: 3),  // depthwise
         ConvCase(input: [1, 2, 3, 3], weight: [4, 1, 2, 2], groups: 2),  // depthwise multiplier 2
         ConvCase(input: [1, 3, 3, 3], weight: [2, 3, 1, 1], bias: true),  // 1x1
+        // More samples than one chunk of the sample-by-sample kernel (8), 'same' padding
+        // (the block-copy im2col and the transposed-convolution input gradient), dilated.
+        ConvCase(input: [9, 1, 4, 4], weight: [2, 1, 3, 3], bias: true, padding: (1, 1)),
+        ConvCase(input: [9, 1, 5, 5], weight: [1, 1, 3, 3], padding: (2, 2), dilation: (2, 2)),
+        ConvCase(input: [9, 1, 5, 5], weight: [2, 1, 3, 3], stride: (2, 2), padding: (1, 1)),
     ]
 
     @Test(arguments: cases) func forwardMatchesDirectLoop(_ c: ConvCase) {

@@ -139,7 +139,9 @@ extension Tensor {
 
     /// 2-D cross-correlation (PyTorch's `conv2d`): input `[N, C, H, W]`, weight
     /// `[OC, C/groups, kh, kw]`, optional bias `[OC]`, output `[N, OC, oh, ow]`.
-    /// Computed as im2col followed by one batched `gemm` per group.
+    /// Computed sample by sample with the im2col matrix in cache (see
+    /// `convolvedSampleBySample`); grouped convolutions as im2col of the whole batch followed
+    /// by one batched `gemm` per group.
     public func conv2d(
         weight: Tensor, bias: Tensor? = nil, stride: (Int, Int) = (1, 1), padding: (Int, Int) = (0, 0),
         dilation: (Int, Int) = (1, 1), groups: Int = 1
@@ -154,16 +156,13 @@ extension Tensor {
                      "conv2d: weight \(weight.shape) expects \(weight.shape[1] * groups) input channels, input \(shape) has \(c)")
         let g = WindowGeometry(kernel: (weight.shape[2], weight.shape[3]), stride: stride, padding: padding, dilation: dilation)
         g.validate("conv2d", height: shape[2], width: shape[3])
+        if let bias { precondition(bias.shape == [oc], "conv2d: bias must be [\(oc)], got \(bias.shape)") }
         let (oh, ow) = g.outputSize(height: shape[2], width: shape[3])
+        if groups == 1 { return convolvedSampleBySample(weight: weight, bias: bias, geometry: g) }
         let columns = unfolded(g, layout: .samplesInner)  // [C·kh·kw, N·oh·ow]
         let k = (c / groups) * g.kernel.height * g.kernel.width
-        let product: Tensor  // [OC, N·oh·ow]
-        if groups == 1 {
-            product = weight.reshaped(to: [oc, k]).matmul(columns)
-        } else {
-            product = weight.reshaped(to: [groups, oc / groups, k]).matmul(columns.reshaped(to: [groups, k, n * oh * ow]))
-        }
-        if let bias { precondition(bias.shape == [oc], "conv2d: bias must be [\(oc)], got \(bias.shape)") }
+        // Grouped: one batched gemm per group over the whole batch's windows.
+        let product = weight.reshaped(to: [groups, oc / groups, k]).matmul(columns.reshaped(to: [groups, k, n * oh * ow]))
         return product.reshaped(to: [oc, n, oh, ow]).movingBatchOutward(addingPerChannel: bias)
     }
 
@@ -496,13 +495,71 @@ private func validColumns(w: Int, ow: Int, kj: Int, _ g: WindowGeometry) -> (off
     return (offset, first < upper ? first..<upper : 0..<0)
 }
 
+/// For stride 1 with output rows as wide as the input's ('same' padding), the output rows of
+/// kernel row `ki` that read inside the image; `nil` for other geometries.
+@inline(__always)
+func sameSizeRows(h: Int, w: Int, oh: Int, ow: Int, ki: Int, _ g: WindowGeometry) -> Range<Int>? {
+    guard g.stride == (1, 1) && ow == w else { return nil }
+    let shift = ki * g.dilation.height - g.padding.height  // iy = oy + shift
+    let lower = Swift.max(0, -shift), upper = Swift.min(oh, h - shift)
+    return lower < upper ? lower..<upper : 0..<0
+}
+
+/// Zeroes, in each of `rows` of `ow` values, the columns outside `valid`.
+@inline(__always)
+func zeroInvalidColumns(_ row: UnsafeMutablePointer<Float>, rows: Range<Int>, ow: Int, valid: Range<Int>) {
+    guard valid.lowerBound > 0 || valid.upperBound < ow else { return }
+    for oy in rows {
+        let r = row + oy * ow
+        if valid.isEmpty { zeroVector(r, count: ow); continue }
+        for ox in 0..<valid.lowerBound { r[ox] = 0 }
+        for ox in valid.upperBound..<ow { r[ox] = 0 }
+    }
+}
+
+/// col2im for one kernel offset of a scratch column buffer that may be overwritten: the
+/// columns outside the image are zeroed first, so the valid rows add back as one shifted
+/// block. Falls back to ``addWindowRow`` for other geometries.
+@inline(__always)
+func addWindowRow(
+    consuming row: UnsafeMutablePointer<Float>, to plane: UnsafeMutablePointer<Float>,
+    h: Int, w: Int, oh: Int, ow: Int, ki: Int, kj: Int, _ g: WindowGeometry
+) {
+    guard let rows = sameSizeRows(h: h, w: w, oh: oh, ow: ow, ki: ki, g) else {
+        addWindowRow(from: row, to: plane, h: h, w: w, oh: oh, ow: ow, ki: ki, kj: kj, g)
+        return
+    }
+    guard !rows.isEmpty else { return }
+    let (offset, valid) = validColumns(w: w, ow: ow, kj: kj, g)
+    zeroInvalidColumns(row, rows: rows, ow: ow, valid: valid)
+    let start = rows.lowerBound * ow, count = rows.count * ow
+    let target = (rows.lowerBound + ki * g.dilation.height - g.padding.height) * w + offset
+    // Elements clipped here lie in invalid columns, which are zero.
+    let lower = Swift.max(0, -target), upper = Swift.min(count, h * w - target)
+    if lower < upper { addVector(row + start + lower, into: plane + target + lower, count: upper - lower) }
+}
+
 /// im2col for one kernel offset `(ki, kj)`: writes `oh·ow` window values (zero in the padding).
 @inline(__always)
-private func copyWindowRow(
+func copyWindowRow(
     from plane: UnsafePointer<Float>, to row: UnsafeMutablePointer<Float>,
     h: Int, w: Int, oh: Int, ow: Int, ki: Int, kj: Int, _ g: WindowGeometry
 ) {
     let (offset, valid) = validColumns(w: w, ow: ow, kj: kj, g)
+    if let rows = sameSizeRows(h: h, w: w, oh: oh, ow: ow, ki: ki, g) {
+        // Output rows as wide as input rows: the valid rows are one shifted block copy,
+        // then the columns that fell into the padding (or wrapped to a neighbouring row)
+        // are zeroed. Long copies instead of one short copy per row.
+        zeroVector(row, count: rows.lowerBound * ow)
+        zeroVector(row + rows.upperBound * ow, count: (oh - rows.upperBound) * ow)
+        guard !rows.isEmpty else { return }
+        let start = rows.lowerBound * ow, count = rows.count * ow
+        let source = (rows.lowerBound + ki * g.dilation.height - g.padding.height) * w + offset
+        let lower = Swift.max(0, -source), upper = Swift.min(count, h * w - source)
+        if lower < upper { copyVector(plane + source + lower, to: row + start + lower, count: upper - lower) }
+        zeroInvalidColumns(row, rows: rows, ow: ow, valid: valid)
+        return
+    }
     let s = g.stride.width
     for oy in 0..<oh {
         let dst = row + oy * ow
@@ -524,7 +581,7 @@ private func copyWindowRow(
 
 /// col2im for one kernel offset: adds the `oh·ow` window values back into the image plane.
 @inline(__always)
-private func addWindowRow(
+func addWindowRow(
     from row: UnsafePointer<Float>, to plane: UnsafeMutablePointer<Float>,
     h: Int, w: Int, oh: Int, ow: Int, ki: Int, kj: Int, _ g: WindowGeometry
 ) {
