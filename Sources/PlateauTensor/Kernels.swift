@@ -10,7 +10,7 @@ func makeScalars(count: Int, _ fill: (UnsafeMutablePointer<Float>) -> Void) -> [
 }
 
 @inline(__always)
-func mapScalars(_ x: [Float], _ f: (Float) -> Float) -> [Float] {
+func mapScalars<F: UnaryScalarFunction>(_ x: [Float], _ f: F) -> [Float] {
     x.withUnsafeBufferPointer { src in
         makeScalars(count: src.count) { out in
             parallelFor(src.count, grain: elementGrain) { range in
@@ -18,6 +18,30 @@ func mapScalars(_ x: [Float], _ f: (Float) -> Float) -> [Float] {
             }
         }
     }
+}
+
+@inline(__always)
+func mapScalars(_ x: [Float], _ f: @escaping (Float) -> Float) -> [Float] {
+    mapScalars(x, UnaryClosure(body: f))
+}
+
+/// A function of one scalar as a type (see ``BinaryScalarFunction``).
+protocol UnaryScalarFunction {
+    func callAsFunction(_ x: Float) -> Float
+}
+
+struct Rectifying: UnaryScalarFunction {
+    @inline(__always) func callAsFunction(_ x: Float) -> Float { x > 0 ? x : 0 }
+}
+
+struct Scaling: UnaryScalarFunction {
+    let factor: Float
+    @inline(__always) func callAsFunction(_ x: Float) -> Float { x * factor }
+}
+
+struct UnaryClosure: UnaryScalarFunction {
+    let body: (Float) -> Float
+    @inline(__always) func callAsFunction(_ x: Float) -> Float { body(x) }
 }
 
 @inline(__always)
@@ -59,6 +83,11 @@ struct Multiplying: BinaryScalarFunction {
 
 struct Dividing: BinaryScalarFunction {
     @inline(__always) func callAsFunction(_ x: Float, _ y: Float) -> Float { x / y }
+}
+
+/// `x` where `gate > 0`, else 0 (relu's backward step).
+struct Gating: BinaryScalarFunction {
+    @inline(__always) func callAsFunction(_ x: Float, _ gate: Float) -> Float { gate > 0 ? x : 0 }
 }
 
 /// Any other function of two scalars (called indirectly).

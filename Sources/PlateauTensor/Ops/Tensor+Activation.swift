@@ -5,13 +5,13 @@ extension Tensor {
     /// derivative is zero (as in every framework).
     public func relu() -> Tensor {
         let input = self
-        return unary("relu", { $0 > 0 ? $0 : 0 }) { g, _ in [g.gated(by: input)] }
+        return unary("relu", Rectifying()) { g, _ in [g.gated(by: input)] }
     }
 
     /// `self` where `gate > 0`, else 0: relu's backward step, itself linear in `self`.
     func gated(by gate: Tensor) -> Tensor {
         precondition(shape == gate.shape, "gated: \(shape) vs \(gate.shape)")
-        let values = zipScalars(scalars, gate.scalars) { $1 > 0 ? $0 : 0 }
+        let values = zipScalars(scalars, gate.scalars, Gating())
         return Tensor.recorded("gate", shape: shape, scalars: values, inputs: [self]) { g, _ in [g.gated(by: gate)] }
     }
 

@@ -17,8 +17,13 @@ extension Tensor {
     }
 
     @inline(__always)
-    func unary(_ name: String, _ f: (Float) -> Float, pullback: @escaping Node.Pullback) -> Tensor {
+    func unary<F: UnaryScalarFunction>(_ name: String, _ f: F, pullback: @escaping Node.Pullback) -> Tensor {
         Tensor.recorded(name, shape: shape, scalars: mapScalars(scalars, f), inputs: [self], pullback: pullback)
+    }
+
+    @inline(__always)
+    func unary(_ name: String, _ f: @escaping (Float) -> Float, pullback: @escaping Node.Pullback) -> Tensor {
+        unary(name, UnaryClosure(body: f), pullback: pullback)
     }
 
     public static func + (a: Tensor, b: Tensor) -> Tensor {
@@ -54,7 +59,7 @@ extension Tensor {
     public static func - (a: Tensor, b: Float) -> Tensor { a - Tensor(b) }
     public static func - (a: Float, b: Tensor) -> Tensor { Tensor(a) - b }
     public static func * (a: Tensor, b: Float) -> Tensor {
-        a.unary("scale", { $0 * b }) { g, _ in [g * b] }
+        a.unary("scale", Scaling(factor: b)) { g, _ in [g * b] }
     }
     public static func * (a: Float, b: Tensor) -> Tensor { b * a }
     public static func / (a: Tensor, b: Float) -> Tensor { a * (1 / b) }

@@ -560,23 +560,38 @@ func copyWindowRow(
         zeroInvalidColumns(row, rows: rows, ow: ow, valid: valid)
         return
     }
-    let s = g.stride.width
-    for oy in 0..<oh {
-        let dst = row + oy * ow
-        let iy = oy * g.stride.height - g.padding.height + ki * g.dilation.height
-        if iy < 0 || iy >= h || valid.isEmpty {
-            zeroVector(dst, count: ow)
-            continue
-        }
-        if valid.lowerBound > 0 { zeroVector(dst, count: valid.lowerBound) }
-        if valid.upperBound < ow { zeroVector(dst + valid.upperBound, count: ow - valid.upperBound) }
-        let src = plane + iy * w + offset
+    let rows = imageRows(h: h, oh: oh, ki: ki, g)
+    zeroVector(row, count: rows.lowerBound * ow)
+    zeroVector(row + rows.upperBound * ow, count: (oh - rows.upperBound) * ow)
+    guard !rows.isEmpty else { return }
+    // One short row per output row: loop-invariant work hoisted, pointers stepped.
+    let s = g.stride.width, left = valid.lowerBound, right = ow &- valid.upperBound, count = valid.count
+    let inputStep = g.stride.height &* w
+    let firstInputRow: Int = rows.lowerBound * g.stride.height - g.padding.height + ki * g.dilation.height
+    var src = plane + (firstInputRow * w + offset)
+    var dst = row + rows.lowerBound * ow
+    for _ in rows {
+        for ox in 0..<left { dst[ox] = 0 }
         if s == 1 {
-            copyVector(src + valid.lowerBound, to: dst + valid.lowerBound, count: valid.count)
+            copyVector(src + left, to: dst + left, count: count)
         } else {
-            for ox in valid { dst[ox] = src[ox * s] }
+            for ox in valid { dst[ox] = src[ox &* s] }
         }
+        for ox in (ow &- right)..<ow { dst[ox] = 0 }
+        src += inputStep
+        dst += ow
     }
+}
+
+/// The output rows of kernel row `ki` whose input row lies inside the image (the others
+/// read only padding).
+@inline(__always)
+func imageRows(h: Int, oh: Int, ki: Int, _ g: WindowGeometry) -> Range<Int> {
+    let shift = ki * g.dilation.height - g.padding.height  // iy = oy·stride + shift
+    let sh = g.stride.height
+    let lower = shift >= 0 ? 0 : (-shift + sh - 1) / sh
+    let upper = h - 1 - shift < 0 ? 0 : Swift.min(oh, (h - 1 - shift) / sh + 1)
+    return lower < upper ? lower..<upper : 0..<0
 }
 
 /// col2im for one kernel offset: adds the `oh·ow` window values back into the image plane.
@@ -586,16 +601,19 @@ func addWindowRow(
     h: Int, w: Int, oh: Int, ow: Int, ki: Int, kj: Int, _ g: WindowGeometry
 ) {
     let (offset, valid) = validColumns(w: w, ow: ow, kj: kj, g)
-    let s = g.stride.width
-    for oy in 0..<oh {
-        let iy = oy * g.stride.height - g.padding.height + ki * g.dilation.height
-        if iy < 0 || iy >= h { continue }
-        let src = row + oy * ow
-        let dst = plane + iy * w + offset
+    let rows = imageRows(h: h, oh: oh, ki: ki, g)
+    guard !rows.isEmpty, !valid.isEmpty else { return }
+    let s = g.stride.width, outputStep = g.stride.height &* w
+    let firstInputRow: Int = rows.lowerBound * g.stride.height - g.padding.height + ki * g.dilation.height
+    var src = row + rows.lowerBound * ow
+    var dst = plane + (firstInputRow * w + offset)
+    for _ in rows {
         if s == 1 {
             addVector(src + valid.lowerBound, into: dst + valid.lowerBound, count: valid.count)
         } else {
-            for ox in valid { dst[ox * s] += src[ox] }
+            for ox in valid { dst[ox &* s] += src[ox] }
         }
+        src += ow
+        dst += outputStep
     }
 }

@@ -62,7 +62,9 @@ extension Tensor {
                 kernel: g.kernel, stride: (1, 1),
                 padding: (g.dilation.height * (kh - 1) - g.padding.height, g.dilation.width * (kw - 1) - g.padding.width),
                 dilation: (g.dilation.height, g.dilation.width))
-            let transposedConvolution = needsInput && g.stride == (1, 1)
+            // Only for 'same' convolutions: with less padding the transposed one would unfold
+            // ∂y into a matrix larger than the columns it replaces, mostly zeros.
+            let transposedConvolution = needsInput && g.stride == (1, 1) && oh == h && ow == w
                 && backwardGeometry.padding.height >= 0 && backwardGeometry.padding.width >= 0
             let flipped = transposedConvolution ? flippedTransposedFilters(weight, c: c, oc: oc, kh: kh, kw: kw) : []
             let scratchCount = Swift.max(k * l, transposedConvolution ? oc * kh * kw * h * w : 0)
