@@ -20,7 +20,8 @@ form (buf = m*buf + g; p -= lr*buf), with the parameters and momentum donated.
 On mlp and lenet (see --method-workloads) PyTorch also times two sharpness-aware methods, in
 the same interleaved blocks as its SGD, and reports each one's time relative to SGD
 (ratio_vs_sgd: the median over rounds of the method's block median over SGD's block median in
-the same round, as plateau bench does):
+the same round; plateau bench uses block means, which agree for methods whose steps all cost
+the same, as these do):
 
   sam  davda54/sam's SAM (rho 0.05, non-adaptive): first pass and backward, perturb by
        rho*g/||g||, second pass and backward, restore the weights, SGD step. For networks with

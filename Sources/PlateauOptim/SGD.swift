@@ -64,20 +64,30 @@ public struct SGD: Optimizer {
                 // The same arithmetic as the one-line rule, split into branch-free loops the
                 // compiler vectorizes: the update is a measurable share of a small model's step.
                 let n = w.count
+                if !nesterov {
+                    // Buffer and weights in one pass: the update is memory-bound, and a second
+                    // pass would read the buffer back from memory.
+                    Parallelism.forEachChunk(of: n) { range in
+                        switch (first, wd != 0) {
+                        case (true, false): for i in range { let d = g[i]; b[i] = d; out[i] = w[i] + -lr * d }
+                        case (true, true): for i in range { let d = g[i] + wd * w[i]; b[i] = d; out[i] = w[i] + -lr * d }
+                        case (false, false): for i in range { let d = mu * b[i] + damp * g[i]; b[i] = d; out[i] = w[i] + -lr * d }
+                        case (false, true):
+                            for i in range { let d = mu * b[i] + damp * (g[i] + wd * w[i]); b[i] = d; out[i] = w[i] + -lr * d }
+                        }
+                    }
+                    return
+                }
                 switch (first, wd != 0) {
                 case (true, false): for i in 0..<n { b[i] = g[i] }
                 case (true, true): for i in 0..<n { b[i] = g[i] + wd * w[i] }
                 case (false, false): for i in 0..<n { b[i] = mu * b[i] + damp * g[i] }
                 case (false, true): for i in 0..<n { b[i] = mu * b[i] + damp * (g[i] + wd * w[i]) }
                 }
-                if nesterov {
-                    if wd != 0 {
-                        for i in 0..<n { out[i] = w[i] + -lr * ((g[i] + wd * w[i]) + mu * b[i]) }
-                    } else {
-                        for i in 0..<n { out[i] = w[i] + -lr * (g[i] + mu * b[i]) }
-                    }
+                if wd != 0 {
+                    for i in 0..<n { out[i] = w[i] + -lr * ((g[i] + wd * w[i]) + mu * b[i]) }
                 } else {
-                    for i in 0..<n { out[i] = w[i] + -lr * b[i] }
+                    for i in 0..<n { out[i] = w[i] + -lr * (g[i] + mu * b[i]) }
                 }
             }
         }
