@@ -26,6 +26,9 @@ extension Tensor {
         let chunks = (n + chunkSize - 1) / chunkSize
         let backend = Backends.current
         let input = self
+        if let same = SameConvolution(g, height: h, width: w) {
+            return convolvedSameSampleBySample(weight: weight, bias: bias, same: same, geometry: g)
+        }
         let values = scalars.withUnsafeBufferPointer { x in
             weight.scalars.withUnsafeBufferPointer { filters in
                 makeScalars(count: n * oc * l) { out in
@@ -117,6 +120,93 @@ extension Tensor {
             var results: [Tensor?] = [
                 needsInput ? Tensor(shape: input.shape, scalars: inputGradient) : nil,
                 needsWeight ? Tensor(shape: weight.shape, scalars: sumOfChunks(partials, chunks: chunks, size: oc * k)) : nil,
+            ]
+            if bias != nil { results.append(needsBias ? gradient.channelSums() : nil) }
+            return results
+        }
+    }
+
+    /// ``convolvedSampleBySample(weight:bias:geometry:)`` for 'same' convolutions, through
+    /// the row-shift lowering (``SameConvolution``).
+    func convolvedSameSampleBySample(weight: Tensor, bias: Tensor?, same: SameConvolution, geometry g: WindowGeometry) -> Tensor {
+        let (n, c, h, w) = (shape[0], shape[1], shape[2], shape[3])
+        let (oc, kh, kw) = (weight.shape[0], same.kh, same.kw)
+        let chunkSize = Tensor.convolutionChunkSize
+        let chunks = (n + chunkSize - 1) / chunkSize
+        let backend = Backends.current
+        let input = self
+        let filters = SameConvolution.filtersByRow(weight.scalars, oc: oc, c: c, kh: kh, kw: kw)
+        let values = scalars.withUnsafeBufferPointer { x in
+            filters.withUnsafeBufferPointer { filters in
+                makeScalars(count: n * oc * h * w) { out in
+                    parallelFor(chunks, grain: 1) { range in
+                        var shifted = [Float](unsafeUninitializedCapacity: c * kw * same.rowLength) { $1 = c * kw * same.rowLength }
+                        var wide = [Float](unsafeUninitializedCapacity: oc * same.wideCount) { $1 = oc * same.wideCount }
+                        shifted.withUnsafeMutableBufferPointer { shifted in
+                          wide.withUnsafeMutableBufferPointer { wide in
+                            for sample in range.lowerBound * chunkSize..<Swift.min(n, range.upperBound * chunkSize) {
+                                same.shiftedRows(of: x.baseAddress! + sample * c * h * w, channels: c, into: shifted.baseAddress!)
+                                same.multiply(filters.baseAddress!, m: oc, channels: c, shifted: shifted.baseAddress!, into: wide.baseAddress!, backend: backend)
+                                same.compact(wide.baseAddress!, rows: oc, into: out + sample * oc * h * w, bias: bias?.scalars)
+                            }
+                          }
+                        }
+                    }
+                }
+            }
+        }
+        let needsInput = node != nil, needsWeight = weight.node != nil, needsBias = bias?.node != nil
+        let inputs = bias.map { [self, weight, $0] } ?? [self, weight]
+        return Tensor.recorded("conv2d", shape: [n, oc, h, w], scalars: values, inputs: inputs) { gradient, _ in
+            if GradientRecording.isRecording {
+                return Tensor.convolutionPullbackComposite(gradient, input: input, weight: weight, hasBias: bias != nil, g)
+            }
+            // ∂x is a 'same' convolution of ∂y with the flipped, transposed filters.
+            let flipped = needsInput ? SameConvolution.flippedFiltersByRow(weight.scalars, oc: oc, c: c, kh: kh, kw: kw) : []
+            let k = c * kh * kw
+            var inputGradient = needsInput ? [Float](unsafeUninitializedCapacity: n * c * h * w) { $1 = n * c * h * w } : []
+            var partials = needsWeight ? [Float](unsafeUninitializedCapacity: chunks * oc * k) { $1 = chunks * oc * k } : []
+            let shiftedCount = Swift.max(c, oc) * kw * same.rowLength
+            gradient.scalars.withUnsafeBufferPointer { dy in
+              input.scalars.withUnsafeBufferPointer { x in
+                flipped.withUnsafeBufferPointer { flipped in
+                  inputGradient.withUnsafeMutableBufferPointer { dx in
+                    partials.withUnsafeMutableBufferPointer { partials in
+                      parallelFor(chunks, grain: 1) { range in
+                        var shifted = [Float](unsafeUninitializedCapacity: shiftedCount) { $1 = shiftedCount }
+                        var wide = [Float](unsafeUninitializedCapacity: Swift.max(c, oc) * same.wideCount) { $1 = Swift.max(c, oc) * same.wideCount }
+                        shifted.withUnsafeMutableBufferPointer { shifted in
+                          wide.withUnsafeMutableBufferPointer { wide in
+                            for chunk in range {
+                                let samples = chunk * chunkSize..<Swift.min(n, (chunk + 1) * chunkSize)
+                                for sample in samples {
+                                    let dySample = dy.baseAddress! + sample * oc * h * w
+                                    if needsWeight {
+                                        same.widen(dySample, rows: oc, into: wide.baseAddress!)
+                                        same.shiftedRows(of: x.baseAddress! + sample * c * h * w, channels: c, into: shifted.baseAddress!)
+                                        same.accumulateFilterGradient(
+                                            wide.baseAddress!, m: oc, channels: c, shifted: shifted.baseAddress!,
+                                            into: partials.baseAddress! + chunk * oc * k, accumulate: sample != samples.lowerBound, backend: backend)
+                                    }
+                                    if needsInput {
+                                        same.shiftedRows(of: dySample, channels: oc, into: shifted.baseAddress!)
+                                        same.multiply(flipped.baseAddress!, m: c, channels: oc, shifted: shifted.baseAddress!, into: wide.baseAddress!, backend: backend)
+                                        same.compact(wide.baseAddress!, rows: c, into: dx.baseAddress! + sample * c * h * w, bias: nil)
+                                    }
+                                }
+                            }
+                          }
+                        }
+                      }
+                    }
+                  }
+                }
+              }
+            }
+            var results: [Tensor?] = [
+                needsInput ? Tensor(shape: input.shape, scalars: inputGradient) : nil,
+                needsWeight ? Tensor(shape: weight.shape, scalars: SameConvolution.filterGradient(
+                    fromRows: sumOfChunks(partials, chunks: chunks, size: oc * k), oc: oc, c: c, kh: kh, kw: kw)) : nil,
             ]
             if bias != nil { results.append(needsBias ? gradient.channelSums() : nil) }
             return results
