@@ -27,6 +27,8 @@ struct ConvCase: CustomTestStringConvertible, Sendable {
         // More samples than one chunk of the sample-by-sample kernel (8), 'same' padding
         // (the block-copy im2col and the transposed-convolution input gradient), dilated.
         ConvCase(input: [9, 1, 4, 4], weight: [2, 1, 3, 3], bias: true, padding: (1, 1)),
+        ConvCase(input: [9, 6, 4, 3], weight: [2, 6, 3, 3], bias: true, padding: (1, 1)),  // row-shift lowering (C·kw ≥ 16)
+        ConvCase(input: [2, 4, 5, 4], weight: [3, 4, 5, 5], padding: (2, 2)),  // row-shift, 5×5
         ConvCase(input: [9, 1, 5, 5], weight: [1, 1, 3, 3], padding: (2, 2), dilation: (2, 2)),
         ConvCase(input: [9, 1, 5, 5], weight: [2, 1, 3, 3], stride: (2, 2), padding: (1, 1)),
     ]

@@ -26,7 +26,7 @@ extension Tensor {
         let chunks = (n + chunkSize - 1) / chunkSize
         let backend = Backends.current
         let input = self
-        if let same = SameConvolution(g, height: h, width: w) {
+        if let same = SameConvolution(g, height: h, width: w, channels: c) {
             return convolvedSameSampleBySample(weight: weight, bias: bias, same: same, geometry: g)
         }
         let values = scalars.withUnsafeBufferPointer { x in
