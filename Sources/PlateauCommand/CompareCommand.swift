@@ -37,7 +37,7 @@ struct CompareCommand: ParsableCommand {
     @Option(help: "Use only the first N training samples.") var trainLimit: Int?
     @Option(help: "Run directory of the comparison.") var output: String = "runs/compare"
     @Option(help: "Runs trained at once (default: one per core).") var jobs: Int?
-    @Option(help: "BLAS threads per run (default: 1 when runs share the cores, else one per core).") var threads: Int?
+    @Option(help: "Compute threads per run (default: 1 when runs share the cores, else one per core).") var threads: Int?
     @Option(help: "Training samples for the sharpness measures.") var sharpnessSamples: Int = 1000
     @Option(help: "ρ of the reported ρ-sharpness.") var sharpnessRho: Float = 0.05
     @Option(help: "Power-iteration cap for λ_max.") var eigenIterations: Int = 100

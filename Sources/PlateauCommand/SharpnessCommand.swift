@@ -10,7 +10,7 @@ struct MeasurementOptions: ParsableArguments {
     @Option(help: "Samples per forward pass; Hessian-vector products are averaged over batches by size.") var batchSize: Int = 1000
     @Option(help: "BatchNorm/Dropout mode during measurement: eval (running statistics, as PyHessian) or train.") var bnMode: String = "eval"
     @Option(help: "Random seed (power iteration, Hutchinson, directions).") var seed: UInt64 = 17
-    @Option(help: "BLAS threads.") var threads: Int = 2
+    @Option(help: "Compute threads.") var threads: Int = 2
 
     var mode: BatchNormMode {
         get throws {

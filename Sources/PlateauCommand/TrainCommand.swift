@@ -77,7 +77,7 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Start from the weights of this checkpoint.") var initialWeights: String?
     @Option(help: "Read the run configuration from this JSON file (flags override it).") var config: String?
     @Flag(help: "Continue the run in --output from its last checkpoint.") var resume = false
-    @Option(help: "Threads for OpenBLAS and Plateau's loops (default 2; saved with the run, since OpenBLAS's sums depend on it).") var threads: Int?
+    @Option(help: "Compute threads (default 2; results are the same for any count).") var threads: Int?
 
     func makeConfiguration() throws -> RunConfiguration {
         var c = RunConfiguration()

@@ -67,24 +67,24 @@ public struct ParameterSet: Sendable, Equatable {
         ParameterSet(entries.filter { isIncluded($0.key) }.map { ($0.key, $0.value) })
     }
 
-    public static func + (a: ParameterSet, b: ParameterSet) -> ParameterSet { a.combined(with: b) { $0 + $1 } }
-    public static func - (a: ParameterSet, b: ParameterSet) -> ParameterSet { a.combined(with: b) { $0 - $1 } }
-    public static func * (a: ParameterSet, b: ParameterSet) -> ParameterSet { a.combined(with: b) { $0 * $1 } }
+    public static func + (a: ParameterSet, b: ParameterSet) -> ParameterSet { a.combined(with: b, Adding()) }
+    public static func - (a: ParameterSet, b: ParameterSet) -> ParameterSet { a.combined(with: b, Subtracting()) }
+    public static func * (a: ParameterSet, b: ParameterSet) -> ParameterSet { a.combined(with: b, Multiplying()) }
 
     /// Every entry multiplied by `factor`.
-    public func scaled(by factor: Float) -> ParameterSet { combined(with: self) { x, _ in x * factor } }
+    public func scaled(by factor: Float) -> ParameterSet { combined(with: self, ScaledFirst(factor: factor)) }
 
     /// `self + factor · other` in one pass per entry (BLAS's axpy): the update rules of the
     /// sharpness-aware family are mostly this.
     public func adding(_ other: ParameterSet, scaledBy factor: Float) -> ParameterSet {
-        combined(with: other) { x, y in x + factor * y }
+        combined(with: other, AddingScaled(factor: factor))
     }
 
     /// `f` elementwise over matching entries, as constants (no graph). These whole-model
-    /// passes run every step of a sharpness-aware method, so they are plain loops the
-    /// compiler inlines and vectorizes rather than general tensor operations.
+    /// passes run every step of a sharpness-aware method: loops specialized for `f` (a type,
+    /// so the call inlines) and split over the threads, not general tensor operations.
     @inline(__always)
-    private func combined(with other: ParameterSet, _ f: (Float, Float) -> Float) -> ParameterSet {
+    private func combined<F: BinaryScalarFunction>(with other: ParameterSet, _ f: F) -> ParameterSet {
         precondition(Set(keys) == Set(other.keys), "ParameterSet: keys differ: \(Set(keys).symmetricDifference(other.keys).sorted())")
         var result = self
         for key in keys {
@@ -93,7 +93,9 @@ public struct ParameterSet: Sendable, Equatable {
             let scalars = [Float](unsafeUninitializedCapacity: a.count) { out, initialized in
                 a.scalars.withUnsafeBufferPointer { x in
                     b.scalars.withUnsafeBufferPointer { y in
-                        for i in 0..<x.count { out[i] = f(x[i], y[i]) }
+                        parallelFor(x.count, grain: elementGrain) { range in
+                            for i in range { out[i] = f(x[i], y[i]) }
+                        }
                     }
                 }
                 initialized = a.count
@@ -111,32 +113,57 @@ public struct ParameterSet: Sendable, Equatable {
             guard let b = other.storage[key] else { preconditionFailure("ParameterSet.dot: missing key \(key)") }
             let a = storage[key]!
             precondition(a.shape == b.shape, "ParameterSet.dot: \(key) has shapes \(a.shape) and \(b.shape)")
-            a.scalars.withUnsafeBufferPointer { x in
-                b.scalars.withUnsafeBufferPointer { y in
-                    // Float partial sums over short blocks vectorize; the blocks add up in
-                    // Double, so long tensors and large values keep their precision.
-                    var start = 0
-                    while start < x.count {
-                        let end = Swift.min(start + 256, x.count)
-                        var lanes = SIMD8<Float>.zero
-                        var i = start
-                        while i + 8 <= end {
-                            lanes += SIMD8(x[i..<(i + 8)]) * SIMD8(y[i..<(i + 8)])
-                            i += 8
+            total += blockedDot(a.scalars, b.scalars)
+        }
+        return Float(total)
+    }
+
+    private struct ScaledFirst: BinaryScalarFunction {
+        let factor: Float
+        @inline(__always) func callAsFunction(_ x: Float, _ y: Float) -> Float { x * factor }
+    }
+
+    private struct AddingScaled: BinaryScalarFunction {
+        let factor: Float
+        @inline(__always) func callAsFunction(_ x: Float, _ y: Float) -> Float { x + factor * y }
+    }
+
+    /// Σ xᵢyᵢ in blocks of 256: Float partial sums vectorize, the blocks add up in Double in
+    /// block order (so long tensors and large values keep their precision). Blocks are
+    /// computed on several threads, the sum is the same whatever their number.
+    private func blockedDot(_ a: [Float], _ b: [Float]) -> Double {
+        let count = a.count, blockSize = 256
+        let blocks = (count + blockSize - 1) / blockSize
+        var partials = [Double](repeating: 0, count: blocks)
+        a.withUnsafeBufferPointer { x in
+            b.withUnsafeBufferPointer { y in
+                partials.withUnsafeMutableBufferPointer { partials in
+                    parallelFor(blocks, grain: elementGrain / blockSize) { range in
+                        let px = UnsafeRawPointer(x.baseAddress!), py = UnsafeRawPointer(y.baseAddress!)
+                        for block in range {
+                            let start = block * blockSize, end = Swift.min(start + blockSize, count)
+                            var lanes = SIMD8<Float>.zero
+                            var i = start
+                            while i + 8 <= end {
+                                lanes += px.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self)
+                                    * py.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self)
+                                i += 8
+                            }
+                            var partial = lanes.sum()
+                            while i < end { partial += x[i] * y[i]; i += 1 }
+                            if partial.isFinite {
+                                partials[block] = Double(partial)
+                            } else {
+                                var exact: Double = 0
+                                for i in start..<end { exact += Double(x[i]) * Double(y[i]) }
+                                partials[block] = exact
+                            }
                         }
-                        var partial = lanes.sum()
-                        while i < end { partial += x[i] * y[i]; i += 1 }
-                        if partial.isFinite {
-                            total += Double(partial)
-                        } else {
-                            for i in start..<end { total += Double(x[i]) * Double(y[i]) }
-                        }
-                        start = end
                     }
                 }
             }
         }
-        return Float(total)
+        return partials.reduce(0, +)
     }
 
     /// The global Euclidean norm over all entries.

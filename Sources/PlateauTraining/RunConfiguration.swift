@@ -58,8 +58,8 @@ public struct RunConfiguration: Codable, Sendable, Equatable {
 
     // Run
     public var seed: UInt64 = 0
-    /// Threads for OpenBLAS and Plateau's loops. Part of a run's identity: OpenBLAS's sums
-    /// depend on how many threads share a product, so a resumed run keeps the count.
+    /// Threads for Plateau's compute (products, convolutions, elementwise loops). Results do
+    /// not depend on it; a resumed run keeps it only as the speed it was started with.
     public var threads = 2
     public var output: String? = nil
     public var initialWeights: String? = nil
