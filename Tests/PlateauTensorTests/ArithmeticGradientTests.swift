@@ -126,3 +126,18 @@ private func pos(_ shape: [Int], _ seed: UInt64) -> Tensor { TestData.uniform(sh
         #expect(h[0].scalars == [1, 1, 0] && h[1].scalars == [0, 0, 1])
     }
 }
+
+/// The fused per-channel affine map behind evaluation-mode batch norm: first and second
+/// derivatives in input, scale and shift, on both ranks.
+@Test(arguments: [[2, 3, 2, 2], [4, 3]])
+func channelAffineGradients(shape: [Int]) {
+    let inputs = [TestData.uniform(shape, seed: 301), TestData.uniform([3], seed: 302), TestData.uniform([3], seed: 303)]
+    checkGradients(at: inputs) { t in t[0].channelAffine(scale: t[1], shift: t[2]) }
+    checkSecondOrderGradients(at: inputs) { t in t[0].channelAffine(scale: t[1], shift: t[2]).square() }
+    let x = inputs[0], y = x.channelAffine(scale: inputs[1], shift: inputs[2])
+    let c = shape[1], s = shape.count == 4 ? shape[2] * shape[3] : 1
+    for i in 0..<x.count {
+        let ch = (i / s) % c
+        #expect(abs(y.scalars[i] - (x.scalars[i] * inputs[1].scalars[ch] + inputs[2].scalars[ch])) <= 1e-6)
+    }
+}

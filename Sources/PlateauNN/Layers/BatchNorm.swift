@@ -42,7 +42,6 @@ public struct BatchNorm: Layer {
         let c = weight.count
         precondition((input.rank == 2 || input.rank == 4) && input.shape[1] == c,
                      "BatchNorm: expected [N, \(c)] or [N, \(c), H, W], got \(input.shape)")
-        let statShape = input.rank == 4 ? [1, c, 1, 1] : [1, c]
         if isTraining {
             let (output, statistics) = input.batchNormalized(scale: weight, offset: bias, epsilon: epsilon)
             let m = Float(statistics.countPerChannel)
@@ -54,9 +53,8 @@ public struct BatchNorm: Layer {
             }
             return output
         }
-        let mean = runningMean.reshaped(to: statShape)
-        let variance = runningVariance.reshaped(to: statShape)
-        let scale = weight.reshaped(to: statShape) / (variance + epsilon).sqrt()
-        return (input - mean) * scale + bias.reshaped(to: statShape)
+        // y = x·k + (β − μ·k), k = γ/√(σ² + ε): per-channel constants, then one fused pass.
+        let scale = weight / (runningVariance + epsilon).sqrt()
+        return input.channelAffine(scale: scale, shift: bias - runningMean * scale)
     }
 }
