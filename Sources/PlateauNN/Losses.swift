@@ -63,10 +63,7 @@ public func klDivergence(studentLogits: Tensor, teacherLogits: Tensor, temperatu
     precondition(studentLogits.shape == teacherLogits.shape && studentLogits.rank == 2,
                  "klDivergence: expected equal [N, C] logits, got \(studentLogits.shape) and \(teacherLogits.shape)")
     precondition(temperature > 0, "klDivergence: temperature must be positive, got \(temperature)")
-    let teacherLog = (teacherLogits.detached / temperature).logSoftmax(alongAxis: 1)
-    let studentLog = (studentLogits / temperature).logSoftmax(alongAxis: 1)
-    let perSample = (teacherLog.exp() * (teacherLog - studentLog)).sum(alongAxis: 1) * (temperature * temperature)
-    return reduce(perSample, reduction)
+    return reduce(studentLogits.temperedKLDivergence(from: teacherLogits.detached, temperature: temperature), reduction)
 }
 
 /// The fraction of rows whose largest logit is at the label.
