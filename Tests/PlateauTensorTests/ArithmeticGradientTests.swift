@@ -141,3 +141,24 @@ func channelAffineGradients(shape: [Int]) {
         #expect(abs(y.scalars[i] - (x.scalars[i] * inputs[1].scalars[ch] + inputs[2].scalars[ch])) <= 1e-6)
     }
 }
+
+/// Batch norm with its ReLU fused: the same values and gradients as batch norm followed by
+/// `relu()`, and a backward pass that differentiates correctly again.
+@Test(arguments: [[6, 3], [3, 2, 3, 2]])
+func batchNormWithFusedReLU(shape: [Int]) {
+    let c = shape[1]
+    let inputs = [TestData.uniform(shape, seed: 311) * 2, TestData.uniform([c], seed: 312) + 1, TestData.uniform([c], seed: 313)]
+    let tracked = inputs.map { $0.trackingGradients() }
+    let fused = tracked[0].batchNormalized(scale: tracked[1], offset: tracked[2], epsilon: 1e-5, rectified: true).output
+    let composed = tracked[0].batchNormalized(scale: tracked[1], offset: tracked[2], epsilon: 1e-5).output.relu()
+    #expect(fused.scalars == composed.scalars)
+    let probe = TestData.uniform(shape, seed: 314)
+    let fusedGradients = gradients(of: (fused * probe).sum(), withRespectTo: tracked)
+    let composedGradients = gradients(of: (composed * probe).sum(), withRespectTo: tracked)
+    for (a, b) in zip(fusedGradients, composedGradients) {
+        #expect(zip(a.scalars, b.scalars).allSatisfy { abs($0 - $1) <= 1e-5 * max(1, abs($1)) })
+    }
+    checkSecondOrderGradients(at: inputs) { t in
+        t[0].batchNormalized(scale: t[1], offset: t[2], epsilon: 1e-5, rectified: true).output.square()
+    }
+}

@@ -39,11 +39,20 @@ public struct BatchNorm: Layer {
     }
 
     public mutating func callAsFunction(_ input: Tensor) -> Tensor {
+        normalized(input, rectified: false)
+    }
+
+    /// relu(bn(x)) with the ReLU fused into the normalization's kernels in training mode.
+    public mutating func rectified(_ input: Tensor) -> Tensor {
+        normalized(input, rectified: true)
+    }
+
+    private mutating func normalized(_ input: Tensor, rectified: Bool) -> Tensor {
         let c = weight.count
         precondition((input.rank == 2 || input.rank == 4) && input.shape[1] == c,
                      "BatchNorm: expected [N, \(c)] or [N, \(c), H, W], got \(input.shape)")
         if isTraining {
-            let (output, statistics) = input.batchNormalized(scale: weight, offset: bias, epsilon: epsilon)
+            let (output, statistics) = input.batchNormalized(scale: weight, offset: bias, epsilon: epsilon, rectified: rectified)
             let m = Float(statistics.countPerChannel)
             withoutGradients {
                 let unbiased = statistics.variance * (m / (m - 1))
@@ -55,6 +64,7 @@ public struct BatchNorm: Layer {
         }
         // y = x·k + (β − μ·k), k = γ/√(σ² + ε): per-channel constants, then one fused pass.
         let scale = weight / (runningVariance + epsilon).sqrt()
-        return input.channelAffine(scale: scale, shift: bias - runningMean * scale)
+        let output = input.channelAffine(scale: scale, shift: bias - runningMean * scale)
+        return rectified ? output.relu() : output
     }
 }

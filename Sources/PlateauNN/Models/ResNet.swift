@@ -34,7 +34,7 @@ public struct BasicBlock: Layer {
     }
 
     public mutating func callAsFunction(_ input: Tensor) -> Tensor {
-        var out = bn1(conv1(input)).relu()
+        var out = bn1.rectified(conv1(input))
         out = bn2(conv2(out))
         var shortcut = input
         if stride != 1 || inputChannels != outputChannels {
@@ -89,7 +89,7 @@ public struct ResNet: Layer {
     public mutating func callAsFunction(_ input: Tensor) -> Tensor {
         precondition(input.rank == 4 && input.shape[1] == conv1.weight.shape[1],
                      "ResNet: expected [N, \(conv1.weight.shape[1]), H, W] images, got \(input.shape)")
-        var x = bn1(conv1(input)).relu()
+        var x = bn1.rectified(conv1(input))
         for i in layer1.indices { x = layer1[i](x) }
         for i in layer2.indices { x = layer2[i](x) }
         for i in layer3.indices { x = layer3[i](x) }

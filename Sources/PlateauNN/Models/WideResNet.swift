@@ -54,8 +54,8 @@ public struct WideBasicBlock: Layer {
     public mutating func callAsFunction(_ input: Tensor) -> Tensor {
         precondition(input.rank == 4 && input.shape[1] == inputChannels,
                      "WideBasicBlock: expected [N, \(inputChannels), H, W] input, got \(input.shape)")
-        let activated = bn1(input).relu()
-        var out = bn2(conv1(activated)).relu()
+        let activated = bn1.rectified(input)
+        var out = bn2.rectified(conv1(activated))
         out = conv2(dropout(out))
         if let convShortcut { return out + convShortcut(activated) }
         return out + input
@@ -124,7 +124,7 @@ public struct WideResNet: Layer {
         for i in block1.indices { x = block1[i](x) }
         for i in block2.indices { x = block2[i](x) }
         for i in block3.indices { x = block3[i](x) }
-        x = bn1(x).relu()
+        x = bn1.rectified(x)
         // Global average pooling (the reference's avg_pool2d(8) on 32×32 input).
         return fc(x.mean(alongAxes: [2, 3]))
     }
