@@ -276,17 +276,24 @@ private func sumOfChunks(_ partials: [Float], chunks: Int, size: Int) -> [Float]
     return total
 }
 
-/// im2col of one sample `[C, H, W]` into `[C·kh·kw, oh·ow]`.
-private func unfoldSample(_ image: UnsafePointer<Float>, into columns: UnsafeMutablePointer<Float>, c: Int, h: Int, w: Int, _ g: WindowGeometry) {
+/// Calls `body(planeOffset, rowOffset, ki, kj)` for each row `(c, ki, kj)` of one sample's
+/// `[C·kh·kw, oh·ow]` window matrix: the walk im2col and col2im share.
+@inline(__always)
+private func forEachWindowRow(c: Int, h: Int, w: Int, _ g: WindowGeometry, _ body: (Int, Int, Int, Int) -> Void) {
     let (oh, ow) = g.outputSize(height: h, width: w)
     let (kh, kw) = g.kernel
     for ch in 0..<c {
         for ki in 0..<kh {
-            for kj in 0..<kw {
-                copyWindowRow(from: image + ch * h * w, to: columns + ((ch * kh + ki) * kw + kj) * oh * ow,
-                              h: h, w: w, oh: oh, ow: ow, ki: ki, kj: kj, g)
-            }
+            for kj in 0..<kw { body(ch * h * w, ((ch * kh + ki) * kw + kj) * oh * ow, ki, kj) }
         }
+    }
+}
+
+/// im2col of one sample `[C, H, W]` into `[C·kh·kw, oh·ow]`.
+private func unfoldSample(_ image: UnsafePointer<Float>, into columns: UnsafeMutablePointer<Float>, c: Int, h: Int, w: Int, _ g: WindowGeometry) {
+    let (oh, ow) = g.outputSize(height: h, width: w)
+    forEachWindowRow(c: c, h: h, w: w, g) { plane, row, ki, kj in
+        copyWindowRow(from: image + plane, to: columns + row, h: h, w: w, oh: oh, ow: ow, ki: ki, kj: kj, g)
     }
 }
 
@@ -294,13 +301,7 @@ private func unfoldSample(_ image: UnsafePointer<Float>, into columns: UnsafeMut
 /// it overwrites) into a zeroed `[C, H, W]`.
 private func foldSample(_ columns: UnsafeMutablePointer<Float>, into image: UnsafeMutablePointer<Float>, c: Int, h: Int, w: Int, _ g: WindowGeometry) {
     let (oh, ow) = g.outputSize(height: h, width: w)
-    let (kh, kw) = g.kernel
-    for ch in 0..<c {
-        for ki in 0..<kh {
-            for kj in 0..<kw {
-                addWindowRow(consuming: columns + ((ch * kh + ki) * kw + kj) * oh * ow, to: image + ch * h * w,
-                             h: h, w: w, oh: oh, ow: ow, ki: ki, kj: kj, g)
-            }
-        }
+    forEachWindowRow(c: c, h: h, w: w, g) { plane, row, ki, kj in
+        addWindowRow(consuming: columns + row, to: image + plane, h: h, w: w, oh: oh, ow: ow, ki: ki, kj: kj, g)
     }
 }
