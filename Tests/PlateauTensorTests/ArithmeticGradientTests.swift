@@ -162,3 +162,12 @@ func batchNormWithFusedReLU(shape: [Int]) {
         t[0].batchNormalized(scale: t[1], offset: t[2], epsilon: 1e-5, rectified: true).output.square()
     }
 }
+
+/// relu(a + b) in one op: the values of the composition and correct first and second
+/// derivatives in both inputs.
+@Test func addingRectifiedMatchesReluOfTheSum() {
+    let a = TestData.uniform([2, 3, 4], seed: 321), b = TestData.uniform([2, 3, 4], seed: 322)
+    #expect(a.addingRectified(b).scalars == (a + b).relu().scalars)
+    checkGradients(at: [a, b]) { t in t[0].addingRectified(t[1]) }
+    checkSecondOrderGradients(at: [a, b]) { t in t[0].addingRectified(t[1]).square() }
+}

@@ -45,7 +45,7 @@ public struct BasicBlock: Layer {
             let extra = outputChannels - inputChannels
             shortcut = shortcut.padded(alongAxis: 1, before: extra / 2, after: extra - extra / 2)
         }
-        return (out + shortcut).relu()
+        return out.addingRectified(shortcut)
     }
 }
 

@@ -65,3 +65,21 @@ extension Tensor {
         return self * Tensor(shape: shape, scalars: mask)
     }
 }
+
+extension Tensor {
+    /// max(self + other, 0) for tensors of one shape, in one pass each way: a residual
+    /// block's `relu(out + shortcut)`. Both inputs receive the same gated gradient.
+    public func addingRectified(_ other: Tensor) -> Tensor {
+        precondition(shape == other.shape, "addingRectified: shapes \(shape) and \(other.shape) differ")
+        let values = zipScalars(scalars, other.scalars, AddingRectified())
+        return Tensor.recorded("add-relu", shape: shape, scalars: values, inputs: [self, other]) { g, y in
+            let gated = g.gated(by: y)
+            return [gated, gated]
+        }
+    }
+}
+
+/// max(x + y, 0).
+struct AddingRectified: BinaryScalarFunction {
+    @inline(__always) func callAsFunction(_ x: Float, _ y: Float) -> Float { Swift.max(x + y, 0) }
+}
