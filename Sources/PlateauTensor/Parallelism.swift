@@ -9,7 +9,8 @@ import Darwin
 ///
 /// Work is split only across independent outputs — each output element is computed by one
 /// thread in the same order as serially — so results are bit-identical whatever the count.
-/// Set it once at start-up (the CLI's `--threads` sets it together with OpenBLAS's).
+/// Set it once at start-up with ``OpenBLASBackend/useThreads(_:)`` (the CLI's `--threads`),
+/// which also keeps OpenBLAS itself single-threaded: products are split by Plateau too.
 public enum Parallelism {
     nonisolated(unsafe) public static var threadCount = 2
 }

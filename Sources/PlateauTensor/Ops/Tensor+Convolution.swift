@@ -475,7 +475,9 @@ private func maxPoolPairs(
         while j < count {
             let p = plane + offsets[j]
             var best = p[0], k = 0
-            for (candidate, v) in [(1, p[1]), (2, p[w]), (3, p[w + 1])] where v > best || v.isNaN { best = v; k = candidate }
+            if p[1] > best || p[1].isNaN { best = p[1]; k = 1 }
+            if p[w] > best || p[w].isNaN { best = p[w]; k = 2 }
+            if p[w + 1] > best || p[w + 1].isNaN { best = p[w + 1]; k = 3 }
             values[j] = best
             argmax?[j] = base + offsets[j] + (k & 1) + (k >> 1) * w
             j += 1
@@ -500,9 +502,7 @@ private func validColumns(w: Int, ow: Int, kj: Int, _ g: WindowGeometry) -> (off
 @inline(__always)
 func sameSizeRows(h: Int, w: Int, oh: Int, ow: Int, ki: Int, _ g: WindowGeometry) -> Range<Int>? {
     guard g.stride == (1, 1) && ow == w else { return nil }
-    let shift = ki * g.dilation.height - g.padding.height  // iy = oy + shift
-    let lower = Swift.max(0, -shift), upper = Swift.min(oh, h - shift)
-    return lower < upper ? lower..<upper : 0..<0
+    return imageRows(h: h, oh: oh, ki: ki, g)
 }
 
 /// Zeroes, in each of `rows` of `ow` values, the columns outside `valid`.
