@@ -52,8 +52,8 @@ struct BenchCommand: ParsableCommand {
         guard warmup >= 0 else { throw ValidationError("--warmup must be non-negative, got \(warmup)") }
         _ = try parsedWorkloads()
         guard blockSize > 0 else { throw ValidationError("--block-size must be positive, got \(blockSize)") }
-        for name in optimizers.split(separator: ",") where !RunConfiguration.optimizers.contains(String(name)) {
-            throw ValidationError("unknown optimizer '\(name)'; expected one of \(RunConfiguration.optimizers.joined(separator: ", "))")
+        for name in optimizers.split(separator: ",") where !MethodRegistry.standard.names.contains(String(name)) {
+            throw ValidationError("unknown optimizer '\(name)'; expected one of \(MethodRegistry.standard.names.joined(separator: ", "))")
         }
     }
 
@@ -82,7 +82,7 @@ struct BenchCommand: ParsableCommand {
         for workload in selected where workload != .sgemm {
             if !json { FileHandle.standardError.write(Data("running \(workload.rawValue)…\n".utf8)) }
             let methods = optimizers.split(separator: ",").map(String.init)
-            var results = Benchmark.run(workload, methods: methods, batchSize: batchSize, steps: steps, warmup: warmup, blockSize: blockSize, seed: seed, ceiling: ceiling.best)
+            var results = try Benchmark.run(workload, methods: methods, batchSize: batchSize, steps: steps, warmup: warmup, blockSize: blockSize, seed: seed, ceiling: ceiling.best)
             let peak = BenchmarkResult.peakResidentBytes()
             for i in results.indices { results[i].peakResidentBytes = peak }
             rows += results

@@ -21,7 +21,7 @@ struct CompareCommand: ParsableCommand {
             """
     )
 
-    @Option(help: "Comma-separated optimizers (any of \(RunConfiguration.optimizers.joined(separator: ", "))).") var optimizers: String = "sgd,sam,saf"
+    @Option(help: "Comma-separated optimizers (any of \(MethodRegistry.standard.names.joined(separator: ", ")); their options, e.g. --rho 0.1 or --saf-lambda 1, apply to the methods that have them).") var optimizers: String = "sgd,sam,saf"
     @Option(help: "Model: \(ModelFactory.names.joined(separator: ", ")).") var model: String = "mlp"
     @OptionGroup var data: DatasetOptions
     @Option(help: "Epochs per run.") var epochs: Int = 10
@@ -33,7 +33,6 @@ struct CompareCommand: ParsableCommand {
     @Option(help: "SGD momentum.") var momentum: Float = 0.9
     @Option(help: "Weight decay.") var weightDecay: Float = 5e-4
     @Option(help: "Learning-rate schedule: \(RunConfiguration.schedules.joined(separator: ", ")).") var schedule: String = "cosine"
-    @Option(help: "ρ of the sharpness-aware methods (default: each method's own).") var rho: Float?
     @Option(help: "Use only the first N training samples.") var trainLimit: Int?
     @Option(help: "Run directory of the comparison.") var output: String = "runs/compare"
     @Option(help: "Runs trained at once (default: one per core).") var jobs: Int?
@@ -42,6 +41,8 @@ struct CompareCommand: ParsableCommand {
     @Option(help: "ρ of the reported ρ-sharpness.") var sharpnessRho: Float = 0.05
     @Option(help: "Power-iteration cap for λ_max.") var eigenIterations: Int = 100
     @Option(help: "Points of the 1-D landscape on [-1, 1] (0 skips it).") var landscapePoints: Int = 41
+
+    @Argument(parsing: .allUnrecognized, help: .hidden) var methodArguments: [String] = []
 
     func run() throws {
         PlateauCommand.configureRuntime()
@@ -60,12 +61,17 @@ struct CompareCommand: ParsableCommand {
         c.weightDecay = weightDecay
         c.schedule = schedule
         c.labelNoise = labelNoise
-        c.rho = rho
         c.trainLimit = trainLimit
         c.seed = seed
+        let methodSettings: MethodSettings
+        do { methodSettings = try MethodRegistry.standard.settings(fromArguments: methodArguments, for: methods) } catch {
+            throw ValidationError(error.description)
+        }
+        c.methodOptions = methodSettings
         for method in methods {
             var check = c
             check.optimizer = method
+            check.methodOptions = MethodRegistry.standard.settings(methodSettings, for: method)
             do { try check.validate() } catch { throw ValidationError("\(error)") }
         }
         let cores = ProcessInfo.processInfo.activeProcessorCount

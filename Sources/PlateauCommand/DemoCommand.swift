@@ -16,7 +16,7 @@ struct DemoCommand: ParsableCommand {
             """
     )
 
-    @Option(help: "Comma-separated optimizers (any of \(RunConfiguration.optimizers.joined(separator: ", "))).")
+    @Option(help: "Comma-separated optimizers (any of \(MethodRegistry.standard.names.joined(separator: ", ")); method options such as --rho or --saf-lambda apply to the methods that have them).")
     var optimizers: String = "sgd,sam,saf"
     @Option(help: "Epochs per optimizer.") var epochs: Int = 40
     @Option(help: "Samples per step.") var batchSize: Int = 64
@@ -26,22 +26,24 @@ struct DemoCommand: ParsableCommand {
     @Option(help: "Power-iteration steps for the Hessian eigenvalue (0 skips it).") var hessianIterations: Int = 20
     @Flag(help: "Print one JSON object per optimizer instead of the table.") var json = false
 
+    @Argument(parsing: .allUnrecognized, help: .hidden) var methodArguments: [String] = []
+
     func run() throws {
         PlateauCommand.configureRuntime()
         OpenBLASBackend.useThreads(1)  // tiny matrices: threads cost more than they give
         let methods = optimizers.split(separator: ",").map(String.init)
         guard !methods.isEmpty else { throw ValidationError("--optimizers: give at least one optimizer") }
-        let split = try DigitsSplit()
-        // The trainer normalizes with training statistics; the eigenvalue is measured on the same inputs.
-        let normalizedTrain = Normalization.fit(split.train).apply(to: split.train)
-        var rows: [(String, TrainingSummary, Float?)] = []
-        var progress = ConsoleProgress(quiet: json)
-        progress.message("UCI digits: \(split.train.count) train / \(split.test.count) test samples, MLP 64-512-512-10, \(epochs) epochs, batch \(batchSize), lr \(lr), cosine schedule\(labelNoise > 0 ? ", \(Int(labelNoise * 100))% label noise" : "")")
-        for method in methods {
+        // Every method and option is checked before anything trains.
+        let methodSettings: MethodSettings
+        do { methodSettings = try MethodRegistry.standard.settings(fromArguments: methodArguments, for: methods) } catch {
+            throw ValidationError(error.description)
+        }
+        let configurations = try methods.map { method in
             var c = RunConfiguration()
             c.model = "mlp"
             c.dataset = "digits"
             c.optimizer = method
+            c.methodOptions = MethodRegistry.standard.settings(methodSettings, for: method)
             c.epochs = epochs
             c.batchSize = batchSize
             c.learningRate = lr
@@ -51,6 +53,15 @@ struct DemoCommand: ParsableCommand {
             c.seed = seed
             if ["adam", "adamw"].contains(method) { c.learningRate = min(lr, 1e-3) }
             do { try c.validate() } catch { throw ValidationError("\(error)") }
+            return c
+        }
+        let split = try DigitsSplit()
+        // The trainer normalizes with training statistics; the eigenvalue is measured on the same inputs.
+        let normalizedTrain = Normalization.fit(split.train).apply(to: split.train)
+        var rows: [(String, TrainingSummary, Float?)] = []
+        var progress = ConsoleProgress(quiet: json)
+        progress.message("UCI digits: \(split.train.count) train / \(split.test.count) test samples, MLP 64-512-512-10, \(epochs) epochs, batch \(batchSize), lr \(lr), cosine schedule\(labelNoise > 0 ? ", \(Int(labelNoise * 100))% label noise" : "")")
+        for (method, c) in zip(methods, configurations) {
             progress.message("— \(method)")
             var quiet = ConsoleProgress(quiet: true)
             let trainer = try Trainer(configuration: c, train: split.train, test: split.test, output: nil)

@@ -26,6 +26,8 @@ struct TrainCommand: ParsableCommand {
               plateau train --model mlp --dataset digits --epochs 20 --optimizer sam --rho 0.05
               plateau train --model lenet --dataset mnist --optimizer saf --epochs 10 --output runs/lenet-saf
               plateau train --output runs/lenet-saf --resume
+
+            \(MethodRegistry.standard.helpText())
             """
     )
 
@@ -34,8 +36,8 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Model: \(ModelFactory.names.joined(separator: ", ")).") var model: String?
     @Option(help: "Epochs to train.") var epochs: Int?
     @Option(help: "Samples per step.") var batchSize: Int?
-    @Option(help: "Optimizer: \(RunConfiguration.optimizers.joined(separator: ", ")).") var optimizer: String?
-    @Option(help: "Base optimizer under a sharpness-aware method: sgd, adam, adamw.") var baseOptimizer: String?
+    @Option(help: "Method: \(MethodRegistry.standard.names.joined(separator: ", ")) (their options are listed above).") var optimizer: String?
+    @Option(help: "Base optimizer under a sharpness-aware rule or objective term: \(MethodRegistry.standard.baseOptimizerNames.joined(separator: ", ")).") var baseOptimizer: String?
     @Option(help: "Learning rate (the peak for onecycle).") var lr: Float?
     @Option(help: "SGD momentum.") var momentum: Float?
     @Flag(help: "Nesterov momentum.") var nesterov = false
@@ -54,29 +56,13 @@ struct TrainCommand: ParsableCommand {
     @Flag(help: "Keep the dataset order (no shuffling).") var noShuffle = false
     @Option(help: "Use only the first N training samples.") var trainLimit: Int?
 
-    @Option(help: "Perturbation radius ρ (SAM 0.05, ASAM 0.5, LookSAM 0.1 by default).") var rho: Float?
-    @Option(help: "ASAM's η (T = |w| + η).") var eta: Float?
-    @Option(help: "GSAM's α (default 0.4) or LookSAM's α (default 0.7).") var alpha: Float?
-    @Option(help: "GSAM's ρ at the end of the schedule (default: --rho).") var rhoMin: Float?
-    @Option(help: "LookSAM: a full SAM step every k steps.") var k: Int?
-    @Option(help: "ESAM's β (fraction of weights perturbed).") var esamBeta: Float?
-    @Option(help: "ESAM's γ (fraction of samples in the second pass).") var esamGamma: Float?
-    @Option(help: "WSAM's γ (sharpness weight γ/(1-γ)).") var wsamGamma: Float?
-    @Option(help: "FriendlySAM's σ.") var fsamSigma: Float?
-    @Option(help: "FriendlySAM's λ (EMA of gradients).") var fsamLambda: Float?
-    @Option(help: "m-sharpness: an independent perturbation per chunk of m samples.") var mSharpness: Int?
-    @Option(help: "SAF/MESA trajectory weight λ (SAF 0.3, MESA 0.8 by default).") var safLambda: Float?
-    @Option(help: "SAF/MESA temperature τ.") var safTau: Float?
-    @Option(help: "SAF lag E: compare with outputs from E epochs ago.") var safLag: Int?
-    @Option(help: "SAF/MESA start epoch (0-based).") var safStart: Int?
-    @Flag(help: "Store SAF's memory bank in half precision.") var safHalf = false
-    @Option(help: "MESA's EMA decay per step.") var emaDecay: Float?
-
     @Option(help: "Random seed.") var seed: UInt64?
     @Option(help: "Run directory for config, metrics and checkpoints.") var output: String?
     @Option(help: "Start from the weights of this checkpoint.") var initialWeights: String?
     @Option(help: "Read the run configuration from this JSON file (flags override it).") var config: String?
     @Flag(help: "Continue the run in --output from its last checkpoint.") var resume = false
+    @Option(help: "m-sharpness: an independent perturbation per chunk of m samples (any sharpness-aware rule).") var mSharpness: Int?
+    @Argument(parsing: .allUnrecognized, help: .hidden) var methodArguments: [String] = []
     @Option(help: "Compute threads (default 2; results are the same for any count).") var threads: Int?
 
     func makeConfiguration() throws -> RunConfiguration {
@@ -84,6 +70,9 @@ struct TrainCommand: ParsableCommand {
         if let config { c = try RunConfiguration.load(from: URL(fileURLWithPath: config)) }
         else if resume, let output { c = try RunConfiguration.load(from: URL(fileURLWithPath: output).appendingPathComponent("config.json")) }
         func set<T>(_ value: T?, _ keyPath: WritableKeyPath<RunConfiguration, T>) { if let value { c[keyPath: keyPath] = value } }
+        // A configuration file's method options belong to its method: switching methods on the
+        // command line keeps only those the new method also has.
+        if let optimizer, optimizer != c.optimizer { c.methodOptions = MethodRegistry.standard.settings(c.methodOptions, for: optimizer) }
         set(data.dataset, \.dataset); if let d = data.dataDir { c.dataDirectory = d }
         set(model, \.model); set(epochs, \.epochs); set(batchSize, \.batchSize); set(optimizer, \.optimizer)
         set(baseOptimizer, \.baseOptimizer); set(lr, \.learningRate); set(momentum, \.momentum)
@@ -104,16 +93,13 @@ struct TrainCommand: ParsableCommand {
         if augment { c.augment = true }
         if noShuffle { c.shuffle = false }
         if let trainLimit { c.trainLimit = trainLimit }
-        if let rho { c.rho = rho }
-        set(eta, \.eta); if let alpha { c.alpha = alpha }; if let rhoMin { c.rhoMin = rhoMin }
-        set(k, \.lookInterval); set(esamBeta, \.esamBeta); set(esamGamma, \.esamGamma); set(wsamGamma, \.wsamGamma)
-        set(fsamSigma, \.fsamSigma); set(fsamLambda, \.fsamLambda); if let mSharpness { c.mSharpness = mSharpness }
-        if let safLambda { c.safLambda = safLambda }
-        set(safTau, \.safTemperature); set(safLag, \.safLag); set(safStart, \.safStart)
-        if safHalf { c.safHalfPrecision = true }
-        set(emaDecay, \.emaDecay); set(seed, \.seed); set(threads, \.threads)
+        if let mSharpness { c.mSharpness = mSharpness }
+        set(seed, \.seed); set(threads, \.threads)
         if let output { c.output = output }
         if let initialWeights { c.initialWeights = initialWeights }
+        do {
+            c.methodOptions.merge(try MethodRegistry.standard.settings(fromArguments: methodArguments, for: [c.optimizer])) { $1 }
+        } catch { throw ValidationError(error.description) }
         try c.validate()
         return c
     }

@@ -59,6 +59,8 @@ public struct ComparisonPlan: Sendable {
     public func configuration(optimizer: String, seedIndex k: Int) -> RunConfiguration {
         var c = base
         c.optimizer = optimizer
+        // The base holds the options of every compared method; each run keeps its own.
+        c.methodOptions = MethodRegistry.standard.settings(base.methodOptions, for: optimizer)
         c.seed = base.seed &+ UInt64(k)
         c.output = output.appendingPathComponent(Self.runName(optimizer, k)).path
         return c

@@ -1,6 +1,7 @@
 import Foundation
 import PlateauData
 import PlateauNN
+import PlateauOptim
 import PlateauTensor
 
 /// The engine workloads that `plateau bench` times.
@@ -115,19 +116,19 @@ public enum Benchmark {
     /// them; the median over rounds keeps the ratio robust to a disturbed round.
     public static func run(
         _ workload: BenchmarkWorkload, methods: [String], batchSize: Int, steps: Int, warmup: Int, blockSize: Int = 5,
-        seed: UInt64, ceiling: Double
-    ) -> [BenchmarkResult] {
+        seed: UInt64, ceiling: Double, registry: MethodRegistry = .standard
+    ) throws -> [BenchmarkResult] {
         var generator = SeededGenerator(seed: seed)
         switch workload {
         case .mlp:
             let model = MLP(sizes: [784, 512, 512, 10], using: &generator)
             let flops = 6.0 * Double(batchSize) * Double(784 * 512 + 512 * 512 + 512 * 10)
-            return time(model, "mlp", inputShape: [batchSize, 784], flops: flops, methods: methods, steps: steps, warmup: warmup, blockSize: blockSize, ceiling: ceiling, using: &generator)
+            return try time(model, "mlp", inputShape: [batchSize, 784], flops: flops, methods: methods, steps: steps, warmup: warmup, blockSize: blockSize, ceiling: ceiling, registry: registry, using: &generator)
         case .lenet:
             let model = LeNet5(using: &generator)
             let macs: Int = 6 * 25 * 784 + 16 * 150 * 100 + 400 * 120 + 120 * 84 + 84 * 10
             let flops = 6 * Double(macs) * Double(batchSize)
-            return time(model, "lenet", inputShape: [batchSize, 1, 28, 28], flops: flops, methods: methods, steps: steps, warmup: warmup, blockSize: blockSize, ceiling: ceiling, using: &generator)
+            return try time(model, "lenet", inputShape: [batchSize, 1, 28, 28], flops: flops, methods: methods, steps: steps, warmup: warmup, blockSize: blockSize, ceiling: ceiling, registry: registry, using: &generator)
         case .resnet20:
             let model = ResNet(depth: 20, using: &generator)
             // conv MACs per image: stem 16·27·1024, stage1 6 convs 16·144·1024, stage2 32·144·256 + 5·32·288·256,
@@ -136,7 +137,7 @@ public enum Benchmark {
             macs += 32 * 144 * 256 + 5 * 32 * 288 * 256
             macs += 64 * 288 * 64 + 5 * 64 * 576 * 64 + 640
             let flops = 6 * Double(macs) * Double(batchSize)
-            return time(model, "resnet20", inputShape: [batchSize, 3, 32, 32], flops: flops, methods: methods, steps: steps, warmup: warmup, blockSize: blockSize, ceiling: ceiling, using: &generator)
+            return try time(model, "resnet20", inputShape: [batchSize, 3, 32, 32], flops: flops, methods: methods, steps: steps, warmup: warmup, blockSize: blockSize, ceiling: ceiling, registry: registry, using: &generator)
         case .sgemm:
             preconditionFailure("sgemm is measured by sgemmCeiling()")
         }
@@ -147,8 +148,8 @@ public enum Benchmark {
 
     static func time<M: Layer>(
         _ initial: M, _ name: String, inputShape: [Int], flops: Double, methods: [String], steps: Int, warmup: Int,
-        blockSize: Int, ceiling: Double, using generator: inout SeededGenerator
-    ) -> [BenchmarkResult] {
+        blockSize: Int, ceiling: Double, registry: MethodRegistry, using generator: inout SeededGenerator
+    ) throws -> [BenchmarkResult] {
         let classes = 10, batchSize = inputShape[0], batchCount = 4
         let batches = (0..<batchCount).map { b in
             Batch(images: Tensor.randomNormal(inputShape, using: &generator),
@@ -165,17 +166,21 @@ public enum Benchmark {
             c.optimizer = method
             c.learningRate = 0.01
             c.momentum = 0.9
-            c.safStart = epoch
-            var engine = StepEngine(configuration: c, model: initial, sampleCount: max(bankSamples, batchSize * batchCount), classCount: classes)
-            if engine.saf != nil {
+            if try registry.entry(named: method).options.contains(where: { $0.name == "saf-start" }) {
+                c.methodOptions["saf-start"] = .int(epoch)
+            }
+            var engine = try StepEngine(configuration: c, model: initial, sampleCount: max(bankSamples, batchSize * batchCount), classCount: classes, registry: registry)
+            for index in engine.objective.terms.indices {
+                guard var saf = engine.objective.terms[index] as? SAF else { continue }
                 // Past outputs for the lag epochs before the first measured one; later passes
                 // over the batches read what the benchmark itself recorded lag passes earlier,
                 // so the trajectory term is live at every step.
-                for past in (epoch - c.safLag)..<epoch {
+                for past in (epoch - saf.lag)..<epoch {
                     for batch in batches {
-                        engine.saf!.memory.record(Tensor.randomNormal([batchSize, classes], using: &generator), for: batch.indices, epoch: past)
+                        saf.memory.record(Tensor.randomNormal([batchSize, classes], using: &generator), for: batch.indices, epoch: past)
                     }
                 }
+                engine.objective.terms[index] = saf
             }
             engines.append(engine)
             models.append(initial)
@@ -214,7 +219,8 @@ public enum Benchmark {
                 let ratios = zip(blockMeans[i], blockMeans[baseline]).map { $0 / $1 }.sorted()
                 result.ratioToSGD = ratios[ratios.count / 2]
             }
-            result.memoryBankBytes = engines[i].saf?.memory.byteCount
+            let kept = engines[i].objectiveMemoryByteCount
+            result.memoryBankBytes = kept > 0 ? kept : nil
             return result
         }
     }

@@ -19,8 +19,8 @@ public struct RunConfiguration: Codable, Sendable, Equatable {
     // Optimization
     public var epochs = 10
     public var batchSize = 128
-    /// `sgd`, `adam`, `adamw`, or a sharpness-aware method: `sam`, `asam`, `gsam`, `looksam`,
-    /// `esam`, `wsam`, `fsam`, `saf`, `mesa`.
+    /// The method: a name in ``MethodRegistry`` (`sgd`, `adam`, `adamw`, a sharpness-aware
+    /// rule such as `sam`, or an objective term such as `saf`).
     public var optimizer = "sgd"
     /// The base optimizer under a sharpness-aware method: `sgd`, `adam` or `adamw`.
     public var baseOptimizer = "sgd"
@@ -37,24 +37,13 @@ public struct RunConfiguration: Codable, Sendable, Equatable {
     public var maxGradientNorm: Float? = nil
     public var microBatchSize: Int? = nil
 
-    // Sharpness-aware hyperparameters (each method reads its own; nil = the method's default)
-    public var rho: Float? = nil
-    public var eta: Float = 0.01
-    public var alpha: Float? = nil
-    public var rhoMin: Float? = nil
-    public var lookInterval = 5
-    public var esamBeta: Float = 0.6
-    public var esamGamma: Float = 0.5
-    public var wsamGamma: Float = 0.9
-    public var fsamSigma: Float = 1
-    public var fsamLambda: Float = 0.6
+    /// m for m-sharpness: an independent perturbation per chunk of m samples (any rule).
     public var mSharpness: Int? = nil
-    public var safLambda: Float? = nil
-    public var safTemperature: Float = 5
-    public var safLag = 3
-    public var safStart = 5
-    public var safHalfPrecision = false
-    public var emaDecay: Float = 0.9998
+
+    /// The method's own options by name (`rho`, `esam-beta`, `saf-lambda`, …), as the
+    /// method's entry in ``MethodRegistry`` declares them; what is absent takes the
+    /// method's default. In `config.json` they sit beside the other keys.
+    public var methodOptions: MethodSettings = [:]
 
     // Run
     public var seed: UInt64 = 0
@@ -66,18 +55,17 @@ public struct RunConfiguration: Codable, Sendable, Equatable {
 
     public init() {}
 
-    public static let optimizers = ["sgd", "adam", "adamw", "sam", "asam", "gsam", "looksam", "esam", "wsam", "fsam", "saf", "mesa"]
-    public static let baseOptimizers = ["sgd", "adam", "adamw"]
     public static let schedules = ["constant", "step", "multistep", "cosine", "onecycle"]
 
-    /// Rejects values no run can use, naming the field and what was expected.
-    public func validate() throws {
+    /// Rejects values no run can use, naming the field and what was expected; the method
+    /// and its options are checked against `registry`.
+    public func validate(using registry: MethodRegistry = .standard) throws {
         func fail(_ field: String, _ message: String) -> ConfigurationError { ConfigurationError(field: field, message: message) }
         guard ModelFactory.names.contains(model) else { throw fail("model", "expected one of \(ModelFactory.names.joined(separator: ", ")), got '\(model)'") }
         guard epochs > 0 else { throw fail("epochs", "expected a positive number, got \(epochs)") }
         guard batchSize > 0 else { throw fail("batch-size", "expected a positive number, got \(batchSize)") }
-        guard Self.optimizers.contains(optimizer) else { throw fail("optimizer", "expected one of \(Self.optimizers.joined(separator: ", ")), got '\(optimizer)'") }
-        guard Self.baseOptimizers.contains(baseOptimizer) else { throw fail("base-optimizer", "expected one of \(Self.baseOptimizers.joined(separator: ", ")), got '\(baseOptimizer)'") }
+        _ = try registry.baseEntry(self)
+        _ = try registry.resolvedOptions(for: self)
         guard Self.schedules.contains(schedule) else { throw fail("schedule", "expected one of \(Self.schedules.joined(separator: ", ")), got '\(schedule)'") }
         guard learningRate > 0, learningRate.isFinite else { throw fail("lr", "expected a positive learning rate, got \(learningRate)") }
         guard momentum >= 0, momentum < 1 else { throw fail("momentum", "expected a value in [0, 1), got \(momentum)") }
@@ -86,21 +74,10 @@ public struct RunConfiguration: Codable, Sendable, Equatable {
         guard ["symmetric", "pair"].contains(labelNoiseKind) else { throw fail("label-noise-kind", "expected symmetric or pair, got '\(labelNoiseKind)'") }
         guard warmupEpochs >= 0, warmupEpochs < epochs || warmupEpochs == 0 else { throw fail("warmup-epochs", "expected fewer warm-up epochs than epochs (\(epochs)), got \(warmupEpochs)") }
         guard (0...1).contains(labelSmoothing) else { throw fail("label-smoothing", "expected a value in [0, 1], got \(labelSmoothing)") }
-        if let rho, !(rho >= 0) { throw fail("rho", "expected a non-negative radius, got \(rho)") }
         if let microBatchSize, microBatchSize <= 0 { throw fail("micro-batch-size", "expected a positive number, got \(microBatchSize)") }
         if let mSharpness, mSharpness <= 0 { throw fail("m-sharpness", "expected a positive chunk size, got \(mSharpness)") }
         if let maxGradientNorm, !(maxGradientNorm > 0) { throw fail("max-grad-norm", "expected a positive norm, got \(maxGradientNorm)") }
-        guard lookInterval >= 1 else { throw fail("k", "expected a positive interval, got \(lookInterval)") }
-        guard esamBeta > 0, esamBeta <= 1 else { throw fail("esam-beta", "expected a value in (0, 1], got \(esamBeta)") }
-        guard esamGamma > 0, esamGamma <= 1 else { throw fail("esam-gamma", "expected a value in (0, 1], got \(esamGamma)") }
-        guard wsamGamma >= 0, wsamGamma < 1 else { throw fail("wsam-gamma", "expected a value in [0, 1), got \(wsamGamma)") }
-        guard fsamLambda >= 0, fsamLambda < 1 else { throw fail("fsam-lambda", "expected a value in [0, 1), got \(fsamLambda)") }
-        guard safTemperature > 0 else { throw fail("saf-tau", "expected a positive temperature, got \(safTemperature)") }
-        guard safLag >= 1 else { throw fail("saf-lag", "expected at least 1 epoch, got \(safLag)") }
-        guard safStart >= safLag else { throw fail("saf-start", "expected at least the lag (\(safLag)) so past outputs exist, got \(safStart)") }
-        if let safLambda, !(safLambda >= 0) { throw fail("saf-lambda", "expected a non-negative weight, got \(safLambda)") }
         guard threads >= 1 else { throw fail("threads", "expected at least 1, got \(threads)") }
-        guard emaDecay >= 0, emaDecay < 1 else { throw fail("ema-decay", "expected a value in [0, 1), got \(emaDecay)") }
         if schedule == "multistep", milestones.isEmpty { throw fail("milestones", "the multistep schedule needs at least one milestone epoch") }
     }
 
@@ -155,14 +132,71 @@ public struct RunConfiguration: Codable, Sendable, Equatable {
         try read(.schedule, &schedule); try read(.warmupEpochs, &warmupEpochs); try read(.stepEpochs, &stepEpochs)
         try read(.milestones, &milestones); try read(.gamma, &gamma); try read(.labelSmoothing, &labelSmoothing)
         try readOptional(.maxGradientNorm, &maxGradientNorm); try readOptional(.microBatchSize, &microBatchSize)
-        try readOptional(.rho, &rho); try read(.eta, &eta); try readOptional(.alpha, &alpha); try readOptional(.rhoMin, &rhoMin)
-        try read(.lookInterval, &lookInterval); try read(.esamBeta, &esamBeta); try read(.esamGamma, &esamGamma)
-        try read(.wsamGamma, &wsamGamma); try read(.fsamSigma, &fsamSigma); try read(.fsamLambda, &fsamLambda)
-        try readOptional(.mSharpness, &mSharpness); try readOptional(.safLambda, &safLambda); try read(.safTemperature, &safTemperature)
-        try read(.safLag, &safLag); try read(.safStart, &safStart); try read(.safHalfPrecision, &safHalfPrecision)
-        try read(.emaDecay, &emaDecay); try read(.seed, &seed); try read(.threads, &threads); try readOptional(.output, &output)
+        try readOptional(.mSharpness, &mSharpness); try read(.seed, &seed); try read(.threads, &threads); try readOptional(.output, &output)
         try readOptional(.initialWeights, &initialWeights)
+
+        // Every other key is a method option. Files written before options moved into the
+        // method table spelled them in camelCase and held every method's fields: those are
+        // translated, and kept only for the method the file names.
+        let all = try decoder.container(keyedBy: AnyCodingKey.self)
+        let fieldNames = Set(CodingKeys.allCases.map(\.stringValue))
+        let legacy = all.allKeys.contains { $0.stringValue == "safTemperature" }
+        for key in all.allKeys where !fieldNames.contains(key.stringValue) {
+            let value = try all.decode(SettingValue.self, forKey: key)
+            if legacy {
+                guard let (name, methods) = Self.legacyOptions[key.stringValue] else { continue }
+                if methods.contains(optimizer), value != .null { methodOptions[name] = value }
+            } else {
+                methodOptions[key.stringValue] = value
+            }
+        }
     }
+
+    /// The method fields of files written before the method table: camelCase key → option
+    /// name and the methods that read it.
+    static let legacyOptions: [String: (String, [String])] = [
+        "rho": ("rho", ["sam", "asam", "gsam", "looksam", "esam", "wsam", "fsam"]), "eta": ("eta", ["asam"]),
+        "alpha": ("alpha", ["gsam", "looksam"]), "rhoMin": ("rho-min", ["gsam"]), "lookInterval": ("k", ["looksam"]),
+        "esamBeta": ("esam-beta", ["esam"]), "esamGamma": ("esam-gamma", ["esam"]), "wsamGamma": ("wsam-gamma", ["wsam"]),
+        "fsamSigma": ("fsam-sigma", ["fsam"]), "fsamLambda": ("fsam-lambda", ["fsam"]),
+        "safLambda": ("saf-lambda", ["saf", "mesa"]), "safTemperature": ("saf-tau", ["saf", "mesa"]), "safLag": ("saf-lag", ["saf"]),
+        "safStart": ("saf-start", ["saf", "mesa"]), "safHalfPrecision": ("saf-half", ["saf"]), "emaDecay": ("ema-decay", ["mesa"]),
+    ]
+
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case model, dataset, dataDirectory, trainLimit, labelNoise, labelNoiseKind, augment, shuffle
+        case epochs, batchSize, optimizer, baseOptimizer, learningRate, momentum, nesterov, weightDecay, schedule
+        case warmupEpochs, stepEpochs, milestones, gamma, labelSmoothing, maxGradientNorm, microBatchSize, mSharpness
+        case seed, threads, output, initialWeights
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(model, forKey: .model); try c.encode(dataset, forKey: .dataset)
+        try c.encodeIfPresent(dataDirectory, forKey: .dataDirectory); try c.encodeIfPresent(trainLimit, forKey: .trainLimit)
+        try c.encode(labelNoise, forKey: .labelNoise); try c.encode(labelNoiseKind, forKey: .labelNoiseKind)
+        try c.encode(augment, forKey: .augment); try c.encode(shuffle, forKey: .shuffle); try c.encode(epochs, forKey: .epochs)
+        try c.encode(batchSize, forKey: .batchSize); try c.encode(optimizer, forKey: .optimizer)
+        try c.encode(baseOptimizer, forKey: .baseOptimizer); try c.encode(learningRate, forKey: .learningRate)
+        try c.encode(momentum, forKey: .momentum); try c.encode(nesterov, forKey: .nesterov); try c.encode(weightDecay, forKey: .weightDecay)
+        try c.encode(schedule, forKey: .schedule); try c.encode(warmupEpochs, forKey: .warmupEpochs)
+        try c.encode(stepEpochs, forKey: .stepEpochs); try c.encode(milestones, forKey: .milestones); try c.encode(gamma, forKey: .gamma)
+        try c.encode(labelSmoothing, forKey: .labelSmoothing); try c.encodeIfPresent(maxGradientNorm, forKey: .maxGradientNorm)
+        try c.encodeIfPresent(microBatchSize, forKey: .microBatchSize); try c.encodeIfPresent(mSharpness, forKey: .mSharpness)
+        try c.encode(seed, forKey: .seed); try c.encode(threads, forKey: .threads)
+        try c.encodeIfPresent(output, forKey: .output); try c.encodeIfPresent(initialWeights, forKey: .initialWeights)
+        var options = encoder.container(keyedBy: AnyCodingKey.self)
+        for (name, value) in methodOptions { try options.encode(value, forKey: AnyCodingKey(name)) }
+    }
+}
+
+/// A coding key for names known only at run time (method options).
+struct AnyCodingKey: CodingKey {
+    var stringValue: String
+    var intValue: Int? { nil }
+    init(_ string: String) { stringValue = string }
+    init?(stringValue: String) { self.stringValue = stringValue }
+    init?(intValue: Int) { nil }
 }
 
 /// A configuration value no run can use.

@@ -36,7 +36,8 @@ public struct TrainingSummary: Sendable {
         let sorted = metrics.map(\.millisecondsPerStep).sorted()
         return sorted.isEmpty ? 0 : sorted[sorted.count / 2]
     }
-    /// Bytes of SAF's trajectory memory (0 for other methods).
+    /// Bytes the objective keeps across steps: SAF's memory bank, MESA's teacher (0 for
+    /// plain cross-entropy).
     public var memoryBankBytes: Int
 }
 
@@ -67,8 +68,18 @@ public struct Trainer {
     /// Continue from `output/checkpoint-last.safetensors`.
     public var resume: Bool
 
-    public init(configuration: RunConfiguration, train: Dataset, test: Dataset, output: URL?, resume: Bool = false) throws {
-        try configuration.validate()
+    /// The methods the configuration may name (``MethodRegistry/standard`` unless a test or
+    /// a plug-in registered more).
+    public var registry: MethodRegistry
+
+    public init(
+        configuration: RunConfiguration, train: Dataset, test: Dataset, output: URL?, resume: Bool = false,
+        registry: MethodRegistry = .standard
+    ) throws {
+        try configuration.validate(using: registry)
+        var configuration = configuration
+        // The run records every option its method ran with, defaults included.
+        configuration.methodOptions = try registry.resolvedOptions(for: configuration)
         guard train.count > 0 else { throw ConfigurationError(field: "dataset", message: "the training set is empty") }
         guard test.count > 0 else { throw ConfigurationError(field: "dataset", message: "the test set is empty") }
         guard train.sampleShape == test.sampleShape else {
@@ -79,16 +90,19 @@ public struct Trainer {
         self.test = test
         self.output = output
         self.resume = resume
+        self.registry = registry
     }
 
     /// Loads the datasets a configuration names and prepares a trainer.
-    public static func prepare(_ configuration: RunConfiguration, output: URL?, resume: Bool = false) throws -> Trainer {
-        try configuration.validate()
+    public static func prepare(
+        _ configuration: RunConfiguration, output: URL?, resume: Bool = false, registry: MethodRegistry = .standard
+    ) throws -> Trainer {
+        try configuration.validate(using: registry)
         var (train, test) = try DatasetCatalog.load(configuration.dataset, dataDirectory: configuration.dataDirectory, seed: configuration.seed)
         if let limit = configuration.trainLimit, limit < train.count {
             train = train.subset(Array(0..<limit), name: train.name)
         }
-        return try Trainer(configuration: configuration, train: train, test: test, output: output, resume: resume)
+        return try Trainer(configuration: configuration, train: train, test: test, output: output, resume: resume, registry: registry)
     }
 
     /// Runs the whole training and returns its metrics.
@@ -126,8 +140,8 @@ public struct Trainer {
         }
         let augmentation = augmentationSteps(for: trainSet)
         let stepsPerEpoch = (trainSet.count + c.batchSize - 1) / c.batchSize
-        let schedule = try TrainingMethod.makeSchedule(c, stepsPerEpoch: stepsPerEpoch)
-        var engine = StepEngine(configuration: c, model: model, sampleCount: trainSet.count, classCount: trainSet.classCount)
+        let schedule = try TrainingSchedule.make(c, stepsPerEpoch: stepsPerEpoch)
+        var engine = try StepEngine(configuration: c, model: model, sampleCount: trainSet.count, classCount: trainSet.classCount, registry: registry)
         var startEpoch = 0, globalStep = 0
         var bestAccuracy: Float = -1
         var history: [EpochMetrics] = []
@@ -199,7 +213,7 @@ public struct Trainer {
                 try writeMetrics(history, to: output)
             }
         }
-        return (TrainingSummary(configuration: c, metrics: history, memoryBankBytes: engine.saf?.memory.byteCount ?? 0), model)
+        return (TrainingSummary(configuration: c, metrics: history, memoryBankBytes: engine.objectiveMemoryByteCount), model)
     }
 
     /// Crop (and, for natural images, flip) augmentation when asked for, on image datasets.
@@ -275,92 +289,5 @@ func seconds(_ d: Duration) -> Double {
 extension ParameterSet {
     func renamed(droppingPrefix prefix: String) -> ParameterSet {
         ParameterSet(entries.map { (String($0.key.dropFirst(prefix.count)), $0.value) })
-    }
-}
-
-/// One training step of any method on a batch: the optimizer (any of the family) plus SAF's
-/// or MESA's trajectory term when the configuration asks for it. Shared by the training
-/// loop and the benchmark, so what is timed is what trains.
-public struct StepEngine<Model: Layer> {
-    public var stepper: any TrainingStepper
-    public var saf: SAF?
-    public var mesa: MESA<Model>?
-    public let labelSmoothing: Float
-    public let classCount: Int
-
-    public init(configuration c: RunConfiguration, model: Model, sampleCount: Int, classCount: Int) {
-        stepper = TrainingMethod.makeStepper(c)
-        saf = c.optimizer == "saf"
-            ? SAF(sampleCount: sampleCount, classCount: classCount, lambda: c.safLambda ?? 0.3, temperature: c.safTemperature,
-                  lag: c.safLag, startEpoch: c.safStart, halfPrecision: c.safHalfPrecision)
-            : nil
-        mesa = c.optimizer == "mesa"
-            ? MESA(model: model, decay: c.emaDecay, lambda: c.safLambda ?? 0.8, temperature: c.safTemperature, startEpoch: c.safStart)
-            : nil
-        labelSmoothing = c.labelSmoothing
-        self.classCount = classCount
-    }
-
-    /// One optimizer step on `batch`; returns the step report and the first-pass logits.
-    public mutating func step(_ model: inout Model, on batch: Batch, epoch: Int, learningRate: Float) -> (report: StepReport, logits: Tensor) {
-        stepper.learningRate = learningRate
-        let n = batch.count
-        let classes = classCount
-        var firstPassLogits = [Float](repeating: 0, count: n * classes)
-        // The loss closure works on copies of SAF and MESA, which share SAF's 7 MB bank; they
-        // live only in this scope, so that recording into the bank below does not first copy
-        // it (copy on write) — which once cost 5% of an MLP step.
-        let report: StepReport
-        do {
-            let past = saf.flatMap { $0.isActive(atEpoch: epoch) ? $0.memory.pastLogits(for: batch.indices, epoch: epoch) : nil }
-            let teacher = mesa.flatMap { $0.isActive(atEpoch: epoch) ? $0.teacherLogits(batch.images) : nil }
-            let (saf, mesa, smoothing) = (self.saf, self.mesa, labelSmoothing)
-            report = stepper.step(&model, batchSize: n) { (m: inout Model, request: LossRequest) -> Tensor in
-                let images = request.samples.map { batch.images.gathering($0, alongAxis: 0) } ?? batch.images
-                let labels = request.samples.map { $0.map { batch.labels[$0] } } ?? batch.labels
-                let logits = m(images)
-                var losses = crossEntropy(logits: logits, labels: labels, labelSmoothing: smoothing, reduction: .none)
-                if let past, let saf {
-                    let rows = request.samples ?? Array(0..<n)
-                    let pastRows = request.samples.map { past.logits.gathering($0, alongAxis: 0) } ?? past.logits
-                    losses = losses + saf.trajectoryLoss(logits: logits, pastLogits: pastRows, available: rows.map { past.available[$0] })
-                }
-                if let teacher, let mesa {
-                    let teacherRows = request.samples.map { teacher.gathering($0, alongAxis: 0) } ?? teacher
-                    losses = losses + mesa.trajectoryLoss(logits: logits, teacherLogits: teacherRows)
-                }
-                if request.point == .parameters {
-                    logits.scalars.withUnsafeBufferPointer { source in
-                        for (row, position) in (request.samples ?? Array(0..<n)).enumerated() {
-                            for k in 0..<classes { firstPassLogits[position * classes + k] = source[row * classes + k] }
-                        }
-                    }
-                }
-                return losses
-            }
-        }
-        let logits = Tensor(shape: [n, classes], scalars: firstPassLogits)
-        if report.loss.isFinite {
-            self.saf?.memory.record(logits, for: batch.indices, epoch: epoch)
-            self.mesa?.updateTeacher(from: model)
-        }
-        return (report, logits)
-    }
-
-    /// SAF's memory bank and MESA's teacher as checkpoint tensors (`saf.*`, `mesa.*`).
-    public var extras: ParameterSet {
-        var extras = ParameterSet()
-        if let saf { for (k, v) in saf.memory.state.entries { extras["saf." + k] = v } }
-        if let mesa { for (k, v) in mesa.teacher.stateDictionary.entries { extras["mesa." + k] = v } }
-        return extras
-    }
-
-    /// Restores the optimizer, SAF's bank and MESA's teacher from a checkpoint.
-    public mutating func restore(optimizer: OptimizerState, extras: ParameterSet, source: String) throws {
-        try stepper.restore(optimizer)
-        if saf != nil { try saf!.memory.restore(extras.filter { $0.hasPrefix("saf.") }.renamed(droppingPrefix: "saf.")) }
-        if mesa != nil {
-            try mesa!.teacher.load(stateDictionary: extras.filter { $0.hasPrefix("mesa.") }.renamed(droppingPrefix: "mesa."), source: source + " (MESA teacher)")
-        }
     }
 }

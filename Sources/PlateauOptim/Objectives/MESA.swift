@@ -8,16 +8,18 @@ import PlateauTensor
 ///     L = L_CE + λ·τ²·(1/|B|) Σᵢ KL( softmax(f_v(xᵢ)/τ) ‖ softmax(f_θ(xᵢ)/τ) )
 ///
 /// The teacher runs forward only, in evaluation mode (BatchNorm uses its averaged running
-/// statistics), on the same inputs. Memory is one model copy instead of N × E × C logits;
-/// compute is one extra forward pass. Defaults: λ 0.8, τ 5, E_start 5.
-public struct MESA<Model: Layer>: Sendable {
-    public var teacher: Model
+/// statistics), on the same inputs, once per step before the optimizer's passes. Memory is
+/// one model copy instead of N × E × C logits; compute is one extra forward pass.
+/// Defaults: λ 0.8, τ 5, E_start 5. The teacher is held as `any Layer` so that the term,
+/// like every objective term, works with whatever model the run trains.
+public struct MESA: ObjectiveTerm {
+    public var teacher: any Layer
     public var decay: Float
     public var lambda: Float
     public var temperature: Float
     public var startEpoch: Int
 
-    public init(model: Model, decay: Float = 0.9998, lambda: Float = 0.8, temperature: Float = 5, startEpoch: Int = 5) {
+    public init<Model: Layer>(model: Model, decay: Float = 0.9998, lambda: Float = 0.8, temperature: Float = 5, startEpoch: Int = 5) {
         precondition(decay >= 0 && decay < 1, "MESA: EMA decay must be in [0, 1), got \(decay)")
         precondition(lambda >= 0, "MESA: lambda must be non-negative, got \(lambda)")
         precondition(temperature > 0, "MESA: temperature must be positive, got \(temperature)")
@@ -28,6 +30,7 @@ public struct MESA<Model: Layer>: Sendable {
         self.startEpoch = startEpoch
     }
 
+    /// Whether the teacher term is part of the loss at `epoch` (0-based).
     public func isActive(atEpoch epoch: Int) -> Bool { epoch >= startEpoch && lambda > 0 }
 
     /// The teacher's logits for `images`, forward only.
@@ -38,12 +41,16 @@ public struct MESA<Model: Layer>: Sendable {
 
     /// The per-sample term λ·τ²·KL(teacher ‖ student), shape `[n]`.
     public func trajectoryLoss(logits: Tensor, teacherLogits: Tensor) -> Tensor {
+        Self.trajectoryLoss(logits: logits, teacherLogits: teacherLogits, lambda: lambda, temperature: temperature)
+    }
+
+    static func trajectoryLoss(logits: Tensor, teacherLogits: Tensor, lambda: Float, temperature: Float) -> Tensor {
         klDivergence(studentLogits: logits, teacherLogits: teacherLogits, temperature: temperature, reduction: .none) * lambda
     }
 
     /// v ← β·v + (1 − β)·θ over the whole state dictionary, buffers included: one
     /// vectorized pass per tensor, after every step.
-    public mutating func updateTeacher(from model: Model) {
+    public mutating func updateTeacher<Model: Layer>(from model: Model) {
         let current = model.stateDictionary
         let beta = decay, complement = 1 - decay
         let averaged = teacher.stateDictionary.mapWithKeys { key, v in
@@ -62,4 +69,29 @@ public struct MESA<Model: Layer>: Sendable {
         }
         teacher.update(averaged)
     }
+
+    // MARK: ObjectiveTerm
+
+    public var name: String { "mesa" }
+
+    public mutating func loss<Model: Layer>(for batch: StepBatch, model: Model) -> TermLoss? {
+        guard isActive(atEpoch: batch.epoch) else { return nil }
+        let teacherOutputs = teacherLogits(batch.inputs)
+        let (lambda, temperature) = (self.lambda, self.temperature)
+        return { input, _ in
+            Self.trajectoryLoss(logits: input.outputs, teacherLogits: input.selecting(teacherOutputs), lambda: lambda, temperature: temperature)
+        }
+    }
+
+    public mutating func stepFinished<Model: Layer>(on batch: StepBatch, outputs: Tensor, model: Model) {
+        updateTeacher(from: model)
+    }
+
+    public var checkpointState: ParameterSet { teacher.stateDictionary }
+
+    public mutating func restore(checkpointState: ParameterSet, source: String) throws {
+        try teacher.load(stateDictionary: checkpointState, source: source + " (MESA teacher)")
+    }
+
+    public var memoryByteCount: Int { teacher.stateDictionary.scalarCount * 4 }
 }

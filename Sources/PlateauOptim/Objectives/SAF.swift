@@ -1,0 +1,77 @@
+import PlateauNN
+import PlateauTensor
+
+/// Sharpness-Aware Training for Free (Du et al. 2022, arXiv:2205.14083): SAM's sharpness
+/// term replaced by a trajectory loss that costs no extra pass.
+///
+///     L = L_CE + λ·τ²·(1/|B|) Σᵢ mᵢ · KL( softmax(z_i^{e−E}/τ) ‖ softmax(z_i/τ) )
+///
+/// where z_i^{e−E} are sample i's logits stored E epochs ago (``TrajectoryMemory``), mᵢ
+/// masks samples without them, and the term is active from epoch `startEpoch` (0-based).
+/// The τ² factor follows the reference code. Defaults are the paper's: τ 5, E 3,
+/// E_start 5, λ 0.3.
+///
+/// SAF is an objective term, not an optimizer: it runs inside the loss of any base
+/// optimizer (or even of SAM) at one forward–backward pass per step. Its per-step loss
+/// reads the batch's stored outputs once; after the step, the first pass's outputs are
+/// recorded as this epoch's.
+public struct SAF: ObjectiveTerm {
+    public var lambda: Float
+    public var temperature: Float
+    public var startEpoch: Int
+    public var memory: TrajectoryMemory
+
+    public init(sampleCount: Int, classCount: Int, lambda: Float = 0.3, temperature: Float = 5, lag: Int = 3, startEpoch: Int = 5, halfPrecision: Bool = false) {
+        precondition(lambda >= 0, "SAF: lambda must be non-negative, got \(lambda)")
+        precondition(temperature > 0, "SAF: temperature must be positive, got \(temperature)")
+        precondition(startEpoch >= lag, "SAF: the start epoch (\(startEpoch)) must be at least the lag (\(lag)), or early reads find no past outputs")
+        self.lambda = lambda
+        self.temperature = temperature
+        self.startEpoch = startEpoch
+        memory = TrajectoryMemory(sampleCount: sampleCount, classCount: classCount, lag: lag, halfPrecision: halfPrecision)
+    }
+
+    public var lag: Int { memory.lag }
+
+    /// Whether the trajectory term is part of the loss at `epoch` (0-based).
+    public func isActive(atEpoch epoch: Int) -> Bool { epoch >= startEpoch && lambda > 0 }
+
+    /// The per-sample trajectory term λ·τ²·mᵢ·KL(past ‖ current), shape `[n]`; zeros where
+    /// a sample has no stored past.
+    public func trajectoryLoss(logits: Tensor, pastLogits: Tensor, available: [Bool]) -> Tensor {
+        Self.trajectoryLoss(logits: logits, pastLogits: pastLogits, available: available, lambda: lambda, temperature: temperature)
+    }
+
+    static func trajectoryLoss(logits: Tensor, pastLogits: Tensor, available: [Bool], lambda: Float, temperature: Float) -> Tensor {
+        let kl = klDivergence(studentLogits: logits, teacherLogits: pastLogits, temperature: temperature, reduction: .none)
+        let mask = Tensor(available.map { $0 ? lambda : 0 })
+        return kl * mask
+    }
+
+    // MARK: ObjectiveTerm
+
+    public var name: String { "saf" }
+
+    public mutating func loss<Model: Layer>(for batch: StepBatch, model: Model) -> TermLoss? {
+        guard isActive(atEpoch: batch.epoch) else { return nil }
+        let past = memory.pastLogits(for: batch.indices, epoch: batch.epoch)
+        let (lambda, temperature) = (self.lambda, self.temperature)
+        return { input, _ in
+            Self.trajectoryLoss(
+                logits: input.outputs, pastLogits: input.selecting(past.logits), available: input.selecting(past.available),
+                lambda: lambda, temperature: temperature)
+        }
+    }
+
+    public mutating func stepFinished<Model: Layer>(on batch: StepBatch, outputs: Tensor, model: Model) {
+        memory.record(outputs, for: batch.indices, epoch: batch.epoch)
+    }
+
+    public var checkpointState: ParameterSet { memory.state }
+
+    public mutating func restore(checkpointState: ParameterSet, source: String) throws {
+        try memory.restore(checkpointState)
+    }
+
+    public var memoryByteCount: Int { memory.byteCount }
+}

@@ -1,0 +1,208 @@
+import PlateauNN
+import PlateauOptim
+import PlateauTensor
+
+extension MethodRegistry {
+    /// Every method Plateau ships, in the order `--help` and the README list them. A new
+    /// method is its options type (below or in its own file) plus one line here.
+    public static let standard = MethodRegistry([
+        .optimizer("sgd", summary: "SGD with momentum, Nesterov and L2 weight decay (--momentum, --nesterov, --weight-decay)") { _, context in
+            let c = context.configuration
+            return SGD(learningRate: c.learningRate, momentum: c.momentum, weightDecay: c.weightDecay, nesterov: c.nesterov)
+        },
+        .optimizer("adam", summary: "Adam (Kingma & Ba 2015), L2 weight decay") { _, context in
+            Adam(learningRate: context.configuration.learningRate, weightDecay: context.configuration.weightDecay)
+        },
+        .optimizer("adamw", summary: "AdamW (Loshchilov & Hutter 2019), decoupled weight decay") { _, context in
+            AdamW(learningRate: context.configuration.learningRate, weightDecay: context.configuration.weightDecay)
+        },
+        .sharpnessAware("sam", summary: "SAM (Foret et al. 2021): ε = ρ·g/‖g‖, descend along ∇L(w + ε)", options: RadiusOptions.self) { o, _ in
+            SAM(rho: o.rho)
+        },
+        .sharpnessAware("asam", summary: "Adaptive SAM (Kwon et al. 2021): ε = ρ·T²g/‖Tg‖, T = |w| + η", options: ASAMOptions.self) { o, _ in
+            ASAM(rho: o.rho, eta: o.eta)
+        },
+        .sharpnessAware("gsam", summary: "GSAM (Zhuang et al. 2022): SAM minus α × the part of g orthogonal to g_p; ρ follows the lr", options: GSAMOptions.self) { o, context in
+            GSAM(rhoMax: o.rho, rhoMin: o.rhoMin ?? o.rho, maximumLearningRate: context.configuration.learningRate, minimumLearningRate: 0, alpha: o.alpha)
+        },
+        .sharpnessAware("looksam", summary: "LookSAM (Liu et al. 2022): a SAM step every k steps, the cached sharpness direction between", options: LookSAMOptions.self) { o, _ in
+            LookSAM(rho: o.rho, interval: o.k, alpha: o.alpha)
+        },
+        .sharpnessAware("esam", summary: "Efficient SAM (Du et al. 2022): stochastic weight perturbation and sharpness-sensitive data selection", options: ESAMOptions.self) { o, context in
+            ESAM(rho: o.rho, beta: o.esamBeta, gamma: o.esamGamma, seed: context.configuration.seed)
+        },
+        .sharpnessAware("wsam", summary: "Weighted SAM (Yue et al. 2023): sharpness weighted by γ/(1−γ), decoupled from the base step", options: WSAMOptions.self) { o, _ in
+            WSAM(rho: o.rho, gamma: o.wsamGamma)
+        },
+        .sharpnessAware("fsam", summary: "Friendly SAM (Li et al. 2024): perturb along g minus an EMA of the full gradient", options: FriendlySAMOptions.self) { o, _ in
+            FriendlySAM(rho: o.rho, sigma: o.fsamSigma, lambda: o.fsamLambda)
+        },
+        .objective("saf", summary: "SAF (Du et al. 2022): + λ·τ²·KL(outputs E epochs ago ‖ now), no extra pass", options: SAFOptions.self) { o, context, _ in
+            SAF(sampleCount: context.sampleCount, classCount: context.classCount, lambda: o.safLambda, temperature: o.safTau,
+                lag: o.safLag, startEpoch: o.safStart, halfPrecision: o.safHalf)
+        },
+        .objective("mesa", summary: "MESA (Du et al. 2022): SAF with an EMA of the model as teacher", options: MESAOptions.self) { o, _, model in
+            MESA(model: model, decay: o.emaDecay, lambda: o.safLambda, temperature: o.safTau, startEpoch: o.safStart)
+        },
+    ])
+}
+
+private func nonNegativeRadius(_ rho: Float) throws(MethodOptionError) {
+    guard rho >= 0, rho.isFinite else { throw MethodOptionError(option: "rho", message: "expected a finite radius ≥ 0, got \(rho)") }
+}
+
+private func unitInterval(_ value: Float, _ option: String, closedAbove: Bool) throws(MethodOptionError) {
+    guard value >= 0, closedAbove ? value <= 1 : value < 1 else {
+        throw MethodOptionError(option: option, message: "expected a value in [0, 1\(closedAbove ? "]" : ")"), got \(value)")
+    }
+}
+
+/// SAM's only option: the radius ρ (0.05, the paper's CIFAR setting).
+public struct RadiusOptions: MethodOptions {
+    public var rho: Float = 0.05
+    public init() {}
+    public static let options = [OptionSpec("rho", \RadiusOptions.rho, help: "Perturbation radius ρ.")]
+    public func validate() throws(MethodOptionError) { try nonNegativeRadius(rho) }
+}
+
+public struct ASAMOptions: MethodOptions {
+    public var rho: Float = 0.5
+    public var eta: Float = 0.01
+    public init() {}
+    public static let options = [
+        OptionSpec("rho", \ASAMOptions.rho, help: "Radius ρ (about ten times SAM's)."),
+        OptionSpec("eta", \ASAMOptions.eta, help: "η in T = |w| + η."),
+    ]
+    public func validate() throws(MethodOptionError) {
+        try nonNegativeRadius(rho)
+        guard eta >= 0, eta.isFinite else { throw MethodOptionError(option: "eta", message: "expected a finite η ≥ 0, got \(eta)") }
+    }
+}
+
+public struct GSAMOptions: MethodOptions {
+    public var rho: Float = 0.05
+    public var rhoMin: Float? = nil
+    public var alpha: Float = 0.4
+    public init() {}
+    public static let options = [
+        OptionSpec("rho", \GSAMOptions.rho, help: "ρ at the peak learning rate."),
+        OptionSpec("rho-min", \GSAMOptions.rhoMin, help: "ρ at learning rate 0 (none: --rho)."),
+        OptionSpec("alpha", \GSAMOptions.alpha, help: "α, the weight of the surrogate-gap descent."),
+    ]
+    public func validate() throws(MethodOptionError) {
+        try nonNegativeRadius(rho)
+        if let rhoMin, !(rhoMin >= 0 && rhoMin.isFinite) { throw MethodOptionError(option: "rho-min", message: "expected a finite radius ≥ 0, got \(rhoMin)") }
+        guard alpha.isFinite else { throw MethodOptionError(option: "alpha", message: "expected a finite α, got \(alpha)") }
+    }
+}
+
+public struct LookSAMOptions: MethodOptions {
+    public var rho: Float = 0.1
+    public var k: Int = 5
+    public var alpha: Float = 0.7
+    public init() {}
+    public static let options = [
+        OptionSpec("rho", \LookSAMOptions.rho, help: "Perturbation radius ρ."),
+        OptionSpec("k", \LookSAMOptions.k, help: "A full SAM step every k steps."),
+        OptionSpec("alpha", \LookSAMOptions.alpha, help: "α, the weight of the reused direction."),
+    ]
+    public func validate() throws(MethodOptionError) {
+        try nonNegativeRadius(rho)
+        guard k >= 1 else { throw MethodOptionError(option: "k", message: "expected a positive interval, got \(k)") }
+        guard alpha.isFinite else { throw MethodOptionError(option: "alpha", message: "expected a finite α, got \(alpha)") }
+    }
+}
+
+public struct ESAMOptions: MethodOptions {
+    public var rho: Float = 0.05
+    public var esamBeta: Float = 0.6
+    public var esamGamma: Float = 0.5
+    public init() {}
+    public static let options = [
+        OptionSpec("rho", \ESAMOptions.rho, help: "Perturbation radius ρ."),
+        OptionSpec("esam-beta", \ESAMOptions.esamBeta, help: "β, the fraction of weight tensors perturbed."),
+        OptionSpec("esam-gamma", \ESAMOptions.esamGamma, help: "γ, the fraction of samples in the second pass."),
+    ]
+    public func validate() throws(MethodOptionError) {
+        try nonNegativeRadius(rho)
+        guard esamBeta > 0, esamBeta <= 1 else { throw MethodOptionError(option: "esam-beta", message: "expected a value in (0, 1], got \(esamBeta)") }
+        guard esamGamma > 0, esamGamma <= 1 else { throw MethodOptionError(option: "esam-gamma", message: "expected a value in (0, 1], got \(esamGamma)") }
+    }
+}
+
+public struct WSAMOptions: MethodOptions {
+    public var rho: Float = 0.05
+    public var wsamGamma: Float = 0.9
+    public init() {}
+    public static let options = [
+        OptionSpec("rho", \WSAMOptions.rho, help: "Perturbation radius ρ."),
+        OptionSpec("wsam-gamma", \WSAMOptions.wsamGamma, help: "γ: the sharpness term is weighted γ/(1−γ)."),
+    ]
+    public func validate() throws(MethodOptionError) {
+        try nonNegativeRadius(rho)
+        try unitInterval(wsamGamma, "wsam-gamma", closedAbove: false)
+    }
+}
+
+public struct FriendlySAMOptions: MethodOptions {
+    public var rho: Float = 0.05
+    public var fsamSigma: Float = 1
+    public var fsamLambda: Float = 0.6
+    public init() {}
+    public static let options = [
+        OptionSpec("rho", \FriendlySAMOptions.rho, help: "Perturbation radius ρ."),
+        OptionSpec("fsam-sigma", \FriendlySAMOptions.fsamSigma, help: "σ, how much of the full-gradient estimate is removed."),
+        OptionSpec("fsam-lambda", \FriendlySAMOptions.fsamLambda, help: "λ, the EMA factor of the full-gradient estimate."),
+    ]
+    public func validate() throws(MethodOptionError) {
+        try nonNegativeRadius(rho)
+        guard fsamSigma.isFinite else { throw MethodOptionError(option: "fsam-sigma", message: "expected a finite σ, got \(fsamSigma)") }
+        try unitInterval(fsamLambda, "fsam-lambda", closedAbove: false)
+    }
+}
+
+/// SAF's options; the defaults are the paper's (λ 0.3, τ 5, E 3, E_start 5).
+public struct SAFOptions: MethodOptions {
+    public var safLambda: Float = 0.3
+    public var safTau: Float = 5
+    public var safLag: Int = 3
+    public var safStart: Int = 5
+    public var safHalf = false
+    public init() {}
+    public static let options = [
+        OptionSpec("saf-lambda", \SAFOptions.safLambda, help: "λ, the weight of the trajectory loss."),
+        OptionSpec("saf-tau", \SAFOptions.safTau, help: "τ, the softmax temperature."),
+        OptionSpec("saf-lag", \SAFOptions.safLag, help: "E: compare with the outputs of E epochs ago."),
+        OptionSpec("saf-start", \SAFOptions.safStart, help: "The first epoch (0-based) with the trajectory loss."),
+        OptionSpec("saf-half", \SAFOptions.safHalf, help: "Store the memory bank in half precision."),
+    ]
+    public func validate() throws(MethodOptionError) {
+        guard safLambda >= 0, safLambda.isFinite else { throw MethodOptionError(option: "saf-lambda", message: "expected a finite weight ≥ 0, got \(safLambda)") }
+        guard safTau > 0, safTau.isFinite else { throw MethodOptionError(option: "saf-tau", message: "expected a positive temperature, got \(safTau)") }
+        guard safLag >= 1 else { throw MethodOptionError(option: "saf-lag", message: "expected at least 1 epoch, got \(safLag)") }
+        guard safStart >= safLag else {
+            throw MethodOptionError(option: "saf-start", message: "expected at least the lag (\(safLag)) so past outputs exist, got \(safStart)")
+        }
+    }
+}
+
+/// MESA's options; the defaults are the paper's (λ 0.8, τ 5, E_start 5, β 0.9998).
+public struct MESAOptions: MethodOptions {
+    public var safLambda: Float = 0.8
+    public var safTau: Float = 5
+    public var safStart: Int = 5
+    public var emaDecay: Float = 0.9998
+    public init() {}
+    public static let options = [
+        OptionSpec("saf-lambda", \MESAOptions.safLambda, help: "λ, the weight of the teacher loss."),
+        OptionSpec("saf-tau", \MESAOptions.safTau, help: "τ, the softmax temperature."),
+        OptionSpec("saf-start", \MESAOptions.safStart, help: "The first epoch (0-based) with the teacher loss."),
+        OptionSpec("ema-decay", \MESAOptions.emaDecay, help: "β, the teacher's EMA decay per step."),
+    ]
+    public func validate() throws(MethodOptionError) {
+        guard safLambda >= 0, safLambda.isFinite else { throw MethodOptionError(option: "saf-lambda", message: "expected a finite weight ≥ 0, got \(safLambda)") }
+        guard safTau > 0, safTau.isFinite else { throw MethodOptionError(option: "saf-tau", message: "expected a positive temperature, got \(safTau)") }
+        guard safStart >= 0 else { throw MethodOptionError(option: "saf-start", message: "expected an epoch ≥ 0, got \(safStart)") }
+        guard emaDecay >= 0, emaDecay < 1 else { throw MethodOptionError(option: "ema-decay", message: "expected a value in [0, 1), got \(emaDecay)") }
+    }
+}

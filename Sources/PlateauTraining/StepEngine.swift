@@ -1,0 +1,96 @@
+import PlateauData
+import PlateauNN
+import PlateauOptim
+import PlateauTensor
+
+/// One training step of any method on a batch: the run's optimizer (a base optimizer under
+/// a sharpness-aware rule, or alone) on the run's objective (cross-entropy plus any terms).
+/// Shared by the training loop and the benchmark, so what is timed is what trains.
+///
+/// The engine knows no method by name: the optimizer comes from the method table and sees
+/// only per-sample losses; the objective's terms see only batches and outputs.
+public struct StepEngine<Model: Layer> {
+    public var stepper: any TrainingStepper
+    public var objective: TrainingObjective
+    public let classCount: Int
+
+    /// Builds the optimizer and objective `configuration` names from `registry`.
+    public init(
+        configuration c: RunConfiguration, model: Model, sampleCount: Int, classCount: Int, registry: MethodRegistry = .standard
+    ) throws {
+        let context = MethodContext(configuration: c, sampleCount: sampleCount, classCount: classCount)
+        stepper = try registry.makeStepper(c, context: context)
+        objective = try registry.makeObjective(c, context: context, model: model)
+        self.classCount = classCount
+    }
+
+    /// An engine from parts, for loops that build their own optimizer and objective.
+    public init(stepper: any TrainingStepper, objective: TrainingObjective, classCount: Int) {
+        self.stepper = stepper
+        self.objective = objective
+        self.classCount = classCount
+    }
+
+    /// One optimizer step on `batch`; returns the step report and the first-pass outputs.
+    public mutating func step(_ model: inout Model, on batch: Batch, epoch: Int, learningRate: Float) -> (report: StepReport, logits: Tensor) {
+        stepper.learningRate = learningRate
+        let n = batch.count
+        let stepBatch = StepBatch(inputs: batch.images, labels: batch.labels, indices: batch.indices, epoch: epoch)
+        guard let loss = objective.loss(for: stepBatch, model: model) else {
+            preconditionFailure("StepEngine: the objective has no active term")
+        }
+        var outputRows = OutputRows(rowCount: n)
+        let report = stepper.step(&model, batchSize: n) { (m: inout Model, request: LossRequest) -> Tensor in
+            let images = request.samples.map { batch.images.gathering($0, alongAxis: 0) } ?? batch.images
+            let labels = request.samples.map { $0.map { batch.labels[$0] } } ?? batch.labels
+            let outputs = m(images)
+            if request.point == .parameters { outputRows.store(outputs, at: request.samples) }
+            let input = TermInput(outputs: outputs, rows: request.samples, labels: labels, point: request.point)
+            return loss(input) { m($0) }
+        }
+        let logits = outputRows.tensor
+        if report.loss.isFinite { objective.stepFinished(on: stepBatch, outputs: logits, model: model) }
+        return (report, logits)
+    }
+
+    /// The objective's state (SAF's memory bank, MESA's teacher) as checkpoint tensors,
+    /// under each term's name (`saf.*`, `mesa.*`).
+    public var extras: ParameterSet { objective.checkpointState }
+
+    /// Bytes the objective keeps across steps.
+    public var objectiveMemoryByteCount: Int { objective.memoryByteCount }
+
+    /// Restores the optimizer and the objective's terms from a checkpoint.
+    public mutating func restore(optimizer: OptimizerState, extras: ParameterSet, source: String) throws {
+        try stepper.restore(optimizer)
+        try objective.restore(checkpointState: extras, source: source)
+    }
+}
+
+/// The first pass's outputs of a step, `[n, C]`, gathered by rows: the pass may come in
+/// micro-batches or m-sharpness chunks whose rows are positions within the batch.
+struct OutputRows {
+    private let rowCount: Int
+    private var columns = 0
+    private var scalars: [Float] = []
+
+    init(rowCount: Int) { self.rowCount = rowCount }
+
+    mutating func store(_ outputs: Tensor, at positions: [Int]?) {
+        let source = outputs.scalars
+        guard let positions else {
+            scalars = source  // the whole batch in order: no copy
+            columns = outputs.shape.last ?? 1
+            return
+        }
+        if scalars.count != rowCount * (outputs.shape.last ?? 1) {
+            columns = outputs.shape.last ?? 1
+            scalars = [Float](repeating: 0, count: rowCount * columns)
+        }
+        for (row, position) in positions.enumerated() {
+            for k in 0..<columns { scalars[position * columns + k] = source[row * columns + k] }
+        }
+    }
+
+    var tensor: Tensor { Tensor(shape: [rowCount, columns], scalars: scalars) }
+}

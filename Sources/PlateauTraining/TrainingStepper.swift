@@ -1,0 +1,38 @@
+import PlateauNN
+import PlateauOptim
+import PlateauTensor
+
+/// A configured optimizer of any kind, as the training loop drives it: one step on a batch
+/// through a per-sample loss. ``SharpnessAwareMinimizer`` is the only implementation — plain
+/// SGD/Adam run it with ``NoPerturbation`` — so every method shares one code path.
+public protocol TrainingStepper: Sendable {
+    var learningRate: Float { get set }
+    mutating func step<Model: Module>(_ model: inout Model, batchSize: Int, loss: (inout Model, LossRequest) -> Tensor) -> StepReport
+    var state: OptimizerState { get }
+    mutating func restore(_ state: OptimizerState) throws
+}
+
+extension SharpnessAwareMinimizer: TrainingStepper {}
+
+/// The learning-rate schedule of a run.
+public enum TrainingSchedule {
+    /// The learning-rate schedule of `configuration` over `stepsPerEpoch`-step epochs.
+    public static func make(_ c: RunConfiguration, stepsPerEpoch: Int) throws -> any LearningRateSchedule {
+        let schedule: any LearningRateSchedule
+        do {
+            switch c.schedule {
+            case "step": schedule = try StepDecay(learningRate: c.learningRate, gamma: c.gamma, everyEpochs: c.stepEpochs, stepsPerEpoch: stepsPerEpoch)
+            case "multistep": schedule = try MultiStepDecay(learningRate: c.learningRate, milestones: c.milestones, gamma: c.gamma, stepsPerEpoch: stepsPerEpoch)
+            case "cosine": schedule = try CosineAnnealing(learningRate: c.learningRate, epochs: c.epochs, stepsPerEpoch: stepsPerEpoch)
+            case "onecycle": schedule = try OneCycle(maximumLearningRate: c.learningRate, epochs: c.epochs, stepsPerEpoch: stepsPerEpoch)
+            default: schedule = try ConstantLearningRate(c.learningRate)
+            }
+            if c.warmupEpochs > 0 {
+                return try schedule.withLinearWarmup(epochs: c.warmupEpochs, stepsPerEpoch: stepsPerEpoch, totalEpochs: c.epochs)
+            }
+        } catch {
+            throw ConfigurationError(field: "schedule", message: error.description)
+        }
+        return schedule
+    }
+}
