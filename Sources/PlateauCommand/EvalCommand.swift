@@ -12,7 +12,9 @@ struct EvalCommand: ParsableCommand {
 
     @Argument(help: "A checkpoint written by `plateau train`.") var checkpoint: String
     @OptionGroup var data: DatasetOptions
-    @Flag(help: "Print one JSON object.") var json = false
+    @Flag(help: "Print one JSON object (one per batch with --stream-batch-size).") var json = false
+    @Option(help: "Evaluate as a stream of batches of this size, in order, printing each batch's loss and accuracy.")
+    var streamBatchSize: Int?
 
     func run() throws {
         PlateauCommand.configureRuntime()
@@ -25,6 +27,11 @@ struct EvalCommand: ParsableCommand {
         var generator = SeededGenerator(seed: 0)
         let model = try ModelFactory.make(c.model, sampleShape: test.sampleShape, classCount: max(train.classCount, test.classCount), using: &generator)
         let normalization = saved.normalization ?? Normalization.fit(train)
+        if let streamBatchSize {
+            guard streamBatchSize > 0 else { throw ValidationError("--stream-batch-size: expected a positive number, got \(streamBatchSize)") }
+            try stream(model, weights: saved.model, source: url.path, on: normalization.apply(to: test), batchSize: streamBatchSize)
+            return
+        }
         let result = try evaluate(model, weights: saved.model, source: url.path, on: normalization.apply(to: test))
         if json {
             let object: [String: Any] = ["accuracy": Double(result.accuracy), "loss": Double(result.loss), "samples": test.count, "dataset": c.dataset, "model": c.model]
@@ -34,9 +41,34 @@ struct EvalCommand: ParsableCommand {
         }
     }
 
+    private func stream<M: Layer>(_ model: M, weights: ParameterSet, source: String, on dataset: Dataset, batchSize: Int) throws {
+        var loaded = model
+        try loaded.load(stateDictionary: weights, source: source)
+        var loop = StreamLoop<M>(dataset: dataset, batchSize: batchSize)
+        var printer = BatchPrinter(json: json)
+        let result = try loop.run(&loaded, observer: &printer)
+        if !json { print(String(format: "online accuracy %.2f%% over %d samples in %d batches", result.accuracy * 100, result.samples, result.batches.count)) }
+    }
+
     private func evaluate<M: Layer>(_ model: M, weights: ParameterSet, source: String, on dataset: Dataset) throws -> (loss: Float, accuracy: Float) {
         var loaded = model
         try loaded.load(stateDictionary: weights, source: source)
         return Evaluation.run(loaded, on: dataset)
+    }
+}
+
+/// Prints a stream's batches as they finish: a table row, or a JSON line.
+struct BatchPrinter: LoopObserver {
+    var json: Bool
+    mutating func batchFinished(_ metrics: BatchMetrics, of batches: Int) {
+        if json {
+            let encoder = JSONEncoder()
+            encoder.keyEncodingStrategy = .convertToSnakeCase
+            encoder.outputFormatting = .sortedKeys
+            if let data = try? encoder.encode(metrics) { print(String(decoding: data, as: UTF8.self)) }
+        } else {
+            print(String(format: "batch %d/%d: %d samples, loss %.4f, accuracy %.2f%%, online %.2f%%", metrics.batch, batches, metrics.samples,
+                         metrics.loss, metrics.accuracy * 100, metrics.cumulativeAccuracy * 100))
+        }
     }
 }

@@ -31,23 +31,9 @@ import Testing
     c.labelSmoothing = 0.1
     c.maxGradientNorm = 1.5
     c.microBatchSize = 8
-    c.rho = 0.07
-    c.eta = 0.02
-    c.alpha = 0.3
-    c.rhoMin = 0.01
-    c.lookInterval = 4
-    c.esamBeta = 0.5
-    c.esamGamma = 0.4
-    c.wsamGamma = 0.8
-    c.fsamSigma = 0.9
-    c.fsamLambda = 0.7
+    c.optimizer = "gsam"
+    c.methodOptions = ["rho": 0.07, "rho-min": 0.01, "alpha": 0.3]
     c.mSharpness = 16
-    c.safLambda = 0.25
-    c.safTemperature = 3
-    c.safLag = 2
-    c.safStart = 4
-    c.safHalfPrecision = true
-    c.emaDecay = 0.999
     c.seed = 0xDEAD_BEEF_CAFE_F00D  // > 2⁵³: must not pass through a Double
     c.output = "runs/x"
     c.initialWeights = "w.safetensors"
@@ -59,9 +45,20 @@ import Testing
     let loaded = try RunConfiguration.load(from: url)
     #expect(loaded == c)
     #expect(loaded.seed == 0xDEAD_BEEF_CAFE_F00D)
+    // Method options sit beside the other keys, spelled as their flags.
+    let object = try JSONSerialization.jsonObject(with: c.json) as? [String: Any]
+    #expect(object?["rho-min"] as? Double == Double(Float(0.01)))
+
+    // Every option type survives: integers, booleans, floats.
+    var saf = RunConfiguration()
+    saf.optimizer = "saf"
+    saf.methodOptions = ["saf-lambda": 0.25, "saf-tau": 3, "saf-lag": 2, "saf-start": 4, "saf-half": true]
+    try saf.validate()
+    try saf.json.write(to: url)
+    #expect(try RunConfiguration.load(from: url) == saf)
 
     // Missing fields keep their defaults; explicit nulls clear optional ones.
-    try Data(#"{"epochs": 3, "rho": null}"#.utf8).write(to: url)
+    try Data(#"{"epochs": 3, "maxGradientNorm": null}"#.utf8).write(to: url)
     var expected = RunConfiguration()
     expected.epochs = 3
     #expect(try RunConfiguration.load(from: url) == expected)
@@ -87,7 +84,7 @@ private func configurationError(_ body: () throws -> Void) -> ConfigurationError
     var zeroStep = RunConfiguration()
     zeroStep.schedule = "step"
     zeroStep.stepEpochs = 0
-    #expect(configurationError { _ = try TrainingMethod.makeSchedule(zeroStep, stepsPerEpoch: 10) }?.field == "schedule")
+    #expect(configurationError { _ = try TrainingSchedule.make(zeroStep, stepsPerEpoch: 10) }?.field == "schedule")
     // The trainer refuses them before doing anything.
     #expect(configurationError { _ = try Trainer(configuration: negativeEpochs, train: trainSet, test: testSet, output: nil) }?.field == "epochs")
     // A wrongly typed value in a file names the key.
@@ -166,13 +163,12 @@ private func sampleCheckpoint() -> Checkpoint {
 }
 
 @Test func nonFiniteConfigurationValuesSurviveTheRoundTrip() throws {
-    // `validate` accepts an infinite clipping norm or radius (both mean "no limit"); the
+    // `validate` accepts an infinite clipping norm ("no limit"); the
     // written configuration must keep every other field instead of collapsing to "{}".
     var c = RunConfiguration()
     c.optimizer = "sam"
     c.epochs = 3
     c.maxGradientNorm = .infinity
-    c.rho = .infinity
     try c.validate()
     let directory = try temporaryDirectory("inf-config")
     defer { try? FileManager.default.removeItem(at: directory) }

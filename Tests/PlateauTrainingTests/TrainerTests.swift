@@ -81,24 +81,19 @@ private func checkResume(_ c: RunConfiguration) throws {
     // Lag 1 and start 1: epochs 2 and 3 (0-based) read logits recorded by the epoch before,
     // so the resumed half depends on the bank stored in the checkpoint.
     var c = configuration("saf", epochs: 4)
-    c.safLag = 1
-    c.safStart = 1
-    c.safLambda = 0.5
-    c.safTemperature = 2
+    c.methodOptions = ["saf-lag": 1, "saf-start": 1, "saf-lambda": 0.5, "saf-tau": 2]
     try checkResume(c)
 }
 
 @Test func resumeIsBitIdenticalForRuleStateAndTeacher() throws {
     var looksam = configuration("looksam", epochs: 4)
-    looksam.lookInterval = 3  // the SAM steps (0, 3, 6, …) straddle the epoch boundary
+    looksam.methodOptions["k"] = 3  // the SAM steps (0, 3, 6, …) straddle the epoch boundary
     try checkResume(looksam)
     var esam = configuration("esam", epochs: 4)
-    esam.esamBeta = 0.5
+    esam.methodOptions["esam-beta"] = 0.5
     try checkResume(esam)
     var mesa = configuration("mesa", epochs: 4)
-    mesa.safLag = 1
-    mesa.safStart = 1
-    mesa.emaDecay = 0.9
+    mesa.methodOptions = ["saf-start": 1, "ema-decay": 0.9]
     try checkResume(mesa)
 }
 
