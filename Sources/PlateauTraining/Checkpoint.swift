@@ -9,7 +9,8 @@ import PlateauTensor
 /// The model's state dictionary is stored under its PyTorch names, unprefixed, so
 /// `safetensors.torch.load_file` + `load_state_dict` on the equivalent PyTorch model works
 /// after dropping the other groups: optimizer state (`optimizer.*`), SAF's memory bank
-/// (`saf.*`) and MESA's teacher (`mesa.*`). Run information sits in `__metadata__`:
+/// (`saf.*`) and MESA's teacher (`mesa.*`) — any objective term's tensors under its name,
+/// listed in `__metadata__.objective_terms`. Run information sits in `__metadata__`:
 /// format, epoch, step, the run configuration, the input normalization and the
 /// optimizer's scalars (as exact bit patterns).
 public struct Checkpoint: Sendable {
@@ -52,6 +53,10 @@ public struct Checkpoint: Sendable {
             "config": String(decoding: configuration.json, as: UTF8.self),
             "optimizer_scalars": String(decoding: (try? JSONEncoder().encode(scalars)) ?? Data("{}".utf8), as: UTF8.self),
         ]
+        // Which tensors belong to the objective's terms, so a reader can tell them from the
+        // model's without knowing the terms (files without the list: SAF's and MESA's).
+        let termPrefixes = Set(extras.keys.compactMap { $0.split(separator: ".").first.map(String.init) }).sorted()
+        if !termPrefixes.isEmpty { metadata["objective_terms"] = termPrefixes.joined(separator: ",") }
         if let normalization, let data = try? JSONEncoder().encode(normalization) {
             metadata["normalization"] = String(decoding: data, as: UTF8.self)
         }
@@ -90,9 +95,10 @@ public struct Checkpoint: Sendable {
         }
         let normalization = contents.metadata["normalization"].flatMap { try? JSONDecoder().decode(Normalization.self, from: Data($0.utf8)) }
         var model = ParameterSet(), optimizer = ParameterSet(), extras = ParameterSet()
+        let termPrefixes = (contents.metadata["objective_terms"] ?? "saf,mesa").split(separator: ",").map { $0 + "." }
         for (name, tensor) in contents.tensors {
             if name.hasPrefix("optimizer.") { optimizer[String(name.dropFirst(10))] = tensor }
-            else if name.hasPrefix("saf.") || name.hasPrefix("mesa.") { extras[name] = tensor }
+            else if termPrefixes.contains(where: { name.hasPrefix($0) }) { extras[name] = tensor }
             else { model[name] = tensor }
         }
         return Checkpoint(

@@ -47,7 +47,7 @@ import Testing
     #expect(loaded.seed == 0xDEAD_BEEF_CAFE_F00D)
     // Method options sit beside the other keys, spelled as their flags.
     let object = try JSONSerialization.jsonObject(with: c.json) as? [String: Any]
-    #expect(object?["rho-min"] as? Double == Double(Float(0.01)))
+    #expect(object?["rho-min"] as? Double == 0.01)
 
     // Every option type survives: integers, booleans, floats.
     var saf = RunConfiguration()
