@@ -12,7 +12,7 @@ struct PlateauCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "plateau",
         abstract: "Sharpness-aware training (SAM, SAF and family) in Swift.",
-        subcommands: [TrainCommand.self, EvalCommand.self, CompareCommand.self, SharpnessCommand.self, LandscapeCommand.self, DemoCommand.self, BenchCommand.self, DataCommand.self]
+        subcommands: [TrainCommand.self, EvalCommand.self, MethodsCommand.self, CompareCommand.self, SharpnessCommand.self, LandscapeCommand.self, DemoCommand.self, BenchCommand.self, DataCommand.self]
     )
 
     /// Process-wide tuning done once at start-up.

@@ -70,6 +70,10 @@ import Testing
         (["train", "--resume"], "--output"),
         (["eval", "/nonexistent/checkpoint.safetensors"], "checkpoint.safetensors"),
         (["bench", "--workloads", "nope"], "nope"),
+        (["train", "--optimizer", "sam", "--rhoo", "0.1"], "did you mean --rho?"),
+        (["train", "--optimizer", "sgd", "--rho", "0.1"], "an option of"),
+        (["train", "--optimizer", "saf", "--saf-lag", "two"], "--saf-lag"),
+        (["demo", "--optimizers", "sgd,foo"], "foo"),
     ])
     func badInputFailsWithAMessage(arguments: [String], mentions: String) throws {
         let result = try Self.run(arguments)
@@ -180,6 +184,29 @@ import Testing
         // Same configuration and seed: the same numbers (timings aside).
         func numbers(_ csv: String) -> [String] { csv.split(separator: "\n").dropFirst().map { $0.split(separator: ",").prefix(6).joined(separator: ",") } }
         #expect(numbers(a) == numbers(b))
+        // The method's options are written with the flags' names, defaults resolved.
+        let config = try JSONSerialization.jsonObject(with: Data(contentsOf: first.appendingPathComponent("config.json"))) as? [String: Any]
+        #expect(config?["rho"] as? Double == 0.07)
+    }
+
+    @Test func methodsListsEveryMethodWithItsOptions() throws {
+        let result = try Self.run(["methods"])
+        #expect(result.status == 0)
+        for text in ["sgd", "sam", "esam", "--esam-beta", "saf", "--saf-lag", "mesa", "--ema-decay"] {
+            #expect(result.output.contains(text), "methods does not mention \(text)")
+        }
+    }
+
+    @Test func evalStreamsPerBatchMetrics() throws {
+        let directory = try Self.temporaryDirectory()
+        #expect(try Self.run(["train", "--epochs", "1", "--output", directory.path]).status == 0)
+        let result = try Self.run(["eval", directory.appendingPathComponent("checkpoint-last.safetensors").path, "--stream-batch-size", "100", "--json"])
+        #expect(result.status == 0, "\(result.error)")
+        let lines = result.output.split(separator: "\n")
+        #expect(lines.count == 4, "360 test samples in batches of 100")
+        let last = try JSONSerialization.jsonObject(with: Data(lines.last!.utf8)) as? [String: Any]
+        #expect(last?["samples"] as? Int == 60)
+        #expect(last?["cumulative_accuracy"] != nil)
     }
 
     @Test func demoPrintsTheComparisonTable() throws {
