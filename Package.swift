@@ -35,7 +35,7 @@ let package = Package(
         .target(name: "PlateauAnalysis", dependencies: ["PlateauTensor", "PlateauNN", "PlateauData"], swiftSettings: strict),
         .target(
             name: "PlateauTraining",
-            dependencies: ["PlateauTensor", "PlateauNN", "PlateauOptim", "PlateauData", "PlateauAnalysis"],
+            dependencies: ["PlateauTensor", "PlateauNN", "PlateauOptim", "PlateauData"],
             swiftSettings: strict),
         .target(
             name: "PlateauData",

@@ -89,12 +89,7 @@ public struct ComparisonSummary: Sendable {
 /// an interrupted one continues from its last checkpoint), at most `jobs` runs at once.
 public enum Comparison {
     /// The metrics a run directory holds (`metrics.jsonl`), or [] when there are none.
-    public static func metrics(in directory: URL) -> [EpochMetrics] {
-        guard let text = try? String(contentsOf: directory.appendingPathComponent("metrics.jsonl"), encoding: .utf8) else { return [] }
-        let decoder = JSONDecoder()
-        decoder.keyDecodingStrategy = .convertFromSnakeCase
-        return text.split(separator: "\n").compactMap { try? decoder.decode(EpochMetrics.self, from: Data($0.utf8)) }
-    }
+    public static func metrics(in directory: URL) -> [EpochMetrics] { MetricsLog.read(from: directory) }
 
     /// Whether the run in `directory` has finished `epochs` epochs with its final checkpoint.
     public static func isFinished(_ directory: URL, epochs: Int) -> Bool {

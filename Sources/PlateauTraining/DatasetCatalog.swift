@@ -5,6 +5,17 @@ import PlateauData
 public enum DatasetCatalog {
     public static let names = ["digits", "mnist", "fashion-mnist", "cifar10", "cifar100"]
 
+    /// The random augmentation each dataset declares for `--augment`: a random crop with
+    /// zero padding of an eighth of the height (4 pixels for 32×32 images), and for natural
+    /// images (CIFAR) a horizontal flip — digits must not be mirrored. Tables and other
+    /// non-image data have none.
+    public static func augmentation(for name: String, sampleShape: [Int]) -> Augmentation? {
+        guard sampleShape.count == 3 else { return nil }
+        var steps: [Augmentation.Step] = [.randomCrop(padding: max(1, sampleShape[1] / 8))]
+        if ["cifar10", "cifar100"].contains(name) { steps.append(.horizontalFlip()) }
+        return Augmentation(steps)
+    }
+
     /// The training and test sets of `name`.
     ///
     /// - Parameters:

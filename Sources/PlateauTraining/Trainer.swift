@@ -19,6 +19,22 @@ public struct EpochMetrics: Codable, Sendable, Equatable {
     /// Mean milliseconds per optimizer step.
     public var millisecondsPerStep: Double
 
+    public init(
+        epoch: Int, trainLoss: Float, trainAccuracy: Float, testLoss: Float, testAccuracy: Float, learningRate: Float,
+        seconds: Double, samplesPerSecond: Double, passesPerStep: Float, millisecondsPerStep: Double
+    ) {
+        self.epoch = epoch
+        self.trainLoss = trainLoss
+        self.trainAccuracy = trainAccuracy
+        self.testLoss = testLoss
+        self.testAccuracy = testAccuracy
+        self.learningRate = learningRate
+        self.seconds = seconds
+        self.samplesPerSecond = samplesPerSecond
+        self.passesPerStep = passesPerStep
+        self.millisecondsPerStep = millisecondsPerStep
+    }
+
     static let csvHeader = "epoch,train_loss,train_accuracy,test_loss,test_accuracy,learning_rate,seconds,samples_per_second,passes_per_step,ms_per_step"
     var csvLine: String {
         "\(epoch),\(trainLoss),\(trainAccuracy),\(testLoss),\(testAccuracy),\(learningRate),\(seconds),\(samplesPerSecond),\(passesPerStep),\(millisecondsPerStep)"
@@ -153,7 +169,7 @@ public struct Trainer {
             startEpoch = checkpoint.epoch
             globalStep = checkpoint.step
             bestAccuracy = checkpoint.bestAccuracy
-            history = readMetrics(output).filter { $0.epoch <= startEpoch }  // rows are numbered from 1
+            history = MetricsLog.read(from: output).filter { $0.epoch <= startEpoch }  // rows are numbered from 1
             observer.message("resuming after epoch \(startEpoch) (step \(globalStep)) from \(url.path)")
         }
         if let output { try writeAtomically(c.json, to: output.appendingPathComponent("config.json")) }
@@ -210,19 +226,15 @@ public struct Trainer {
                     try checkpoint.write(to: output.appendingPathComponent("checkpoint-best.safetensors"))
                 }
                 try checkpoint.write(to: output.appendingPathComponent("checkpoint-last.safetensors"))
-                try writeMetrics(history, to: output)
+                try MetricsLog.write(history, to: output)
             }
         }
         return (TrainingSummary(configuration: c, metrics: history, memoryBankBytes: engine.objectiveMemoryByteCount), model)
     }
 
-    /// Crop (and, for natural images, flip) augmentation when asked for, on image datasets.
+    /// The augmentation the dataset declares, when asked for.
     private func augmentationSteps(for dataset: Dataset) -> Augmentation? {
-        guard configuration.augment, dataset.sampleShape.count == 3 else { return nil }
-        let height = dataset.sampleShape[1]
-        var steps: [Augmentation.Step] = [.randomCrop(padding: max(1, height / 8))]
-        if configuration.dataset.hasPrefix("cifar") { steps.append(.horizontalFlip()) }
-        return Augmentation(steps)
+        configuration.augment ? DatasetCatalog.augmentation(for: configuration.dataset, sampleShape: dataset.sampleShape) : nil
     }
 
     private func prepareDirectory(_ url: URL) throws {
@@ -234,26 +246,6 @@ public struct Trainer {
         guard FileManager.default.isWritableFile(atPath: url.path) else {
             throw ConfigurationError(field: "output", message: "the run directory \(url.path) is not writable")
         }
-    }
-
-    private func writeMetrics(_ history: [EpochMetrics], to directory: URL) throws {
-        let encoder = JSONEncoder()
-        encoder.keyEncodingStrategy = .convertToSnakeCase
-        encoder.outputFormatting = .sortedKeys
-        // A diverged evaluation (test loss ∞ or NaN) is a result to record, not a reason to fail.
-        encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
-        let lines = try history.map { String(decoding: try encoder.encode($0), as: UTF8.self) }
-        try writeAtomically(Data((lines.joined(separator: "\n") + "\n").utf8), to: directory.appendingPathComponent("metrics.jsonl"))
-        let csv = ([EpochMetrics.csvHeader] + history.map(\.csvLine)).joined(separator: "\n") + "\n"
-        try writeAtomically(Data(csv.utf8), to: directory.appendingPathComponent("metrics.csv"))
-    }
-
-    private func readMetrics(_ directory: URL) -> [EpochMetrics] {
-        guard let text = try? String(contentsOf: directory.appendingPathComponent("metrics.jsonl"), encoding: .utf8) else { return [] }
-        let decoder = JSONDecoder()
-        decoder.keyDecodingStrategy = .convertFromSnakeCase
-        decoder.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
-        return text.split(separator: "\n").compactMap { try? decoder.decode(EpochMetrics.self, from: Data($0.utf8)) }
     }
 }
 

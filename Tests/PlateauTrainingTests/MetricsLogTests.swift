@@ -1,0 +1,21 @@
+import Foundation
+import PlateauTraining
+import Testing
+
+/// One reader for the trainer and `compare`: a diverged evaluation (test loss ∞ or NaN) is a
+/// row like any other, so a finished run whose last epoch diverged counts as finished and is
+/// neither retrained nor dropped from a report.
+@Test func metricsWithNonFiniteValuesAreReadBackRowForRow() throws {
+    let directory = try temporaryDirectory("metrics-log")
+    defer { try? FileManager.default.removeItem(at: directory) }
+    func row(_ epoch: Int, testLoss: Float) -> EpochMetrics {
+        EpochMetrics(epoch: epoch, trainLoss: 0.5, trainAccuracy: 0.9, testLoss: testLoss, testAccuracy: 0.1, learningRate: 0.05,
+                     seconds: 1, samplesPerSecond: 100, passesPerStep: 1, millisecondsPerStep: 2)
+    }
+    let rows = [row(1, testLoss: 0.7), row(2, testLoss: .infinity)]
+    try MetricsLog.write(rows, to: directory)
+    let read = MetricsLog.read(from: directory)
+    #expect(read.count == 2)
+    #expect(read.last?.testLoss == .infinity)
+    #expect(read == rows)
+}
