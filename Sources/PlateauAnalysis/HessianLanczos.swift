@@ -89,42 +89,66 @@ public enum HessianLanczos {
 ///     φ(t) ≈ (1/n_v) Σ_runs Σ_j τ_j · N(t; θ_j, σ²)
 ///
 /// with Ritz values θ_j and weights τ_j of an m-step Lanczos run from each of n_v random
-/// Rademacher start vectors. Defaults follow PyHessian: m = 100, n_v = 1, σ² = 1e-5
-/// relative to the spectrum's width.
+/// Rademacher start vectors. Defaults and smoothing follow PyHessian's `density` and
+/// `density_generate`: m = 100, n_v = 1, and ``density(gridCount:sigmaSquared:overhead:)``.
 public struct HessianSpectralDensity: Sendable {
     /// Ritz values of every run, concatenated.
     public var nodes: [Double]
     /// Quadrature weights, summing to 1 over all runs.
     public var weights: [Double]
+    /// How many of `nodes` each run contributed, in order.
+    public var runLengths: [Int]
 
     public init(of loss: LossFunction, iterations: Int = 100, runs: Int = 1, using generator: inout some RandomNumberGenerator) {
         precondition(iterations >= 1 && runs >= 1, "HessianSpectralDensity: iterations and runs must be positive")
-        var nodes: [Double] = [], weights: [Double] = []
+        var nodes: [Double] = [], weights: [Double] = [], lengths: [Int] = []
         for _ in 0..<runs {
             let start = loss.parameters.map { Tensor.randomRademacher($0.shape, using: &generator) }
             let lanczos = HessianLanczos.decomposition(of: loss, iterations: iterations, start: start)
             nodes += lanczos.ritzValues
             weights += lanczos.ritzWeights.map { $0 / Double(runs) }
+            lengths.append(lanczos.ritzValues.count)
         }
         self.nodes = nodes
         self.weights = weights
+        runLengths = lengths
     }
 
-    /// The smoothed density on `gridCount` points spanning the nodes (padded by 1%), with a
-    /// Gaussian kernel of variance `sigmaSquared` × (spectrum width)².
-    public func density(gridCount: Int = 200, sigmaSquared: Double = 1e-5) -> [(eigenvalue: Double, density: Double)] {
-        guard let low = nodes.min(), let high = nodes.max() else { return [] }
-        let width = max(high - low, 1e-12)
-        let (lower, upper) = (low - 0.01 * width, high + 0.01 * width)
-        let variance = sigmaSquared * width * width
-        return (0..<gridCount).map { i in
-            let t = lower + (upper - lower) * Double(i) / Double(max(gridCount - 1, 1))
+    /// A density from given nodes and weights (weights summing to 1 over all runs).
+    public init(nodes: [Double], weights: [Double], runLengths: [Int]? = nil) {
+        precondition(nodes.count == weights.count, "HessianSpectralDensity: one weight per node")
+        self.nodes = nodes
+        self.weights = weights
+        self.runLengths = runLengths ?? [nodes.count]
+        precondition(self.runLengths.reduce(0, +) == nodes.count, "HessianSpectralDensity: run lengths must add up to the node count")
+    }
+
+    /// The smoothed density, as PyHessian's `density_generate` computes it: `gridCount`
+    /// evenly spaced points from the runs' mean smallest Ritz value − `overhead` to their mean
+    /// largest + `overhead`; a Gaussian kernel of variance σ²·max(1, grid width); the runs'
+    /// mean density, rescaled to unit area on the grid (Σ φ·Δt = 1).
+    public func density(gridCount: Int = 10_000, sigmaSquared: Double = 1e-5, overhead: Double = 0.01) -> [(eigenvalue: Double, density: Double)] {
+        guard !nodes.isEmpty, gridCount >= 2 else { return [] }
+        var runs: [ArraySlice<Double>] = [], start = 0
+        for length in runLengths where length > 0 {
+            runs.append(nodes[start..<(start + length)])
+            start += length
+        }
+        let upper = runs.map { $0.max()! }.reduce(0, +) / Double(runs.count) + overhead
+        let lower = runs.map { $0.min()! }.reduce(0, +) / Double(runs.count) - overhead
+        let variance = sigmaSquared * max(1, upper - lower)
+        let step = (upper - lower) / Double(gridCount - 1)
+        var points = (0..<gridCount).map { i -> (eigenvalue: Double, density: Double) in
+            let t = lower + step * Double(i)
             var phi = 0.0
             for (theta, tau) in zip(nodes, weights) {
                 phi += tau * exp(-(t - theta) * (t - theta) / (2 * variance)) / (2 * Double.pi * variance).squareRoot()
             }
             return (t, phi)
         }
+        let area = points.reduce(0) { $0 + $1.density } * step
+        if area > 0 { points = points.map { ($0.eigenvalue, $0.density / area) } }
+        return points
     }
 }
 

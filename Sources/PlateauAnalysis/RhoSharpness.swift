@@ -79,18 +79,25 @@ public enum RhoSharpness {
         return Float(total)
     }
 
-    /// ASAM's adaptive sharpness L(w + ε) − L(w) with ε = ρ T² g/‖T g‖, T = |w| + η
-    /// (defaults ρ = 0.5, η = 0.01 as in ASAM).
+    /// ASAM's adaptive sharpness L(w + ε) − L(w) with ε = ρ T² g/‖T g‖ (defaults ρ = 0.5,
+    /// η = 0.01 as in ASAM). T = |w| + η on weight tensors (paths containing "weight") and 1
+    /// on the others (biases, normalization shifts), as the official ASAM code and Plateau's
+    /// ``ASAM`` rule scale them — so the measure is the neighbourhood that ASAM trains in.
+    /// The reported ``SharpnessMeasurement/perturbationNorm`` is ‖T⁻¹ε‖ (= ρ).
     public static func adaptive(of loss: LossFunction, rho: Float = 0.5, eta: Float = 0.01) -> SharpnessMeasurement {
         precondition(rho >= 0, "RhoSharpness: rho must be non-negative")
         let w = loss.parameters
         let (value, gradient) = loss.valueWithGradient()
-        let scale = withoutGradients { w.map { $0.abs() + eta } }
+        let scale = withoutGradients {
+            w.mapWithKeys { key, tensor in key.contains("weight") ? tensor.abs() + eta : Tensor.ones(tensor.shape) }
+        }
         let scaledGradient = scale * gradient
         let norm = scaledGradient.norm()
         guard norm > 0, rho > 0 else { return SharpnessMeasurement(value: 0, loss: value, perturbedLoss: value, perturbationNorm: 0) }
         let epsilon = (scale * scaledGradient).scaled(by: rho / norm)
         let perturbed = loss.value(at: w + epsilon)
-        return SharpnessMeasurement(value: perturbed - value, loss: value, perturbedLoss: perturbed, perturbationNorm: epsilon.norm())
+        // T⁻¹ε = ρ·T g/‖T g‖.
+        let scaledNorm = scaledGradient.scaled(by: rho / norm).norm()
+        return SharpnessMeasurement(value: perturbed - value, loss: value, perturbedLoss: perturbed, perturbationNorm: scaledNorm)
     }
 }

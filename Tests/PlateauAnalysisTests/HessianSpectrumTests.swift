@@ -71,6 +71,7 @@ struct HessianSpectrumTests {
         let mean = zip(density.nodes, density.weights).reduce(0.0) { $0 + $1.0 * $1.1 }
         #expect(Swift.abs(mean - 20.5 / 6) < 1e-3)
         #expect(density.density(gridCount: 50).count == 50)
+        #expect(density.runLengths == [6, 6, 6])
     }
 
     @Test("a dataset loss averages its batches by size: HVP of 8+4 samples equals the 12-sample HVP")
