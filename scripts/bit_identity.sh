@@ -9,8 +9,10 @@
 # seed 0, constant lr, batch 128, one thread (results are bit-identical across thread counts),
 # and is summarized by two digests of its last checkpoint (scripts/weights_digest.py): the
 # model's weights, and the state the run keeps (optimizer buffers, SAF's bank, MESA's teacher).
-# SAF and MESA use lag 1 / start 1 so that the trajectory term is active in the MLP's second
-# epoch; LeNet's single epoch checks their base path only. Float results depend on the BLAS
+# SAF and MESA are made active in the MLP's second epoch (lag 1; start 1 for binaries that
+# switch the term on at e >= start, start 0 for those that follow the paper's e > start), so
+# records of binaries on either side of that fix compare; LeNet's single epoch checks their
+# base path only. Float results depend on the BLAS
 # kernels of the CPU: compare records made on the same kind of machine.
 #
 # MNIST must be in DATA (default data/mnist; `plateau data fetch mnist`).
@@ -25,10 +27,12 @@ record() {
     trap 'rm -rf "$work"' RETURN
     for method in $METHODS; do
         local extra=()
+        local start=1
+        if "$binary" methods 2>/dev/null | grep -q "after this one"; then start=0; fi
         case $method in
             adam|adamw) extra=(--lr 0.001) ;;
-            saf) extra=(--saf-lag 1 --saf-start 1) ;;
-            mesa) extra=(--saf-start 1) ;;
+            saf) extra=(--saf-lag 1 --saf-start $start) ;;
+            mesa) extra=(--saf-start $start) ;;
         esac
         # The binary from before the method table rejected --saf-start below --saf-lag for MESA.
         if [[ $method == mesa ]] && "$binary" train --help 2>/dev/null | grep -q -- "--saf-lag <saf-lag>"; then extra=(--saf-lag 1 --saf-start 1); fi

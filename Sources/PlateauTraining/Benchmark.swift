@@ -167,7 +167,7 @@ public enum Benchmark {
             c.learningRate = 0.01
             c.momentum = 0.9
             if try registry.entry(named: method).options.contains(where: { $0.name == "saf-start" }) {
-                c.methodOptions["saf-start"] = .int(epoch)
+                c.methodOptions["saf-start"] = .int(epoch - 1)  // active in the epochs after it
             }
             var engine = try StepEngine(configuration: c, model: initial, sampleCount: max(bankSamples, batchSize * batchCount), classCount: classes, registry: registry)
             for index in engine.objective.terms.indices {

@@ -119,10 +119,11 @@ import Testing
     }
 }
 
-@Test func safIsActiveFromItsStartEpoch() {
+@Test func safIsActiveAfterItsStartEpoch() {
+    // Algorithm 1's e > E_start and the reference code's `epoch > kl_start_epoch`.
     let saf = SAF(sampleCount: 1, classCount: 2, lambda: 0.3, lag: 3, startEpoch: 5)
     #expect(!saf.isActive(atEpoch: 4))
-    #expect(saf.isActive(atEpoch: 5))
+    #expect(!saf.isActive(atEpoch: 5))
     #expect(saf.isActive(atEpoch: 6))
     let off = SAF(sampleCount: 1, classCount: 2, lambda: 0, lag: 3, startEpoch: 5)
     #expect(!off.isActive(atEpoch: 10))

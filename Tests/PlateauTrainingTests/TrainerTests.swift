@@ -164,3 +164,17 @@ private func checkResume(_ c: RunConfiguration) throws {
         }
     }
 }
+
+@Test func safAndMESAJoinTheLossInTheEpochsAfterTheirStart() throws {
+    // With E_start = 1, epochs 0 and 1 are plain cross-entropy: SGD's weights, bit for bit
+    // (MESA's teacher runs but adds nothing); with E_start = 0 epoch 1 has the term.
+    let sgd = try train(configuration("sgd", epochs: 2)).state
+    for (method, lag) in [("saf", true), ("mesa", false)] {
+        var late = configuration(method, epochs: 2)
+        late.methodOptions = lag ? ["saf-lag": 1, "saf-start": 1] : ["saf-start": 1]
+        #expect(try train(late).state == sgd, "\(method) with E_start 1 is active in epoch 1")
+        var early = late
+        early.methodOptions["saf-start"] = 0
+        #expect(try train(early).state != sgd, "\(method) with E_start 0 is not active in epoch 1")
+    }
+}

@@ -10,7 +10,7 @@ import PlateauTensor
 /// The teacher runs forward only, in evaluation mode (BatchNorm uses its averaged running
 /// statistics), on the same inputs, once per step before the optimizer's passes. Memory is
 /// one model copy instead of N × E × C logits; compute is one extra forward pass.
-/// Defaults: λ 0.8, τ 5, E_start 5. The teacher is held as `any Layer` so that the term,
+/// Defaults: λ 0.8, τ 5, E_start 5; like SAF's, the term is active in the epochs e > E_start. The teacher is held as `any Layer` so that the term,
 /// like every objective term, works with whatever model the run trains.
 public struct MESA: ObjectiveTerm {
     public var teacher: any Layer
@@ -30,8 +30,8 @@ public struct MESA: ObjectiveTerm {
         self.startEpoch = startEpoch
     }
 
-    /// Whether the teacher term is part of the loss at `epoch` (0-based).
-    public func isActive(atEpoch epoch: Int) -> Bool { epoch >= startEpoch && lambda > 0 }
+    /// Whether the teacher term is part of the loss at `epoch` (0-based): e > E_start.
+    public func isActive(atEpoch epoch: Int) -> Bool { epoch > startEpoch && lambda > 0 }
 
     /// The teacher's logits for `images`, forward only.
     public func teacherLogits(_ images: Tensor) -> Tensor {

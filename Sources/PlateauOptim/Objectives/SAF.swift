@@ -7,7 +7,9 @@ import PlateauTensor
 ///     L = L_CE + λ·τ²·(1/|B|) Σᵢ mᵢ · KL( softmax(z_i^{e−E}/τ) ‖ softmax(z_i/τ) )
 ///
 /// where z_i^{e−E} are sample i's logits stored E epochs ago (``TrajectoryMemory``), mᵢ
-/// masks samples without them, and the term is active from epoch `startEpoch` (0-based).
+/// masks samples without them, and the term is active in the epochs e > E_start (0-based;
+/// Algorithm 1's `e > E_start` and the reference code's `epoch > kl_start_epoch`, so with
+/// the default E_start = 5 the first active epoch is the 7th).
 /// The τ² factor follows the reference code. Defaults are the paper's: τ 5, E 3,
 /// E_start 5, λ 0.3.
 ///
@@ -24,7 +26,7 @@ public struct SAF: ObjectiveTerm {
     public init(sampleCount: Int, classCount: Int, lambda: Float = 0.3, temperature: Float = 5, lag: Int = 3, startEpoch: Int = 5, halfPrecision: Bool = false) {
         precondition(lambda >= 0, "SAF: lambda must be non-negative, got \(lambda)")
         precondition(temperature > 0, "SAF: temperature must be positive, got \(temperature)")
-        precondition(startEpoch >= lag, "SAF: the start epoch (\(startEpoch)) must be at least the lag (\(lag)), or early reads find no past outputs")
+        precondition(startEpoch >= lag - 1, "SAF: the start epoch (\(startEpoch)) must be at least the lag (\(lag)) − 1, or the first active epoch finds no past outputs")
         self.lambda = lambda
         self.temperature = temperature
         self.startEpoch = startEpoch
@@ -33,8 +35,8 @@ public struct SAF: ObjectiveTerm {
 
     public var lag: Int { memory.lag }
 
-    /// Whether the trajectory term is part of the loss at `epoch` (0-based).
-    public func isActive(atEpoch epoch: Int) -> Bool { epoch >= startEpoch && lambda > 0 }
+    /// Whether the trajectory term is part of the loss at `epoch` (0-based): e > E_start.
+    public func isActive(atEpoch epoch: Int) -> Bool { epoch > startEpoch && lambda > 0 }
 
     /// The per-sample trajectory term λ·τ²·mᵢ·KL(past ‖ current), shape `[n]`; zeros where
     /// a sample has no stored past.

@@ -173,15 +173,16 @@ public struct SAFOptions: MethodOptions {
         OptionSpec("saf-lambda", \SAFOptions.safLambda, help: "λ, the weight of the trajectory loss."),
         OptionSpec("saf-tau", \SAFOptions.safTau, help: "τ, the softmax temperature."),
         OptionSpec("saf-lag", \SAFOptions.safLag, help: "E: compare with the outputs of E epochs ago."),
-        OptionSpec("saf-start", \SAFOptions.safStart, help: "The first epoch (0-based) with the trajectory loss."),
+        OptionSpec("saf-start", \SAFOptions.safStart, help: "E_start: the loss is on in the epochs after this one (0-based e > E_start; 5: from the 7th epoch)."),
         OptionSpec("saf-half", \SAFOptions.safHalf, help: "Store the memory bank in half precision."),
     ]
     public func validate() throws(MethodOptionError) {
         guard safLambda >= 0, safLambda.isFinite else { throw MethodOptionError(option: "saf-lambda", message: "expected a finite weight ≥ 0, got \(safLambda)") }
         guard safTau > 0, safTau.isFinite else { throw MethodOptionError(option: "saf-tau", message: "expected a positive temperature, got \(safTau)") }
         guard safLag >= 1 else { throw MethodOptionError(option: "saf-lag", message: "expected at least 1 epoch, got \(safLag)") }
-        guard safStart >= safLag else {
-            throw MethodOptionError(option: "saf-start", message: "expected at least the lag (\(safLag)) so past outputs exist, got \(safStart)")
+        guard safStart >= safLag - 1 else {
+            throw MethodOptionError(
+                option: "saf-start", message: "expected at least the lag minus one (\(safLag - 1)) so that the first active epoch, \(safStart + 1), has outputs from \(safLag) epochs before, got \(safStart)")
         }
     }
 }
@@ -196,7 +197,7 @@ public struct MESAOptions: MethodOptions {
     public static let options = [
         OptionSpec("saf-lambda", \MESAOptions.safLambda, help: "λ, the weight of the teacher loss."),
         OptionSpec("saf-tau", \MESAOptions.safTau, help: "τ, the softmax temperature."),
-        OptionSpec("saf-start", \MESAOptions.safStart, help: "The first epoch (0-based) with the teacher loss."),
+        OptionSpec("saf-start", \MESAOptions.safStart, help: "E_start: the loss is on in the epochs after this one (0-based e > E_start; 5: from the 7th epoch)."),
         OptionSpec("ema-decay", \MESAOptions.emaDecay, help: "β, the teacher's EMA decay per step."),
     ]
     public func validate() throws(MethodOptionError) {
