@@ -4,7 +4,7 @@
 SWIFT ?= swift
 APT_PACKAGES := libopenblas-dev zlib1g-dev pkg-config
 
-.PHONY: demo test deps release bench clean
+.PHONY: demo test deps release bench docs clean
 
 demo: deps
 	$(SWIFT) run -c release plateau demo
@@ -17,6 +17,15 @@ release: deps
 
 bench: deps
 	$(SWIFT) run -c release plateau bench
+
+# DocC documentation of the library modules (catalogs in Sources/<Module>/<Module>.docc), in
+# one combined archive so that pages link across modules:
+# .build/plugins/Swift-DocC/outputs/Plateau.doccarchive (serve it: python3 -m http.server -d
+# that folder, then open /documentation/plateau).
+DOC_TARGETS := Plateau PlateauTensor PlateauNN PlateauOptim PlateauData PlateauAnalysis PlateauTraining PlateauReport
+docs: deps
+	$(SWIFT) package --disable-sandbox generate-documentation --enable-experimental-combined-documentation \
+		$(addprefix --target ,$(DOC_TARGETS))
 
 # Installs what is missing when running as root; otherwise prints the exact command.
 deps:
