@@ -13,7 +13,7 @@ import PlateauTensor
 ///   adaptation step (test-time adaptation): ``StreamLoop`` with an engine whose objective
 ///   is an entropy term;
 /// - alternating forget and retain batches (unlearning): a loop that builds each step's
-///   batch from two datasets, tagging samples with ``StepBatch/groups``;
+///   batch from two datasets, tagging samples with ``/PlateauOptim/StepBatch/groups``;
 /// - rounds of local steps and model mixing across clients (federated): a loop that holds
 ///   one model and engine per client and mixes parameters between rounds.
 public protocol TrainingLoop {

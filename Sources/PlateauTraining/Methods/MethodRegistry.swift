@@ -24,10 +24,11 @@ public struct NoOptions: MethodOptions {
 }
 
 /// One method of the table: a base optimizer, a sharpness-aware rule (run over the base
-/// optimizer by ``SharpnessAwareMinimizer``) or an objective term (added to the
+/// optimizer by ``/PlateauOptim/SharpnessAwareMinimizer``) or an objective term (added to the
 /// cross-entropy, trained by the base optimizer). Its options, defaults and help come from
 /// one ``MethodOptions`` type; its factory builds it from those options.
 public struct MethodEntry: Sendable {
+    /// What the method is: a base optimizer, a rule over one, or a term of the objective.
     public enum Kind: String, Sendable, CaseIterable {
         case optimizer
         case sharpnessAware = "sharpness-aware"
@@ -175,7 +176,7 @@ public struct MethodRegistry: Sendable {
     }
 
     /// The optimizer of a run: the base optimizer under the method's rule (no perturbation
-    /// for plain optimizers and objective terms), driven by ``SharpnessAwareMinimizer``.
+    /// for plain optimizers and objective terms), driven by ``/PlateauOptim/SharpnessAwareMinimizer``.
     public func makeStepper(_ c: RunConfiguration, context: MethodContext) throws -> any TrainingStepper {
         let method = try entry(named: c.optimizer)
         let base = try baseEntry(c)

@@ -65,6 +65,7 @@ public struct RadiusOptions: MethodOptions {
     public func validate() throws(MethodOptionError) { try nonNegativeRadius(rho) }
 }
 
+/// ASAM's options: ρ (0.5, about ten times SAM's) and η in T = |w| + η (0.01).
 public struct ASAMOptions: MethodOptions {
     public var rho: Float = 0.5
     public var eta: Float = 0.01
@@ -79,6 +80,8 @@ public struct ASAMOptions: MethodOptions {
     }
 }
 
+/// GSAM's options: ρ at the peak learning rate (0.05), ρ at learning rate 0 (default: ρ),
+/// and α (0.4).
 public struct GSAMOptions: MethodOptions {
     public var rho: Float = 0.05
     public var rhoMin: Float? = nil
@@ -96,6 +99,7 @@ public struct GSAMOptions: MethodOptions {
     }
 }
 
+/// LookSAM's options: ρ (0.1), the interval k between SAM steps (5) and α (0.7).
 public struct LookSAMOptions: MethodOptions {
     public var rho: Float = 0.1
     public var k: Int = 5
@@ -113,6 +117,8 @@ public struct LookSAMOptions: MethodOptions {
     }
 }
 
+/// ESAM's options: ρ (0.05), the fraction β of weight tensors perturbed (0.6) and the
+/// fraction γ of samples in the second pass (0.5).
 public struct ESAMOptions: MethodOptions {
     public var rho: Float = 0.05
     public var esamBeta: Float = 0.6
@@ -130,6 +136,7 @@ public struct ESAMOptions: MethodOptions {
     }
 }
 
+/// WSAM's options: ρ (0.05) and γ (0.9), the sharpness weight being γ/(1 − γ).
 public struct WSAMOptions: MethodOptions {
     public var rho: Float = 0.05
     public var wsamGamma: Float = 0.9
@@ -144,6 +151,8 @@ public struct WSAMOptions: MethodOptions {
     }
 }
 
+/// FriendlySAM's options: ρ (0.05), σ (1) and the EMA factor λ (0.6) of the official
+/// CIFAR scripts.
 public struct FriendlySAMOptions: MethodOptions {
     public var rho: Float = 0.05
     public var fsamSigma: Float = 1
