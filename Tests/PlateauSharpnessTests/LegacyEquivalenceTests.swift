@@ -11,9 +11,6 @@ import Testing
 // m-sharpness group; it now advances once per step (from the batch gradient), which the
 // reference models with `oncePerStep`.
 
-/// The redesigned FriendlySAM: its moving average advances once per step.
-private let friendlySAMAdvancesOncePerStep = false
-
 /// The driver's options, as combined by the tests below.
 struct DriverMode: Sendable, CustomStringConvertible {
     var label: String
@@ -134,7 +131,12 @@ private func compare<M: Layer>(
     case .wsamAdam: run(WSAM(rho: 0.1, gamma: 0.8), .wsam(rho: 0.1, gamma: 0.8, decoupled: true), Adam(learningRate: 0.01))
     case .fsam:
         let rule = FriendlySAM(rho: 0.1, sigma: 1, lambda: 0.6)
-        run(rule, .fsam(rho: 0.1, sigma: 1, lambda: 0.6, oncePerStep: friendlySAMAdvancesOncePerStep), sgd)
+        run(rule, .fsam(rho: 0.1, sigma: 1, lambda: 0.6, oncePerStep: true), sgd)
+        if mode.hasGroups {
+            // The one intended change: the old per-group average gives other weights.
+            compare(label, rule, LegacyRule(.fsam(rho: 0.1, sigma: 1, lambda: 0.6, oncePerStep: false)), sgd, mode, model,
+                    subset: subset, batches: batches, expectEqual: false)
+        }
     }
 }
 
