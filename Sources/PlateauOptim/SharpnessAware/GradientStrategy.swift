@@ -45,6 +45,8 @@ struct BatchPasses<Model: Module> {
 
     init(batchSize: Int, strategy: GradientStrategy) {
         precondition(batchSize > 0, "SharpnessAwareMinimizer.step: empty batch")
+        precondition(strategy.microBatchSize.map { $0 > 0 } ?? true, "SharpnessAwareMinimizer: micro-batch size must be positive")
+        precondition(strategy.sharpnessChunkSize.map { $0 > 0 } ?? true, "SharpnessAwareMinimizer: m-sharpness chunk size must be positive")
         self.batchSize = batchSize
         let groupSize = Swift.min(strategy.sharpnessChunkSize ?? batchSize, batchSize)
         groups = stride(from: 0, to: batchSize, by: groupSize).map { Array($0..<Swift.min($0 + groupSize, batchSize)) }
@@ -114,6 +116,12 @@ struct BatchPasses<Model: Module> {
             passes += Float(samples.count) / Float(batchSize)
         }
         return Self.weightedSum(parts, chunks.map { Float($0.count) / Float(selectedCount) })
+    }
+
+    /// What the step did, with the batch gradient g and the largest ‖ε‖ of its groups.
+    func report(gradient: ParameterSet, perturbationNorm: Float) -> StepReport {
+        let meanLoss = sampleLosses.reduce(0, +) / Float(batchSize)
+        return StepReport(loss: meanLoss, sampleLosses: sampleLosses, passes: passes, perturbationNorm: perturbationNorm, gradient: gradient)
     }
 
     /// The batch's gradient from its groups' (each weighted by its share of the batch).

@@ -122,12 +122,13 @@ public struct SharpnessAwareMinimizer<Rule: SharpnessAwareRule, Base: Optimizer>
         var passes = BatchPasses<Model>(batchSize: batchSize, strategy: strategy)
         let context = StepContext(step: step, learningRate: base.learningRate, measurement: measurement, groupCount: passes.groups.count)
         let w = model.parameters
-
-        let g = passes.gradients(at: &model, loss: loss)                                        // 1
-        rule.prepare(gradient: restricted(g.batch), context: context)                           // 2
+        // 1. g at w, per group and for the batch. 2. The rule's per-step state advances, once.
+        let g = passes.gradients(at: &model, loss: loss)
+        rule.prepare(gradient: restricted(g.batch), context: context)
+        // 3–4. Each group's ε and its gradient at w + ε, unless the rule skips the second pass.
         var perturbedGradients: [ParameterSet] = [], perturbationNorm: Float = 0
-        let selection = rule as? any SampleSelectingRule
-        if let first = perturbation(w, g.groups[0], context, group: 0) {                          // 3, 4 per group
+        if let first = perturbation(w, g.groups[0], context, group: 0) {
+            let selection = rule as? any SampleSelectingRule
             for group in passes.groups.indices {
                 let epsilon = group == 0 ? first : perturbation(w, g.groups[group], context, group: group) ?? first.zeros()
                 perturbationNorm = Swift.max(perturbationNorm, epsilon.norm())
@@ -135,18 +136,17 @@ public struct SharpnessAwareMinimizer<Rule: SharpnessAwareRule, Base: Optimizer>
             }
         }
         let gp = perturbedGradients.isEmpty ? nil : passes.combined(perturbedGradients)
-
-        var d = rule.descentDirection(gradient: g.batch, perturbedGradient: gp, context: context)  // 5
+        // 5. The direction, clipped. 6. The base optimizer's update, then a decoupled term.
+        var d = rule.descentDirection(gradient: g.batch, perturbedGradient: gp, context: context)
         if let maxGradientNorm { clipGradientNorm(&d, maxNorm: maxGradientNorm) }
         var updated = w
-        base.update(&updated, along: d)                                                         // 6
+        base.update(&updated, along: d)
         if let gp, let correction = (rule as? any DecoupledRule)?.decoupledCorrection(gradient: g.batch, perturbedGradient: gp) {
             updated = updated - correction.scaled(by: context.learningRate)
         }
         model.update(updated)
         step += 1
-        let meanLoss = passes.sampleLosses.reduce(0, +) / Float(batchSize)
-        return StepReport(loss: meanLoss, sampleLosses: passes.sampleLosses, passes: passes.passes, perturbationNorm: perturbationNorm, gradient: g.batch)
+        return passes.report(gradient: g.batch, perturbationNorm: perturbationNorm)
     }
 
     /// The rule's ε for one group, from that group's gradient, both restricted to `perturbs`.

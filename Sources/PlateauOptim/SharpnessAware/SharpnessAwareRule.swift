@@ -73,8 +73,9 @@ public protocol SharpnessAwareRule: Sendable {
     mutating func prepare(gradient: ParameterSet, context: StepContext)
 
     /// The ascent step ε added to `parameters` before the second gradient evaluation of one
-    /// perturbation group (`context.group`), from that group's `gradient`; or `nil` for the
-    /// first group to skip the second pass this step (LookSAM between its SAM steps).
+    /// perturbation group (`context.group`), from that group's `gradient`. `nil` for group 0
+    /// skips the second pass this step (LookSAM between its SAM steps); for a later group it
+    /// counts as ε = 0.
     func perturbation(parameters: ParameterSet, gradient: ParameterSet, context: StepContext) -> ParameterSet?
 
     /// The direction handed to the base optimizer; `perturbedGradient` is `nil` when the
