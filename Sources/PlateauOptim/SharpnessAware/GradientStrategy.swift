@@ -11,7 +11,9 @@ import PlateauTensor
 ///   gradient, and every micro-batch is re-run at w + ε with the dropout masks of its first
 ///   pass.
 ///
-/// A "group" is whatever shares one ε; today the m-sharpness chunks (or the whole batch).
+/// A "group" is whatever shares one ε: today the m-sharpness chunks (or the whole batch);
+/// per-task perturbations (F-MTL: each task's loss perturbed separately) would be groups
+/// formed by task instead of by sample.
 public struct GradientStrategy: Sendable, Equatable {
     /// Samples per pass (`nil`: the whole batch at once).
     public var microBatchSize: Int?
@@ -50,10 +52,9 @@ struct BatchPasses<Model: Module> {
         self.batchSize = batchSize
         let groupSize = Swift.min(strategy.sharpnessChunkSize ?? batchSize, batchSize)
         groups = stride(from: 0, to: batchSize, by: groupSize).map { Array($0..<Swift.min($0 + groupSize, batchSize)) }
-        microBatchSize = strategy.microBatchSize ?? batchSize
-        microBatches = groups.map { [microBatchSize] group in
-            stride(from: 0, to: group.count, by: microBatchSize).map { Array(group[$0..<Swift.min($0 + microBatchSize, group.count)]) }
-        }
+        let size = strategy.microBatchSize ?? batchSize
+        microBatchSize = size
+        microBatches = groups.map { Self.split($0, by: size) }
         sampleLosses.reserveCapacity(batchSize)
     }
 
@@ -101,8 +102,7 @@ struct BatchPasses<Model: Module> {
             }
             if scored { passes += Float(groups[g].count) / Float(batchSize) / 3 }  // forward only: about a third of a pass
             if let kept {
-                let positions = kept.map { groups[g][$0] }
-                chunks = stride(from: 0, to: positions.count, by: microBatchSize).map { Array(positions[$0..<Swift.min($0 + microBatchSize, positions.count)]) }
+                chunks = Self.split(kept.map { groups[g][$0] }, by: microBatchSize)
                 models = Array(repeating: models[0], count: chunks.count)
             }
         }
@@ -143,6 +143,11 @@ struct BatchPasses<Model: Module> {
     /// A request names its samples unless it covers the whole batch in order.
     private func request(_ point: LossRequest.Point, _ positions: [Int]) -> LossRequest {
         LossRequest(point: point, samples: positions.count == batchSize ? nil : positions)
+    }
+
+    /// `positions` in consecutive runs of at most `size`.
+    private static func split(_ positions: [Int], by size: Int) -> [[Int]] {
+        stride(from: 0, to: positions.count, by: size).map { Array(positions[$0..<Swift.min($0 + size, positions.count)]) }
     }
 
     /// Σ wᵢ·setᵢ, accumulated left to right (a single set is returned as is).
