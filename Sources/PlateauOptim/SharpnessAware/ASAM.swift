@@ -3,9 +3,11 @@ import PlateauTensor
 /// Adaptive SAM (Kwon et al. 2021, arXiv:2102.11600): the neighbourhood is scaled per
 /// weight, making sharpness invariant to parameter rescaling.
 ///
+///     g = ∇L(w)
 ///     T = |w| + η   on weight tensors (paths containing "weight"; 1 elsewhere, as the
 ///                   official implementation)
 ///     ε = ρ · T² g / ‖T g‖
+///     w ← base(w, ∇L(w + ε))
 ///
 /// ρ is typically ~10× SAM's (0.5 for CIFAR-10, 1.0 for CIFAR-100).
 public struct ASAM: SharpnessAwareRule {
@@ -21,7 +23,7 @@ public struct ASAM: SharpnessAwareRule {
 
     public var name: String { "asam" }
 
-    public mutating func perturbation(parameters: ParameterSet, gradient: ParameterSet, context: StepContext) -> ParameterSet? {
+    public func perturbation(parameters: ParameterSet, gradient: ParameterSet, context: StepContext) -> ParameterSet? {
         let eta = self.eta
         let scale = parameters.mapWithKeys { key, w in
             key.contains("weight") ? Tensor(shape: w.shape, scalars: w.scalars.map { abs($0) + eta }) : Tensor.ones(w.shape)

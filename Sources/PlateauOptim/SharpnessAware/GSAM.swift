@@ -2,10 +2,12 @@ import PlateauTensor
 
 /// Surrogate-gap guided SAM (Zhuang et al. 2022, arXiv:2203.08065).
 ///
+///     g   = ∇L(w)
 ///     ε   = ρ_t · g / ‖g‖,  ρ_t proportional to the learning rate
 ///     g_p = ∇L(w + ε)
 ///     g_⊥ = g − (g · ĝ_p) ĝ_p          (the part of g orthogonal to g_p)
 ///     d   = g_p − α · g_⊥
+///     w  ← base(w, d)
 ///
 /// Descending along −α·g_⊥ shrinks the surrogate gap L(w + ε) − L(w) without changing the
 /// perturbed loss to first order. α = 0 with a constant ρ is SAM.
@@ -29,7 +31,7 @@ public struct GSAM: SharpnessAwareRule {
 
     public var name: String { "gsam" }
 
-    public mutating func perturbation(parameters: ParameterSet, gradient: ParameterSet, context: StepContext) -> ParameterSet? {
+    public func perturbation(parameters: ParameterSet, gradient: ParameterSet, context: StepContext) -> ParameterSet? {
         gradient.normalized(toRadius: radius.value(in: context))
     }
 

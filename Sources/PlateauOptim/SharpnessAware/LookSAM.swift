@@ -3,16 +3,16 @@ import PlateauTensor
 /// LookSAM (Liu et al. 2022, arXiv:2203.02714): a full SAM step every k steps; in between,
 /// one gradient evaluation plus the reused sharpness direction.
 ///
-/// On SAM steps, with g_s = ∇L(w + ε):
-///
-///     g_v = g_s − ‖g_s‖·cos(g, g_s)·ĝ      (the part of g_s orthogonal to g)
-///
-/// and on the other k − 1 steps:
-///
-///     d = g + α · (‖g‖ / ‖g_v‖) · g_v
+///     g = ∇L(w)
+///     every k-th step (SAM):  ε = ρ·g/‖g‖,  g_s = ∇L(w + ε)
+///                             g_v = g_s − ‖g_s‖·cos(g, g_s)·ĝ   (the part of g_s ⊥ g, kept)
+///                             d = g_s
+///     the k − 1 others:       d = g + α·(‖g‖/‖g_v‖)·g_v        (no second pass)
+///     w ← base(w, d)
 ///
 /// Unlike the popular PyTorch ports, the in-between steps really take one pass and never
-/// roll the weights back.
+/// roll the weights back. g_v is cached in ``descentDirection(gradient:perturbedGradient:context:)``,
+/// once per step.
 public struct LookSAM: SharpnessAwareRule {
     public var radius: PerturbationRadius
     public var interval: Int
@@ -32,7 +32,7 @@ public struct LookSAM: SharpnessAwareRule {
 
     public var name: String { "looksam" }
 
-    public mutating func perturbation(parameters: ParameterSet, gradient: ParameterSet, context: StepContext) -> ParameterSet? {
+    public func perturbation(parameters: ParameterSet, gradient: ParameterSet, context: StepContext) -> ParameterSet? {
         guard context.step % interval == 0 || orthogonalDirection == nil else { return nil }
         return gradient.normalized(toRadius: radius.value(in: context))
     }

@@ -2,9 +2,10 @@ import PlateauTensor
 
 /// Sharpness-Aware Minimization (Foret et al. 2021, arXiv:2010.01412).
 ///
-/// min_w max_{‖ε‖≤ρ} L(w + ε), solved to first order:
+/// min_w max_{‖ε‖≤ρ} L(w + ε), solved to first order (Alg. 1):
 ///
-///     ε = ρ · g / ‖g‖           (g = ∇L(w), global norm over all parameters)
+///     g = ∇L(w)
+///     ε = ρ · g / ‖g‖           (global norm over all parameters)
 ///     w ← base(w, ∇L(w + ε))
 public struct SAM: SharpnessAwareRule {
     public var radius: PerturbationRadius
@@ -19,7 +20,7 @@ public struct SAM: SharpnessAwareRule {
 
     public var name: String { "sam" }
 
-    public mutating func perturbation(parameters: ParameterSet, gradient: ParameterSet, context: StepContext) -> ParameterSet? {
+    public func perturbation(parameters: ParameterSet, gradient: ParameterSet, context: StepContext) -> ParameterSet? {
         gradient.normalized(toRadius: radius.value(in: context))
     }
 }

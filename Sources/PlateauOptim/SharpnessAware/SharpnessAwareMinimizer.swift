@@ -34,29 +34,30 @@ public struct StepReport: Sendable {
     public var gradientNorm: Float { gradient.norm() }
 }
 
-/// Runs any ``SharpnessAwareRule`` around any base ``Optimizer`` (SAM's two-pass scheme,
-/// Foret et al. 2021, generalized):
+/// Runs any ``SharpnessAwareRule`` around any base ``Optimizer`` — SAM's algorithm
+/// (Foret et al. 2021, Alg. 1), generalized:
 ///
 /// 1. g = ∇L_B(w) on the batch; BatchNorm running statistics update here only.
-/// 2. ε = rule.perturbation(w, g); if `nil`, skip to 4 with g_p = nil.
-/// 3. g_p = ∇L_B(w + ε) on the same batch, same dropout masks, statistics discarded.
-/// 4. d = rule.descentDirection(g, g_p), clipped by global norm if asked (the final
+/// 2. rule.prepare(g): the rule's per-step state advances, once.
+/// 3. ε = rule.perturbation(w, g); if `nil`, skip to 5 with g_p = nil.
+/// 4. g_p = ∇L_B(w + ε) on the same batch, same dropout masks, statistics discarded.
+/// 5. d = rule.descentDirection(g, g_p), clipped by global norm if asked (the final
 ///    gradient only — clipping g would be a no-op since ε normalizes it).
-/// 5. w ← base.update(w, d), plus any decoupled correction.
+/// 6. w ← base.update(w, d), minus η·correction for a ``DecoupledRule`` (WSAM).
 ///
-/// Beyond the reference implementations it supports: gradient accumulation over
-/// micro-batches (ε from the full-batch gradient, then every micro-batch re-run at w + ε),
-/// m-sharpness (an independent ε per chunk of m samples), and restricting ε to a subset of
-/// parameters (e.g. normalization affine parameters only, as SAR does).
+/// Beside the rule, a ``GradientStrategy`` says how the batch is evaluated: in micro-batches
+/// (gradient accumulation: ε from the full-batch gradient, then every micro-batch re-run at
+/// w + ε) and in m-sharpness groups (steps 3–4 once per chunk of m samples, each with its
+/// own gradient). A ``SampleSelectingRule`` (ESAM) narrows step 4's samples. `perturbs`
+/// restricts ε to a subset of parameters (e.g. normalization affine parameters only, as SAR
+/// does); the descent still updates every parameter.
 ///
 /// With ``NoPerturbation`` it is exactly the base optimizer at one pass per step.
 public struct SharpnessAwareMinimizer<Rule: SharpnessAwareRule, Base: Optimizer>: Sendable {
     public var rule: Rule
     public var base: Base
-    /// Samples per micro-batch for gradient accumulation (`nil`: the whole batch at once).
-    public var microBatchSize: Int?
-    /// m for m-sharpness: an independent perturbation per chunk of m samples (`nil`: one ε).
-    public var sharpnessChunkSize: Int?
+    /// Micro-batching and m-sharpness.
+    public var strategy: GradientStrategy
     /// Only parameters whose path satisfies this are perturbed (`nil`: all).
     public var perturbs: (@Sendable (String) -> Bool)?
     /// Global-norm clipping of the final direction (`nil`: none).
@@ -68,14 +69,23 @@ public struct SharpnessAwareMinimizer<Rule: SharpnessAwareRule, Base: Optimizer>
         rule: Rule, base: Base, microBatchSize: Int? = nil, sharpnessChunkSize: Int? = nil,
         perturbs: (@Sendable (String) -> Bool)? = nil, maxGradientNorm: Float? = nil
     ) {
-        precondition(microBatchSize.map { $0 > 0 } ?? true, "SharpnessAwareMinimizer: micro-batch size must be positive")
-        precondition(sharpnessChunkSize.map { $0 > 0 } ?? true, "SharpnessAwareMinimizer: m-sharpness chunk size must be positive")
         self.rule = rule
         self.base = base
-        self.microBatchSize = microBatchSize
-        self.sharpnessChunkSize = sharpnessChunkSize
+        strategy = GradientStrategy(microBatchSize: microBatchSize, sharpnessChunkSize: sharpnessChunkSize)
         self.perturbs = perturbs
         self.maxGradientNorm = maxGradientNorm
+    }
+
+    /// Samples per micro-batch for gradient accumulation (`nil`: the whole batch at once).
+    public var microBatchSize: Int? {
+        get { strategy.microBatchSize }
+        set { strategy = GradientStrategy(microBatchSize: newValue, sharpnessChunkSize: strategy.sharpnessChunkSize) }
+    }
+
+    /// m for m-sharpness: an independent perturbation per chunk of m samples (`nil`: one ε).
+    public var sharpnessChunkSize: Int? {
+        get { strategy.sharpnessChunkSize }
+        set { strategy = GradientStrategy(microBatchSize: strategy.microBatchSize, sharpnessChunkSize: newValue) }
     }
 
     public var learningRate: Float {
@@ -91,138 +101,65 @@ public struct SharpnessAwareMinimizer<Rule: SharpnessAwareRule, Base: Optimizer>
     public mutating func step<Model: Module>(
         _ model: inout Model, batchSize: Int, loss: (inout Model, LossRequest) -> Tensor
     ) -> StepReport {
-        precondition(batchSize > 0, "SharpnessAwareMinimizer.step: empty batch")
-        let context = StepContext(step: step, learningRate: base.learningRate)
-        let parameters = model.parameters
+        step(&model, batchSize: batchSize, measurement: nil, loss: loss)
+    }
 
-        // Groups share one ε: the m-sharpness chunks, or the whole batch. Micro-batches split
-        // each group further and only bound how many samples one pass sees.
-        let groupSize = Swift.min(sharpnessChunkSize ?? batchSize, batchSize)
-        let groups = stride(from: 0, to: batchSize, by: groupSize).map { Array($0..<Swift.min($0 + groupSize, batchSize)) }
-        let microSize = microBatchSize ?? batchSize
-        func microBatches(_ positions: [Int]) -> [[Int]] {
-            stride(from: 0, to: positions.count, by: microSize).map { Array(positions[$0..<Swift.min($0 + microSize, positions.count)]) }
-        }
-        // A request names its samples unless it covers the whole batch in order.
-        func request(_ point: LossRequest.Point, _ positions: [Int]) -> LossRequest {
-            LossRequest(point: point, samples: positions.count == batchSize ? nil : positions)
-        }
+    /// One optimization step for a rule that sizes its step from the batch: `measure` runs
+    /// once, on a copy of the model at w and without gradients, before the first pass, and
+    /// the rule reads its value as ``StepContext/measurement`` (TRAM's KL to a reference
+    /// model, for one).
+    @discardableResult
+    public mutating func step<Model: Module>(
+        _ model: inout Model, batchSize: Int, measure: (inout Model) -> Float, loss: (inout Model, LossRequest) -> Tensor
+    ) -> StepReport {
+        let measurement = withoutGradients { var copy = model; return measure(&copy) }
+        return step(&model, batchSize: batchSize, measurement: measurement, loss: loss)
+    }
 
-        // Pass 1 at w, keeping BatchNorm statistics. The model before each micro-batch is
-        // kept so that its second pass replays the same dropout masks.
-        var groupGradients: [ParameterSet] = []
-        var snapshots: [[Model]] = []
-        var micro: [[[Int]]] = []
-        var sampleLosses: [Float] = []
-        sampleLosses.reserveCapacity(batchSize)
-        for group in groups {
-            var parts: [ParameterSet] = [], before: [Model] = []
-            let chunks = microBatches(group)
-            for samples in chunks {
-                before.append(model)
-                var perSample: Tensor = Tensor(0)
-                let result = valueWithGradient(at: model) { (m: inout Model) -> Tensor in
-                    perSample = loss(&m, request(.parameters, samples))
-                    return perSample.mean()
-                }
-                model = result.model
-                parts.append(result.gradient)
-                sampleLosses += perSample.scalars
-            }
-            groupGradients.append(weightedSum(parts, chunks.map { Float($0.count) / Float(group.count) }))
-            snapshots.append(before)
-            micro.append(chunks)
-        }
-        precondition(sampleLosses.count == batchSize, "SharpnessAwareMinimizer.step: the loss returned \(sampleLosses.count) per-sample values for a batch of \(batchSize)")
-        let groupWeights = groups.map { Float($0.count) / Float(batchSize) }
-        let gradient = weightedSum(groupGradients, groupWeights)
-        var passes: Float = 1
-
-        // Pass 2 at w + ε_group on the same samples and dropout masks, statistics discarded.
-        var perturbedGradient: ParameterSet? = nil
-        var perturbationNorm: Float = 0
-        if let firstEpsilon = rule.perturbation(parameters: parameters, gradient: restricted(groupGradients[0]), context: context) {
-            var parts: [ParameterSet] = []
-            for (g, group) in groups.enumerated() {
-                let epsilon = g == 0 ? firstEpsilon
-                    : (rule.perturbation(parameters: parameters, gradient: restricted(groupGradients[g]), context: context) ?? firstEpsilon.zeros())
+    private mutating func step<Model: Module>(
+        _ model: inout Model, batchSize: Int, measurement: Float?, loss: (inout Model, LossRequest) -> Tensor
+    ) -> StepReport {
+        var passes = BatchPasses<Model>(batchSize: batchSize, strategy: strategy)
+        let context = StepContext(step: step, learningRate: base.learningRate, measurement: measurement, groupCount: passes.groups.count)
+        let w = model.parameters
+        // 1. g at w, per group and for the batch. 2. The rule's per-step state advances, once.
+        let g = passes.gradients(at: &model, loss: loss)
+        rule.prepare(gradient: restricted(g.batch), context: context)
+        // 3–4. Each group's ε and its gradient at w + ε, unless the rule skips the second pass.
+        var perturbedGradients: [ParameterSet] = [], perturbationNorm: Float = 0
+        if let first = perturbation(w, g.groups[0], context, group: 0) {
+            let selection = rule as? any SampleSelectingRule
+            for group in passes.groups.indices {
+                let epsilon = group == 0 ? first : perturbation(w, g.groups[group], context, group: group) ?? first.zeros()
                 perturbationNorm = Swift.max(perturbationNorm, epsilon.norm())
-                let perturbedParameters = parameters + epsilon
-                func perturbed(_ snapshot: Model) -> Model {
-                    var copy = snapshot
-                    copy.update(perturbedParameters)
-                    return copy
-                }
-                var chunks = micro[g], models = snapshots[g].map(perturbed)
-                if let fraction = rule.secondPassFraction {
-                    let keep = Swift.max(1, Int((Float(group.count) * fraction).rounded()))
-                    if keep < group.count {
-                        let selected = sharpestSamples(
-                            keep, of: models, chunks: chunks, lossesAtParameters: sampleLosses, request: request, loss: loss)
-                        // The scoring pass is forward-only: about a third of a forward–backward pass.
-                        passes += Float(group.count) / Float(batchSize) / 3
-                        chunks = microBatches(selected)
-                        models = Array(repeating: models[0], count: chunks.count)
-                    }
-                }
-                let selectedCount = chunks.reduce(0) { $0 + $1.count }
-                var chunkGradients: [ParameterSet] = []
-                for (samples, start) in zip(chunks, models) {
-                    let result = valueWithGradient(at: start) { (m: inout Model) -> Tensor in
-                        loss(&m, request(.perturbed, samples)).mean()
-                    }
-                    chunkGradients.append(result.gradient)
-                    passes += Float(samples.count) / Float(batchSize)
-                }
-                parts.append(weightedSum(chunkGradients, chunks.map { Float($0.count) / Float(selectedCount) }))
+                perturbedGradients.append(passes.perturbedGradient(group: group, at: w + epsilon, selection: selection, loss: loss))
             }
-            perturbedGradient = weightedSum(parts, groupWeights)
         }
-
-        var direction = rule.descentDirection(gradient: gradient, perturbedGradient: perturbedGradient, context: context)
-        if let maxGradientNorm { clipGradientNorm(&direction, maxNorm: maxGradientNorm) }
-        var updated = parameters
-        base.update(&updated, along: direction)
-        if let perturbedGradient, let correction = rule.decoupledCorrection(gradient: gradient, perturbedGradient: perturbedGradient) {
+        let gp = perturbedGradients.isEmpty ? nil : passes.combined(perturbedGradients)
+        // 5. The direction, clipped. 6. The base optimizer's update, then a decoupled term.
+        var d = rule.descentDirection(gradient: g.batch, perturbedGradient: gp, context: context)
+        if let maxGradientNorm { clipGradientNorm(&d, maxNorm: maxGradientNorm) }
+        var updated = w
+        base.update(&updated, along: d)
+        if let gp, let correction = (rule as? any DecoupledRule)?.decoupledCorrection(gradient: g.batch, perturbedGradient: gp) {
             updated = updated - correction.scaled(by: context.learningRate)
         }
         model.update(updated)
         step += 1
-        let meanLoss = sampleLosses.reduce(0, +) / Float(batchSize)
-        return StepReport(loss: meanLoss, sampleLosses: sampleLosses, passes: passes, perturbationNorm: perturbationNorm, gradient: gradient)
+        return passes.report(gradient: g.batch, perturbationNorm: perturbationNorm)
     }
 
-    /// The gradient with non-perturbed parameters zeroed, so ε leaves them alone.
-    private func restricted(_ gradient: ParameterSet) -> ParameterSet {
-        guard let perturbs else { return gradient }
-        return gradient.mapWithKeys { key, g in perturbs(key) ? g : Tensor.zeros(g.shape) }
+    /// The rule's ε for one group, from that group's gradient, both restricted to `perturbs`.
+    private func perturbation(_ w: ParameterSet, _ gradient: ParameterSet, _ context: StepContext, group: Int) -> ParameterSet? {
+        var context = context
+        context.group = group
+        return rule.perturbation(parameters: w, gradient: restricted(gradient), context: context).map(restricted)
     }
 
-    private func weightedSum(_ sets: [ParameterSet], _ weights: [Float]) -> ParameterSet {
-        if sets.count == 1 { return sets[0] }
-        var total = sets[0].scaled(by: weights[0])
-        for (set, w) in zip(sets.dropFirst(), weights.dropFirst()) { total = total + set.scaled(by: w) }
-        return total
-    }
-
-    /// ESAM's sharpness-sensitive data selection over one group: gradient-free forwards at
-    /// w + ε (one per micro-batch) score each sample by ℓᵢ(w + ε) − ℓᵢ(w); the `keep`
-    /// sharpest samples of the group are returned, in batch order.
-    private func sharpestSamples<Model: Module>(
-        _ keep: Int, of models: [Model], chunks: [[Int]], lossesAtParameters: [Float],
-        request: (LossRequest.Point, [Int]) -> LossRequest, loss: (inout Model, LossRequest) -> Tensor
-    ) -> [Int] {
-        let positions = chunks.flatMap { $0 }
-        var after: [Float] = []
-        for (samples, model) in zip(chunks, models) {
-            var scratch = model
-            after += withoutGradients { loss(&scratch, request(.perturbed, samples)) }.scalars
-        }
-        let ranked = positions.indices.sorted { i, j in
-            let si = after[i] - lossesAtParameters[positions[i]], sj = after[j] - lossesAtParameters[positions[j]]
-            return si != sj ? si > sj : i < j
-        }
-        return ranked.prefix(keep).map { positions[$0] }.sorted()
+    /// `set` with the entries of non-perturbed parameters zeroed.
+    private func restricted(_ set: ParameterSet) -> ParameterSet {
+        guard let perturbs else { return set }
+        return set.mapWithKeys { key, value in perturbs(key) ? value : Tensor.zeros(value.shape) }
     }
 
     /// Resumable state: the base optimizer's, the rule's (prefixed `rule.`) and the step count.

@@ -6,10 +6,23 @@ public struct StepContext: Sendable {
     public var step: Int
     /// The base optimizer's learning rate for this step (GSAM ties ρ to it).
     public var learningRate: Float
+    /// A value the caller measured on this step's batch at w, without gradients, through
+    /// ``SharpnessAwareMinimizer/step(_:batchSize:measure:loss:)``; `nil` when the caller
+    /// measured nothing. It lets a rule size its step from the batch without knowing the
+    /// objective — TRAM's ρ_t = scale·KL(f_ref(x) ‖ f_θ(x)), for one.
+    public var measurement: Float?
+    /// How many independent perturbations the step has: the m-sharpness chunks, 1 without.
+    public var groupCount: Int
+    /// Which of them a ``SharpnessAwareRule/perturbation(parameters:gradient:context:)``
+    /// call is for (0 everywhere else).
+    public var group: Int
 
-    public init(step: Int, learningRate: Float) {
+    public init(step: Int, learningRate: Float, measurement: Float? = nil, groupCount: Int = 1, group: Int = 0) {
         self.step = step
         self.learningRate = learningRate
+        self.measurement = measurement
+        self.groupCount = groupCount
+        self.group = group
     }
 }
 
@@ -35,27 +48,39 @@ public enum PerturbationRadius: Sendable, Equatable {
 /// weights from the gradient g at w, and which direction to hand the base optimizer once
 /// the gradient g_p at w + ε is known. ``SharpnessAwareMinimizer`` runs the passes.
 ///
-/// Every rule must keep ε finite when ‖g‖ = 0 (divide by ‖g‖ + 1e-12).
+/// Per step the driver calls, in order:
+///
+/// 1. ``prepare(gradient:context:)`` once, with the batch gradient g: the one place where
+///    per-step state advances (FriendlySAM's moving average, ESAM's random masks).
+/// 2. ``perturbation(parameters:gradient:context:)`` once per perturbation group — once, or
+///    once per m-sharpness chunk with that chunk's gradient. It cannot change the rule, so
+///    how the batch is split never changes how often a rule's state advances.
+/// 3. ``descentDirection(gradient:perturbedGradient:context:)`` once, with the batch's g
+///    and g_p (LookSAM caches its direction here).
+///
+/// Gradients given to a rule are zero on the parameters the driver does not perturb, and
+/// the driver zeroes ε there whatever the rule returns.
+///
+/// Every rule must keep ε finite when ‖g‖ = 0 (divide by ‖g‖ + 1e-12). A method that also
+/// changes which samples the second pass sees, or what happens after the base optimizer,
+/// adopts ``SampleSelectingRule`` or ``DecoupledRule`` as well.
 public protocol SharpnessAwareRule: Sendable {
     /// A short name for reports (`"sam"`, `"asam"`).
     var name: String { get }
 
-    /// The ascent step ε added to `parameters` before the second gradient evaluation, or
-    /// `nil` to skip the second pass this step (LookSAM between its SAM steps).
-    mutating func perturbation(parameters: ParameterSet, gradient: ParameterSet, context: StepContext) -> ParameterSet?
+    /// Advances per-step state, once per step, after g = ∇L_B(w) (the whole batch's
+    /// gradient) is known and before any perturbation. Does nothing by default.
+    mutating func prepare(gradient: ParameterSet, context: StepContext)
 
-    /// The direction handed to the base optimizer; `perturbedGradient` is `nil` when
-    /// ``perturbation(parameters:gradient:context:)`` skipped the second pass.
+    /// The ascent step ε added to `parameters` before the second gradient evaluation of one
+    /// perturbation group (`context.group`), from that group's `gradient`. `nil` for group 0
+    /// skips the second pass this step (LookSAM between its SAM steps); for a later group it
+    /// counts as ε = 0.
+    func perturbation(parameters: ParameterSet, gradient: ParameterSet, context: StepContext) -> ParameterSet?
+
+    /// The direction handed to the base optimizer; `perturbedGradient` is `nil` when the
+    /// step took no second pass. Returns g_p, or g without one, by default.
     mutating func descentDirection(gradient: ParameterSet, perturbedGradient: ParameterSet?, context: StepContext) -> ParameterSet
-
-    /// For ESAM's sharpness-sensitive data selection: the fraction of samples, ranked by
-    /// per-sample sharpness ℓᵢ(w + ε) − ℓᵢ(w), that the second pass uses; `nil` (the
-    /// default) uses every sample without the extra scoring forward pass.
-    var secondPassFraction: Float? { get }
-
-    /// A change applied after the base optimizer, scaled by the learning rate:
-    /// w ← w − η·correction (WSAM's decoupled sharpness term). `nil` by default.
-    func decoupledCorrection(gradient: ParameterSet, perturbedGradient: ParameterSet) -> ParameterSet?
 
     /// Resumable state (EMAs, cached directions); empty for stateless rules.
     var state: OptimizerState { get }
@@ -63,13 +88,11 @@ public protocol SharpnessAwareRule: Sendable {
 }
 
 extension SharpnessAwareRule {
-    public var secondPassFraction: Float? { nil }
+    public mutating func prepare(gradient: ParameterSet, context: StepContext) {}
 
     public mutating func descentDirection(gradient: ParameterSet, perturbedGradient: ParameterSet?, context: StepContext) -> ParameterSet {
         perturbedGradient ?? gradient
     }
-
-    public func decoupledCorrection(gradient: ParameterSet, perturbedGradient: ParameterSet) -> ParameterSet? { nil }
 
     public var state: OptimizerState { OptimizerState() }
 
@@ -80,23 +103,36 @@ extension SharpnessAwareRule {
     }
 }
 
+/// A rule whose second pass back-propagates only some samples (ESAM's sharpness-sensitive
+/// data selection). Only rules that select adopt it; the driver asks once per group.
+public protocol SampleSelectingRule: SharpnessAwareRule {
+    /// Positions (0..<`count`, ascending) within a perturbation group of `count` samples that
+    /// the second pass back-propagates, or `nil` for all of them. `sharpness()` returns
+    /// ℓᵢ(w + ε) − ℓᵢ(w) for each sample of the group; calling it costs a forward-only pass
+    /// over the group, so call it only when selecting.
+    func secondPassSamples(count: Int, sharpness: () -> [Float]) -> [Int]?
+}
+
+/// A rule that applies part of its step outside the base optimizer, after it and scaled by
+/// the learning rate: w ← base(w, d) − η·correction (WSAM's decoupled sharpness term).
+/// Only rules with such a term adopt it; it runs on steps that took a second pass.
+public protocol DecoupledRule: SharpnessAwareRule {
+    /// The correction, or `nil` for none this step.
+    func decoupledCorrection(gradient: ParameterSet, perturbedGradient: ParameterSet) -> ParameterSet?
+}
+
 /// No perturbation: one gradient evaluation and the base optimizer's own step. Running a
 /// plain optimizer through ``SharpnessAwareMinimizer`` keeps one code path for every method.
 public struct NoPerturbation: SharpnessAwareRule {
     public init() {}
     public var name: String { "none" }
-    public mutating func perturbation(parameters: ParameterSet, gradient: ParameterSet, context: StepContext) -> ParameterSet? { nil }
+    public func perturbation(parameters: ParameterSet, gradient: ParameterSet, context: StepContext) -> ParameterSet? { nil }
 }
 
 extension ParameterSet {
     /// `self` scaled to norm `radius` (ε = ρ·g/(‖g‖ + 1e-12)); zero stays zero.
     func normalized(toRadius radius: Float) -> ParameterSet {
         scaled(by: radius / (norm() + 1e-12))
-    }
-
-    /// Applies `transform` to the raw elements of each entry (no graph, no broadcasting).
-    func mapScalars(_ transform: (Float) -> Float) -> ParameterSet {
-        map { Tensor(shape: $0.shape, scalars: $0.scalars.map(transform)) }
     }
 }
 

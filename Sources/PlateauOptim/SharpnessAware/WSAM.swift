@@ -3,13 +3,14 @@ import PlateauTensor
 /// Weighted SAM (Yue et al. 2023, arXiv:2305.15817): minimizes
 /// L(w) + γ/(1 − γ)·[L(w + ε) − L(w)], weighting the sharpness term separately.
 ///
-/// With α = γ/(1 − γ) and ε = ρ·g/‖g‖, the decoupled form (the paper's default) hands the
-/// base optimizer g and then applies the sharpness term outside it:
+///     α   = γ/(1 − γ)
+///     g   = ∇L(w),  ε = ρ·g/‖g‖,  g_p = ∇L(w + ε)
+///     decoupled (the paper's default):  w ← base(w, g) − η·α·(g_p − g)
+///     coupled:                          w ← base(w, (1 − α)·g + α·g_p)
 ///
-///     w ← base(w, g) − η·α·(g_p − g)
-///
-/// The coupled form hands the base optimizer (1 − α)·g + α·g_p.
-public struct WSAM: SharpnessAwareRule {
+/// The decoupled term bypasses the base optimizer (no momentum, no Adam scaling): it is this
+/// rule's ``DecoupledRule`` hook.
+public struct WSAM: DecoupledRule {
     public var radius: PerturbationRadius
     public var gamma: Float
     public var decoupled: Bool
@@ -25,7 +26,7 @@ public struct WSAM: SharpnessAwareRule {
     public var name: String { "wsam" }
     var alpha: Float { gamma / (1 - gamma) }
 
-    public mutating func perturbation(parameters: ParameterSet, gradient: ParameterSet, context: StepContext) -> ParameterSet? {
+    public func perturbation(parameters: ParameterSet, gradient: ParameterSet, context: StepContext) -> ParameterSet? {
         gradient.normalized(toRadius: radius.value(in: context))
     }
 
