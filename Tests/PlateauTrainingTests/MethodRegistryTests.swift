@@ -13,7 +13,7 @@ import Testing
 private struct HalfRadiusSAM: SharpnessAwareRule {
     var rho: Float
     var name: String { "half-sam" }
-    mutating func perturbation(parameters: ParameterSet, gradient: ParameterSet, context: StepContext) -> ParameterSet? {
+    func perturbation(parameters: ParameterSet, gradient: ParameterSet, context: StepContext) -> ParameterSet? {
         gradient.scaled(by: (rho / 2) / (gradient.norm() + 1e-12))
     }
 
