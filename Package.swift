@@ -48,14 +48,19 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
-        // Sharpness reports: SVG charts, the HTML/Markdown report and `compare`'s runner.
+        // `plateau compare`: the runs (PlateauTraining) and then their sharpness (PlateauAnalysis).
+        .target(
+            name: "PlateauComparison",
+            dependencies: ["PlateauTensor", "PlateauAnalysis", "PlateauTraining"],
+            swiftSettings: strict),
+        // Renders a comparison: SVG charts, the HTML and Markdown report.
         .target(
             name: "PlateauReport",
-            dependencies: ["PlateauTensor", "PlateauNN", "PlateauData", "PlateauAnalysis", "PlateauTraining"],
+            dependencies: ["PlateauTraining", "PlateauComparison"],
             swiftSettings: strict),
         .target(
             name: "Plateau",
-            dependencies: ["PlateauTensor", "PlateauNN", "PlateauOptim", "PlateauData", "PlateauAnalysis", "PlateauTraining", "PlateauReport"],
+            dependencies: ["PlateauTensor", "PlateauNN", "PlateauOptim", "PlateauData", "PlateauAnalysis", "PlateauTraining", "PlateauComparison", "PlateauReport"],
             swiftSettings: strict
         ),
         .executableTarget(
@@ -81,8 +86,10 @@ let package = Package(
             dependencies: ["PlateauTraining", "PlateauData", "PlateauOptim", "PlateauNN", "PlateauTensor"],
             swiftSettings: strict),
         .testTarget(
-            name: "PlateauAnalysisTests",
-            dependencies: ["PlateauAnalysis", "PlateauReport", "PlateauTraining", "PlateauData", "PlateauNN", "PlateauTensor"],
+            name: "PlateauAnalysisTests", dependencies: ["PlateauAnalysis", "PlateauData", "PlateauNN", "PlateauTensor"], swiftSettings: strict),
+        .testTarget(
+            name: "PlateauReportTests",
+            dependencies: ["PlateauReport", "PlateauComparison", "PlateauAnalysis", "PlateauTraining"],
             swiftSettings: strict),
     ]
 )

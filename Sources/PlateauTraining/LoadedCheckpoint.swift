@@ -1,9 +1,7 @@
 import Foundation
-import PlateauAnalysis
 import PlateauData
 import PlateauNN
 import PlateauTensor
-import PlateauTraining
 
 /// A checkpoint loaded into its model, with the run's data prepared as the run saw it:
 /// inputs standardized with the normalization stored in the checkpoint, and the training
