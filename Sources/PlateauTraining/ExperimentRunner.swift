@@ -92,9 +92,7 @@ public enum ExperimentRunner {
         try FileManager.default.createDirectory(at: plan.output, withIntermediateDirectories: true)
         let c = plan.base
         let (rawTrain, rawTest) = try DatasetCatalog.load(c.dataset, dataDirectory: c.dataDirectory, seed: c.seed)
-        var train = rawTrain
-        if let limit = c.trainLimit, limit < train.count { train = train.subset(Array(0..<limit), name: train.name) }
-        let trainSet = train
+        let trainSet = c.limitingTraining(rawTrain)
 
         var pending: [(String, Int)] = []
         var skipped: Set<String> = []

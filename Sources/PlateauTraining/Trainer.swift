@@ -47,11 +47,8 @@ public struct Trainer {
         _ configuration: RunConfiguration, output: URL?, resume: Bool = false, registry: MethodRegistry = .standard
     ) throws -> Trainer {
         try configuration.validate(using: registry)
-        var (train, test) = try DatasetCatalog.load(configuration.dataset, dataDirectory: configuration.dataDirectory, seed: configuration.seed)
-        if let limit = configuration.trainLimit, limit < train.count {
-            train = train.subset(Array(0..<limit), name: train.name)
-        }
-        return try Trainer(configuration: configuration, train: train, test: test, output: output, resume: resume, registry: registry)
+        let (train, test) = try DatasetCatalog.load(configuration.dataset, dataDirectory: configuration.dataDirectory, seed: configuration.seed)
+        return try Trainer(configuration: configuration, train: configuration.limitingTraining(train), test: test, output: output, resume: resume, registry: registry)
     }
 
     /// Runs the whole training and returns its metrics.
@@ -80,12 +77,11 @@ public struct Trainer {
         let normalization = Normalization.fit(train)
         var trainSet = normalization.apply(to: train)
         let testSet = normalization.apply(to: test)
-        if c.labelNoise > 0 {
-            let noise = LabelNoise(c.labelNoiseKind == "pair" ? .pairFlip : .symmetric, rate: c.labelNoise, seed: c.seed &+ 7919)
+        if let noise = c.labelNoiseModel {
             let (noisy, result) = noise.apply(to: trainSet)
             trainSet = noisy
             if let output { try writeAtomically(try JSONEncoder().encode(result), to: output.appendingPathComponent("label-noise.json")) }
-            observer.message("label noise: \(result.flipped.count) of \(result.labels.count) training labels corrupted (\(c.labelNoiseKind), seed \(c.seed &+ 7919))")
+            observer.message("label noise: \(result.flipped.count) of \(result.labels.count) training labels corrupted (\(c.labelNoiseKind), seed \(noise.seed))")
         }
         let augmentation = augmentationSteps(for: trainSet)
         let stepsPerEpoch = (trainSet.count + c.batchSize - 1) / c.batchSize
