@@ -3,8 +3,8 @@ import PlateauAnalysis
 import PlateauTensor
 import PlateauTraining
 
-/// What `plateau compare` runs: an ``ExperimentPlan`` (every optimizer × seed through the
-/// trainer), then the sharpness of each run on a fixed training subset.
+/// What `plateau compare` runs: an ``/PlateauTraining/ExperimentPlan`` (every optimizer ×
+/// seed through the trainer), then the sharpness of each run on a fixed training subset.
 public struct ComparisonPlan: Sendable {
     /// The runs to train.
     public var experiment: ExperimentPlan
@@ -63,10 +63,11 @@ public struct ComparisonSummary: Sendable {
     }
 }
 
-/// Runs a ``ComparisonPlan``: trains its runs with the ``ExperimentRunner`` (resumable, `jobs`
-/// at a time), then measures each run's last checkpoint with the ``SharpnessProbe`` on the same
-/// first `sharpnessSamples` training samples. The measure is cached in the run directory
-/// (`sharpness.json`) and reused for a run that was not trained again.
+/// Runs a ``ComparisonPlan``: trains its runs with the ``/PlateauTraining/ExperimentRunner``
+/// (resumable, `jobs` at a time), then measures each run's last checkpoint with the
+/// ``/PlateauAnalysis/SharpnessProbe`` on the same first `sharpnessSamples` training samples.
+/// The measure is cached in the run directory (`sharpness.json`) and reused for a run that
+/// was not trained again.
 public enum Comparison {
     public static func run(_ plan: ComparisonPlan, log: @escaping @Sendable (String) -> Void) throws -> ComparisonSummary {
         let experiment = try ExperimentRunner.run(plan.experiment, log: log)

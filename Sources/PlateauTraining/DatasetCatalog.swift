@@ -44,7 +44,7 @@ public enum DatasetCatalog {
 
     /// What `--augment` does to the training images of dataset `name` with samples of
     /// `sampleShape`: the catalog entry's recipe, or for images the catalog does not know
-    /// ``AugmentationRecipe/standard(imageHeight:)``; nil for data that are not images.
+    /// ``/PlateauData/AugmentationRecipe/standard(imageHeight:)``; nil for data that are not images.
     public static func augmentation(for name: String, sampleShape: [Int]) -> Augmentation? {
         guard sampleShape.count == 3 else { return nil }
         return (entry(named: name)?.augmentation ?? .standard(imageHeight: sampleShape[1])).augmentation
