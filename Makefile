@@ -22,7 +22,7 @@ bench: deps
 # one combined archive so that pages link across modules:
 # .build/plugins/Swift-DocC/outputs/Plateau.doccarchive (serve it: python3 -m http.server -d
 # that folder, then open /documentation/plateau).
-DOC_TARGETS := Plateau PlateauTensor PlateauNN PlateauOptim PlateauData PlateauAnalysis PlateauTraining PlateauReport
+DOC_TARGETS := Plateau PlateauTensor PlateauNN PlateauOptim PlateauData PlateauAnalysis PlateauTraining PlateauComparison PlateauReport
 docs: deps
 	$(SWIFT) package --disable-sandbox generate-documentation --enable-experimental-combined-documentation \
 		$(addprefix --target ,$(DOC_TARGETS))

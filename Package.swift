@@ -1,8 +1,24 @@
 // swift-tools-version:6.0
 import PackageDescription
 
-// Dependencies flow one way: Tensor -> NN -> Optim / Data -> Training -> CLI.
-// Only the backend file in PlateauTensor imports the C module.
+// The module graph. Dependencies flow one way (down); each target declares exactly the
+// modules it imports. PlateauTraining and PlateauAnalysis do not know each other: only
+// PlateauComparison, which trains runs and then measures them, needs both.
+//
+//   PlateauCommand      the `plateau` executable (+ ArgumentParser)
+//   Plateau             umbrella: @_exported imports of the modules below
+//   PlateauReport       renders a comparison (HTML, Markdown, SVG)   -> Comparison, Training
+//   PlateauComparison   `compare`: runs, then their sharpness        -> Training, Analysis, Tensor
+//   PlateauTraining     trainer, loops, method table, experiment     -> Optim, Data, NN, Tensor
+//                       runner, checkpoints, dataset catalog
+//   PlateauAnalysis     Hessian, ρ-sharpness, landscapes             -> Data, NN, Tensor
+//   PlateauOptim        optimizers, sharpness-aware rules, objective -> NN, Tensor
+//                       terms (SAF, MESA)
+//   PlateauData         datasets, batches, augmentation, safetensors -> Tensor, CZlib
+//   PlateauNN           modules, layers, models, losses              -> Tensor
+//   PlateauTensor       tensors, autodiff, ops, backend              -> COpenBLAS
+//
+// Only the backend file in PlateauTensor imports COpenBLAS; only Gzip.swift imports CZlib.
 let strict: [SwiftSetting] = [.swiftLanguageMode(.v6)]
 
 let package = Package(
@@ -48,14 +64,19 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
-        // Sharpness reports: SVG charts, the HTML/Markdown report and `compare`'s runner.
+        // `plateau compare`: the runs (PlateauTraining) and then their sharpness (PlateauAnalysis).
+        .target(
+            name: "PlateauComparison",
+            dependencies: ["PlateauTensor", "PlateauAnalysis", "PlateauTraining"],
+            swiftSettings: strict),
+        // Renders a comparison: SVG charts, the HTML and Markdown report.
         .target(
             name: "PlateauReport",
-            dependencies: ["PlateauTensor", "PlateauNN", "PlateauData", "PlateauAnalysis", "PlateauTraining"],
+            dependencies: ["PlateauTraining", "PlateauComparison"],
             swiftSettings: strict),
         .target(
             name: "Plateau",
-            dependencies: ["PlateauTensor", "PlateauNN", "PlateauOptim", "PlateauData", "PlateauAnalysis", "PlateauTraining", "PlateauReport"],
+            dependencies: ["PlateauTensor", "PlateauNN", "PlateauOptim", "PlateauData", "PlateauAnalysis", "PlateauTraining", "PlateauComparison", "PlateauReport"],
             swiftSettings: strict
         ),
         .executableTarget(
@@ -69,9 +90,10 @@ let package = Package(
 
         // MARK: - Tests
         .testTarget(name: "PlateauTensorTests", dependencies: ["PlateauTensor"], swiftSettings: strict),
-        .testTarget(name: "PlateauOptimTests", dependencies: ["PlateauOptim"], swiftSettings: strict),
-        .testTarget(name: "PlateauDataTests", dependencies: ["PlateauData"], swiftSettings: strict),
-        .testTarget(name: "PlateauNNTests", dependencies: ["PlateauNN", "PlateauOptim"], swiftSettings: strict),
+        .testTarget(name: "PlateauOptimTests", dependencies: ["PlateauOptim", "PlateauTensor"], swiftSettings: strict),
+        .testTarget(name: "PlateauDataTests", dependencies: ["PlateauData", "PlateauTensor"], swiftSettings: strict),
+        .testTarget(name: "PlateauNNTests", dependencies: ["PlateauNN", "PlateauOptim", "PlateauTensor"], swiftSettings: strict),
+        // Runs the built `plateau` binary (imports none of its modules; the dependency builds it).
         .testTarget(name: "PlateauCLITests", dependencies: ["PlateauCommand"], swiftSettings: strict),
         .testTarget(name: "PlateauTests", dependencies: ["Plateau"], swiftSettings: strict),
         .testTarget(
@@ -81,8 +103,10 @@ let package = Package(
             dependencies: ["PlateauTraining", "PlateauData", "PlateauOptim", "PlateauNN", "PlateauTensor"],
             swiftSettings: strict),
         .testTarget(
-            name: "PlateauAnalysisTests",
-            dependencies: ["PlateauAnalysis", "PlateauReport", "PlateauTraining", "PlateauData", "PlateauNN", "PlateauTensor"],
+            name: "PlateauAnalysisTests", dependencies: ["PlateauAnalysis", "PlateauData", "PlateauNN", "PlateauTensor"], swiftSettings: strict),
+        .testTarget(
+            name: "PlateauReportTests",
+            dependencies: ["PlateauReport", "PlateauComparison", "PlateauAnalysis", "PlateauTraining"],
             swiftSettings: strict),
     ]
 )

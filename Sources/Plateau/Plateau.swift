@@ -1,5 +1,6 @@
 // The umbrella module: `import Plateau` brings in the whole toolkit.
 @_exported import PlateauAnalysis
+@_exported import PlateauComparison
 @_exported import PlateauData
 @_exported import PlateauNN
 @_exported import PlateauOptim

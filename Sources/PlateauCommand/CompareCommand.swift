@@ -95,7 +95,7 @@ struct CompareCommand: ParsableCommand {
             lock.unlock()
         }
         let note = "plateau " + CommandLine.arguments.dropFirst().joined(separator: " ")
-        try ComparisonReport(result, note: note).write(to: plan.output)
+        try ComparisonReport(result, note: note).write(to: plan.experiment.output)
         print(String(format: "training %.1f s, sharpness %.1f s; wrote %@/report.html and report.md", result.trainingSeconds, result.sharpnessSeconds, output))
     }
 }

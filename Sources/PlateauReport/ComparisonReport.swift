@@ -1,4 +1,5 @@
 import Foundation
+import PlateauComparison
 import PlateauTraining
 
 /// Mean and sample standard deviation (n − 1; 0 for one value).
@@ -71,13 +72,14 @@ public struct ComparisonReport {
     }
 
     public var methods: [MethodSummary] {
-        result.plan.optimizers.map { optimizer in MethodSummary(optimizer: optimizer, runs: result.runs.filter { $0.optimizer == optimizer }) }
+        experiment.optimizers.map { optimizer in MethodSummary(optimizer: optimizer, runs: result.runs.filter { $0.optimizer == optimizer }) }
     }
 
+    private var experiment: ExperimentPlan { result.plan.experiment }
     private var rho: Float { result.plan.sharpness.rho }
     private var configurationLine: String {
-        let c = result.plan.base
-        var parts = ["model \(c.model)", "dataset \(c.dataset)", "\(c.epochs) epochs", "\(result.plan.seeds) seed\(result.plan.seeds == 1 ? "" : "s")",
+        let c = experiment.base
+        var parts = ["model \(c.model)", "dataset \(c.dataset)", "\(c.epochs) epochs", "\(experiment.seeds) seed\(experiment.seeds == 1 ? "" : "s")",
                      "batch \(c.batchSize)", "lr \(c.learningRate)", "\(c.schedule) schedule", "weight decay \(c.weightDecay)"]
         if c.labelNoise > 0 { parts.append("\(Int((c.labelNoise * 100).rounded()))% \(c.labelNoiseKind) label noise") }
         return parts.joined(separator: " · ")
@@ -152,7 +154,7 @@ public struct ComparisonReport {
         <head>
         <meta charset="utf-8"/>
         <meta name="viewport" content="width=device-width, initial-scale=1"/>
-        <title>Plateau comparison: \(escape(result.plan.optimizers.joined(separator: ", ")))</title>
+        <title>Plateau comparison: \(escape(experiment.optimizers.joined(separator: ", ")))</title>
         <style>
         body { font-family: "DejaVu Sans", Helvetica, Arial, sans-serif; margin: 24px auto; max-width: 1180px; color: #1a1a1a; padding: 0 16px; }
         h1 { font-size: 24px; margin-bottom: 4px; }
@@ -171,7 +173,7 @@ public struct ComparisonReport {
         </style>
         </head>
         <body>
-        <h1>Plateau comparison: \(escape(result.plan.optimizers.joined(separator: " vs ")))</h1>
+        <h1>Plateau comparison: \(escape(experiment.optimizers.joined(separator: " vs ")))</h1>
         <p class="meta">\(escape(configurationLine))</p>
 
         """
@@ -179,8 +181,8 @@ public struct ComparisonReport {
         let epochSeconds = result.runs.flatMap(\.metrics).reduce(0) { $0 + $1.seconds }
         page += "<p class=\"meta\">" + escape(String(format: "%d runs (%d trained now, %d found finished); this invocation trained for %.1f s with %d concurrent run%@ and %d BLAS thread%@ each and measured sharpness for %.1f s; the runs' epochs add up to %.1f s.",
                                                       result.runs.count, result.runs.filter(\.trained).count, result.runs.filter { !$0.trained }.count,
-                                                      result.trainingSeconds, result.plan.jobs, result.plan.jobs == 1 ? "" : "s", result.plan.threads,
-                                                      result.plan.threads == 1 ? "" : "s", result.sharpnessSeconds, epochSeconds)) + "</p>\n"
+                                                      result.trainingSeconds, experiment.jobs, experiment.jobs == 1 ? "" : "s", experiment.threads,
+                                                      experiment.threads == 1 ? "" : "s", result.sharpnessSeconds, epochSeconds)) + "</p>\n"
 
         // Summary table.
         let bestAccuracy = methods.map(\.finalTestAccuracy.mean).filter(\.isFinite).max()
@@ -199,7 +201,7 @@ public struct ComparisonReport {
         }
         page += "</table>\n"
         let samples = result.runs.compactMap(\.sharpness).first?.samples ?? 0
-        page += "<p class=\"notes\">Mean ± sample standard deviation over seeds. λ_max: top eigenvalue of the Hessian of the training loss (power iteration on exact Hessian-vector products, tolerance \(result.plan.sharpness.tolerance), at most \(result.plan.sharpness.maximumIterations) iterations); ρ-sharpness: L(w + ρg/‖g‖) − L(w). Both on the first \(samples) training samples with the labels trained on, BatchNorm in \(result.plan.sharpness.mode.rawValue) mode. Time per step is the median over epochs\(result.plan.jobs > 1 ? ", measured while \(result.plan.jobs) runs shared the machine" : "").</p>\n"
+        page += "<p class=\"notes\">Mean ± sample standard deviation over seeds. λ_max: top eigenvalue of the Hessian of the training loss (power iteration on exact Hessian-vector products, tolerance \(result.plan.sharpness.tolerance), at most \(result.plan.sharpness.maximumIterations) iterations); ρ-sharpness: L(w + ρg/‖g‖) − L(w). Both on the first \(samples) training samples with the labels trained on, BatchNorm in \(result.plan.sharpness.mode.rawValue) mode. Time per step is the median over epochs\(experiment.jobs > 1 ? ", measured while \(experiment.jobs) runs shared the machine" : "").</p>\n"
 
         // Figures.
         let figures = self.figures()
@@ -230,7 +232,7 @@ public struct ComparisonReport {
             page += "<td>\(run.trained ? "trained" : "reused")</td></tr>\n"
         }
         page += "</table>\n"
-        page += "<p class=\"notes\">Generated by <code>plateau compare</code>. Run directories: <code>\(escape(result.plan.output.path))/&lt;method&gt;-seed&lt;k&gt;</code> (config.json, metrics.jsonl, checkpoints, sharpness.json).</p>\n"
+        page += "<p class=\"notes\">Generated by <code>plateau compare</code>. Run directories: <code>\(escape(experiment.output.path))/&lt;method&gt;-seed&lt;k&gt;</code> (config.json, metrics.jsonl, checkpoints, sharpness.json).</p>\n"
         page += "</body>\n</html>\n"
         return page
     }
@@ -239,10 +241,10 @@ public struct ComparisonReport {
 
     /// The Markdown summary (tables; figures referenced from `figures/`).
     public func markdown(figureDirectory: String = "figures") -> String {
-        var md = "# Plateau comparison: \(result.plan.optimizers.joined(separator: " vs "))\n\n\(configurationLine)\n\n"
+        var md = "# Plateau comparison: \(experiment.optimizers.joined(separator: " vs "))\n\n\(configurationLine)\n\n"
         if !note.isEmpty { md += "\(note)\n\n" }
         md += String(format: "Training took %.1f s (%d concurrent run%@, %d BLAS thread%@ each); sharpness %.1f s.\n\n",
-                     result.trainingSeconds, result.plan.jobs, result.plan.jobs == 1 ? "" : "s", result.plan.threads, result.plan.threads == 1 ? "" : "s", result.sharpnessSeconds)
+                     result.trainingSeconds, experiment.jobs, experiment.jobs == 1 ? "" : "s", experiment.threads, experiment.threads == 1 ? "" : "s", result.sharpnessSeconds)
         md += "| method | runs | final test acc (%) | best test acc (%) | final train loss | ms/step | passes/step | λ_max | ρ-sharpness (ρ=\(rho)) |\n"
         md += "|---|---:|---:|---:|---:|---:|---:|---:|---:|\n"
         for m in methods {

@@ -1,3 +1,3 @@
-// PlateauReport: sharpness reports — SVG charts, the self-contained HTML and Markdown report
-// of `plateau compare`, and the runner that trains and measures each configuration.
-// It sits above PlateauTraining and PlateauAnalysis and uses no Apple-only frameworks.
+// PlateauReport: renders a comparison — SVG charts and the self-contained HTML and Markdown
+// report of `plateau compare` — from a `ComparisonSummary`. It computes nothing and trains
+// nothing: the runs and their sharpness come from PlateauComparison.

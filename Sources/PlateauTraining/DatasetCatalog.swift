@@ -3,17 +3,51 @@ import PlateauData
 
 /// Finds the CLI's named datasets (and tables given by path) in standard formats.
 public enum DatasetCatalog {
-    public static let names = ["digits", "mnist", "fashion-mnist", "cifar10", "cifar100"]
+    /// A named dataset: how to read it and how its training images are augmented when a run
+    /// asks for augmentation.
+    public struct Entry: Sendable {
+        public let name: String
+        /// Crop (and flip) under `--augment`.
+        public let augmentation: AugmentationRecipe
+        /// Reads the training and test sets from the data directory (nil: the default one).
+        let load: @Sendable (_ dataDirectory: String?) throws -> (train: Dataset, test: Dataset)
+    }
 
-    /// The random augmentation each dataset declares for `--augment`: a random crop with
-    /// zero padding of an eighth of the height (4 pixels for 32×32 images), and for natural
-    /// images (CIFAR) a horizontal flip — digits must not be mirrored. Tables and other
-    /// non-image data have none.
+    public static let entries: [Entry] = [
+        Entry(name: "digits", augmentation: AugmentationRecipe(cropPadding: 1, horizontalFlip: false)) { _ in
+            let split = try DigitsSplit()
+            return (split.train, split.test)
+        },
+        Entry(name: "mnist", augmentation: AugmentationRecipe(cropPadding: 3, horizontalFlip: false)) {
+            let url = try directory($0 ?? "data/mnist", of: "mnist",
+                                    hint: "Get MNIST with `plateau data fetch mnist` (or python3 scripts/fetch_mnist.py), or pass --data-dir.")
+            return try MNIST.loadDirectory(url, name: "mnist")
+        },
+        Entry(name: "fashion-mnist", augmentation: AugmentationRecipe(cropPadding: 3, horizontalFlip: false)) {
+            let url = try directory($0 ?? "data/fashion-mnist", of: "fashion-mnist", hint: "Put the four Fashion-MNIST IDX files there, or pass --data-dir.")
+            return try MNIST.loadDirectory(url, name: "fashion-mnist", classNames: MNIST.fashionClassNames)
+        },
+        Entry(name: "cifar10", augmentation: AugmentationRecipe(cropPadding: 4, horizontalFlip: true)) {
+            let url = try directory($0 ?? "data/cifar-10-batches-bin", of: "cifar10", hint: "Unpack the CIFAR-10 binary version there, or pass --data-dir.")
+            return try CIFAR.loadCIFAR10(directory: url)
+        },
+        Entry(name: "cifar100", augmentation: AugmentationRecipe(cropPadding: 4, horizontalFlip: true)) {
+            let url = try directory($0 ?? "data/cifar-100-binary", of: "cifar100", hint: "Unpack the CIFAR-100 binary version there, or pass --data-dir.")
+            return try CIFAR.loadCIFAR100(directory: url)
+        },
+    ]
+
+    public static var names: [String] { entries.map(\.name) }
+
+    /// The catalog entry called `name`, or nil (a table path, or an unknown name).
+    public static func entry(named name: String) -> Entry? { entries.first { $0.name == name } }
+
+    /// What `--augment` does to the training images of dataset `name` with samples of
+    /// `sampleShape`: the catalog entry's recipe, or for images the catalog does not know
+    /// ``/PlateauData/AugmentationRecipe/standard(imageHeight:)``; nil for data that are not images.
     public static func augmentation(for name: String, sampleShape: [Int]) -> Augmentation? {
         guard sampleShape.count == 3 else { return nil }
-        var steps: [Augmentation.Step] = [.randomCrop(padding: max(1, sampleShape[1] / 8))]
-        if ["cifar10", "cifar100"].contains(name) { steps.append(.horizontalFlip()) }
-        return Augmentation(steps)
+        return (entry(named: name)?.augmentation ?? .standard(imageHeight: sampleShape[1])).augmentation
     }
 
     /// The training and test sets of `name`.
@@ -21,46 +55,28 @@ public enum DatasetCatalog {
     /// - Parameters:
     ///   - name: a catalog name or a path to a CSV/TSV table (last column the label; 20% of
     ///     the rows, chosen with `seed`, become the test set).
-    ///   - dataDirectory: where the files are; defaults to `data/<name>`.
+    ///   - dataDirectory: where the files are; defaults to the dataset's directory under `data/`.
     public static func load(_ name: String, dataDirectory: String?, seed: UInt64) throws -> (train: Dataset, test: Dataset) {
-        func directory(_ defaultName: String) -> URL { URL(fileURLWithPath: dataDirectory ?? "data/\(defaultName)") }
-        func requireDirectory(_ url: URL, hint: String) throws {
-            var isDirectory: ObjCBool = false
-            guard FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory), isDirectory.boolValue else {
-                throw ConfigurationError(field: "dataset", message: "\(name): no directory at \(url.path). \(hint)")
-            }
+        if let entry = entry(named: name) { return try entry.load(dataDirectory) }
+        let url = URL(fileURLWithPath: name)
+        guard ["csv", "tsv", "txt", "gz"].contains(url.pathExtension.lowercased()) else {
+            throw ConfigurationError(field: "dataset", message: "expected one of \(names.joined(separator: ", ")) or a path to a .csv/.tsv table, got '\(name)'")
         }
-        switch name {
-        case "digits":
-            let split = try DigitsSplit()
-            return (split.train, split.test)
-        case "mnist":
-            let url = directory("mnist")
-            try requireDirectory(url, hint: "Get MNIST with `plateau data fetch mnist` (or python3 scripts/fetch_mnist.py), or pass --data-dir.")
-            return try MNIST.loadDirectory(url, name: "mnist")
-        case "fashion-mnist":
-            let url = directory("fashion-mnist")
-            try requireDirectory(url, hint: "Put the four Fashion-MNIST IDX files there, or pass --data-dir.")
-            return try MNIST.loadDirectory(url, name: "fashion-mnist", classNames: MNIST.fashionClassNames)
-        case "cifar10":
-            let url = directory("cifar-10-batches-bin")
-            try requireDirectory(url, hint: "Unpack the CIFAR-10 binary version there, or pass --data-dir.")
-            return try CIFAR.loadCIFAR10(directory: url)
-        case "cifar100":
-            let url = directory("cifar-100-binary")
-            try requireDirectory(url, hint: "Unpack the CIFAR-100 binary version there, or pass --data-dir.")
-            return try CIFAR.loadCIFAR100(directory: url)
-        default:
-            let url = URL(fileURLWithPath: name)
-            guard ["csv", "tsv", "txt", "gz"].contains(url.pathExtension.lowercased()) else {
-                throw ConfigurationError(field: "dataset", message: "expected one of \(names.joined(separator: ", ")) or a path to a .csv/.tsv table, got '\(name)'")
-            }
-            guard FileManager.default.fileExists(atPath: url.path) else {
-                throw ConfigurationError(field: "dataset", message: "no file at \(url.path)")
-            }
-            let table = try Table.load(url)
-            let (train, test) = table.split(validationFraction: 0.2, seed: seed)
-            return (train, test)
+        guard FileManager.default.fileExists(atPath: url.path) else {
+            throw ConfigurationError(field: "dataset", message: "no file at \(url.path)")
         }
+        let table = try Table.load(url)
+        let (train, test) = table.split(validationFraction: 0.2, seed: seed)
+        return (train, test)
+    }
+
+    /// `path` as a URL, or an error naming the dataset and how to get it when there is no directory there.
+    private static func directory(_ path: String, of name: String, hint: String) throws -> URL {
+        let url = URL(fileURLWithPath: path)
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory), isDirectory.boolValue else {
+            throw ConfigurationError(field: "dataset", message: "\(name): no directory at \(url.path). \(hint)")
+        }
+        return url
     }
 }

@@ -13,6 +13,7 @@ public struct RunConfiguration: Codable, Sendable, Equatable {
     public var trainLimit: Int? = nil
     public var labelNoise: Double = 0
     public var labelNoiseKind = "symmetric"
+    /// Augment the training images as their dataset declares (``DatasetCatalog/Entry/augmentation``).
     public var augment = false
     public var shuffle = true
 

@@ -4,73 +4,6 @@ import PlateauNN
 import PlateauOptim
 import PlateauTensor
 
-/// One epoch's numbers, as written to `metrics.jsonl` and `metrics.csv`.
-public struct EpochMetrics: Codable, Sendable, Equatable {
-    public var epoch: Int
-    public var trainLoss: Float
-    public var trainAccuracy: Float
-    public var testLoss: Float
-    public var testAccuracy: Float
-    public var learningRate: Float
-    public var seconds: Double
-    public var samplesPerSecond: Double
-    /// Mean forward–backward passes per step (1 for SGD and SAF, ~2 for SAM).
-    public var passesPerStep: Float
-    /// Mean milliseconds per optimizer step.
-    public var millisecondsPerStep: Double
-
-    public init(
-        epoch: Int, trainLoss: Float, trainAccuracy: Float, testLoss: Float, testAccuracy: Float, learningRate: Float,
-        seconds: Double, samplesPerSecond: Double, passesPerStep: Float, millisecondsPerStep: Double
-    ) {
-        self.epoch = epoch
-        self.trainLoss = trainLoss
-        self.trainAccuracy = trainAccuracy
-        self.testLoss = testLoss
-        self.testAccuracy = testAccuracy
-        self.learningRate = learningRate
-        self.seconds = seconds
-        self.samplesPerSecond = samplesPerSecond
-        self.passesPerStep = passesPerStep
-        self.millisecondsPerStep = millisecondsPerStep
-    }
-
-    static let csvHeader = "epoch,train_loss,train_accuracy,test_loss,test_accuracy,learning_rate,seconds,samples_per_second,passes_per_step,ms_per_step"
-    var csvLine: String {
-        "\(epoch),\(trainLoss),\(trainAccuracy),\(testLoss),\(testAccuracy),\(learningRate),\(seconds),\(samplesPerSecond),\(passesPerStep),\(millisecondsPerStep)"
-    }
-}
-
-/// The result of a training run.
-public struct TrainingSummary: Sendable {
-    public var configuration: RunConfiguration
-    public var metrics: [EpochMetrics]
-    public var finalTestAccuracy: Float { metrics.last?.testAccuracy ?? 0 }
-    public var bestTestAccuracy: Float { metrics.map(\.testAccuracy).max() ?? 0 }
-    /// Median milliseconds per step over the run's epochs.
-    public var millisecondsPerStep: Double {
-        let sorted = metrics.map(\.millisecondsPerStep).sorted()
-        return sorted.isEmpty ? 0 : sorted[sorted.count / 2]
-    }
-    /// Bytes the objective keeps across steps: SAF's memory bank, MESA's teacher (0 for
-    /// plain cross-entropy).
-    public var memoryBankBytes: Int
-}
-
-/// A training run that stopped on a non-finite loss.
-public struct TrainingError: Error, CustomStringConvertible, LocalizedError, Sendable {
-    public var description: String
-    public var errorDescription: String? { description }
-}
-
-/// What the loop reports while it runs.
-public protocol TrainingObserver {
-    /// After each step: epoch (0-based), step within the epoch, steps per epoch, running loss and accuracy.
-    mutating func stepFinished(epoch: Int, step: Int, of steps: Int, loss: Float, accuracy: Float, samplesPerSecond: Double)
-    mutating func epochFinished(_ metrics: EpochMetrics, of epochs: Int)
-    mutating func message(_ text: String)
-}
-
 /// Trains a model as a ``RunConfiguration`` says: the data pipeline (normalization, label
 /// noise, augmentation, seeded shuffling with sample indices), any optimizer of the family,
 /// SAF's and MESA's trajectory terms, evaluation each epoch, metrics and checkpoints in the
@@ -114,11 +47,8 @@ public struct Trainer {
         _ configuration: RunConfiguration, output: URL?, resume: Bool = false, registry: MethodRegistry = .standard
     ) throws -> Trainer {
         try configuration.validate(using: registry)
-        var (train, test) = try DatasetCatalog.load(configuration.dataset, dataDirectory: configuration.dataDirectory, seed: configuration.seed)
-        if let limit = configuration.trainLimit, limit < train.count {
-            train = train.subset(Array(0..<limit), name: train.name)
-        }
-        return try Trainer(configuration: configuration, train: train, test: test, output: output, resume: resume, registry: registry)
+        let (train, test) = try DatasetCatalog.load(configuration.dataset, dataDirectory: configuration.dataDirectory, seed: configuration.seed)
+        return try Trainer(configuration: configuration, train: configuration.limitingTraining(train), test: test, output: output, resume: resume, registry: registry)
     }
 
     /// Runs the whole training and returns its metrics.
@@ -141,18 +71,17 @@ public struct Trainer {
             try model.load(stateDictionary: checkpoint.model, source: path)
         }
 
-        if let output { try prepareDirectory(output) }
+        if let output { try createRunDirectory(output) }
 
         // Data: normalization fitted on the (clean) training images, then label noise.
         let normalization = Normalization.fit(train)
         var trainSet = normalization.apply(to: train)
         let testSet = normalization.apply(to: test)
-        if c.labelNoise > 0 {
-            let noise = LabelNoise(c.labelNoiseKind == "pair" ? .pairFlip : .symmetric, rate: c.labelNoise, seed: c.seed &+ 7919)
+        if let noise = c.labelNoiseModel {
             let (noisy, result) = noise.apply(to: trainSet)
             trainSet = noisy
             if let output { try writeAtomically(try JSONEncoder().encode(result), to: output.appendingPathComponent("label-noise.json")) }
-            observer.message("label noise: \(result.flipped.count) of \(result.labels.count) training labels corrupted (\(c.labelNoiseKind), seed \(c.seed &+ 7919))")
+            observer.message("label noise: \(result.flipped.count) of \(result.labels.count) training labels corrupted (\(c.labelNoiseKind), seed \(noise.seed))")
         }
         let augmentation = augmentationSteps(for: trainSet)
         let stepsPerEpoch = (trainSet.count + c.batchSize - 1) / c.batchSize
@@ -235,51 +164,5 @@ public struct Trainer {
     /// The augmentation the dataset declares, when asked for.
     private func augmentationSteps(for dataset: Dataset) -> Augmentation? {
         configuration.augment ? DatasetCatalog.augmentation(for: configuration.dataset, sampleShape: dataset.sampleShape) : nil
-    }
-
-    private func prepareDirectory(_ url: URL) throws {
-        do {
-            try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
-        } catch {
-            throw ConfigurationError(field: "output", message: "cannot create the run directory \(url.path): \(error.localizedDescription)")
-        }
-        guard FileManager.default.isWritableFile(atPath: url.path) else {
-            throw ConfigurationError(field: "output", message: "the run directory \(url.path) is not writable")
-        }
-    }
-}
-
-/// Loss and accuracy of a model on a dataset, in evaluation mode and without gradients.
-public enum Evaluation {
-    public static func run<Model: Layer>(_ model: Model, on dataset: Dataset, batchSize: Int = 500) -> (loss: Float, accuracy: Float) {
-        var evaluated = model.training(false)
-        var lossSum: Double = 0, correct = 0
-        withoutGradients {
-            for batch in Batches(dataset: dataset, batchSize: batchSize, shuffle: false) {
-                let logits = evaluated(batch.images)
-                lossSum += Double(crossEntropy(logits: logits, labels: batch.labels, reduction: .sum).item)
-                correct += zip(logits.argmax(alongAxis: 1), batch.labels).filter { $0 == $1 }.count
-            }
-        }
-        return (Float(lossSum / Double(dataset.count)), Float(correct) / Float(dataset.count))
-    }
-}
-
-/// Writes `data` to a temporary file beside `url`, then renames it over `url`.
-func writeAtomically(_ data: Data, to url: URL) throws {
-    do {
-        try data.write(to: url, options: .atomic)
-    } catch {
-        throw ConfigurationError(field: "output", message: "cannot write \(url.path): \(error.localizedDescription)")
-    }
-}
-
-func seconds(_ d: Duration) -> Double {
-    Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18
-}
-
-extension ParameterSet {
-    func renamed(droppingPrefix prefix: String) -> ParameterSet {
-        ParameterSet(entries.map { (String($0.key.dropFirst(prefix.count)), $0.value) })
     }
 }

@@ -19,3 +19,20 @@ import Testing
     #expect(read.last?.testLoss == .infinity)
     #expect(read == rows)
 }
+
+/// The files say "inf" and "nan" in both formats, and a NaN row comes back as NaN.
+@Test func nonFiniteValuesAreSpelledInBothFiles() throws {
+    let directory = try temporaryDirectory("metrics-log-nan")
+    defer { try? FileManager.default.removeItem(at: directory) }
+    let rows = [EpochMetrics(epoch: 1, trainLoss: 0.5, trainAccuracy: 0.9, testLoss: .nan, testAccuracy: 0.1, learningRate: 0.05,
+                             seconds: 1, samplesPerSecond: 100, passesPerStep: 1, millisecondsPerStep: 2),
+                EpochMetrics(epoch: 2, trainLoss: 0.5, trainAccuracy: 0.9, testLoss: .infinity, testAccuracy: 0.1, learningRate: 0.05,
+                             seconds: 1, samplesPerSecond: 100, passesPerStep: 1, millisecondsPerStep: 2)]
+    try MetricsLog.write(rows, to: directory)
+    let read = MetricsLog.read(from: directory)
+    #expect(read.map(\.epoch) == [1, 2] && read[0].testLoss.isNaN && read[1].testLoss == .infinity)
+    let json = try String(contentsOf: directory.appendingPathComponent("metrics.jsonl"), encoding: .utf8).split(separator: "\n")
+    #expect(json[0].contains("\"test_loss\":\"nan\"") && json[1].contains("\"test_loss\":\"inf\""))
+    let csv = try String(contentsOf: directory.appendingPathComponent("metrics.csv"), encoding: .utf8).split(separator: "\n")
+    #expect(csv.count == 3 && csv[1].split(separator: ",")[3] == "nan" && csv[2].split(separator: ",")[3] == "inf")
+}

@@ -1,5 +1,6 @@
 import Foundation
 import PlateauAnalysis
+import PlateauComparison
 import PlateauReport
 import PlateauTraining
 import Testing
@@ -88,10 +89,8 @@ struct ReportTests {
             let metrics = (1...3).map { (e: Int) -> EpochMetrics in
                 let x = Float(e)
                 let testAccuracy: Float = e == 3 ? accuracy : accuracy - 0.1 * (3 - x)
-                // EpochMetrics has no public memberwise initializer: decode it as the trainer writes it.
-                let json = "{\"epoch\":\(e),\"trainLoss\":\(2 / x),\"trainAccuracy\":\(0.3 * x),\"testLoss\":\(1.5 / x),\"testAccuracy\":\(testAccuracy),"
-                    + "\"learningRate\":0.05,\"seconds\":1,\"samplesPerSecond\":1000,\"passesPerStep\":\(passes),\"millisecondsPerStep\":\(passes)}"
-                return try! JSONDecoder().decode(EpochMetrics.self, from: Data(json.utf8))
+                return EpochMetrics(epoch: e, trainLoss: 2 / x, trainAccuracy: 0.3 * x, testLoss: 1.5 / x, testAccuracy: testAccuracy,
+                                    learningRate: 0.05, seconds: 1, samplesPerSecond: 1000, passesPerStep: passes, millisecondsPerStep: Double(passes))
             }
             let alphas: [Float] = [-1, 0, 1]
             let sharpness = SharpnessSummary(samples: 100, loss: 0.5, eigenvalues: [eigenvalue], trace: nil, rho: 0.05, rhoSharpness: rho,

@@ -1,11 +1,9 @@
-import Foundation
-import PlateauAnalysis
 import PlateauData
 import PlateauNN
 import PlateauTensor
 
-/// The sharpness of one trained network on a fixed set of samples, as `compare` records it
-/// in each run directory (`sharpness.json`).
+/// The sharpness of one trained network on a fixed set of samples (what `plateau compare`
+/// records in each run directory as `sharpness.json`).
 public struct SharpnessSummary: Codable, Sendable, Equatable {
     /// Samples the measures were taken over.
     public var samples: Int

@@ -1,5 +1,6 @@
 import Foundation
 import PlateauAnalysis
+import PlateauComparison
 import PlateauReport
 import PlateauTraining
 import Testing
@@ -27,7 +28,7 @@ struct CompareTests {
         let first = try Comparison.run(Self.plan(directory, epochs: 1)) { _ in }
         #expect(first.runs.map(\.name) == ["sgd-seed0", "sam-seed0"])
         #expect(first.runs.allSatisfy { $0.trained && $0.metrics.count == 1 && $0.sharpness?.eigenvalues.count == 1 })
-        #expect(Comparison.isFinished(directory.appendingPathComponent("sgd-seed0"), epochs: 1))
+        #expect(ExperimentRunner.isFinished(directory.appendingPathComponent("sgd-seed0"), epochs: 1))
         let checkpoint = directory.appendingPathComponent("sgd-seed0/checkpoint-last.safetensors")
         let written = try FileManager.default.attributesOfItem(atPath: checkpoint.path)[.modificationDate] as? Date
 

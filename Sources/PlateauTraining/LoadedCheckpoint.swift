@@ -1,9 +1,7 @@
 import Foundation
-import PlateauAnalysis
 import PlateauData
 import PlateauNN
 import PlateauTensor
-import PlateauTraining
 
 /// A checkpoint loaded into its model, with the run's data prepared as the run saw it:
 /// inputs standardized with the normalization stored in the checkpoint, and the training
@@ -28,17 +26,13 @@ public struct LoadedCheckpoint {
 
     /// Builds from an already read checkpoint and raw (unnormalized) splits.
     public init(checkpoint saved: Checkpoint, configuration c: RunConfiguration, rawTrain: Dataset, rawTest: Dataset, source: String) throws {
-        var train = rawTrain
-        if let limit = c.trainLimit, limit < train.count { train = train.subset(Array(0..<limit), name: train.name) }
+        var train = c.limitingTraining(rawTrain)
         var generator = SeededGenerator(seed: 0)
         var model = try ModelFactory.make(c.model, sampleShape: train.sampleShape, classCount: max(train.classCount, rawTest.classCount), using: &generator)
         try model.load(stateDictionary: saved.model, source: source)
         let normalization = saved.normalization ?? Normalization.fit(train)
         train = normalization.apply(to: train)
-        if c.labelNoise > 0 {
-            let noise = LabelNoise(c.labelNoiseKind == "pair" ? .pairFlip : .symmetric, rate: c.labelNoise, seed: c.seed &+ 7919)
-            train = noise.apply(to: train).0
-        }
+        if let noise = c.labelNoiseModel { train = noise.apply(to: train).0 }
         self.model = model
         self.configuration = c
         self.train = train

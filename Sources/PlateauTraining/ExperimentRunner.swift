@@ -1,0 +1,182 @@
+import Foundation
+import PlateauData
+import PlateauTensor
+
+/// A grid of training runs: every optimizer × seed of one base configuration. Run
+/// (optimizer, k) trains with seed `base.seed + k` into `output/<optimizer>-seed<k>`.
+public struct ExperimentPlan: Sendable {
+    public var optimizers: [String]
+    public var seeds: Int
+    /// The shared configuration; `optimizer`, `seed` and `output` are set per run.
+    public var base: RunConfiguration
+    public var output: URL
+    /// Runs trained at once.
+    public var jobs: Int
+    /// OpenBLAS threads (process-wide: with jobs > 1 use 1).
+    public var threads: Int
+
+    public init(optimizers: [String], seeds: Int, base: RunConfiguration, output: URL, jobs: Int, threads: Int) {
+        self.optimizers = optimizers
+        self.seeds = seeds
+        self.base = base
+        self.output = output
+        self.jobs = jobs
+        self.threads = threads
+    }
+
+    /// The configuration of run (optimizer, k).
+    public func configuration(optimizer: String, seedIndex k: Int) -> RunConfiguration {
+        var c = base
+        c.optimizer = optimizer
+        // The base holds the options of every compared method; each run keeps its own.
+        c.methodOptions = MethodRegistry.standard.settings(base.methodOptions, for: optimizer)
+        c.seed = base.seed &+ UInt64(k)
+        c.output = directory(optimizer: optimizer, seedIndex: k).path
+        return c
+    }
+
+    /// The run directory of run (optimizer, k).
+    public func directory(optimizer: String, seedIndex k: Int) -> URL {
+        output.appendingPathComponent(Self.runName(optimizer, k))
+    }
+
+    public static func runName(_ optimizer: String, _ k: Int) -> String { "\(optimizer)-seed\(k)" }
+}
+
+/// One run of an experiment after ``ExperimentRunner/run(_:log:)``.
+public struct ExperimentRun: Sendable {
+    public var optimizer: String
+    /// The seed index k (the run's seed is the base seed + k).
+    public var seedIndex: Int
+    /// `<optimizer>-seed<k>`.
+    public var name: String
+    public var directory: URL
+    /// The run's `metrics.jsonl`, one row per epoch.
+    public var metrics: [EpochMetrics]
+    /// Whether this invocation trained it (false: found finished and skipped).
+    public var trained: Bool
+}
+
+/// The outcome of ``ExperimentRunner/run(_:log:)``.
+public struct ExperimentResult: Sendable {
+    public var plan: ExperimentPlan
+    /// Every run, optimizers in plan order, then seeds.
+    public var runs: [ExperimentRun]
+    /// Wall-clock seconds spent training.
+    public var trainingSeconds: Double
+    /// The dataset the runs trained on, as loaded (before `trainLimit`), for measuring the
+    /// runs afterwards without loading it again (see ``LoadedCheckpoint``).
+    public var rawTrain: Dataset
+    public var rawTest: Dataset
+}
+
+/// A training run of an experiment that failed.
+public struct ExperimentError: Error, CustomStringConvertible, LocalizedError, Sendable {
+    public var description: String
+    public var errorDescription: String? { description }
+}
+
+/// Trains an ``ExperimentPlan`` through the ``Trainer``: resumable (a run whose metrics have
+/// all epochs and whose last checkpoint exists is not redone; an interrupted one continues
+/// from its last checkpoint), at most `jobs` runs at once.
+public enum ExperimentRunner {
+    /// Whether the run in `directory` has finished `epochs` epochs with its final checkpoint.
+    public static func isFinished(_ directory: URL, epochs: Int) -> Bool {
+        MetricsLog.read(from: directory).contains { $0.epoch == epochs }
+            && FileManager.default.fileExists(atPath: directory.appendingPathComponent("checkpoint-last.safetensors").path)
+    }
+
+    /// Trains the runs of `plan` that are not finished; `log` receives progress lines (from
+    /// several threads when `jobs` > 1).
+    public static func run(_ plan: ExperimentPlan, log: @escaping @Sendable (String) -> Void) throws -> ExperimentResult {
+        try FileManager.default.createDirectory(at: plan.output, withIntermediateDirectories: true)
+        let c = plan.base
+        let (rawTrain, rawTest) = try DatasetCatalog.load(c.dataset, dataDirectory: c.dataDirectory, seed: c.seed)
+        let trainSet = c.limitingTraining(rawTrain)
+
+        var pending: [(String, Int)] = []
+        var skipped: Set<String> = []
+        for optimizer in plan.optimizers {
+            for k in 0..<plan.seeds {
+                let name = ExperimentPlan.runName(optimizer, k)
+                if isFinished(plan.directory(optimizer: optimizer, seedIndex: k), epochs: c.epochs) {
+                    skipped.insert(name)
+                    log("\(name): finished earlier, skipped")
+                } else {
+                    pending.append((optimizer, k))
+                }
+            }
+        }
+
+        // Training, `jobs` at a time. The thread count is process-wide.
+        OpenBLASBackend.useThreads(plan.threads)
+        let trainingStart = ContinuousClock.now
+        let queue = WorkQueue(pending)
+        let workers = max(1, min(plan.jobs, pending.count))
+        DispatchQueue.concurrentPerform(iterations: workers) { _ in
+            while let (optimizer, k) = queue.next() {
+                let configuration = plan.configuration(optimizer: optimizer, seedIndex: k)
+                let name = ExperimentPlan.runName(optimizer, k)
+                let directory = plan.directory(optimizer: optimizer, seedIndex: k)
+                let resume = FileManager.default.fileExists(atPath: directory.appendingPathComponent("checkpoint-last.safetensors").path)
+                do {
+                    log("\(name): \(resume ? "resuming" : "training") (\(configuration.epochs) epochs)")
+                    let trainer = try Trainer(configuration: configuration, train: trainSet, test: rawTest, output: directory, resume: resume)
+                    var observer = PrefixedLog(name: name, log: log)
+                    let summary = try trainer.run(observer: &observer)
+                    log(String(format: "%@: done, test accuracy %.2f%%, %.3f ms/step", name, summary.finalTestAccuracy * 100, summary.millisecondsPerStep))
+                } catch {
+                    queue.fail("\(name): \(error)")
+                }
+            }
+        }
+        if let failure = queue.failures.first { throw ExperimentError(description: failure) }
+        let trainingSeconds = seconds(ContinuousClock.now - trainingStart)
+
+        let runs = plan.optimizers.flatMap { optimizer in
+            (0..<plan.seeds).map { k in
+                let name = ExperimentPlan.runName(optimizer, k)
+                let directory = plan.directory(optimizer: optimizer, seedIndex: k)
+                return ExperimentRun(optimizer: optimizer, seedIndex: k, name: name, directory: directory,
+                                     metrics: MetricsLog.read(from: directory), trained: !skipped.contains(name))
+            }
+        }
+        return ExperimentResult(plan: plan, runs: runs, trainingSeconds: trainingSeconds, rawTrain: rawTrain, rawTest: rawTest)
+    }
+}
+
+/// Hands out work items to worker threads and collects failures.
+private final class WorkQueue: @unchecked Sendable {
+    private let lock = NSLock()
+    private var items: [(String, Int)]
+    private(set) var failures: [String] = []
+
+    init(_ items: [(String, Int)]) { self.items = items.reversed() }
+
+    func next() -> (String, Int)? {
+        lock.lock()
+        defer { lock.unlock() }
+        return failures.isEmpty ? items.popLast() : nil
+    }
+
+    func fail(_ message: String) {
+        lock.lock()
+        failures.append(message)
+        lock.unlock()
+    }
+}
+
+/// Epoch lines prefixed with the run name (runs in parallel share the console).
+private struct PrefixedLog: TrainingObserver {
+    let name: String
+    let log: @Sendable (String) -> Void
+
+    mutating func stepFinished(epoch: Int, step: Int, of steps: Int, loss: Float, accuracy: Float, samplesPerSecond: Double) {}
+
+    mutating func epochFinished(_ m: EpochMetrics, of epochs: Int) {
+        log(String(format: "%@: epoch %d/%d  train loss %.4f acc %.2f%%  test acc %.2f%%  %.2f ms/step",
+                   name, m.epoch, epochs, m.trainLoss, m.trainAccuracy * 100, m.testAccuracy * 100, m.millisecondsPerStep))
+    }
+
+    mutating func message(_ text: String) { log("\(name): \(text)") }
+}

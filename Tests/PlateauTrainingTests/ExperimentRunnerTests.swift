@@ -1,0 +1,48 @@
+import Foundation
+import Testing
+import PlateauTraining
+
+@Suite("experiment runner")
+struct ExperimentRunnerTests {
+    static func plan(_ directory: URL) -> ExperimentPlan {
+        var base = RunConfiguration()
+        base.dataset = "digits"
+        base.epochs = 1
+        base.trainLimit = 64
+        base.batchSize = 32
+        return ExperimentPlan(optimizers: ["sgd"], seeds: 1, base: base, output: directory, jobs: 1, threads: 1)
+    }
+
+    @Test("a finished run whose test loss diverged to inf is read back with that row and not trained again")
+    func divergedRunIsFinished() throws {
+        let directory = try temporaryDirectory("experiment-inf")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let first = try ExperimentRunner.run(Self.plan(directory)) { _ in }
+        #expect(first.runs.map(\.name) == ["sgd-seed0"] && first.runs[0].trained && first.runs[0].metrics.count == 1)
+
+        // The run's evaluation diverged: its metrics record a test loss of ∞.
+        let run = first.runs[0].directory
+        var rows = MetricsLog.read(from: run)
+        rows[0].testLoss = .infinity
+        try MetricsLog.write(rows, to: run)
+        #expect(try String(contentsOf: run.appendingPathComponent("metrics.jsonl"), encoding: .utf8).contains("\"test_loss\":\"inf\""))
+        #expect(ExperimentRunner.isFinished(run, epochs: 1))
+
+        let checkpoint = run.appendingPathComponent("checkpoint-last.safetensors")
+        let written = try FileManager.default.attributesOfItem(atPath: checkpoint.path)[.modificationDate] as? Date
+        let lines = Lines()
+        let second = try ExperimentRunner.run(Self.plan(directory)) { lines.append($0) }
+        #expect(lines.all == ["sgd-seed0: finished earlier, skipped"])
+        #expect(!second.runs[0].trained)
+        #expect(second.runs[0].metrics.count == 1 && second.runs[0].metrics[0].testLoss == .infinity)
+        #expect(try FileManager.default.attributesOfItem(atPath: checkpoint.path)[.modificationDate] as? Date == written)
+    }
+}
+
+/// Log lines collected from the runner's worker threads.
+final class Lines: @unchecked Sendable {
+    private let lock = NSLock()
+    private var storage: [String] = []
+    func append(_ line: String) { lock.lock(); storage.append(line); lock.unlock() }
+    var all: [String] { lock.lock(); defer { lock.unlock() }; return storage }
+}
