@@ -60,12 +60,16 @@ public struct BenchmarkResult: Sendable {
     public var jsonLine: String {
         var object: [String: Any] = [
             "workload": workload, "optimizer": optimizer, "batch": batch, "ms_per_step_median": median, "ms_per_step_mean": mean,
-            "steps_per_second": stepsPerSecond, "gflops": gflops, "fraction_of_peak": fractionOfPeak,
+            "steps_per_second": stepsPerSecond, "gflops": gflops,
             "passes_per_step": passesPerStep, "steps_measured": milliseconds.count,
         ]
+        // Without a measured ceiling (--skip-ceiling) the fraction is NaN, which JSON cannot
+        // hold: the key is left out rather than the whole row lost.
+        if fractionOfPeak.isFinite { object["fraction_of_peak"] = fractionOfPeak }
         if let ratioToSGD { object["ratio_vs_sgd"] = ratioToSGD }
         if let memoryBankBytes { object["memory_bank_bytes"] = memoryBankBytes }
         if let peakResidentBytes { object["peak_resident_bytes"] = peakResidentBytes }
+        object = object.filter { ($0.value as? Double)?.isFinite ?? true }
         let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data("{}".utf8)
         return String(decoding: data, as: UTF8.self)
     }
