@@ -28,7 +28,7 @@ struct DemoCommand: ParsableCommand {
 
     func run() throws {
         PlateauCommand.configureRuntime()
-        OpenBLASBackend.useThreads(1)  // tiny matrices: threads cost more than they give
+        try Parallelism.withThreads(1) {  // tiny matrices: threads cost more than they give
         let methods = optimizers.split(separator: ",").map(String.init)
         guard !methods.isEmpty else { throw ValidationError("--optimizers: give at least one optimizer") }
         let split = try DigitsSplit()
@@ -81,6 +81,7 @@ struct DemoCommand: ParsableCommand {
             print(method.padding(toLength: 10, withPad: " ", startingAt: 0)
                   + String(format: "  %7.2f%%  %8.3f   %@   %11.2f   %@", s.finalTestAccuracy * 100, s.millisecondsPerStep, ratio,
                            s.metrics.last?.passesPerStep ?? 0, eigenvalue.map { String(format: "%10.2f", $0) } ?? "         -"))
+        }
         }
     }
 

@@ -122,12 +122,13 @@ public enum Comparison {
             }
         }
 
-        // Training, `jobs` at a time. The thread count is process-wide.
-        OpenBLASBackend.useThreads(plan.threads)
+        // Training, `jobs` at a time, each worker with `threads` threads (a task-local: the
+        // workers of concurrentPerform bind their own).
         let trainingStart = ContinuousClock.now
         let queue = WorkQueue(pending)
         let workers = max(1, min(plan.jobs, pending.count))
         DispatchQueue.concurrentPerform(iterations: workers) { _ in
+            Parallelism.withThreads(plan.threads) {
             while let (optimizer, k) = queue.next() {
                 let configuration = plan.configuration(optimizer: optimizer, seedIndex: k)
                 let name = ComparisonPlan.runName(optimizer, k)
@@ -143,12 +144,13 @@ public enum Comparison {
                     queue.fail("\(name): \(error)")
                 }
             }
+            }
         }
         if let failure = queue.failures.first { throw ComparisonError(description: failure) }
         let trainingSeconds = seconds(ContinuousClock.now - trainingStart)
 
         // Sharpness of every run on the same first N training samples (cached per run).
-        OpenBLASBackend.useThreads(max(plan.threads, plan.jobs))
+        return try Parallelism.withThreads(max(plan.threads, plan.jobs)) {
         let sharpnessStart = ContinuousClock.now
         var runs: [ComparisonRun] = []
         for optimizer in plan.optimizers {
@@ -174,6 +176,7 @@ public enum Comparison {
             }
         }
         return ComparisonSummary(plan: plan, runs: runs, trainingSeconds: trainingSeconds, sharpnessSeconds: seconds(ContinuousClock.now - sharpnessStart))
+        }
     }
 
     static func seconds(_ d: Duration) -> Double {
