@@ -76,12 +76,3 @@ func parallelFor(_ count: Int, grain: Int, _ body: (Range<Int>) -> Void) {
 /// Elements per thread below which splitting costs more than it saves (64 K floats: an MLP
 /// activation of 128 × 512 stays serial, a ResNet activation of 2 M is split).
 let elementGrain = 1 << 16
-
-extension Parallelism {
-    /// Runs `body` over `0..<count` in contiguous chunks of at least `minimumChunk` items, on
-    /// up to ``threadCount`` threads; for elementwise loops in other modules (optimizer
-    /// updates). `body` must write only the elements of its chunk.
-    public static func forEachChunk(of count: Int, minimumChunk: Int = 1 << 16, _ body: (Range<Int>) -> Void) {
-        parallelFor(count, grain: minimumChunk, body)
-    }
-}
