@@ -1,9 +1,11 @@
 // Fused update kernels for optimizers and weight averages: one pass over a parameter's
 // elements, updating its state buffers in place. Each states its arithmetic exactly, in
 // Float, in evaluation order: optimizers built on them reproduce PyTorch's formulas and stay
-// bit-identical from release to release. They are Swift loops rather than BLAS's saxpy and
-// friends on purpose: OpenBLAS's vector kernels fuse multiply–adds, which rounds once where
-// these formulas round twice, so the last bits would differ.
+// bit-identical from release to release and from machine to machine. They are Swift loops
+// rather than BLAS's saxpy and friends on purpose: a momentum or Adam step is several BLAS
+// calls (several passes over memory) where one fused loop suffices, and OpenBLAS picks its
+// level-1 kernels per CPU at run time — its Haswell saxpy fuses the multiply–add, rounding
+// once where these formulas round twice — so the last bits would depend on the machine.
 
 extension Tensor {
     /// The exponential moving average step `decay·self + (1 − decay)·other`, elementwise,
