@@ -1,9 +1,5 @@
 internal import COpenBLAS
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
+import Foundation
 
 /// Matrix multiply through OpenBLAS's `cblas_sgemm` (Debian: `libopenblas-dev`).
 ///
@@ -47,7 +43,7 @@ public struct OpenBLASBackend: Backend {
     /// it for the length of its call and sets it back to 1, holding this lock exclusively;
     /// every other product holds it shared, so it never runs while the setting is raised
     /// (it would then be split by OpenBLAS, and its last bits would depend on the count).
-    private static let threadSetting = ReadWriteLock()
+    private static let threadSetting = WriterPreferringLock()
 
     /// Multiply–adds per block below which splitting costs more than it gains.
     static let blockGrain = 1 << 20
@@ -107,30 +103,41 @@ public struct OpenBLASBackend: Backend {
     }
 }
 
-/// A POSIX reader–writer lock (its storage must not move, hence a class owning it).
-final class ReadWriteLock: @unchecked Sendable {
-    private let lock: UnsafeMutablePointer<pthread_rwlock_t>
-
-    init() {
-        lock = .allocate(capacity: 1)
-        lock.initialize(to: pthread_rwlock_t())
-        precondition(pthread_rwlock_init(lock, nil) == 0, "ReadWriteLock: pthread_rwlock_init failed")
-    }
-
-    deinit {
-        pthread_rwlock_destroy(lock)
-        lock.deallocate()
-    }
+/// A reader–writer lock that prefers writers: once a writer waits, new readers wait behind
+/// it. (glibc's `pthread_rwlock_t` prefers readers, and products run constantly in a busy
+/// process — a parallel test run — so an `.openBLAS` product could wait indefinitely,
+/// holding a thread of the concurrency pool the whole time.)
+final class WriterPreferringLock: @unchecked Sendable {
+    private let condition = NSCondition()
+    private var readers = 0, writing = false, waitingWriters = 0
 
     func shared<R>(_ body: () throws -> R) rethrows -> R {
-        pthread_rwlock_rdlock(lock)
-        defer { pthread_rwlock_unlock(lock) }
+        condition.lock()
+        while writing || waitingWriters > 0 { condition.wait() }
+        readers += 1
+        condition.unlock()
+        defer {
+            condition.lock()
+            readers -= 1
+            if readers == 0 { condition.broadcast() }
+            condition.unlock()
+        }
         return try body()
     }
 
     func exclusively<R>(_ body: () throws -> R) rethrows -> R {
-        pthread_rwlock_wrlock(lock)
-        defer { pthread_rwlock_unlock(lock) }
+        condition.lock()
+        waitingWriters += 1
+        while writing || readers > 0 { condition.wait() }
+        waitingWriters -= 1
+        writing = true
+        condition.unlock()
+        defer {
+            condition.lock()
+            writing = false
+            condition.broadcast()
+            condition.unlock()
+        }
         return try body()
     }
 }
