@@ -10,7 +10,7 @@ demo: deps
 	$(SWIFT) run -c release plateau demo
 
 test: deps
-	$(SWIFT) test --no-parallel
+	$(SWIFT) test
 
 release: deps
 	$(SWIFT) build -c release

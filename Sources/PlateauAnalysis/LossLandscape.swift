@@ -24,20 +24,9 @@ public enum FilterNormalization {
             guard let w = weights[key] else { preconditionFailure("FilterNormalization: weights lack \(key)") }
             precondition(w.shape == d.shape, "FilterNormalization: \(key) has shapes \(w.shape) and \(d.shape)")
             if d.rank <= 1 { return Tensor.zeros(d.shape) }
-            let filters = d.shape[0], size = d.count / max(filters, 1)
-            var out = d.scalars
-            w.scalars.withUnsafeBufferPointer { wp in
-                for f in 0..<filters {
-                    var wn: Double = 0, dn: Double = 0
-                    for k in (f * size)..<((f + 1) * size) {
-                        wn += Double(wp[k]) * Double(wp[k])
-                        dn += Double(out[k]) * Double(out[k])
-                    }
-                    let factor = Float(wn.squareRoot() / (dn.squareRoot() + 1e-10))
-                    for k in (f * size)..<((f + 1) * size) { out[k] *= factor }
-                }
-            }
-            return Tensor(shape: d.shape, scalars: out)
+            let weightNorms = w.rowSumsOfSquares(), directionNorms = d.rowSumsOfSquares()
+            let factors = zip(weightNorms, directionNorms).map { wn, dn in Float(wn.squareRoot() / (dn.squareRoot() + 1e-10)) }
+            return d.scalingRows(by: factors)
         }
     }
 }

@@ -68,9 +68,8 @@ struct BenchCommand: ParsableCommand {
 
     func run() throws {
         PlateauCommand.configureRuntime()
-        OpenBLASBackend.threading = blasThreading ? .openBLAS : .plateau
-        OpenBLASBackend.useThreads(threads)
-        if let loopThreads { Parallelism.threadCount = loopThreads }
+        let backend = OpenBLASBackend(threading: blasThreading ? .openBLAS(threads: threads) : .plateau)
+        try Parallelism.withThreads(loopThreads ?? threads) { try Backends.$current.withValue(backend) {
         let selected = try parsedWorkloads()
         let ceiling = selected.contains(.sgemm) || !skipCeiling ? Benchmark.sgemmCeiling() : (best: Double.nan, bySize: [])
         var rows: [BenchmarkResult] = []
@@ -95,5 +94,6 @@ struct BenchCommand: ParsableCommand {
             print(BenchmarkResult.tableHeader)
             for row in rows { print(row.tableLine) }
         }
+        } }
     }
 }

@@ -30,13 +30,13 @@ struct DemoCommand: ParsableCommand {
 
     func run() throws {
         PlateauCommand.configureRuntime()
-        OpenBLASBackend.useThreads(1)  // tiny matrices: threads cost more than they give
+        try Parallelism.withThreads(1) {  // tiny matrices: threads cost more than they give
         let methods = optimizers.split(separator: ",").map(String.init)
         guard !methods.isEmpty else { throw ValidationError("--optimizers: give at least one optimizer") }
         // Every method and option is checked before anything trains.
         let methodSettings: MethodSettings
         do { methodSettings = try MethodRegistry.standard.settings(fromArguments: methodArguments, for: methods) } catch {
-            throw ValidationError(error.description)
+            throw ValidationError("\(error)")
         }
         let configurations = try methods.map { method in
             var c = RunConfiguration()
@@ -92,6 +92,7 @@ struct DemoCommand: ParsableCommand {
             print(method.padding(toLength: 10, withPad: " ", startingAt: 0)
                   + String(format: "  %7.2f%%  %8.3f   %@   %11.2f   %@", s.finalTestAccuracy * 100, s.millisecondsPerStep, ratio,
                            s.metrics.last?.passesPerStep ?? 0, eigenvalue.map { String(format: "%10.2f", $0) } ?? "         -"))
+        }
         }
     }
 

@@ -38,7 +38,7 @@ struct LandscapeCommand: ParsableCommand {
 
     func run() throws {
         PlateauCommand.configureRuntime()
-        OpenBLASBackend.useThreads(measurement.threads)
+        try Parallelism.withThreads(measurement.threads) {
         guard dims == 1 || dims == 2 else { throw ValidationError("--dims: expected 1 or 2, got \(dims)") }
         guard grid >= 2 else { throw ValidationError("--grid: expected at least 2 points, got \(grid)") }
         let bounds = range.split(separator: ":").compactMap { Float($0) }
@@ -64,6 +64,7 @@ struct LandscapeCommand: ParsableCommand {
         }
         let d = ContinuousClock.now - start
         print(String(format: "wrote %@.csv and %@.svg (%.1f s)", base, base, Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18))
+        }
     }
 
     private func landscape(_ model: any Layer, axis: [Float], on samples: Dataset, mode: BatchNormMode, base: String, bar: inout ProgressBar) throws {

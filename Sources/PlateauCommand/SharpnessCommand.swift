@@ -70,7 +70,7 @@ struct SharpnessCommand: ParsableCommand {
 
     func run() throws {
         PlateauCommand.configureRuntime()
-        OpenBLASBackend.useThreads(measurement.threads)
+        try Parallelism.withThreads(measurement.threads) {
         let wanted = metrics.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
         for metric in wanted where !Self.knownMetrics.contains(metric) {
             throw ValidationError("--metrics: unknown metric '\(metric)'; expected some of \(Self.knownMetrics.joined(separator: ", "))")
@@ -86,6 +86,7 @@ struct SharpnessCommand: ParsableCommand {
         if json {
             let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
             print(String(decoding: data, as: UTF8.self))
+        }
         }
     }
 

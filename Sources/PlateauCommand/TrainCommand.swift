@@ -108,11 +108,12 @@ struct TrainCommand: ParsableCommand {
         PlateauCommand.configureRuntime()
         if resume && output == nil { throw ValidationError("--resume needs --output, the run directory to continue") }
         let c = try makeConfiguration()
-        OpenBLASBackend.useThreads(c.threads)
+        try Parallelism.withThreads(c.threads) {
         let trainer = try Trainer.prepare(c, output: c.output.map { URL(fileURLWithPath: $0) }, resume: resume)
         var progress = ConsoleProgress()
         progress.message("training \(c.model) on \(c.dataset) (\(trainer.train.count) train / \(trainer.test.count) test samples) with \(c.optimizer)\(c.output.map { ", run directory \($0)" } ?? "")")
         let summary = try trainer.run(observer: &progress)
         progress.message(String(format: "final test accuracy %.2f%% (best %.2f%%), %.2f ms/step", summary.finalTestAccuracy * 100, summary.bestTestAccuracy * 100, summary.millisecondsPerStep))
+        }
     }
 }

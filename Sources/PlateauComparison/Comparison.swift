@@ -72,7 +72,7 @@ public enum Comparison {
     public static func run(_ plan: ComparisonPlan, log: @escaping @Sendable (String) -> Void) throws -> ComparisonSummary {
         let experiment = try ExperimentRunner.run(plan.experiment, log: log)
 
-        OpenBLASBackend.useThreads(max(plan.experiment.threads, plan.experiment.jobs))
+        return try Parallelism.withThreads(max(plan.experiment.threads, plan.experiment.jobs)) {
         let start = ContinuousClock.now
         let trainCount = min(plan.experiment.base.trainLimit ?? .max, experiment.rawTrain.count)
         var runs: [ComparisonRun] = []
@@ -98,5 +98,6 @@ public enum Comparison {
         let elapsed = ContinuousClock.now - start
         return ComparisonSummary(plan: plan, runs: runs, trainingSeconds: experiment.trainingSeconds,
                                  sharpnessSeconds: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18)
+        }
     }
 }

@@ -62,27 +62,7 @@ public struct Augmentation: Sendable {
     /// Each sample moved so that `out[c, y, x] = in[c, y + dy, x + dx]` (0 outside).
     public static func shifted(_ images: Tensor, offsets: [(dy: Int, dx: Int)]) -> Tensor {
         precondition(images.rank == 4 && offsets.count == images.shape[0], "shifted: one offset per sample")
-        let (b, c, h, w) = (images.shape[0], images.shape[1], images.shape[2], images.shape[3])
-        let values = images.scalars.withUnsafeBufferPointer { x in
-            [Float](unsafeUninitializedCapacity: x.count) { out, initialized in
-                out.initialize(repeating: 0)
-                for s in 0..<b {
-                    let (dy, dx) = offsets[s]
-                    let x0 = max(0, -dx), x1 = min(w, w - dx)
-                    guard x1 > x0 else { continue }
-                    for ch in 0..<c {
-                        let plane = (s * c + ch) * h * w
-                        for y in max(0, -dy)..<max(max(0, -dy), min(h, h - dy)) {
-                            let source = plane + (y + dy) * w + dx
-                            let target = plane + y * w
-                            for xx in x0..<x1 { out[target + xx] = x[source + xx] }
-                        }
-                    }
-                }
-                initialized = x.count
-            }
-        }
-        return Tensor(shape: images.shape, scalars: values)
+        return images.shiftingSamples(by: offsets)
     }
 
     /// Flips each sample left–right with probability `probability`.
@@ -97,25 +77,8 @@ public struct Augmentation: Sendable {
     /// Flips left–right the samples `s` with `mask[s]` (all of them by default).
     public static func flippedHorizontally(_ images: Tensor, where mask: [Bool]? = nil) -> Tensor {
         precondition(images.rank == 4, "flippedHorizontally: expected [B, C, H, W], got \(images.shape)")
-        let (b, c, h, w) = (images.shape[0], images.shape[1], images.shape[2], images.shape[3])
-        let mask = mask ?? [Bool](repeating: true, count: b)
-        precondition(mask.count == b, "flippedHorizontally: one mask entry per sample")
-        let values = images.scalars.withUnsafeBufferPointer { x in
-            [Float](unsafeUninitializedCapacity: x.count) { out, initialized in
-                for s in 0..<b {
-                    let base = s * c * h * w
-                    if mask[s] {
-                        for row in 0..<(c * h) {
-                            let start = base + row * w
-                            for xx in 0..<w { out[start + xx] = x[start + w - 1 - xx] }
-                        }
-                    } else {
-                        (out.baseAddress! + base).update(from: x.baseAddress! + base, count: c * h * w)
-                    }
-                }
-                initialized = x.count
-            }
-        }
-        return Tensor(shape: images.shape, scalars: values)
+        let mask = mask ?? [Bool](repeating: true, count: images.shape[0])
+        precondition(mask.count == images.shape[0], "flippedHorizontally: one mask entry per sample")
+        return images.flippingSamplesHorizontally(where: mask)
     }
 }

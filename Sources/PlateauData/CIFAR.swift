@@ -103,16 +103,9 @@ public enum CIFAR {
             labels[i] = label
         }
         guard decodeImages else { return (Tensor.zeros([0, 3, 32, 32]), labels) }
-        let values = bytes.withUnsafeBufferPointer { source in
-            [Float](unsafeUninitializedCapacity: n * imageBytes) { out, initialized in
-                for i in 0..<n {
-                    let from = i * record + labelBytes, to = i * imageBytes
-                    for k in 0..<imageBytes { out[to + k] = Float(source[from + k]) / 255 }
-                }
-                initialized = n * imageBytes
-            }
-        }
-        return (Tensor(shape: [n, 3, 32, 32], scalars: values), labels)
+        // Each record's pixels follow its label bytes.
+        let images = Tensor(decoding: bytes, as: .uint8, shape: [n, 3, 32, 32], offset: labelBytes, recordStride: record, dividingBy: 255)
+        return (images, labels)
     }
 
     private static func concatenate(

@@ -93,23 +93,10 @@ public struct Dataset: Sendable {
 /// Rows `indices` of `tensor` along axis 0, copied without graph bookkeeping.
 func gatherSamples(_ tensor: Tensor, _ indices: [Int]) -> Tensor {
     let n = tensor.shape[0]
-    let inner = tensor.shape.dropFirst().reduce(1, *)
     for i in indices where i < 0 || i >= n {
         preconditionFailure("index \(i) outside 0..<\(n)")
     }
-    var shape = tensor.shape
-    shape[0] = indices.count
-    let values = tensor.scalars.withUnsafeBufferPointer { source in
-        [Float](unsafeUninitializedCapacity: indices.count * inner) { out, initialized in
-            if inner > 0 {
-                for (j, index) in indices.enumerated() {
-                    (out.baseAddress! + j * inner).update(from: source.baseAddress! + index * inner, count: inner)
-                }
-            }
-            initialized = indices.count * inner
-        }
-    }
-    return Tensor(shape: shape, scalars: values)
+    return tensor.detached.gathering(indices, alongAxis: 0)
 }
 
 /// Per-channel standardization `x' = (x − mean[c]) / std[c]`.
@@ -136,19 +123,18 @@ public struct Normalization: Sendable, Equatable, Codable {
         let n = images.shape[0]
         var sum = [Double](repeating: 0, count: channels)
         var squares = [Double](repeating: 0, count: channels)
-        images.scalars.withUnsafeBufferPointer { x in
-            for s in 0..<n {
-                for c in 0..<channels {
-                    let base = (s * channels + c) * spatial
-                    var partial: Double = 0, partialSquares: Double = 0
-                    for k in 0..<spatial {
-                        let v = Double(x[base + k])
-                        partial += v
-                        partialSquares += v * v
-                    }
-                    sum[c] += partial
-                    squares[c] += partialSquares
+        let x = images.scalars
+        for s in 0..<n {
+            for c in 0..<channels {
+                let base = (s * channels + c) * spatial
+                var partial: Double = 0, partialSquares: Double = 0
+                for v in x[base..<(base + spatial)] {
+                    let v = Double(v)
+                    partial += v
+                    partialSquares += v * v
                 }
+                sum[c] += partial
+                squares[c] += partialSquares
             }
         }
         let total = Double(max(n * spatial, 1))
@@ -165,22 +151,15 @@ public struct Normalization: Sendable, Equatable, Codable {
 
     /// `images` standardized channel by channel.
     public func apply(to images: Tensor) -> Tensor {
-        let (channels, spatial) = channelLayout(images.shape)
+        let (channels, _) = channelLayout(images.shape)
         precondition(channels == mean.count, "Normalization: \(mean.count) channels fitted, tensor has \(channels)")
-        let n = images.shape[0]
-        let values = images.scalars.withUnsafeBufferPointer { x in
-            [Float](unsafeUninitializedCapacity: x.count) { out, initialized in
-                for s in 0..<n {
-                    for c in 0..<channels {
-                        let base = (s * channels + c) * spatial
-                        let m = mean[c], inverse = 1 / std[c]
-                        for k in 0..<spatial { out[base + k] = (x[base + k] - m) * inverse }
-                    }
-                }
-                initialized = x.count
-            }
+        // (x − mean[c]) · (1 / std[c]): two broadcast passes, each rounding as the one
+        // expression would.
+        let statisticsShape = [1, channels] + [Int](repeating: 1, count: images.rank - 2)
+        let inverse = std.map { 1 / $0 }
+        return withoutGradients {
+            (images.detached - Tensor(shape: statisticsShape, scalars: mean)) * Tensor(shape: statisticsShape, scalars: inverse)
         }
-        return Tensor(shape: images.shape, scalars: values)
     }
 
     /// The dataset with standardized images.

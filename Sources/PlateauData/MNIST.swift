@@ -57,13 +57,7 @@ public enum MNIST {
                 expected: "\(16 + pixels) bytes (16-byte header + \(count) images of \(rows)×\(columns))",
                 found: "\(bytes.count) bytes")
         }
-        let values = bytes.withUnsafeBufferPointer { source in
-            [Float](unsafeUninitializedCapacity: pixels) { out, initialized in
-                for i in 0..<pixels { out[i] = Float(source[16 + i]) / 255 }
-                initialized = pixels
-            }
-        }
-        return Tensor(shape: [count, 1, rows, columns], scalars: values)
+        return Tensor(decoding: bytes, as: .uint8, shape: [count, 1, rows, columns], offset: 16, dividingBy: 255)
     }
 
     /// Parses an IDX label file's bytes; every label must be below `classCount`.

@@ -28,12 +28,21 @@ public enum Safetensors {
     public enum DType: String, Sendable, CaseIterable {
         case F64, F32, F16, BF16, I64, I32, I16, I8, U8, BOOL
 
-        public var byteCount: Int {
+        public var byteCount: Int { encoding.byteCount }
+
+        /// How the engine decodes this dtype's little-endian bytes.
+        public var encoding: ScalarEncoding {
             switch self {
-            case .F64, .I64: return 8
-            case .F32, .I32: return 4
-            case .F16, .BF16, .I16: return 2
-            case .I8, .U8, .BOOL: return 1
+            case .F64: .float64
+            case .F32: .float32
+            case .F16: .float16
+            case .BF16: .bfloat16
+            case .I64: .int64
+            case .I32: .int32
+            case .I16: .int16
+            case .I8: .int8
+            case .U8: .uint8
+            case .BOOL: .bool
             }
         }
     }
@@ -94,12 +103,7 @@ public enum Safetensors {
             length >>= 8
         }
         bytes += header
-        for (_, tensor) in tensors {
-            for value in tensor.scalars {
-                let bits = value.bitPattern.littleEndian
-                withUnsafeBytes(of: bits) { bytes.append(contentsOf: $0) }
-            }
-        }
+        for (_, tensor) in tensors { bytes += tensor.float32LittleEndianBytes }
         return bytes
     }
 
@@ -234,56 +238,13 @@ public enum Safetensors {
         var tensors: [(name: String, tensor: Tensor)] = []
         var dtypes: [String: DType] = [:]
         for entry in entries {
-            let values = convert(bytes, from: headerEnd + entry.begin, count: (entry.end - entry.begin) / entry.dtype.byteCount, dtype: entry.dtype)
-            tensors.append((entry.name, Tensor(shape: entry.shape, scalars: values)))
+            tensors.append((entry.name, Tensor(decoding: bytes, as: entry.dtype.encoding, shape: entry.shape, offset: headerEnd + entry.begin)))
             dtypes[entry.name] = entry.dtype
         }
         return Contents(tensors: tensors, dtypes: dtypes, metadata: metadata)
     }
 
     // MARK: - Helpers
-
-    private static func convert(_ bytes: [UInt8], from start: Int, count: Int, dtype: DType) -> [Float] {
-        bytes.withUnsafeBufferPointer { buffer in
-            [Float](unsafeUninitializedCapacity: count) { out, initialized in
-                let width = dtype.byteCount
-                func word(_ i: Int) -> UInt64 {
-                    var value: UInt64 = 0
-                    let base = start + i * width
-                    for k in (0..<width).reversed() { value = value << 8 | UInt64(buffer[base + k]) }
-                    return value
-                }
-                for i in 0..<count {
-                    let w = word(i)
-                    switch dtype {
-                    case .F32: out[i] = Float(bitPattern: UInt32(w))
-                    case .F64: out[i] = Float(Double(bitPattern: w))
-                    case .F16: out[i] = halfToFloat(UInt16(w))
-                    case .BF16: out[i] = Float(bitPattern: UInt32(w) << 16)
-                    case .I64: out[i] = Float(Int64(bitPattern: w))
-                    case .I32: out[i] = Float(Int32(bitPattern: UInt32(w)))
-                    case .I16: out[i] = Float(Int16(bitPattern: UInt16(w)))
-                    case .I8: out[i] = Float(Int8(bitPattern: UInt8(w)))
-                    case .U8: out[i] = Float(UInt8(w))
-                    case .BOOL: out[i] = w == 0 ? 0 : 1
-                    }
-                }
-                initialized = count
-            }
-        }
-    }
-
-    /// IEEE 754 binary16 to binary32, subnormals, infinities and NaN included.
-    static func halfToFloat(_ h: UInt16) -> Float {
-        let sign: Float = h & 0x8000 != 0 ? -1 : 1
-        let exponent = Int((h >> 10) & 0x1F)
-        let fraction = Float(h & 0x3FF)
-        switch exponent {
-        case 0: return sign * fraction * Float(sign: .plus, exponent: -24, significand: 1)
-        case 31: return fraction == 0 ? sign * .infinity : .nan
-        default: return sign * (1 + fraction / 1024) * Float(sign: .plus, exponent: exponent - 15, significand: 1)
-        }
-    }
 
     private static func integers(_ value: Any?) -> [Int]? {
         guard let array = value as? [Any] else { return nil }

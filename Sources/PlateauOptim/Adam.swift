@@ -131,30 +131,20 @@ struct AdamMoments: Sendable {
         _ parameters: inout ParameterSet, along gradient: ParameterSet, optimizer: String,
         learningRate: Float, beta1: Float, beta2: Float, epsilon: Float, l2: Float, decoupledDecay: Float
     ) {
-        let oneMinusBeta1 = 1 - beta1
-        let oneMinusBeta2 = 1 - beta2
         // Scalar factors in double precision, rounded once (as PyTorch computes them in Python).
         let decayFactor = Float(1 - Double(learningRate) * Double(decoupledDecay))
-        forEachParameter(&parameters, along: gradient, optimizer: optimizer) { key, shape, w, out, g in
-            let slot = store.slot(for: key, shape: shape, bufferCount: 2, optimizer: optimizer)
+        forEachParameter(&parameters, along: gradient, optimizer: optimizer) { key, w, g in
+            let slot = store.slot(for: key, shape: w.shape, bufferCount: 2, optimizer: optimizer)
             store[slot].step += 1
             let t = Double(store[slot].step)
             let biasCorrection1 = 1 - Foundation.pow(Double(beta1), t)
             let biasCorrection2 = 1 - Foundation.pow(Double(beta2), t)
-            let stepSize = Float(Double(learningRate) / biasCorrection1)
-            let biasCorrection2Root = Float(biasCorrection2.squareRoot())
-            store[slot].withBuffers { m, v in
-                // One pass per element: decoupled decay (AdamW), L2 (Adam), moments, step.
-                for i in 0..<w.count {
-                    var wi = w[i]
-                    if decoupledDecay != 0 { wi *= decayFactor }
-                    var gi = g[i]
-                    if l2 != 0 { gi += l2 * wi }
-                    m[i] += oneMinusBeta1 * (gi - m[i])
-                    v[i] = beta2 * v[i] + oneMinusBeta2 * gi * gi
-                    let denominator = v[i].squareRoot() / biasCorrection2Root + epsilon
-                    out[i] = wi + -stepSize * (m[i] / denominator)
-                }
+            let scalars = OptimizerKernels.AdamScalars(
+                stepSize: Float(Double(learningRate) / biasCorrection1), biasCorrection2Root: Float(biasCorrection2.squareRoot()),
+                beta1: beta1, beta2: beta2, epsilon: epsilon, l2: l2, decayFactor: decoupledDecay != 0 ? decayFactor : nil)
+            // One pass per element: decoupled decay (AdamW), L2 (Adam), moments, step.
+            return store.update(slot) { state in
+                OptimizerKernels.adam(parameter: w, gradient: g, firstMoment: &state.first, secondMoment: &state.second, scalars)
             }
         }
     }
@@ -163,8 +153,8 @@ struct AdamMoments: Sendable {
         var tensors = ParameterSet()
         var scalars: [String: Double] = [:]
         for slot in store.slots {
-            tensors["exp_avg.\(slot.key)"] = Tensor(shape: slot.shape, scalars: slot.first)
-            tensors["exp_avg_sq.\(slot.key)"] = Tensor(shape: slot.shape, scalars: slot.second)
+            tensors["exp_avg.\(slot.key)"] = slot.first
+            tensors["exp_avg_sq.\(slot.key)"] = slot.second
             scalars["step.\(slot.key)"] = Double(slot.step)
         }
         return OptimizerState(tensors: tensors, scalars: scalars)
@@ -192,7 +182,7 @@ struct AdamMoments: Sendable {
             guard step >= 1, step.rounded() == step, step <= Double(Int.max / 2) else {
                 throw .invalidScalar(key: "step.\(path)", value: step)
             }
-            store.append(.init(key: path, shape: m.shape, first: m.scalars, second: v.scalars, step: Int(step)))
+            store.append(.init(key: path, shape: m.shape, first: m.detached, second: v.detached, step: Int(step)))
         }
     }
 }

@@ -25,26 +25,13 @@ import PlateauTensor
 @discardableResult
 public func clipGradientNorm(_ gradient: inout ParameterSet, maxNorm: Float) -> Float {
     precondition(maxNorm.isFinite && maxNorm > 0, "clipGradientNorm: maxNorm must be finite and > 0, got \(maxNorm)")
-    var sumOfSquares: Double = 0
-    for tensor in gradient.values {
-        tensor.scalars.withUnsafeBufferPointer { x in
-            for value in x { sumOfSquares += Double(value) * Double(value) }
-        }
-    }
-    let norm = sumOfSquares.squareRoot()
+    let norm = gradient.sumOfSquares().squareRoot()
     if !norm.isFinite {
-        for key in gradient.keys {
-            gradient.withMutableScalars(of: key) { $0.update(repeating: 0) }
-        }
+        gradient = gradient.zeros()
         return Float(norm)
     }
     if norm > Double(maxNorm) {
-        let scale = Float(Double(maxNorm) / (norm + 1e-6))
-        for key in gradient.keys {
-            gradient.withMutableScalars(of: key) { x in
-                for i in 0..<x.count { x[i] *= scale }
-            }
-        }
+        gradient.scale(by: Float(Double(maxNorm) / (norm + 1e-6)))
     }
     return Float(norm)
 }

@@ -105,44 +105,14 @@ public enum OptimizerStateError: Error, Equatable, CustomStringConvertible {
     }
 }
 
-// MARK: - In-place buffer access
+// MARK: - Per-parameter iteration and state
 
-/// Stands in for an entry while its storage is being mutated.
-private let emptyPlaceholder = Tensor(shape: [0], scalars: [])
-
-extension ParameterSet {
-    /// Runs `body` on the elements of the entry `key`, in place.
-    ///
-    /// The entry is briefly replaced by an empty placeholder so that, when no other copy
-    /// of the tensor exists, its storage is uniquely referenced and is mutated without a
-    /// copy. The entry keeps its position and shape and becomes a constant tensor.
-    mutating func withMutableScalars<R>(
-        of key: String, _ body: (UnsafeMutableBufferPointer<Float>) throws -> R
-    ) rethrows -> R {
-        var scalars: [Float]
-        let shape: [Int]
-        do {
-            guard let tensor = self[key] else { preconditionFailure("ParameterSet: no entry \"\(key)\"") }
-            shape = tensor.shape
-            scalars = tensor.scalars
-        }
-        self[key] = emptyPlaceholder
-        defer { self[key] = Tensor(shape: shape, scalars: scalars) }
-        return try scalars.withUnsafeMutableBufferPointer { try body($0) }
-    }
-}
-
-/// Calls `body` once per gradient entry, in the gradient's order, with the parameter's
-/// current elements, a buffer for its updated elements and the gradient's elements, after
-/// checking the shared conventions (known key, same shape). Runs without gradient recording.
-///
-/// The update goes to a fresh buffer rather than in place: the model still holds the
-/// parameter's storage, so an in-place write would first copy it (copy on write), and
-/// reading one buffer while writing another is the cheaper of the two.
+/// Calls `update` once per gradient entry, in the gradient's order, with the parameter and
+/// its gradient after checking the shared conventions (known key, same shape), and stores the
+/// tensor it returns as the updated parameter (a constant). Runs without gradient recording.
 func forEachParameter(
     _ parameters: inout ParameterSet, along gradient: ParameterSet, optimizer: String,
-    _ body: (_ key: String, _ shape: [Int], _ parameter: UnsafeBufferPointer<Float>,
-             _ updated: UnsafeMutableBufferPointer<Float>, _ gradient: UnsafeBufferPointer<Float>) -> Void
+    _ update: (_ key: String, _ parameter: Tensor, _ gradient: Tensor) -> Tensor
 ) {
     withoutGradients {
         for key in gradient.keys {
@@ -153,38 +123,24 @@ func forEachParameter(
             precondition(
                 p.shape == g.shape,
                 "\(optimizer).update: gradient \"\(key)\" has shape \(g.shape), the parameter has shape \(p.shape)")
-            let updated = [Float](unsafeUninitializedCapacity: p.count) { out, initialized in
-                p.scalars.withUnsafeBufferPointer { w in
-                    g.scalars.withUnsafeBufferPointer { gradientBuffer in body(key, p.shape, w, out, gradientBuffer) }
-                }
-                initialized = p.count
-            }
-            parameters[key] = Tensor(shape: p.shape, scalars: updated)
+            parameters[key] = update(key, p, g)
         }
     }
 }
 
-/// Per-parameter optimizer buffers kept in first-use order, mutated in place.
+/// Per-parameter optimizer buffers kept in first-use order, updated in place by the fused
+/// kernels of ``OptimizerKernels``.
 struct BufferStore: Sendable {
     /// One parameter's state: up to two buffers shaped like it, and its step count.
     struct Slot: Sendable {
         let key: String
         let shape: [Int]
         /// Momentum buffer (SGD) or first moment (Adam).
-        var first: [Float]
+        var first: Tensor
         /// Second moment (Adam); empty for SGD.
-        var second: [Float]
+        var second: Tensor
         /// The number of updates this parameter has received.
         var step: Int
-
-        /// Runs `body` on both buffers, in place.
-        mutating func withBuffers<R>(
-            _ body: (UnsafeMutableBufferPointer<Float>, UnsafeMutableBufferPointer<Float>) -> R
-        ) -> R {
-            first.withUnsafeMutableBufferPointer { a in
-                second.withUnsafeMutableBufferPointer { b in body(a, b) }
-            }
-        }
     }
 
     private(set) var slots: [Slot] = []
@@ -199,9 +155,8 @@ struct BufferStore: Sendable {
                 "\(optimizer).update: state for \"\(key)\" has shape \(slots[i].shape), the parameter has shape \(shape)")
             return i
         }
-        let count = shape.reduce(1, *)
-        let zeros = [Float](repeating: 0, count: count)
-        append(Slot(key: key, shape: shape, first: zeros, second: bufferCount > 1 ? zeros : [], step: 0))
+        let zeros = Tensor.zeros(shape)
+        append(Slot(key: key, shape: shape, first: zeros, second: bufferCount > 1 ? zeros : Slot.none, step: 0))
         return slots.count - 1
     }
 
@@ -217,4 +172,12 @@ struct BufferStore: Sendable {
         get { slots[i] }
         _modify { yield &slots[i] }
     }
+
+    /// Runs `body` on slot `i` in place (so that both of its buffers can be passed `inout`).
+    mutating func update<R>(_ i: Int, _ body: (inout Slot) -> R) -> R { body(&slots[i]) }
+}
+
+extension BufferStore.Slot {
+    /// The absent second buffer.
+    static let none = Tensor(shape: [0], scalars: [])
 }

@@ -46,57 +46,22 @@ public struct SGD: Optimizer {
     }
 
     public mutating func update(_ parameters: inout ParameterSet, along gradient: ParameterSet) {
-        let (lr, mu, wd, nesterov) = (learningRate, momentum, weightDecay, nesterov)
-        let damp = 1 - dampening
-        forEachParameter(&parameters, along: gradient, optimizer: "SGD") { key, shape, w, out, g in
-            guard mu != 0 else {
-                for i in 0..<w.count {
-                    var d = g[i]
-                    if wd != 0 { d += wd * w[i] }
-                    out[i] = w[i] + -lr * d
-                }
-                return
-            }
-            let slot = store.slot(for: key, shape: shape, bufferCount: 1, optimizer: "SGD")
+        let (lr, mu, wd, damping, nesterov) = (learningRate, momentum, weightDecay, dampening, nesterov)
+        forEachParameter(&parameters, along: gradient, optimizer: "SGD") { key, w, g in
+            guard mu != 0 else { return OptimizerKernels.sgd(parameter: w, gradient: g, learningRate: lr, weightDecay: wd) }
+            let slot = store.slot(for: key, shape: w.shape, bufferCount: 1, optimizer: "SGD")
             let first = store[slot].step == 0
             store[slot].step += 1
-            store[slot].withBuffers { b, _ in
-                // The same arithmetic as the one-line rule, split into branch-free loops the
-                // compiler vectorizes: the update is a measurable share of a small model's step.
-                let n = w.count
-                if !nesterov {
-                    // Buffer and weights in one pass: the update is memory-bound, and a second
-                    // pass would read the buffer back from memory.
-                    Parallelism.forEachChunk(of: n) { range in
-                        switch (first, wd != 0) {
-                        case (true, false): for i in range { let d = g[i]; b[i] = d; out[i] = w[i] + -lr * d }
-                        case (true, true): for i in range { let d = g[i] + wd * w[i]; b[i] = d; out[i] = w[i] + -lr * d }
-                        case (false, false): for i in range { let d = mu * b[i] + damp * g[i]; b[i] = d; out[i] = w[i] + -lr * d }
-                        case (false, true):
-                            for i in range { let d = mu * b[i] + damp * (g[i] + wd * w[i]); b[i] = d; out[i] = w[i] + -lr * d }
-                        }
-                    }
-                    return
-                }
-                switch (first, wd != 0) {
-                case (true, false): for i in 0..<n { b[i] = g[i] }
-                case (true, true): for i in 0..<n { b[i] = g[i] + wd * w[i] }
-                case (false, false): for i in 0..<n { b[i] = mu * b[i] + damp * g[i] }
-                case (false, true): for i in 0..<n { b[i] = mu * b[i] + damp * (g[i] + wd * w[i]) }
-                }
-                if wd != 0 {
-                    for i in 0..<n { out[i] = w[i] + -lr * ((g[i] + wd * w[i]) + mu * b[i]) }
-                } else {
-                    for i in 0..<n { out[i] = w[i] + -lr * (g[i] + mu * b[i]) }
-                }
-            }
+            return OptimizerKernels.sgdMomentum(
+                parameter: w, gradient: g, buffer: &store[slot].first, isFirstStep: first, learningRate: lr, momentum: mu,
+                dampening: damping, weightDecay: wd, nesterov: nesterov)
         }
     }
 
     public var state: OptimizerState {
         var tensors = ParameterSet()
         for slot in store.slots where slot.step > 0 {
-            tensors["momentum_buffer.\(slot.key)"] = Tensor(shape: slot.shape, scalars: slot.first)
+            tensors["momentum_buffer.\(slot.key)"] = slot.first
         }
         return OptimizerState(tensors: tensors)
     }
@@ -113,7 +78,7 @@ public struct SGD: Optimizer {
             guard momentum != 0, let path = OptimizerState.parameterPath(of: key, kind: "momentum_buffer") else {
                 throw OptimizerStateError.unexpectedKey(key)
             }
-            restored.append(.init(key: path, shape: tensor.shape, first: tensor.scalars, second: [], step: 1))
+            restored.append(.init(key: path, shape: tensor.shape, first: tensor.detached, second: BufferStore.Slot.none, step: 1))
         }
         if let key = state.scalars.keys.sorted().first { throw OptimizerStateError.unexpectedKey(key) }
         store = restored

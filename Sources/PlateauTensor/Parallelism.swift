@@ -5,14 +5,37 @@ import Glibc
 import Darwin
 #endif
 
-/// How many threads Plateau's own loops (elementwise, im2col, batch norm, reductions) use.
+/// How many threads Plateau's own loops (elementwise, im2col, batch norm, reductions, the
+/// blocks of a product) use in the current task.
 ///
 /// Work is split only across independent outputs — each output element is computed by one
 /// thread in the same order as serially — so results are bit-identical whatever the count.
-/// Set it once at start-up with ``OpenBLASBackend/useThreads(_:)`` (the CLI's `--threads`),
-/// which also keeps OpenBLAS itself single-threaded: products are split by Plateau too.
+///
+/// The count is a task-local value, bound for a scope with ``withThreads(_:_:)`` (the CLI's
+/// `--threads` wraps a whole command in one), never a process-wide setting. That choice
+/// over a property of the backend value: the count governs every loop of the engine, most of
+/// which never reach the ``Backend`` (elementwise kernels, batch norm, im2col), and a
+/// task-local composes like the other two scoped settings, ``Backends/current`` and gradient
+/// recording: two tests, or two training runs of `plateau compare`, each run with their own
+/// count at the same time without seeing each other's.
+///
+/// Task-locals are not inherited by threads started outside Swift concurrency: the workers
+/// of `DispatchQueue.concurrentPerform` see the default unless they bind their own. The
+/// engine's own workers never need it — a `parallelFor` inside another one runs serially.
 public enum Parallelism {
-    nonisolated(unsafe) public static var threadCount = 2
+    /// The count used when no scope binds one.
+    public static let defaultThreadCount = 2
+
+    @TaskLocal private static var boundThreadCount: Int?
+
+    /// The number of threads Plateau's loops use in the current task: the innermost
+    /// ``withThreads(_:_:)`` scope's count, else ``defaultThreadCount``.
+    public static var threadCount: Int { boundThreadCount ?? defaultThreadCount }
+
+    /// Runs `body` with Plateau's loops on `count` threads (at least 1).
+    public static func withThreads<R>(_ count: Int, _ body: () throws -> R) rethrows -> R {
+        try $boundThreadCount.withValue(Swift.max(1, count), operation: body)
+    }
 }
 
 /// An unchecked wrapper for handing a non-Sendable closure to worker threads; sound here
@@ -53,12 +76,3 @@ func parallelFor(_ count: Int, grain: Int, _ body: (Range<Int>) -> Void) {
 /// Elements per thread below which splitting costs more than it saves (64 K floats: an MLP
 /// activation of 128 × 512 stays serial, a ResNet activation of 2 M is split).
 let elementGrain = 1 << 16
-
-extension Parallelism {
-    /// Runs `body` over `0..<count` in contiguous chunks of at least `minimumChunk` items, on
-    /// up to ``threadCount`` threads; for elementwise loops in other modules (optimizer
-    /// updates). `body` must write only the elements of its chunk.
-    public static func forEachChunk(of count: Int, minimumChunk: Int = 1 << 16, _ body: (Range<Int>) -> Void) {
-        parallelFor(count, grain: minimumChunk, body)
-    }
-}

@@ -169,6 +169,43 @@ public struct ParameterSet: Sendable, Equatable {
     /// The global Euclidean norm over all entries.
     public func norm() -> Float { dot(self).squareRoot() }
 
+    /// Σ over entries (in key order) and elements (in order) of x², accumulated serially in
+    /// double precision — the order `clip_grad_norm_`'s definition reads in. Slower than
+    /// ``dot(_:)``'s blocked sum, and not equal to it in the last bits.
+    public func sumOfSquares() -> Double {
+        var total: Double = 0
+        for key in keys {
+            storage[key]!.scalars.withUnsafeBufferPointer { x in
+                for value in x { total += Double(value) * Double(value) }
+            }
+        }
+        return total
+    }
+
+    /// Multiplies every entry by `factor` (`x · factor`, as ``scaled(by:)``) in place: entries
+    /// whose storage is not shared are written without a copy. Entries become constants.
+    public mutating func scale(by factor: Float) {
+        for key in keys {
+            storage[key]!.updateScalars { x in
+                parallelFor(x.count, grain: elementGrain) { range in
+                    for i in range { x[i] *= factor }
+                }
+            }
+        }
+    }
+
+    /// The exponential moving average step `decay·self + (1 − decay)·other` per entry (see
+    /// ``Tensor/movingAverage(toward:decay:)``), over `self`'s keys; `other` must have each
+    /// of them, with the same shape.
+    public func movingAverage(toward other: ParameterSet, decay: Float) -> ParameterSet {
+        mapWithKeys { key, v in
+            guard let theta = other.storage[key], theta.shape == v.shape else {
+                preconditionFailure("ParameterSet.movingAverage: \"\(key)\" is \(other.storage[key].map { "\($0.shape)" } ?? "missing") in the target, \(v.shape) here")
+            }
+            return v.movingAverage(toward: theta, decay: decay)
+        }
+    }
+
     /// A set with the same keys and shapes, filled with zeros.
     public func zeros() -> ParameterSet { map { Tensor.zeros($0.shape) } }
 

@@ -96,15 +96,13 @@ public enum Benchmark {
             // The better of Plateau's blocked products and OpenBLAS's own threading: the
             // ceiling is the machine's, whoever reaches it.
             var best = Double.infinity
-            for threading in [OpenBLASBackend.Threading.plateau, .openBLAS] {
-                let saved = (OpenBLASBackend.threading, OpenBLASBackend.threadCount)
-                OpenBLASBackend.threading = threading
-                OpenBLASBackend.threadCount = threading == .plateau ? 1 : Parallelism.threadCount
-                defer { (OpenBLASBackend.threading, OpenBLASBackend.threadCount) = saved }
-                for _ in 0..<repeats {
-                    let start = ContinuousClock.now
-                    _ = a.matmul(b)
-                    best = min(best, seconds(ContinuousClock.now - start))
+            for threading in [OpenBLASBackend.Threading.plateau, .openBLAS(threads: Parallelism.threadCount)] {
+                Backends.$current.withValue(OpenBLASBackend(threading: threading)) {
+                    for _ in 0..<repeats {
+                        let start = ContinuousClock.now
+                        _ = a.matmul(b)
+                        best = min(best, seconds(ContinuousClock.now - start))
+                    }
                 }
             }
             bySize.append((size, 2 * pow(Double(size), 3) / best / 1e9))

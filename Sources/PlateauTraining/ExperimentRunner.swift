@@ -108,12 +108,13 @@ public enum ExperimentRunner {
             }
         }
 
-        // Training, `jobs` at a time. The thread count is process-wide.
-        OpenBLASBackend.useThreads(plan.threads)
+        // Training, `jobs` at a time, each worker with `threads` threads (a task-local: the
+        // workers of concurrentPerform bind their own).
         let trainingStart = ContinuousClock.now
         let queue = WorkQueue(pending)
         let workers = max(1, min(plan.jobs, pending.count))
         DispatchQueue.concurrentPerform(iterations: workers) { _ in
+            Parallelism.withThreads(plan.threads) {
             while let (optimizer, k) = queue.next() {
                 let configuration = plan.configuration(optimizer: optimizer, seedIndex: k)
                 let name = ExperimentPlan.runName(optimizer, k)
@@ -128,6 +129,7 @@ public enum ExperimentRunner {
                 } catch {
                     queue.fail("\(name): \(error)")
                 }
+            }
             }
         }
         if let failure = queue.failures.first { throw ExperimentError(description: failure) }

@@ -4,7 +4,7 @@ import Testing
 /// Plateau's own loops split work across threads only over independent outputs, so every
 /// result must be bit-identical whatever the thread count. These tensors are large enough
 /// (≥ 64 K elements) for the parallel paths to run.
-@Suite(.serialized) struct ParallelismTests {
+@Suite struct ParallelismTests {
     static func compute() -> [Tensor] {
         var g = SeededGenerator(seed: 99)
         let x = Tensor.randomNormal([8, 8, 32, 32], using: &g).trackingGradients()
@@ -27,14 +27,9 @@ import Testing
     }
 
     @Test func resultsDoNotDependOnTheThreadCount() {
-        let saved = Parallelism.threadCount
-        defer { Parallelism.threadCount = saved }
-        Parallelism.threadCount = 1
-        let serial = Self.compute()
-        Parallelism.threadCount = 2
-        let parallel = Self.compute()
-        Parallelism.threadCount = 3
-        let three = Self.compute()
+        let serial = Parallelism.withThreads(1) { Self.compute() }
+        let parallel = Parallelism.withThreads(2) { Self.compute() }
+        let three = Parallelism.withThreads(3) { Self.compute() }
         let names = ["loss", "x", "conv weight", "scale", "offset", "linear weight", "linear bias"]
         for (i, name) in names.enumerated() {
             #expect(serial[i] == parallel[i], "\(name): 1 vs 2 threads")
@@ -46,23 +41,72 @@ import Testing
 /// Plateau splits a large product into column (or row) blocks, one single-threaded OpenBLAS
 /// call each, spread over its threads; the blocks depend only on the shape, so every element
 /// comes out the same whatever the thread count (shapes of the MLP, LeNet and conv layers).
-@Suite(.serialized) struct GemmBlockTests {
+@Suite struct GemmBlockTests {
     @Test(arguments: [(128, 200, 300, false, true), (512, 784, 128, true, false), (8, 8192, 72, false, false),
                       (150, 12800, 16, true, false), (16, 12800, 150, false, false)])
     func blockedProductsDoNotDependOnTheThreadCount(_ shape: (m: Int, n: Int, k: Int, ta: Bool, tb: Bool)) {
         var g = SeededGenerator(seed: 5)
         let a = Tensor.randomNormal(shape.ta ? [shape.k, shape.m] : [shape.m, shape.k], using: &g)
         let b = Tensor.randomNormal(shape.tb ? [shape.n, shape.k] : [shape.k, shape.n], using: &g)
-        let saved = Parallelism.threadCount
-        defer { Parallelism.threadCount = saved }
-        var results: [Tensor] = []
-        for threads in [1, 2, 3] {
-            Parallelism.threadCount = threads
-            results.append(a.matmul(b, transposingSelf: shape.ta, transposingOther: shape.tb))
+        let results = [1, 2, 3].map { threads in
+            Parallelism.withThreads(threads) { a.matmul(b, transposingSelf: shape.ta, transposingOther: shape.tb) }
         }
         for (i, r) in results.enumerated().dropFirst() {
             let differing = zip(r.scalars, results[0].scalars).enumerated().filter { $0.element.0 != $0.element.1 }.map(\.offset)
             #expect(differing.isEmpty, "\(shape) with \(i + 1) threads: \(differing.count) elements differ, first at \(differing.prefix(5).map { ($0 / shape.n, $0 % shape.n) })")
         }
+    }
+}
+
+/// The thread count is a task-local: a scope sets it for its own task only, concurrent tasks
+/// keep theirs, and nothing leaks out of the scope.
+@Suite struct ThreadScopeTests {
+    @Test func scopesNestAndEnd() {
+        #expect(Parallelism.threadCount == Parallelism.defaultThreadCount)
+        Parallelism.withThreads(3) {
+            #expect(Parallelism.threadCount == 3)
+            Parallelism.withThreads(0) { #expect(Parallelism.threadCount == 1) }
+            #expect(Parallelism.threadCount == 3)
+        }
+        #expect(Parallelism.threadCount == Parallelism.defaultThreadCount)
+    }
+
+    @Test func concurrentTasksKeepTheirOwnCount() async {
+        let counts = await withTaskGroup(of: [Int].self) { group in
+            for threads in 1...4 {
+                group.addTask {
+                    Parallelism.withThreads(threads) {
+                        (0..<50).map { _ in
+                            // Work between the reads, so the tasks interleave.
+                            _ = Tensor.ones([64, 64]).matmul(Tensor.ones([64, 64]))
+                            return Parallelism.threadCount - threads
+                        }
+                    }
+                }
+            }
+            var all: [Int] = []
+            for await part in group { all += part }
+            return all
+        }
+        #expect(counts.count == 200 && counts.allSatisfy { $0 == 0 })
+    }
+
+    /// OpenBLAS splitting a product itself is a property of the backend value: only its
+    /// scope sees it, and products elsewhere stay bit-identical to Plateau's blocking.
+    @Test func openBLASThreadingIsScopedToItsBackend() async {
+        var g = SeededGenerator(seed: 6)
+        let a = Tensor.randomNormal([256, 300], using: &g), b = Tensor.randomNormal([300, 200], using: &g)
+        let expected = a.matmul(b)
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask {
+                Backends.$current.withValue(OpenBLASBackend(threading: .openBLAS(threads: 2))) {
+                    for _ in 0..<10 { expectClose(a.matmul(b), expected, relative: 1e-5, absolute: 1e-4) }
+                }
+            }
+            group.addTask {
+                for _ in 0..<10 { #expect(a.matmul(b) == expected) }
+            }
+        }
+        #expect((Backends.current as? OpenBLASBackend)?.threading == .plateau)
     }
 }

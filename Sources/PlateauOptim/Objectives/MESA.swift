@@ -51,23 +51,7 @@ public struct MESA: ObjectiveTerm {
     /// v ← β·v + (1 − β)·θ over the whole state dictionary, buffers included: one
     /// vectorized pass per tensor, after every step.
     public mutating func updateTeacher<Model: Layer>(from model: Model) {
-        let current = model.stateDictionary
-        let beta = decay, complement = 1 - decay
-        let averaged = teacher.stateDictionary.mapWithKeys { key, v in
-            guard let theta = current[key], theta.shape == v.shape else {
-                preconditionFailure("MESA: the model's \"\(key)\" does not match the teacher's \(v.shape)")
-            }
-            let scalars = [Float](unsafeUninitializedCapacity: v.count) { out, initialized in
-                v.scalars.withUnsafeBufferPointer { v in
-                    theta.scalars.withUnsafeBufferPointer { theta in
-                        for i in 0..<v.count { out[i] = beta * v[i] + complement * theta[i] }
-                    }
-                }
-                initialized = v.count
-            }
-            return Tensor(shape: v.shape, scalars: scalars)
-        }
-        teacher.update(averaged)
+        teacher.update(teacher.stateDictionary.movingAverage(toward: model.stateDictionary, decay: decay))
     }
 
     // MARK: ObjectiveTerm

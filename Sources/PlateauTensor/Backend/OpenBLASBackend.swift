@@ -1,32 +1,49 @@
 internal import COpenBLAS
+import Foundation
 
 /// Matrix multiply through OpenBLAS's `cblas_sgemm` (Debian: `libopenblas-dev`).
 ///
-/// Threads: by default OpenBLAS itself runs single-threaded and each large product is
-/// split into column blocks (row blocks when the output is narrow) that Plateau runs on
-/// ``Parallelism/threadCount`` threads. One pool serves both the products and Plateau's own
-/// loops, so OpenBLAS's idle workers no longer spin for the cores while those loops run,
-/// and every output element is computed by one single-threaded call over a block that
-/// depends only on the product's shape — runs are bit-identical across thread counts.
-/// Set ``threading`` to `.openBLAS` to let OpenBLAS split the work instead.
+/// Threads: by default (``Threading-swift.enum/plateau``) OpenBLAS itself runs
+/// single-threaded and each large product is split into column blocks (row blocks when the
+/// output is narrow) that Plateau runs on ``Parallelism/threadCount`` threads. One pool
+/// serves both the products and Plateau's own loops, so OpenBLAS's idle workers do not spin
+/// for the cores while those loops run, and every output element is computed by one
+/// single-threaded call over a block that depends only on the product's shape — runs are
+/// bit-identical across thread counts.
+///
+/// ``Threading-swift.enum/openBLAS(threads:)`` lets OpenBLAS split each product over its
+/// own threads instead (`plateau bench --blas-threading`, and the sgemm ceiling the bench
+/// compares against). It is a property of the backend value, so it holds only where that
+/// value is bound: `Backends.$current.withValue(OpenBLASBackend(threading: .openBLAS(threads: 2))) { … }`.
 public struct OpenBLASBackend: Backend {
-    public init() {}
-    public var name: String { "openblas" }
-
     /// Who splits a product across threads.
-    public enum Threading: Sendable {
+    public enum Threading: Sendable, Equatable {
         /// Plateau splits products into blocks; OpenBLAS runs each block on one thread.
         case plateau
-        /// OpenBLAS splits each product over ``OpenBLASBackend/threadCount`` threads.
-        case openBLAS
+        /// OpenBLAS splits each product over `threads` threads of its own.
+        case openBLAS(threads: Int)
     }
 
-    nonisolated(unsafe) public static var threading = Threading.plateau
+    /// Who splits this backend's products across threads.
+    public let threading: Threading
 
-    /// OpenBLAS starts with one thread per core; under `.plateau` threading it must run one.
-    private static let singleThreaded: Void = {
-        if threading == .plateau { openblas_set_num_threads(1) }
-    }()
+    public init(threading: Threading = .plateau) {
+        if case .openBLAS(let threads) = threading {
+            precondition(threads >= 1, "OpenBLASBackend: OpenBLAS needs at least one thread, got \(threads)")
+        }
+        self.threading = threading
+    }
+
+    public var name: String { "openblas" }
+
+    /// OpenBLAS starts with one thread per core; every call but an `.openBLAS` one runs on one.
+    private static let singleThreaded: Void = { openblas_set_num_threads(1) }()
+
+    /// OpenBLAS's thread count is one process-wide C setting. An `.openBLAS` product raises
+    /// it for the length of its call and sets it back to 1, holding this lock exclusively;
+    /// every other product holds it shared, so it never runs while the setting is raised
+    /// (it would then be split by OpenBLAS, and its last bits would depend on the count).
+    private static let threadSetting = WriterPreferringLock()
 
     /// Multiply–adds per block below which splitting costs more than it gains.
     static let blockGrain = 1 << 20
@@ -52,41 +69,75 @@ public struct OpenBLASBackend: Backend {
                 Int32(rows.count), Int32(columns.count), Int32(k), alpha, pa, Int32(lda), pb, Int32(ldb), beta,
                 c + rows.lowerBound * ldc + columns.lowerBound, Int32(ldc))
         }
+        if case .openBLAS(let threads) = threading {
+            OpenBLASBackend.threadSetting.exclusively {
+                openblas_set_num_threads(Int32(threads))
+                defer { openblas_set_num_threads(1) }
+                call(rows: 0..<m, columns: 0..<n)
+            }
+            return
+        }
         // The blocks depend on the shape alone, never on the thread count: OpenBLAS's result
         // for an element depends on the width of the block it is computed in, so a fixed
         // blocking is what makes runs bit-identical whatever the number of threads.
-        let blockCount = OpenBLASBackend.threading == .plateau
-            ? Swift.min(OpenBLASBackend.maximumBlocks, m * n * Swift.max(k, 1) / OpenBLASBackend.blockGrain) : 1
-        guard blockCount >= 2 else {
-            call(rows: 0..<m, columns: 0..<n)
-            return
-        }
-        // Blocks are multiples of 16 columns (rows) so the micro-kernel's tiles stay whole.
-        let splitColumns = n >= m || m < 32 * blockCount
-        let extent = splitColumns ? n : m
-        let blocks = (0..<blockCount).map { p -> Range<Int> in
-            let lower = Swift.min(extent, (p * extent / blockCount + 8) / 16 * 16)
-            let upper = p == blockCount - 1 ? extent : Swift.min(extent, ((p + 1) * extent / blockCount + 8) / 16 * 16)
-            return lower..<Swift.max(lower, upper)
-        }
-        parallelFor(blockCount, grain: 1) { range in
-            for block in blocks[range] where !block.isEmpty {
-                if splitColumns { call(rows: 0..<m, columns: block) } else { call(rows: block, columns: 0..<n) }
+        let blockCount = Swift.min(OpenBLASBackend.maximumBlocks, m * n * Swift.max(k, 1) / OpenBLASBackend.blockGrain)
+        OpenBLASBackend.threadSetting.shared {
+            guard blockCount >= 2 else {
+                call(rows: 0..<m, columns: 0..<n)
+                return
+            }
+            // Blocks are multiples of 16 columns (rows) so the micro-kernel's tiles stay whole.
+            let splitColumns = n >= m || m < 32 * blockCount
+            let extent = splitColumns ? n : m
+            let blocks = (0..<blockCount).map { p -> Range<Int> in
+                let lower = Swift.min(extent, (p * extent / blockCount + 8) / 16 * 16)
+                let upper = p == blockCount - 1 ? extent : Swift.min(extent, ((p + 1) * extent / blockCount + 8) / 16 * 16)
+                return lower..<Swift.max(lower, upper)
+            }
+            parallelFor(blockCount, grain: 1) { range in
+                for block in blocks[range] where !block.isEmpty {
+                    if splitColumns { call(rows: 0..<m, columns: block) } else { call(rows: block, columns: 0..<n) }
+                }
             }
         }
     }
+}
 
-    /// The number of threads OpenBLAS uses for one call (under `.plateau` threading, keep 1).
-    public static var threadCount: Int {
-        get { Int(openblas_get_num_threads()) }
-        set { openblas_set_num_threads(Int32(max(1, newValue))) }
+/// A reader–writer lock that prefers writers: once a writer waits, new readers wait behind
+/// it. (glibc's `pthread_rwlock_t` prefers readers, and products run constantly in a busy
+/// process — a parallel test run — so an `.openBLAS` product could wait indefinitely,
+/// holding a thread of the concurrency pool the whole time.)
+final class WriterPreferringLock: @unchecked Sendable {
+    private let condition = NSCondition()
+    private var readers = 0, writing = false, waitingWriters = 0
+
+    func shared<R>(_ body: () throws -> R) rethrows -> R {
+        condition.lock()
+        while writing || waitingWriters > 0 { condition.wait() }
+        readers += 1
+        condition.unlock()
+        defer {
+            condition.lock()
+            readers -= 1
+            if readers == 0 { condition.broadcast() }
+            condition.unlock()
+        }
+        return try body()
     }
 
-    /// Sets the threads of every compute loop: Plateau's pool (``Parallelism/threadCount``)
-    /// and, under ``threading`` `.openBLAS`, OpenBLAS's own; under `.plateau` OpenBLAS runs
-    /// single-threaded.
-    public static func useThreads(_ count: Int) {
-        Parallelism.threadCount = max(1, count)
-        threadCount = threading == .plateau ? 1 : count
+    func exclusively<R>(_ body: () throws -> R) rethrows -> R {
+        condition.lock()
+        waitingWriters += 1
+        while writing || readers > 0 { condition.wait() }
+        waitingWriters -= 1
+        writing = true
+        condition.unlock()
+        defer {
+            condition.lock()
+            writing = false
+            condition.broadcast()
+            condition.unlock()
+        }
+        return try body()
     }
 }

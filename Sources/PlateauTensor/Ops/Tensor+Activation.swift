@@ -72,10 +72,11 @@ extension Tensor {
     public func addingRectified(_ other: Tensor) -> Tensor {
         precondition(shape == other.shape, "addingRectified: shapes \(shape) and \(other.shape) differ")
         let values = zipScalars(scalars, other.scalars, AddingRectified())
-        return Tensor.recorded("add-relu", shape: shape, scalars: values, inputs: [self, other]) { g, y in
+        // The gate is itself differentiable: one pullback serves both kinds of backward pass.
+        return Tensor.fused(.residualReLU, shape: shape, scalars: values, inputs: [self, other], fast: { g, y in
             let gated = g.gated(by: y)
             return [gated, gated]
-        }
+        }, differentiable: nil)
     }
 }
 

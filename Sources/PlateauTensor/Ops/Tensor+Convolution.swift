@@ -168,7 +168,8 @@ extension Tensor {
 
     /// `[C, N, H, W]` → `[N, C, H, W]` with an optional per-channel `bias` added: the
     /// permute and broadcast add that follow a convolution's gemm, fused into one pass each
-    /// way (the backward pass yields the permuted gradient and the bias sums together).
+    /// way (the backward pass yields the permuted gradient and the bias sums together;
+    /// ``FusedOperation/batchOutward``).
     func movingBatchOutward(addingPerChannel bias: Tensor?) -> Tensor {
         let (c, n, plane) = (shape[0], shape[1], shape[2] * shape[3])
         let values = scalars.withUnsafeBufferPointer { src in
@@ -183,11 +184,7 @@ extension Tensor {
             }
         }
         let outShape = [n, c, shape[2], shape[3]]
-        return Tensor.recorded("batch-outward", shape: outShape, scalars: values, inputs: bias.map { [self, $0] } ?? [self]) { g, _ in
-            if GradientRecording.isRecording {
-                let back = g.permuted([1, 0, 2, 3])
-                return bias == nil ? [back] : [back, g.sum(alongAxes: [0, 2, 3])]
-            }
+        return Tensor.fused(.batchOutward, shape: outShape, scalars: values, inputs: bias.map { [self, $0] } ?? [self], fast: { g, _ in
             var sums = [Float](repeating: 0, count: c)
             let moved = g.scalars.withUnsafeBufferPointer { src in
                 sums.withUnsafeMutableBufferPointer { sums in
@@ -209,7 +206,10 @@ extension Tensor {
             }
             let back = Tensor(shape: [c, n, outShape[2], outShape[3]], scalars: moved)
             return bias == nil ? [back] : [back, Tensor(shape: [c], scalars: sums)]
-        }
+        }, differentiable: { g, _ in
+            let back = g.permuted([1, 0, 2, 3])
+            return bias == nil ? [back] : [back, g.sum(alongAxes: [0, 2, 3])]
+        })
     }
 
     /// Transposed convolution (PyTorch's `conv_transpose2d`): input `[N, IC, H, W]`, weight

@@ -8,7 +8,7 @@ extension Tensor {
     /// One fused pass each way: SAF adds this term to every step, and as some twenty small
     /// graph operations it cost a few percent of an MLP step. The gradient is
     /// ∂/∂sᵢ = τ·(softmax(s/τ)ᵢ − softmax(t/τ)ᵢ); when the backward pass is itself recorded
-    /// it is built from differentiable operations.
+    /// it is built from differentiable operations (``FusedOperation/temperedKL``).
     public func temperedKLDivergence(from teacher: Tensor, temperature: Float) -> Tensor {
         precondition(rank == 2 && teacher.shape == shape,
                      "temperedKLDivergence: expected equal [N, C] logits, got \(shape) and \(teacher.shape)")
@@ -42,12 +42,7 @@ extension Tensor {
         }
         let student = self
         let (studentP, teacherP) = (studentProbabilities, teacherProbabilities)
-        return Tensor.recorded("tempered-kl", shape: [n], scalars: divergences, inputs: [self]) { g, _ in
-            let teacherTensor = Tensor(shape: [n, c], scalars: teacherP)
-            if GradientRecording.isRecording {
-                let difference = (student / temperature).softmax(alongAxis: 1) - teacherTensor
-                return [g.reshaped(to: [n, 1]) * difference * temperature]
-            }
+        return Tensor.fused(.temperedKL, shape: [n], scalars: divergences, inputs: [self], fast: { g, _ in
             let values = g.scalars.withUnsafeBufferPointer { g in
                 makeScalars(count: n * c) { out in
                     for row in 0..<n {
@@ -57,6 +52,9 @@ extension Tensor {
                 }
             }
             return [Tensor(shape: [n, c], scalars: values)]
-        }
+        }, differentiable: { g, _ in
+            let difference = (student / temperature).softmax(alongAxis: 1) - Tensor(shape: [n, c], scalars: teacherP)
+            return [g.reshaped(to: [n, 1]) * difference * temperature]
+        })
     }
 }

@@ -71,9 +71,9 @@ extension Tensor {
     ///
     /// The bias rows are written first and the `gemm` accumulates onto them (β = 1), which
     /// saves both the zeroing pass of β = 0 and a broadcast add; the backward pass sums the
-    /// bias gradient with a vector kernel instead of a general reduction. When the backward
-    /// pass is itself recorded (Hessian-vector products) it is built from differentiable
-    /// operations instead.
+    /// bias gradient with a vector kernel instead of a general reduction. A fused operation
+    /// (``FusedOperation/linear``): when the backward pass is itself recorded (Hessian-vector
+    /// products) it is built from differentiable operations instead.
     public func linear(weight: Tensor, bias: Tensor?) -> Tensor {
         guard let bias else { return matmul(weight, transposingOther: true) }
         precondition(rank == 2 && weight.rank == 2 && shape[1] == weight.shape[1],
@@ -96,11 +96,10 @@ extension Tensor {
         }
         let input = self
         let needsInput = node != nil, needsWeight = weight.node != nil, needsBias = bias.node != nil
-        return Tensor.recorded("linear", shape: [n, outputs], scalars: values, inputs: [self, weight, bias]) { g, _ in
+        return Tensor.fused(.linear, shape: [n, outputs], scalars: values, inputs: [self, weight, bias], fast: { g, _ in
             let gx = needsInput ? g.matmul(weight) : nil
             let gw = needsWeight ? g.matmul(input, transposingSelf: true) : nil
             guard needsBias else { return [gx, gw, nil] }
-            if GradientRecording.isRecording { return [gx, gw, g.sum(alongAxis: 0)] }
             let sums = g.scalars.withUnsafeBufferPointer { rows in
                 makeScalars(count: outputs) { total in
                     total.initialize(repeating: 0, count: outputs)
@@ -108,6 +107,9 @@ extension Tensor {
                 }
             }
             return [gx, gw, Tensor(shape: [outputs], scalars: sums)]
-        }
+        }, differentiable: { g, _ in
+            [needsInput ? g.matmul(weight) : nil, needsWeight ? g.matmul(input, transposingSelf: true) : nil,
+             needsBias ? g.sum(alongAxis: 0) : nil]
+        })
     }
 }

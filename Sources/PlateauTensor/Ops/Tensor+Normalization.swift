@@ -16,7 +16,7 @@ extension Tensor {
     /// the per-channel mean and biased variance.
     ///
     /// One fused kernel each way replaces the dozen broadcast operations of the textbook
-    /// expression. The backward pass uses the closed form
+    /// expression (``FusedOperation/batchNorm``). The backward pass uses the closed form
     /// dx = γ/σ·(g − mean(g) − x̂·mean(g·x̂)); when the backward pass is itself recorded
     /// (Hessian-vector products), the same formula is built from differentiable operations.
     ///
@@ -84,15 +84,14 @@ extension Tensor {
             }
         }
         let input = self
-        let output = Tensor.recorded("batchnorm", shape: shape, scalars: values, inputs: [self, scale, offset]) { g, y in
-            if GradientRecording.isRecording {
-                return Tensor.batchNormPullbackComposite(rectified ? g.gated(by: y) : g, input: input, scale: scale, epsilon: epsilon)
-            }
+        let output = Tensor.fused(.batchNorm, shape: shape, scalars: values, inputs: [self, scale, offset], fast: { g, y in
             // The ReLU's gate as its own vectorized pass: folding the mask into the sum loops
             // measured slower (mask selects do not vectorize well there).
-            return Tensor.batchNormPullbackFused(
+            Tensor.batchNormPullbackFused(
                 rectified ? g.gated(by: y) : g, input: input, scale: scale, means: channelMeans, inverseStd: inverseStd)
-        }
+        }, differentiable: { g, y in
+            Tensor.batchNormPullbackComposite(rectified ? g.gated(by: y) : g, input: input, scale: scale, epsilon: epsilon)
+        })
         let statistics = BatchStatistics(mean: Tensor(channelMeans), variance: Tensor(variances), countPerChannel: m)
         return (output, statistics)
     }
@@ -182,7 +181,8 @@ extension Tensor {
     /// y = x·scale[c] + shift[c] over axis 1 of `[N, C]` or `[N, C, H, W]`: batch norm in
     /// evaluation mode (scale = γ/√(σ²_running + ε), shift = β − μ_running·scale) in one pass
     /// instead of three broadcast operations. Differentiable in all three arguments; the
-    /// backward pass is a fused kernel unless it is itself recorded.
+    /// backward pass is a fused kernel unless it is itself recorded
+    /// (``FusedOperation/channelAffine``).
     public func channelAffine(scale: Tensor, shift: Tensor) -> Tensor {
         precondition(rank == 2 || rank == 4, "channelAffine: expected [N, C] or [N, C, H, W], got \(shape)")
         let n = shape[0], c = shape[1], s = rank == 4 ? shape[2] * shape[3] : 1
@@ -201,14 +201,7 @@ extension Tensor {
         }
         let input = self
         let needsInput = node != nil, needsScale = scale.node != nil, needsShift = shift.node != nil
-        return Tensor.recorded("channel-affine", shape: shape, scalars: values, inputs: [self, scale, shift]) { g, _ in
-            let axes = input.rank == 4 ? [0, 2, 3] : [0]
-            let statShape = input.rank == 4 ? [1, c, 1, 1] : [1, c]
-            if GradientRecording.isRecording {
-                return [needsInput ? g * scale.reshaped(to: statShape) : nil,
-                        needsScale ? (g * input).sum(alongAxes: axes) : nil,
-                        needsShift ? g.sum(alongAxes: axes) : nil]
-            }
+        return Tensor.fused(.channelAffine, shape: shape, scalars: values, inputs: [self, scale, shift], fast: { g, _ in
             var sumG = [Float](repeating: 0, count: c), sumGX = [Float](repeating: 0, count: c)
             if needsScale || needsShift {
                 input.scalars.withUnsafeBufferPointer { x in
@@ -244,6 +237,12 @@ extension Tensor {
                 }
             }) : nil
             return [dx, needsScale ? Tensor(sumGX) : nil, needsShift ? Tensor(sumG) : nil]
-        }
+        }, differentiable: { g, _ in
+            let axes = input.rank == 4 ? [0, 2, 3] : [0]
+            let statShape = input.rank == 4 ? [1, c, 1, 1] : [1, c]
+            return [needsInput ? g * scale.reshaped(to: statShape) : nil,
+                    needsScale ? (g * input).sum(alongAxes: axes) : nil,
+                    needsShift ? g.sum(alongAxes: axes) : nil]
+        })
     }
 }

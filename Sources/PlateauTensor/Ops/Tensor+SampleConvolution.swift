@@ -13,7 +13,8 @@
 /// Samples are spread over the threads in fixed chunks of ``chunkSize``; each chunk sums
 /// its weight gradient in sample order and the chunks are added in chunk order, so results
 /// do not depend on the thread count. When the backward pass is itself recorded (Hessian-
-/// vector products) it is built from differentiable operations instead.
+/// vector products) it is built from differentiable operations instead
+/// (``FusedOperation/convolution``, ``FusedOperation/sameConvolution``).
 extension Tensor {
     /// Samples per chunk of work: a fixed constant, part of the summation order of ∂W.
     static let convolutionChunkSize = 8
@@ -53,10 +54,7 @@ extension Tensor {
         }
         let needsInput = node != nil, needsWeight = weight.node != nil, needsBias = bias?.node != nil
         let inputs = bias.map { [self, weight, $0] } ?? [self, weight]
-        return Tensor.recorded("conv2d", shape: [n, oc, oh, ow], scalars: values, inputs: inputs) { gradient, _ in
-            if GradientRecording.isRecording {
-                return Tensor.convolutionPullbackComposite(gradient, input: input, weight: weight, hasBias: bias != nil, g)
-            }
+        return Tensor.fused(.convolution, shape: [n, oc, oh, ow], scalars: values, inputs: inputs, fast: { gradient, _ in
             // With stride 1, ∂x_n is itself a convolution of ∂y_n with the flipped, transposed
             // filters (padding d·(k − 1) − p): one more im2col instead of a gemm into a
             // [C·kh·kw, oh·ow] buffer (which OpenBLAS first zeroes) and a col2im.
@@ -123,7 +121,9 @@ extension Tensor {
             ]
             if bias != nil { results.append(needsBias ? gradient.channelSums() : nil) }
             return results
-        }
+        }, differentiable: { gradient, _ in
+            Tensor.convolutionPullbackComposite(gradient, input: input, weight: weight, hasBias: bias != nil, g)
+        })
     }
 
     /// ``convolvedSampleBySample(weight:bias:geometry:)`` for 'same' convolutions, through
@@ -157,10 +157,7 @@ extension Tensor {
         }
         let needsInput = node != nil, needsWeight = weight.node != nil, needsBias = bias?.node != nil
         let inputs = bias.map { [self, weight, $0] } ?? [self, weight]
-        return Tensor.recorded("conv2d", shape: [n, oc, h, w], scalars: values, inputs: inputs) { gradient, _ in
-            if GradientRecording.isRecording {
-                return Tensor.convolutionPullbackComposite(gradient, input: input, weight: weight, hasBias: bias != nil, g)
-            }
+        return Tensor.fused(.sameConvolution, shape: [n, oc, h, w], scalars: values, inputs: inputs, fast: { gradient, _ in
             // ∂x is a 'same' convolution of ∂y with the flipped, transposed filters.
             let flipped = needsInput ? SameConvolution.flippedFiltersByRow(weight.scalars, oc: oc, c: c, kh: kh, kw: kw) : []
             let k = c * kh * kw
@@ -210,7 +207,9 @@ extension Tensor {
             ]
             if bias != nil { results.append(needsBias ? gradient.channelSums() : nil) }
             return results
-        }
+        }, differentiable: { gradient, _ in
+            Tensor.convolutionPullbackComposite(gradient, input: input, weight: weight, hasBias: bias != nil, g)
+        })
     }
 
     /// The same pullback from differentiable operations (whole-batch im2col), so that the
