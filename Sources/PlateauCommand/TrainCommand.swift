@@ -61,6 +61,7 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Start from the weights of this checkpoint.") var initialWeights: String?
     @Option(help: "Read the run configuration from this JSON file (flags override it).") var config: String?
     @Flag(help: "Continue the run in --output from its last checkpoint.") var resume = false
+    @Option(help: "Steps between TensorBoard scalars in the run directory's event file (0: none; default 1).") var tensorboardInterval: Int?
     @Option(help: "m-sharpness: an independent perturbation per chunk of m samples (any sharpness-aware rule).") var mSharpness: Int?
     @Argument(parsing: .allUnrecognized, help: .hidden) var methodArguments: [String] = []
     @Option(help: "Compute threads (default 2; results are the same for any count).") var threads: Int?
@@ -94,7 +95,7 @@ struct TrainCommand: ParsableCommand {
         if noShuffle { c.shuffle = false }
         if let trainLimit { c.trainLimit = trainLimit }
         if let mSharpness { c.mSharpness = mSharpness }
-        set(seed, \.seed); set(threads, \.threads)
+        set(seed, \.seed); set(threads, \.threads); set(tensorboardInterval, \.tensorboardInterval)
         if let output { c.output = output }
         if let initialWeights { c.initialWeights = initialWeights }
         do {

@@ -53,6 +53,9 @@ public struct RunConfiguration: Codable, Sendable, Equatable {
     public var threads = 2
     public var output: String? = nil
     public var initialWeights: String? = nil
+    /// Steps between the per-step scalars of the TensorBoard event file in the run directory
+    /// (0: no event file). Per-epoch metrics are written at every epoch's end either way.
+    public var tensorboardInterval = 1
 
     public init() {}
 
@@ -78,6 +81,7 @@ public struct RunConfiguration: Codable, Sendable, Equatable {
         if let microBatchSize, microBatchSize <= 0 { throw fail("micro-batch-size", "expected a positive number, got \(microBatchSize)") }
         if let mSharpness, mSharpness <= 0 { throw fail("m-sharpness", "expected a positive chunk size, got \(mSharpness)") }
         if let maxGradientNorm, !(maxGradientNorm > 0) { throw fail("max-grad-norm", "expected a positive norm, got \(maxGradientNorm)") }
+        guard tensorboardInterval >= 0 else { throw fail("tensorboard-interval", "expected a number of steps ≥ 0 (0: no event file), got \(tensorboardInterval)") }
         guard threads >= 1 else { throw fail("threads", "expected at least 1, got \(threads)") }
         if schedule == "multistep", milestones.isEmpty { throw fail("milestones", "the multistep schedule needs at least one milestone epoch") }
     }
@@ -134,7 +138,7 @@ public struct RunConfiguration: Codable, Sendable, Equatable {
         try read(.milestones, &milestones); try read(.gamma, &gamma); try read(.labelSmoothing, &labelSmoothing)
         try readOptional(.maxGradientNorm, &maxGradientNorm); try readOptional(.microBatchSize, &microBatchSize)
         try readOptional(.mSharpness, &mSharpness); try read(.seed, &seed); try read(.threads, &threads); try readOptional(.output, &output)
-        try readOptional(.initialWeights, &initialWeights)
+        try readOptional(.initialWeights, &initialWeights); try read(.tensorboardInterval, &tensorboardInterval)
 
         // Every other key is a method option. Files written before options moved into the
         // method table spelled them in camelCase and held every method's fields: those are
@@ -168,7 +172,7 @@ public struct RunConfiguration: Codable, Sendable, Equatable {
         case model, dataset, dataDirectory, trainLimit, labelNoise, labelNoiseKind, augment, shuffle
         case epochs, batchSize, optimizer, baseOptimizer, learningRate, momentum, nesterov, weightDecay, schedule
         case warmupEpochs, stepEpochs, milestones, gamma, labelSmoothing, maxGradientNorm, microBatchSize, mSharpness
-        case seed, threads, output, initialWeights
+        case seed, threads, output, initialWeights, tensorboardInterval
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -186,6 +190,7 @@ public struct RunConfiguration: Codable, Sendable, Equatable {
         try c.encodeIfPresent(microBatchSize, forKey: .microBatchSize); try c.encodeIfPresent(mSharpness, forKey: .mSharpness)
         try c.encode(seed, forKey: .seed); try c.encode(threads, forKey: .threads)
         try c.encodeIfPresent(output, forKey: .output); try c.encodeIfPresent(initialWeights, forKey: .initialWeights)
+        try c.encode(tensorboardInterval, forKey: .tensorboardInterval)
         var options = encoder.container(keyedBy: AnyCodingKey.self)
         for (name, value) in methodOptions { try options.encode(value, forKey: AnyCodingKey(name)) }
     }

@@ -13,6 +13,9 @@ public struct StepEngine<Model: Layer> {
     public var stepper: any TrainingStepper
     public var objective: TrainingObjective
     public let classCount: Int
+    /// What the last step measured besides its report: each term's mean at w and the mean
+    /// loss at w + ε (for logging).
+    public private(set) var lastStep = StepDiagnostics()
 
     /// Builds the optimizer and objective `configuration` names from `registry`.
     public init(
@@ -36,18 +39,22 @@ public struct StepEngine<Model: Layer> {
         stepper.learningRate = learningRate
         let n = batch.count
         let stepBatch = StepBatch(inputs: batch.images, labels: batch.labels, indices: batch.indices, epoch: epoch)
-        guard let loss = objective.loss(for: stepBatch, model: model) else {
+        guard let loss = objective.termLosses(for: stepBatch, model: model) else {
             preconditionFailure("StepEngine: the objective has no active term")
         }
         var outputRows = OutputRows(rowCount: n)
+        var diagnostics = DiagnosticSums()
         let report = stepper.step(&model, batchSize: n) { (m: inout Model, request: LossRequest) -> Tensor in
             let images = request.samples.map { batch.images.gathering($0, alongAxis: 0) } ?? batch.images
             let labels = request.samples.map { $0.map { batch.labels[$0] } } ?? batch.labels
             let outputs = m(images)
             if request.point == .parameters { outputRows.store(outputs, at: request.samples) }
             let input = TermInput(outputs: outputs, rows: request.samples, labels: labels, point: request.point)
-            return loss(input) { m($0) }
+            let (total, terms) = loss(input) { m($0) }
+            diagnostics.add(total: total, terms: terms, at: request.point)
+            return total
         }
+        lastStep = diagnostics.result
         let logits = outputRows.tensor
         if report.loss.isFinite { objective.stepFinished(on: stepBatch, outputs: logits, model: model) }
         return (report, logits)
@@ -64,6 +71,42 @@ public struct StepEngine<Model: Layer> {
     public mutating func restore(optimizer: OptimizerState, extras: ParameterSet, source: String) throws {
         try stepper.restore(optimizer)
         try objective.restore(checkpointState: extras, source: source)
+    }
+}
+
+/// What a step measured besides its ``/PlateauOptim/StepReport``.
+public struct StepDiagnostics: Sendable {
+    /// Each active term's mean per-sample value at w (first pass), in term order.
+    public var termMeans: [(name: String, value: Float)] = []
+    /// The mean per-sample loss evaluated at w + ε, `nil` when the step took no second pass.
+    public var perturbedLoss: Float?
+}
+
+/// Sums of per-sample values over a step's passes.
+struct DiagnosticSums {
+    private var termSums: [(String, Double)] = []
+    private var termCount = 0
+    private var perturbedSum: Double = 0
+    private var perturbedCount = 0
+
+    mutating func add(total: Tensor, terms: [(name: String, values: Tensor)], at point: LossRequest.Point) {
+        switch point {
+        case .parameters:
+            if termSums.isEmpty { termSums = terms.map { ($0.name, 0) } }
+            for (index, term) in terms.enumerated() where index < termSums.count {
+                termSums[index].1 += term.values.scalars.reduce(0) { $0 + Double($1) }
+            }
+            termCount += total.count
+        case .perturbed:
+            perturbedSum += total.scalars.reduce(0) { $0 + Double($1) }
+            perturbedCount += total.count
+        }
+    }
+
+    var result: StepDiagnostics {
+        StepDiagnostics(
+            termMeans: termSums.map { ($0.0, Float($0.1 / Double(max(termCount, 1)))) },
+            perturbedLoss: perturbedCount > 0 ? Float(perturbedSum / Double(perturbedCount)) : nil)
     }
 }
 

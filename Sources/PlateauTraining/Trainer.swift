@@ -102,6 +102,9 @@ public struct Trainer {
             observer.message("resuming after epoch \(startEpoch) (step \(globalStep)) from \(url.path)")
         }
         if let output { try writeAtomically(c.json, to: output.appendingPathComponent("config.json")) }
+        // TensorBoard: a new event file per invocation (a resumed run adds one; TensorBoard
+        // merges a directory's files by step).
+        let events = try output.flatMap { c.tensorboardInterval > 0 ? try EventFileWriter(directory: $0) : nil }
 
         for epoch in startEpoch..<c.epochs {
             model.setTraining(true)
@@ -121,7 +124,11 @@ public struct Trainer {
                 }
                 let predictions = logits.argmax(alongAxis: 1)
                 // Accuracy against the labels trained on (noisy when label noise is on).
-                correct += zip(predictions, batch.labels).filter { $0 == $1 }.count
+                let batchCorrect = zip(predictions, batch.labels).filter { $0 == $1 }.count
+                correct += batchCorrect
+                if let events, globalStep % c.tensorboardInterval == 0 {
+                    try events.write(step: globalStep, scalars: stepScalars(report, engine.lastStep, accuracy: Float(batchCorrect) / Float(n), learningRate: learningRate))
+                }
                 lossSum += Double(report.loss) * Double(n)
                 seen += n
                 passes += report.passes
@@ -146,6 +153,12 @@ public struct Trainer {
                 passesPerStep: passes / Float(max(steps, 1)), millisecondsPerStep: trainSeconds * 1000 / Double(max(steps, 1)))
             history.append(metrics)
             observer.epochFinished(metrics, of: c.epochs)
+            try events?.write(step: globalStep, scalars: [
+                ("epoch/train_loss", metrics.trainLoss), ("epoch/train_accuracy", metrics.trainAccuracy),
+                ("epoch/test_loss", metrics.testLoss), ("epoch/test_accuracy", metrics.testAccuracy),
+                ("epoch/learning_rate", metrics.learningRate), ("epoch/ms_per_step", Float(metrics.millisecondsPerStep)),
+                ("epoch/epoch", Float(metrics.epoch)),
+            ])
             if let output {
                 let checkpoint = Checkpoint(
                     model: model.stateDictionary, optimizer: engine.stepper.state, extras: engine.extras, epoch: epoch + 1, step: globalStep,
@@ -164,5 +177,21 @@ public struct Trainer {
     /// The augmentation the dataset declares, when asked for.
     private func augmentationSteps(for dataset: Dataset) -> Augmentation? {
         configuration.augment ? DatasetCatalog.augmentation(for: configuration.dataset, sampleShape: dataset.sampleShape) : nil
+    }
+
+    /// One step's TensorBoard scalars: the objective (and each term), the batch accuracy,
+    /// the learning rate, ‖g‖, and for sharpness-aware steps ‖ε‖ and the loss at w + ε.
+    private func stepScalars(_ report: StepReport, _ diagnostics: StepDiagnostics, accuracy: Float, learningRate: Float) -> [(tag: String, value: Float)] {
+        var scalars: [(tag: String, value: Float)] = [
+            ("train/loss", report.loss), ("train/accuracy", accuracy), ("train/learning_rate", learningRate),
+            ("train/gradient_norm", report.gradientNorm),
+        ]
+        if diagnostics.termMeans.count > 1 {
+            scalars += diagnostics.termMeans.map { ("train/term/\($0.name)", $0.value) }
+        }
+        if let perturbed = diagnostics.perturbedLoss {
+            scalars += [("train/perturbation_norm", report.perturbationNorm), ("train/perturbed_loss", perturbed)]
+        }
+        return scalars
     }
 }

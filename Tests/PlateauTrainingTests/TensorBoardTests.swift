@@ -40,6 +40,34 @@ import Testing
         #expect(decode(records[2])[2]?.first == .varint(300))
     }
 
+    @Test("a training run logs every step and every epoch; interval 0 writes no event file")
+    func trainerWritesEvents() throws {
+        let directory = try temporaryDirectory("tensorboard-run")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        try train(configuration("sam", epochs: 2), output: directory)  // 4 steps per epoch
+        let files = try FileManager.default.contentsOfDirectory(atPath: directory.path).filter { $0.hasPrefix("events.out.tfevents.") }
+        #expect(files.count == 1)
+        let records = try readRecords(Data(contentsOf: directory.appendingPathComponent(files[0])))
+        #expect(records.count == 1 + 8 + 2, "the version record, 8 steps, 2 epochs")
+        func tags(_ record: [UInt8]) -> [String] {
+            guard case .bytes(let summary)? = decode(record)[5]?.first else { return [] }
+            return (decode(summary)[1] ?? []).compactMap { value -> String? in
+                guard case .bytes(let entry) = value, case .bytes(let tag)? = decode(entry)[1]?.first else { return nil }
+                return String(decoding: tag, as: UTF8.self)
+            }
+        }
+        #expect(tags(records[1]).contains("train/perturbed_loss"))
+        #expect(tags(records[5]).contains("epoch/test_accuracy"))
+        #expect(decode(records[5])[2]?.first == .varint(4), "the first epoch's scalars sit at its last step + 1")
+
+        let quiet = try temporaryDirectory("tensorboard-off")
+        defer { try? FileManager.default.removeItem(at: quiet) }
+        var off = configuration("sgd", epochs: 1)
+        off.tensorboardInterval = 0
+        try train(off, output: quiet)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: quiet.path).allSatisfy { !$0.hasPrefix("events.") })
+    }
+
     enum Field: Equatable { case varint(UInt64), fixed64(UInt64), fixed32(UInt32), bytes([UInt8]) }
 
     /// Splits a TFRecord stream, checking both CRCs of every record.

@@ -130,16 +130,29 @@ public struct TrainingObjective: Sendable {
     /// The step's per-sample loss of the active terms, summed in term order; `nil` when no
     /// term is active.
     public mutating func loss<Model: Layer>(for batch: StepBatch, model: Model) -> TermLoss? {
-        var active: [TermLoss] = []
+        guard let terms = termLosses(for: batch, model: model) else { return nil }
+        return { input, forward in terms(input, forward).total }
+    }
+
+    /// The step's per-sample losses term by term (name and values, in term order) and their
+    /// sum — the same sum as ``loss(for:model:)``, for callers that log each term.
+    public mutating func termLosses<Model: Layer>(
+        for batch: StepBatch, model: Model
+    ) -> ((TermInput, (Tensor) -> Tensor) -> (total: Tensor, terms: [(name: String, values: Tensor)]))? {
+        var active: [(String, TermLoss)] = []
         for index in terms.indices {
-            if let loss = terms[index].loss(for: batch, model: model) { active.append(loss) }
+            if let loss = terms[index].loss(for: batch, model: model) { active.append((terms[index].name, loss)) }
         }
-        guard let first = active.first else { return nil }
-        let rest = active.dropFirst()
+        guard !active.isEmpty else { return nil }
         return { input, forward in
-            var total = first(input, forward)
-            for term in rest { total = total + term(input, forward) }
-            return total
+            var values: [(name: String, values: Tensor)] = []
+            var total: Tensor? = nil
+            for (name, term) in active {
+                let value = term(input, forward)
+                values.append((name, value))
+                total = total.map { $0 + value } ?? value
+            }
+            return (total!, values)
         }
     }
 
