@@ -45,19 +45,23 @@ public struct Checkpoint: Sendable {
         tensors += optimizer.tensors.entries.map { ("optimizer." + $0.key, $0.value) }
         tensors += extras.entries.map { ($0.key, $0.value) }
         let scalars = optimizer.scalars.mapValues { String($0.bitPattern) }
+        // Sorted keys everywhere: the same run gives the same bytes (a dictionary's order
+        // changes from process to process).
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
         var metadata = [
             "format": Self.format,
             "epoch": String(epoch),
             "step": String(step),
             "best_accuracy": String(bestAccuracy),
             "config": String(decoding: configuration.json, as: UTF8.self),
-            "optimizer_scalars": String(decoding: (try? JSONEncoder().encode(scalars)) ?? Data("{}".utf8), as: UTF8.self),
+            "optimizer_scalars": String(decoding: (try? encoder.encode(scalars)) ?? Data("{}".utf8), as: UTF8.self),
         ]
         // Which tensors belong to the objective's terms, so a reader can tell them from the
         // model's without knowing the terms (files without the list: SAF's and MESA's).
         let termPrefixes = Set(extras.keys.compactMap { $0.split(separator: ".").first.map(String.init) }).sorted()
         if !termPrefixes.isEmpty { metadata["objective_terms"] = termPrefixes.joined(separator: ",") }
-        if let normalization, let data = try? JSONEncoder().encode(normalization) {
+        if let normalization, let data = try? encoder.encode(normalization) {
             metadata["normalization"] = String(decoding: data, as: UTF8.self)
         }
         try Safetensors.write(tensors, metadata: metadata, to: url)

@@ -80,7 +80,11 @@ public struct Trainer {
         if let noise = c.labelNoiseModel {
             let (noisy, result) = noise.apply(to: trainSet)
             trainSet = noisy
-            if let output { try writeAtomically(try JSONEncoder().encode(result), to: output.appendingPathComponent("label-noise.json")) }
+            if let output {
+                let encoder = JSONEncoder()
+                encoder.outputFormatting = .sortedKeys
+                try writeAtomically(try encoder.encode(result), to: output.appendingPathComponent("label-noise.json"))
+            }
             observer.message("label noise: \(result.flipped.count) of \(result.labels.count) training labels corrupted (\(c.labelNoiseKind), seed \(noise.seed))")
         }
         let augmentation = augmentationSteps(for: trainSet)

@@ -189,6 +189,21 @@ import Testing
         #expect(config?["rho"] as? Double == 0.07)
     }
 
+    @Test func identicalRunsWriteByteIdenticalFiles() throws {
+        // Two processes, the same run (same relative --output, so the same config): the
+        // checkpoints' metadata JSON must not follow the process's dictionary order.
+        let first = try Self.temporaryDirectory(), second = try Self.temporaryDirectory()
+        defer { for d in [first, second] { try? FileManager.default.removeItem(at: d) } }
+        let arguments = ["train", "--epochs", "1", "--optimizer", "esam", "--label-noise", "0.2", "--output", "run"]
+        #expect(try Self.run(arguments, in: first).status == 0)
+        #expect(try Self.run(arguments, in: second).status == 0)
+        for file in ["checkpoint-last.safetensors", "checkpoint-best.safetensors", "label-noise.json", "config.json"] {
+            let a = try Data(contentsOf: first.appendingPathComponent("run/\(file)"))
+            let b = try Data(contentsOf: second.appendingPathComponent("run/\(file)"))
+            #expect(a == b, "\(file) differs between identical runs")
+        }
+    }
+
     @Test func methodsListsEveryMethodWithItsOptions() throws {
         let result = try Self.run(["methods"])
         #expect(result.status == 0)
