@@ -24,23 +24,23 @@ struct CompareCommand: ParsableCommand {
     @Option(help: "Comma-separated optimizers (any of \(MethodRegistry.standard.names.joined(separator: ", ")); their options, e.g. --rho 0.1 or --saf-lambda 1, apply to the methods that have them).") var optimizers: String = "sgd,sam,saf"
     @Option(help: "Model: \(ModelFactory.names.joined(separator: ", ")).") var model: String = "mlp"
     @OptionGroup var data: DatasetOptions
-    @Option(help: "Epochs per run.") var epochs: Int = 10
-    @Option(help: "Seeds per optimizer.") var seeds: Int = 3
-    @Option(help: "Base seed (run k uses seed + k).") var seed: UInt64 = 0
-    @Option(help: "Fraction of training labels to corrupt (symmetric, seeded per run).") var labelNoise: Double = 0
-    @Option(help: "Samples per step.") var batchSize: Int = 128
-    @Option(help: "Learning rate.") var lr: Float = 0.05
-    @Option(help: "SGD momentum.") var momentum: Float = 0.9
-    @Option(help: "Weight decay.") var weightDecay: Float = 5e-4
+    @Option(parsing: .unconditional, help: "Epochs per run.") var epochs: Int = 10
+    @Option(parsing: .unconditional, help: "Seeds per optimizer.") var seeds: Int = 3
+    @Option(parsing: .unconditional, help: "Base seed (run k uses seed + k).") var seed: UInt64 = 0
+    @Option(parsing: .unconditional, help: "Fraction of training labels to corrupt (symmetric, seeded per run).") var labelNoise: Double = 0
+    @Option(parsing: .unconditional, help: "Samples per step.") var batchSize: Int = 128
+    @Option(parsing: .unconditional, help: "Learning rate.") var lr: Float = 0.05
+    @Option(parsing: .unconditional, help: "SGD momentum.") var momentum: Float = 0.9
+    @Option(parsing: .unconditional, help: "Weight decay.") var weightDecay: Float = 5e-4
     @Option(help: "Learning-rate schedule: \(RunConfiguration.schedules.joined(separator: ", ")).") var schedule: String = "cosine"
-    @Option(help: "Use only the first N training samples.") var trainLimit: Int?
+    @Option(parsing: .unconditional, help: "Use only the first N training samples.") var trainLimit: Int?
     @Option(help: "Run directory of the comparison.") var output: String = "runs/compare"
-    @Option(help: "Runs trained at once (default: one per core).") var jobs: Int?
-    @Option(help: "Compute threads per run (default: 1 when runs share the cores, else one per core).") var threads: Int?
-    @Option(help: "Training samples for the sharpness measures.") var sharpnessSamples: Int = 1000
-    @Option(help: "ρ of the reported ρ-sharpness.") var sharpnessRho: Float = 0.05
-    @Option(help: "Power-iteration cap for λ_max.") var eigenIterations: Int = 100
-    @Option(help: "Points of the 1-D landscape on [-1, 1] (0 skips it).") var landscapePoints: Int = 41
+    @Option(parsing: .unconditional, help: "Runs trained at once (default: one per core).") var jobs: Int?
+    @Option(parsing: .unconditional, help: "Compute threads per run (default: 1 when runs share the cores, else one per core).") var threads: Int?
+    @Option(parsing: .unconditional, help: "Training samples for the sharpness measures.") var sharpnessSamples: Int = 1000
+    @Option(parsing: .unconditional, help: "ρ of the reported ρ-sharpness.") var sharpnessRho: Float = 0.05
+    @Option(parsing: .unconditional, help: "Power-iteration cap for λ_max.") var eigenIterations: Int = 100
+    @Option(parsing: .unconditional, help: "Points of the 1-D landscape on [-1, 1] (0 skips it).") var landscapePoints: Int = 41
 
     @Argument(parsing: .allUnrecognized, help: .hidden) var methodArguments: [String] = []
 

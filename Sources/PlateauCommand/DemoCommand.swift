@@ -18,12 +18,12 @@ struct DemoCommand: ParsableCommand {
 
     @Option(help: "Comma-separated optimizers (any of \(MethodRegistry.standard.names.joined(separator: ", ")); method options such as --rho or --saf-lambda apply to the methods that have them).")
     var optimizers: String = "sgd,sam,saf"
-    @Option(help: "Epochs per optimizer.") var epochs: Int = 40
-    @Option(help: "Samples per step.") var batchSize: Int = 64
-    @Option(help: "Learning rate.") var lr: Float = 0.05
-    @Option(help: "Fraction of training labels to corrupt.") var labelNoise: Double = 0
-    @Option(help: "Random seed (weights, shuffling, noise).") var seed: UInt64 = 0
-    @Option(help: "Power-iteration steps for the Hessian eigenvalue (0 skips it).") var hessianIterations: Int = 20
+    @Option(parsing: .unconditional, help: "Epochs per optimizer.") var epochs: Int = 40
+    @Option(parsing: .unconditional, help: "Samples per step.") var batchSize: Int = 64
+    @Option(parsing: .unconditional, help: "Learning rate.") var lr: Float = 0.05
+    @Option(parsing: .unconditional, help: "Fraction of training labels to corrupt.") var labelNoise: Double = 0
+    @Option(parsing: .unconditional, help: "Random seed (weights, shuffling, noise).") var seed: UInt64 = 0
+    @Option(parsing: .unconditional, help: "Power-iteration steps for the Hessian eigenvalue (0 skips it).") var hessianIterations: Int = 20
     @Flag(help: "Print one JSON object per optimizer instead of the table.") var json = false
 
     @Argument(parsing: .allUnrecognized, help: .hidden) var methodArguments: [String] = []

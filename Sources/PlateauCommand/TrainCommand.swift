@@ -34,37 +34,37 @@ struct TrainCommand: ParsableCommand {
     @OptionGroup var data: DatasetOptions
 
     @Option(help: "Model: \(ModelFactory.names.joined(separator: ", ")).") var model: String?
-    @Option(help: "Epochs to train.") var epochs: Int?
-    @Option(help: "Samples per step.") var batchSize: Int?
+    @Option(parsing: .unconditional, help: "Epochs to train.") var epochs: Int?
+    @Option(parsing: .unconditional, help: "Samples per step.") var batchSize: Int?
     @Option(help: "Method: \(MethodRegistry.standard.names.joined(separator: ", ")) (their options are listed above).") var optimizer: String?
     @Option(help: "Base optimizer under a sharpness-aware rule or objective term: \(MethodRegistry.standard.baseOptimizerNames.joined(separator: ", ")).") var baseOptimizer: String?
-    @Option(help: "Learning rate (the peak for onecycle).") var lr: Float?
-    @Option(help: "SGD momentum.") var momentum: Float?
+    @Option(parsing: .unconditional, help: "Learning rate (the peak for onecycle).") var lr: Float?
+    @Option(parsing: .unconditional, help: "SGD momentum.") var momentum: Float?
     @Flag(help: "Nesterov momentum.") var nesterov = false
-    @Option(help: "Weight decay (L2 for sgd/adam, decoupled for adamw).") var weightDecay: Float?
+    @Option(parsing: .unconditional, help: "Weight decay (L2 for sgd/adam, decoupled for adamw).") var weightDecay: Float?
     @Option(help: "Learning-rate schedule: \(RunConfiguration.schedules.joined(separator: ", ")).") var schedule: String?
-    @Option(help: "Linear warm-up epochs before the schedule.") var warmupEpochs: Int?
-    @Option(help: "Decay every this many epochs (step schedule).") var stepEpochs: Int?
+    @Option(parsing: .unconditional, help: "Linear warm-up epochs before the schedule.") var warmupEpochs: Int?
+    @Option(parsing: .unconditional, help: "Decay every this many epochs (step schedule).") var stepEpochs: Int?
     @Option(help: "Comma-separated milestone epochs (multistep schedule).") var milestones: String?
-    @Option(help: "Decay factor of step/multistep schedules.") var gamma: Float?
-    @Option(help: "Label smoothing of the cross-entropy.") var labelSmoothing: Float?
-    @Option(help: "Clip the final gradient to this global norm.") var maxGradNorm: Float?
-    @Option(help: "Accumulate gradients over micro-batches of this size.") var microBatchSize: Int?
-    @Option(help: "Fraction of training labels to corrupt (seeded).") var labelNoise: Double?
+    @Option(parsing: .unconditional, help: "Decay factor of step/multistep schedules.") var gamma: Float?
+    @Option(parsing: .unconditional, help: "Label smoothing of the cross-entropy.") var labelSmoothing: Float?
+    @Option(parsing: .unconditional, help: "Clip the final gradient to this global norm.") var maxGradNorm: Float?
+    @Option(parsing: .unconditional, help: "Accumulate gradients over micro-batches of this size.") var microBatchSize: Int?
+    @Option(parsing: .unconditional, help: "Fraction of training labels to corrupt (seeded).") var labelNoise: Double?
     @Option(help: "Label noise kind: symmetric or pair.") var labelNoiseKind: String?
     @Flag(help: "Random-crop (and, for CIFAR, flip) augmentation.") var augment = false
     @Flag(help: "Keep the dataset order (no shuffling).") var noShuffle = false
-    @Option(help: "Use only the first N training samples.") var trainLimit: Int?
+    @Option(parsing: .unconditional, help: "Use only the first N training samples.") var trainLimit: Int?
 
-    @Option(help: "Random seed.") var seed: UInt64?
+    @Option(parsing: .unconditional, help: "Random seed.") var seed: UInt64?
     @Option(help: "Run directory for config, metrics and checkpoints.") var output: String?
     @Option(help: "Start from the weights of this checkpoint.") var initialWeights: String?
     @Option(help: "Read the run configuration from this JSON file (flags override it).") var config: String?
     @Flag(help: "Continue the run in --output from its last checkpoint.") var resume = false
-    @Option(help: "Steps between TensorBoard scalars in the run directory's event file (0: none; default 1).") var tensorboardInterval: Int?
-    @Option(help: "m-sharpness: an independent perturbation per chunk of m samples (any sharpness-aware rule).") var mSharpness: Int?
+    @Option(parsing: .unconditional, help: "Steps between TensorBoard scalars in the run directory's event file (0: none; default 1).") var tensorboardInterval: Int?
+    @Option(parsing: .unconditional, help: "m-sharpness: an independent perturbation per chunk of m samples (any sharpness-aware rule).") var mSharpness: Int?
     @Argument(parsing: .allUnrecognized, help: .hidden) var methodArguments: [String] = []
-    @Option(help: "Compute threads (default 2; results are the same for any count).") var threads: Int?
+    @Option(parsing: .unconditional, help: "Compute threads (default 2; results are the same for any count).") var threads: Int?
 
     func makeConfiguration() throws -> RunConfiguration {
         var c = RunConfiguration()

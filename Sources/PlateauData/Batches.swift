@@ -41,7 +41,7 @@ public struct Batches: Sequence, Sendable {
     }
 
     /// The number of batches in the epoch.
-    public var count: Int { (order.count + batchSize - 1) / batchSize }
+    public var count: Int { order.count / batchSize + (order.count % batchSize == 0 ? 0 : 1) }
     public var underestimatedCount: Int { count }
 
     /// Batch number `k` of the epoch.

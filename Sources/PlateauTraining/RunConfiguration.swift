@@ -66,21 +66,24 @@ public struct RunConfiguration: Codable, Sendable, Equatable {
     public func validate(using registry: MethodRegistry = .standard) throws {
         func fail(_ field: String, _ message: String) -> ConfigurationError { ConfigurationError(field: field, message: message) }
         guard ModelFactory.names.contains(model) else { throw fail("model", "expected one of \(ModelFactory.names.joined(separator: ", ")), got '\(model)'") }
-        guard epochs > 0 else { throw fail("epochs", "expected a positive number, got \(epochs)") }
+        guard epochs > 0, epochs <= 1_000_000 else { throw fail("epochs", "expected a number of epochs in 1...1000000, got \(epochs)") }
         guard batchSize > 0 else { throw fail("batch-size", "expected a positive number, got \(batchSize)") }
         _ = try registry.baseEntry(self)
         _ = try registry.resolvedOptions(for: self)
         guard Self.schedules.contains(schedule) else { throw fail("schedule", "expected one of \(Self.schedules.joined(separator: ", ")), got '\(schedule)'") }
         guard learningRate > 0, learningRate.isFinite else { throw fail("lr", "expected a positive learning rate, got \(learningRate)") }
         guard momentum >= 0, momentum < 1 else { throw fail("momentum", "expected a value in [0, 1), got \(momentum)") }
-        guard weightDecay >= 0 else { throw fail("weight-decay", "expected a non-negative value, got \(weightDecay)") }
+        guard weightDecay >= 0, weightDecay.isFinite else { throw fail("weight-decay", "expected a finite value ≥ 0, got \(weightDecay)") }
+        guard !nesterov || momentum > 0 else { throw fail("nesterov", "Nesterov momentum needs --momentum > 0, got \(momentum)") }
+        guard gamma > 0, gamma.isFinite else { throw fail("gamma", "expected a finite decay factor > 0, got \(gamma)") }
+        if let trainLimit, trainLimit < 1 { throw fail("train-limit", "expected a positive number of samples, got \(trainLimit)") }
         guard (0..<1).contains(labelNoise) else { throw fail("label-noise", "expected a rate in [0, 1), got \(labelNoise)") }
         guard ["symmetric", "pair"].contains(labelNoiseKind) else { throw fail("label-noise-kind", "expected symmetric or pair, got '\(labelNoiseKind)'") }
         guard warmupEpochs >= 0, warmupEpochs < epochs || warmupEpochs == 0 else { throw fail("warmup-epochs", "expected fewer warm-up epochs than epochs (\(epochs)), got \(warmupEpochs)") }
         guard (0...1).contains(labelSmoothing) else { throw fail("label-smoothing", "expected a value in [0, 1], got \(labelSmoothing)") }
         if let microBatchSize, microBatchSize <= 0 { throw fail("micro-batch-size", "expected a positive number, got \(microBatchSize)") }
         if let mSharpness, mSharpness <= 0 { throw fail("m-sharpness", "expected a positive chunk size, got \(mSharpness)") }
-        if let maxGradientNorm, !(maxGradientNorm > 0) { throw fail("max-grad-norm", "expected a positive norm, got \(maxGradientNorm)") }
+        if let maxGradientNorm, !(maxGradientNorm > 0) { throw fail("max-grad-norm", "expected a positive norm (inf: no clipping), got \(maxGradientNorm)") }
         guard tensorboardInterval >= 0 else { throw fail("tensorboard-interval", "expected a number of steps ≥ 0 (0: no event file), got \(tensorboardInterval)") }
         guard threads >= 1 else { throw fail("threads", "expected at least 1, got \(threads)") }
         if schedule == "multistep", milestones.isEmpty { throw fail("milestones", "the multistep schedule needs at least one milestone epoch") }

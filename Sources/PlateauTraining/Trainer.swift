@@ -88,7 +88,7 @@ public struct Trainer {
             observer.message("label noise: \(result.flipped.count) of \(result.labels.count) training labels corrupted (\(c.labelNoiseKind), seed \(noise.seed))")
         }
         let augmentation = augmentationSteps(for: trainSet)
-        let stepsPerEpoch = (trainSet.count + c.batchSize - 1) / c.batchSize
+        let stepsPerEpoch = trainSet.count / c.batchSize + (trainSet.count % c.batchSize == 0 ? 0 : 1)  // no overflow for any batch size
         let schedule = try TrainingSchedule.make(c, stepsPerEpoch: stepsPerEpoch)
         var engine = try StepEngine(configuration: c, model: model, sampleCount: trainSet.count, classCount: trainSet.classCount, registry: registry)
         var startEpoch = 0, globalStep = 0

@@ -74,6 +74,16 @@ import Testing
         (["train", "--optimizer", "sgd", "--rho", "0.1"], "an option of"),
         (["train", "--optimizer", "saf", "--saf-lag", "two"], "--saf-lag"),
         (["demo", "--optimizers", "sgd,foo"], "foo"),
+        // Values that used to pass validation and then crash.
+        (["train", "--lr", "-1"], "lr: expected a positive learning rate"),
+        (["train", "--train-limit", "-1"], "train-limit"),
+        (["compare", "--train-limit", "-1", "--output", "/tmp/plateau-never"], "train-limit"),
+        (["train", "--weight-decay", "inf"], "weight-decay"),
+        (["train", "--nesterov", "--momentum", "0"], "nesterov"),
+        (["train", "--epochs", "3000000000"], "epochs"),
+        (["train", "--schedule", "step", "--gamma", "nan"], "gamma"),
+        (["train", "--optimizer", "asam", "--eta", "-1"], "eta"),
+        (["train", "--optimizer", "gsam", "--rho-min", "nan"], "rho-min"),
     ])
     func badInputFailsWithAMessage(arguments: [String], mentions: String) throws {
         let result = try Self.run(arguments)
@@ -201,6 +211,15 @@ import Testing
             let a = try Data(contentsOf: first.appendingPathComponent("run/\(file)"))
             let b = try Data(contentsOf: second.appendingPathComponent("run/\(file)"))
             #expect(a == b, "\(file) differs between identical runs")
+        }
+    }
+
+    @Test func extremeButValidValuesTrain() throws {
+        // An infinite clipping norm means no clipping; a batch larger than the dataset is one
+        // step per epoch (its step count must not overflow).
+        for arguments in [["--max-grad-norm", "inf"], ["--batch-size", "9223372036854775807"]] {
+            let result = try Self.run(["train", "--epochs", "1", "--train-limit", "200"] + arguments)
+            #expect(result.status == 0, "\(arguments): \(result.error)")
         }
     }
 

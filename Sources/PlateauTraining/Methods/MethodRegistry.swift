@@ -187,7 +187,8 @@ public struct MethodRegistry: Sendable {
 
     private static func minimizer<Rule: SharpnessAwareRule, Base: Optimizer>(_ rule: Rule, _ base: Base, _ c: RunConfiguration) -> any TrainingStepper {
         SharpnessAwareMinimizer(
-            rule: rule, base: base, microBatchSize: c.microBatchSize, sharpnessChunkSize: c.mSharpness, maxGradientNorm: c.maxGradientNorm)
+            rule: rule, base: base, microBatchSize: c.microBatchSize, sharpnessChunkSize: c.mSharpness,
+            maxGradientNorm: c.maxGradientNorm.flatMap { $0.isFinite ? $0 : nil })  // an infinite norm: no clipping
     }
 
     /// The objective of a run: cross-entropy (with the run's label smoothing), then the
