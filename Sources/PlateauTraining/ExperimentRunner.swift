@@ -99,6 +99,15 @@ public enum ExperimentRunner {
         for optimizer in plan.optimizers {
             for k in 0..<plan.seeds {
                 let name = ExperimentPlan.runName(optimizer, k)
+                // A run trained (or started) with other settings is never reused as this one.
+                let stored = plan.directory(optimizer: optimizer, seedIndex: k).appendingPathComponent("config.json")
+                if FileManager.default.fileExists(atPath: stored.path) {
+                    let differences = try RunConfiguration.load(from: stored).differences(from: plan.configuration(optimizer: optimizer, seedIndex: k))
+                    if !differences.isEmpty {
+                        let list = differences.map { "\($0.key) \($0.stored) (stored) vs \($0.given) (asked)" }.joined(separator: ", ")
+                        throw ExperimentError(description: "\(stored.path): the run was made with other settings: \(list). Use another --output, or remove \(stored.deletingLastPathComponent().path) to train it again.")
+                    }
+                }
                 if isFinished(plan.directory(optimizer: optimizer, seedIndex: k), epochs: c.epochs) {
                     skipped.insert(name)
                     log("\(name): finished earlier, skipped")

@@ -37,6 +37,26 @@ struct ExperimentRunnerTests {
         #expect(second.runs[0].metrics.count == 1 && second.runs[0].metrics[0].testLoss == .infinity)
         #expect(try FileManager.default.attributesOfItem(atPath: checkpoint.path)[.modificationDate] as? Date == written)
     }
+
+    @Test("a finished run made with other settings is not reused: the error names what differs")
+    func runsWithOtherSettingsAreNotReused() throws {
+        let directory = try temporaryDirectory("experiment-settings")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        _ = try ExperimentRunner.run(Self.plan(directory)) { _ in }
+        var changed = Self.plan(directory)
+        changed.base.learningRate = 0.2
+        do {
+            _ = try ExperimentRunner.run(changed) { _ in }
+            Issue.record("a run trained at lr 0.05 was reused for lr 0.2")
+        } catch let error as ExperimentError {
+            #expect(error.description.contains("learningRate 0.05"), "\(error)")
+            #expect(error.description.contains("0.2"))
+        }
+        // Settings that do not change results (threads) do not count.
+        var threads = Self.plan(directory)
+        threads.base.threads = 1
+        #expect(try ExperimentRunner.run(threads) { _ in }.runs.allSatisfy { !$0.trained })
+    }
 }
 
 /// Log lines collected from the runner's worker threads.
