@@ -12,7 +12,9 @@
 # SAF and MESA are made active in the MLP's second epoch (lag 1; start 1 for binaries that
 # switch the term on at e >= start, start 0 for those that follow the paper's e > start), so
 # records of binaries on either side of that fix compare; LeNet's single epoch checks their
-# base path only. Float results depend on the BLAS
+# base path only. ESAM and FriendlySAM run in their pre-issue-10 forms (--esam-form plateau,
+# --fsam-form paper) on binaries that have those options, so records of binaries on either
+# side of the change to the official defaults compare. Float results depend on the BLAS
 # kernels of the CPU: compare records made on the same kind of machine.
 #
 # MNIST must be in DATA (default data/mnist; `plateau data fetch mnist`).
@@ -34,6 +36,12 @@ record() {
             saf) extra=(--saf-lag 1 --saf-start $start) ;;
             mesa) extra=(--saf-start $start) ;;
         esac
+        if "$binary" methods 2>/dev/null | grep -q -- "--$method-form"; then
+            case $method in
+                esam) extra=(--esam-form plateau) ;;
+                fsam) extra=(--fsam-form paper) ;;
+            esac
+        fi
         # The binary from before the method table rejected --saf-start below --saf-lag for MESA.
         if [[ $method == mesa ]] && "$binary" train --help 2>/dev/null | grep -q -- "--saf-lag <saf-lag>"; then extra=(--saf-lag 1 --saf-start 1); fi
         for workload in "mlp 2" "lenet 1"; do
@@ -52,5 +60,5 @@ case ${1:-} in
         diff <(grep -v '^#' "$3") <(record "$2") && echo "bit-identical: every method" ;;
     compare)
         diff <(record "$2") <(record "$3") && echo "bit-identical: every method" ;;
-    *) sed -n '2,17p' "$0"; exit 2 ;;
+    *) sed -n '2,19p' "$0"; exit 2 ;;
 esac

@@ -171,6 +171,27 @@ public struct RunConfiguration: Codable, Sendable, Equatable {
         "safStart": ("saf-start", ["saf", "mesa"]), "safHalfPrecision": ("saf-half", ["saf"]), "emaDecay": ("ema-decay", ["mesa"]),
     ]
 
+    /// Method options added after runs were recorded without them, with the value that gives
+    /// such a run its old behaviour: issue 10 made the official code's forms of ESAM and
+    /// FriendlySAM the defaults, and a run started before continues in the form it began with.
+    static let optionsAddedLater: [(method: String, option: String, previous: SettingValue)] = [
+        ("esam", "esam-form", "plateau"), ("fsam", "fsam-form", "paper"),
+    ]
+
+    /// Before resuming the run whose configuration was recorded at `recorded` (a run
+    /// directory's `config.json`, which lists every option of its method): an option the
+    /// recording lacks because it did not exist yet, and that this configuration does not
+    /// set, takes the value that keeps the run's old behaviour (``optionsAddedLater``).
+    /// Nothing changes when the file is missing or names another method.
+    public mutating func keepBehaviourOfRecordedRun(_ recorded: URL) {
+        guard let previous = try? RunConfiguration.load(from: recorded), previous.optimizer == optimizer else { return }
+        for added in Self.optionsAddedLater where added.method == optimizer {
+            if previous.methodOptions[added.option] == nil && methodOptions[added.option] == nil {
+                methodOptions[added.option] = added.previous
+            }
+        }
+    }
+
     enum CodingKeys: String, CodingKey, CaseIterable {
         case model, dataset, dataDirectory, trainLimit, labelNoise, labelNoiseKind, augment, shuffle
         case epochs, batchSize, optimizer, baseOptimizer, learningRate, momentum, nesterov, weightDecay, schedule

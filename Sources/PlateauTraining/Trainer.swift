@@ -27,6 +27,9 @@ public struct Trainer {
     ) throws {
         try configuration.validate(using: registry)
         var configuration = configuration
+        if resume, let output {
+            configuration.keepBehaviourOfRecordedRun(output.appendingPathComponent("config.json"))
+        }
         // The run records every option its method ran with, defaults included.
         configuration.methodOptions = try registry.resolvedOptions(for: configuration)
         guard train.count > 0 else { throw ConfigurationError(field: "dataset", message: "the training set is empty") }

@@ -10,6 +10,11 @@ import Testing
 // The one allowed difference: FriendlySAM's moving average used to advance once per
 // m-sharpness group; it now advances once per step (from the batch gradient), which the
 // reference models with `oncePerStep`.
+//
+// The legacy copy predates issue 10, so ESAM runs here in its `plateau` form (ε normalized by
+// the full gradient, the ⌊γn⌉ sharpest samples) and FriendlySAM in its `paper` form (m from
+// zero, ε from the updated m): the old behaviour. The `official` defaults are pinned by the
+// hand-computed tests in `RuleStepTests.swift`.
 
 /// The driver's options, as combined by the tests below.
 struct DriverMode: Sendable, CustomStringConvertible {
@@ -124,13 +129,13 @@ private func compare<M: Layer>(
         run(GSAM(rhoMax: 0.1, rhoMin: 0.02, maximumLearningRate: 0.1, minimumLearningRate: 0, alpha: 0.4),
             .gsam(rhoMax: 0.1, rhoMin: 0.02, maximumLearningRate: 0.1, minimumLearningRate: 0, alpha: 0.4), sgd)
     case .looksam: run(LookSAM(rho: 0.1, interval: 2, alpha: 0.7), .looksam(rho: 0.1, interval: 2, alpha: 0.7), sgd)
-    case .esam: run(ESAM(rho: 0.1, beta: 0.6, gamma: 0.5, seed: 7), .esam(rho: 0.1, beta: 0.6, gamma: 0.5), sgd, seed: 7)
-    case .esamWithoutSelection: run(ESAM(rho: 0.1, beta: 0.6, gamma: 1, seed: 3), .esam(rho: 0.1, beta: 0.6, gamma: 1), sgd, seed: 3)
+    case .esam: run(ESAM(rho: 0.1, beta: 0.6, gamma: 0.5, seed: 7, form: .plateau), .esam(rho: 0.1, beta: 0.6, gamma: 0.5), sgd, seed: 7)
+    case .esamWithoutSelection: run(ESAM(rho: 0.1, beta: 0.6, gamma: 1, seed: 3, form: .plateau), .esam(rho: 0.1, beta: 0.6, gamma: 1), sgd, seed: 3)
     case .wsam: run(WSAM(rho: 0.1, gamma: 0.8), .wsam(rho: 0.1, gamma: 0.8, decoupled: true), sgd)
     case .wsamCoupled: run(WSAM(rho: 0.1, gamma: 0.8, decoupled: false), .wsam(rho: 0.1, gamma: 0.8, decoupled: false), sgd)
     case .wsamAdam: run(WSAM(rho: 0.1, gamma: 0.8), .wsam(rho: 0.1, gamma: 0.8, decoupled: true), Adam(learningRate: 0.01))
     case .fsam:
-        let rule = FriendlySAM(rho: 0.1, sigma: 1, lambda: 0.6)
+        let rule = FriendlySAM(rho: 0.1, sigma: 1, lambda: 0.6, form: .paper)
         run(rule, .fsam(rho: 0.1, sigma: 1, lambda: 0.6, oncePerStep: true), sgd)
         if mode.hasGroups {
             // The one intended change: the old per-group average gives other weights.

@@ -127,7 +127,9 @@ private func zeroGradientSteps<R: SharpnessAwareRule>(_ rule: R, steps: Int = 3)
     check(LookSAM(rho: 0.5, interval: 1, alpha: 0.7))
     check(ESAM(rho: 0.5, beta: 1, gamma: 0.5))
     check(WSAM(rho: 0.5, gamma: 0.9))
-    check(FriendlySAM(rho: 0.5))
+    // σ < 1: at η = 0 the batch gradient repeats, and the official form's ε₂ ∝ g − σ·m₁ = (1 − σ)·g.
+    check(FriendlySAM(rho: 0.5, sigma: 0.5))
+    check(FriendlySAM(rho: 0.5, form: .paper))
 }
 
 @Test func gradientAccumulationMatchesTheFullBatch() {
@@ -158,11 +160,13 @@ private func zeroGradientSteps<R: SharpnessAwareRule>(_ rule: R, steps: Int = 3)
 
 @Test func esamGradientAccumulationSelectsOverTheWholeBatch() {
     // ESAM's top-γ selection ranks the whole batch, not each micro-batch separately: the
-    // accumulated step must equal the full-batch one.
+    // accumulated step must equal the full-batch one, in either form (official: the 3 samples
+    // above the 4th sharpest; plateau: the 4 sharpest).
+    for (form, count) in [(ESAM.Form.official, 3), (.plateau, 4)] {
     let batch = ClassificationBatch(n: 8, shape: [4], classes: 3, seed: 31)
     func run(microBatchSize: Int?) -> (MLP, [[Int]?]) {
         var model = smallMLP()
-        var minimizer = SharpnessAwareMinimizer(rule: ESAM(rho: 0.5, beta: 1, gamma: 0.5), base: SGD(learningRate: 0.1), microBatchSize: microBatchSize)
+        var minimizer = SharpnessAwareMinimizer(rule: ESAM(rho: 0.5, beta: 1, gamma: 0.5, form: form), base: SGD(learningRate: 0.1), microBatchSize: microBatchSize)
         var selected: [[Int]?] = []
         minimizer.step(&model, batchSize: batch.count) { (m: inout MLP, request: LossRequest) -> Tensor in
             if request.point == .perturbed { selected.append(request.samples) }
@@ -172,15 +176,16 @@ private func zeroGradientSteps<R: SharpnessAwareRule>(_ rule: R, steps: Int = 3)
     }
     let (full, fullSelection) = run(microBatchSize: nil)
     let chosen = Set(fullSelection.last!!)
-    #expect(chosen.count == 4)
+    #expect(chosen.count == count, "\(form)")
     for micro in [2, 3] {
         let (accumulated, selection) = run(microBatchSize: micro)
         // At w + ε: the scoring forwards cover the batch once, the gradient passes cover
-        // exactly the four samples the full batch chose.
+        // exactly the samples the full batch chose.
         let seen = selection.flatMap { $0 ?? Array(0..<8) }.sorted()
-        #expect(seen == (Array(0..<8) + chosen).sorted(), "micro-batch \(micro): \(selection)")
+        #expect(seen == (Array(0..<8) + chosen).sorted(), "\(form), micro-batch \(micro): \(selection)")
         #expect(selection.allSatisfy { ($0?.count ?? 8) <= micro }, "micro-batch \(micro): a request exceeds the micro-batch")
-        #expect(close(accumulated.parameters, full.parameters), "micro-batch \(micro)")
+        #expect(close(accumulated.parameters, full.parameters), "\(form), micro-batch \(micro)")
+    }
     }
 }
 

@@ -80,13 +80,15 @@ private func perturbedPoints<R: SharpnessAwareRule, B: Optimizer, M: Layer>(
 
 @Test func friendlySAMAverageAdvancesOncePerStepUnderMSharpness() throws {
     // m ← λ·m + (1 − λ)·g once per step from the batch gradient g, whatever m-sharpness does;
-    // chunk c is then perturbed along g_c − σ·m.
+    // chunk c is then perturbed along g_c − σ·m: m_t in the paper's form (m starting at 0),
+    // m_{t−1} in the official one (m starting at g₀, the first step perturbing along g_c).
     let batches = (0..<3).map { ClassificationBatch(n: 8, shape: [4], classes: 3, seed: 41 + UInt64($0)) }
     let (rho, sigma, lambda): (Float, Float, Float) = (0.2, 1, 0.6)
+    for form in FriendlySAM.Form.allCases {
     for chunk in [nil, 4, 2] as [Int?] {
         var model = smallMLP()
         var fsam = SharpnessAwareMinimizer(
-            rule: FriendlySAM(rho: rho, sigma: sigma, lambda: lambda), base: SGD(learningRate: 0.1), sharpnessChunkSize: chunk)
+            rule: FriendlySAM(rho: rho, sigma: sigma, lambda: lambda, form: form), base: SGD(learningRate: 0.1), sharpnessChunkSize: chunk)
         var expected: ParameterSet? = nil
         for batch in batches {
             let w = model.parameters
@@ -96,10 +98,13 @@ private func perturbedPoints<R: SharpnessAwareRule, B: Optimizer, M: Layer>(
                 return batch.loss(&m, request)
             }
             let g = report.gradient
-            expected = expected.map { $0.scaled(by: lambda) + g.scaled(by: 1 - lambda) } ?? g.scaled(by: 1 - lambda)
+            let previous = expected
+            expected = expected.map { $0.scaled(by: lambda) + g.scaled(by: 1 - lambda) } ?? g.scaled(by: form == .paper ? 1 - lambda : 1)
             let average = try #require(fsam.rule.gradientAverage)
-            #expect(average == expected!, "m = \(String(describing: chunk)): the average advanced more than once")
-            // Each chunk's ε is ρ·(g_c − σ·m)/‖g_c − σ·m‖ with this step's m.
+            #expect(average == expected!, "\(form), m = \(String(describing: chunk)): the average advanced more than once")
+            // Each chunk's ε is ρ·(g_c − σ·m)/‖g_c − σ·m‖ with this step's m (paper) or the last
+            // step's (official).
+            let subtracted = form == .paper ? Optional(average) : previous
             let size = chunk ?? 8
             #expect(points.count == 8 / size)
             for (c, point) in points.enumerated() {
@@ -107,10 +112,11 @@ private func perturbedPoints<R: SharpnessAwareRule, B: Optimizer, M: Layer>(
                 var atW = model
                 atW.update(w)
                 let gc = valueWithGradient(at: atW) { (m: inout MLP) -> Tensor in batch.loss(&m, request).mean() }.gradient
-                let direction = gc - average.scaled(by: sigma)
-                #expect(close(point - w, direction.scaled(by: rho / direction.norm()), relative: 1e-4, absolute: 1e-6), "chunk \(c)")
+                let direction = subtracted.map { gc - $0.scaled(by: sigma) } ?? gc
+                #expect(close(point - w, direction.scaled(by: rho / direction.norm()), relative: 1e-4, absolute: 1e-6), "\(form), chunk \(c)")
             }
         }
+    }
     }
 }
 
@@ -154,8 +160,8 @@ private func perturbedPoints<R: SharpnessAwareRule, B: Optimizer, M: Layer>(
         #expect((rule is any SampleSelectingRule) == (rule.name == "esam"), "\(rule.name)")
         #expect((rule is any DecoupledRule) == (rule.name == "wsam"), "\(rule.name)")
     }
-    // ESAM keeps round(γ·n) samples and scores only when that is fewer than n.
-    let esam = ESAM(gamma: 0.5)
+    // ESAM's plateau form keeps round(γ·n) samples and scores only when that is fewer than n.
+    let esam = ESAM(gamma: 0.5, form: .plateau)
     var scored = 0
     #expect(esam.secondPassSamples(count: 4, sharpness: { scored += 1; return [0.5, 3, -1, 3] }) == [1, 3])
     #expect(esam.secondPassSamples(count: 1, sharpness: { scored += 1; return [0] }) == nil)

@@ -108,20 +108,22 @@ import Testing
 @Test func esamWithBetaAndGammaOneIsSAMExactly() {
     var generator = SeededGenerator(seed: 11)
     let rows = (0..<4).map { _ in (0..<3).map { _ in Float.random(in: 0.5..<3, using: &generator) } }
-    var a = Quadratic([1, -2, 0.5]), b = a
-    var esam = SharpnessAwareMinimizer(rule: ESAM(rho: 0.2, beta: 1, gamma: 1), base: SGD(learningRate: 0.1, momentum: 0.9))
-    var sam = SharpnessAwareMinimizer(rule: SAM(rho: 0.2), base: SGD(learningRate: 0.1, momentum: 0.9))
-    for _ in 0..<3 {
-        let lossA = QuadraticLoss(rows), lossB = QuadraticLoss(rows)
-        let ra = quadraticStep(&esam, &a, lossA)
-        let rb = quadraticStep(&sam, &b, lossB)
-        #expect(a.vector == b.vector)  // bit for bit
-        #expect(ra.passes == 2 && rb.passes == 2)
-        #expect(lossA.requests.count == 2)  // no scoring pass
+    for form in ESAM.Form.allCases {
+        var a = Quadratic([1, -2, 0.5]), b = a
+        var esam = SharpnessAwareMinimizer(rule: ESAM(rho: 0.2, beta: 1, gamma: 1, form: form), base: SGD(learningRate: 0.1, momentum: 0.9))
+        var sam = SharpnessAwareMinimizer(rule: SAM(rho: 0.2), base: SGD(learningRate: 0.1, momentum: 0.9))
+        for _ in 0..<3 {
+            let lossA = QuadraticLoss(rows), lossB = QuadraticLoss(rows)
+            let ra = quadraticStep(&esam, &a, lossA)
+            let rb = quadraticStep(&sam, &b, lossB)
+            #expect(a.vector == b.vector, "\(form)")  // bit for bit
+            #expect(ra.passes == 2 && rb.passes == 2)
+            #expect(lossA.requests.count == 2)  // no scoring pass
+        }
     }
 }
 
-@Test func esamSecondPassUsesTheSharpestSamples() {
+@Test func esamPlateauFormSecondPassUsesTheSharpestSamples() {
     // v = (1, 2, 1.5), rows a₀ = (6, 0, −8), a₁ = (0, 1, 0), a₂ = (1, 2, 0), a₃ = (0, 0, 8):
     // ā = (1.75, 0.75, 0), g = (1.75, 1.5, 0), ε = 0.5·g/‖g‖ = (0.379628301, 0.325395687, 0).
     // ℓ(w)      = (−6, 2, 4.5, 9)
@@ -133,7 +135,7 @@ import Testing
     let rows: [[Float]] = [[6, 0, -8], [0, 1, 0], [1, 2, 0], [0, 0, 8]]
     var model = Quadratic([1, 2, 1.5])
     let loss = QuadraticLoss(rows)
-    var esam = SharpnessAwareMinimizer(rule: ESAM(rho: 0.5, beta: 1, gamma: 0.5), base: SGD(learningRate: 0.1))
+    var esam = SharpnessAwareMinimizer(rule: ESAM(rho: 0.5, beta: 1, gamma: 0.5, form: .plateau), base: SGD(learningRate: 0.1))
     let report = quadraticStep(&esam, &model, loss)
     let perturbed = loss.perturbedRequests
     #expect(perturbed.count == 2)
@@ -146,16 +148,16 @@ import Testing
     // γ = 0.75 keeps round(3) = 3 samples: {0, 1, 2}.
     var model3 = Quadratic([1, 2, 1.5])
     let loss3 = QuadraticLoss(rows)
-    var esam3 = SharpnessAwareMinimizer(rule: ESAM(rho: 0.5, beta: 1, gamma: 0.75), base: SGD(learningRate: 0.1))
+    var esam3 = SharpnessAwareMinimizer(rule: ESAM(rho: 0.5, beta: 1, gamma: 0.75, form: .plateau), base: SGD(learningRate: 0.1))
     quadraticStep(&esam3, &model3, loss3)
     #expect(loss3.perturbedRequests.last?.samples == [0, 1, 2])
 }
 
-@Test func esamStochasticWeightPerturbationMasksWholeTensorsAndRescales() {
+@Test func esamPlateauFormMasksWholeTensorsAndRescalesByTheFullNorm() {
     // β = 0.5: each tensor is perturbed with probability β, by ρ·g/(β‖g‖).
     // v = (1, 2, 0.5), g = (3, 4, 1), ‖g‖ = √26; a perturbed entry is (ρ/β)·gⱼ/√26.
     var sawMasked = false, sawPerturbed = false
-    var esam = SharpnessAwareMinimizer(rule: ESAM(rho: 0.5, beta: 0.5, gamma: 1, seed: 5), base: SGD(learningRate: 0))
+    var esam = SharpnessAwareMinimizer(rule: ESAM(rho: 0.5, beta: 0.5, gamma: 1, seed: 5, form: .plateau), base: SGD(learningRate: 0))
     for _ in 0..<12 {
         var model = Quadratic([1, 2, 0.5])
         let loss = QuadraticLoss(twoSampleCurvature)
@@ -190,8 +192,8 @@ import Testing
     }
 }
 
-@Test func friendlySAMPerturbsAlongTheBatchSpecificPart() {
-    // σ = 1, λ = 0.6, ρ = 0.5, η = 0.1, v₀ = (1, 2, 0.5).
+@Test func friendlySAMPaperFormPerturbsAlongTheBatchSpecificPart() {
+    // The paper's form: m₋₁ = 0 and ε from the updated m_t. σ = 1, λ = 0.6, ρ = 0.5, η = 0.1, v₀ = (1, 2, 0.5).
     // Step 1: g₁ = (3, 4, 1); m₁ = (1 − λ) g₁ = (1.2, 1.6, 0.4); g − σm ∥ g, so ε = ρ ĝ₁:
     //   ε₁ = (0.294174203, 0.39223227, 0.0980580676); w₁ = (0.611747739, 1.52155355, 0.380388386)
     // Step 2: g₂ = ā ⊙ w₁ = (1.835243217, 3.0431071, 0.760776772);
@@ -199,7 +201,7 @@ import Testing
     //   ε₂ = ρ (g₂ − m₂)/‖g₂ − m₂‖ = (0.196367795, 0.44609647, 0.111524117)
     //   w₂ = w₁ − η ā ⊙ (w₁ + ε₂) = (0.369313079, 1.12802354, 0.282005886)
     var model = Quadratic([1, 2, 0.5])
-    var fsam = SharpnessAwareMinimizer(rule: FriendlySAM(rho: 0.5, sigma: 1, lambda: 0.6), base: SGD(learningRate: 0.1))
+    var fsam = SharpnessAwareMinimizer(rule: FriendlySAM(rho: 0.5, sigma: 1, lambda: 0.6, form: .paper), base: SGD(learningRate: 0.1))
     let first = QuadraticLoss(twoSampleCurvature)
     quadraticStep(&fsam, &model, first)
     #expect(close(zip(first.perturbedRequests[0].parameters, [Float(1), 2, 0.5]).map { $0 - $1 }, [0.294174203, 0.39223227, 0.0980580676]))

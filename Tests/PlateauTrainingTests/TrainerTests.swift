@@ -97,6 +97,52 @@ private func checkResume(_ c: RunConfiguration) throws {
     try checkResume(mesa)
 }
 
+@Test func runsRecordedBeforeTheFormOptionsResumeInTheirOldForm() throws {
+    // Issue 10 made the official forms of ESAM and FriendlySAM the defaults. A run directory
+    // whose config.json predates `--esam-form`/`--fsam-form` continues in the old form
+    // (plateau, paper), bit-identically to a run that used it throughout.
+    for (optimizer, option, old) in [("esam", "esam-form", "plateau"), ("fsam", "fsam-form", "paper")] {
+        var c = configuration(optimizer, epochs: 4)
+        c.methodOptions = optimizer == "esam" ? ["esam-beta": 0.5] : ["fsam-sigma": 0.5]
+        var oldForm = c
+        oldForm.methodOptions[option] = .string(old)
+        let straight = try temporaryDirectory("straight-old-\(optimizer)")
+        let interrupted = try temporaryDirectory("resumed-old-\(optimizer)")
+        defer {
+            try? FileManager.default.removeItem(at: straight)
+            try? FileManager.default.removeItem(at: interrupted)
+        }
+        try train(oldForm, output: straight)
+        var firstHalf = oldForm
+        firstHalf.epochs = 2
+        try train(firstHalf, output: interrupted)
+        // Make the recorded configuration an old one: no form option.
+        let url = interrupted.appendingPathComponent("config.json")
+        var recorded = try #require(JSONSerialization.jsonObject(with: Data(contentsOf: url)) as? [String: Any])
+        #expect(recorded[option] as? String == old)
+        recorded[option] = nil
+        try JSONSerialization.data(withJSONObject: recorded).write(to: url)
+
+        try train(c, output: interrupted, resume: true)  // c names no form
+        let a = try Checkpoint.read(from: straight.appendingPathComponent("checkpoint-last.safetensors"))
+        let b = try Checkpoint.read(from: interrupted.appendingPathComponent("checkpoint-last.safetensors"))
+        #expect(a.model == b.model, "\(optimizer): the resumed run left its old form")
+        #expect(try RunConfiguration.load(from: url).methodOptions[option] == .string(old))
+        // A configuration that names the form keeps it; nothing is added when the recording has
+        // the option or there is no recording.
+        var explicit = c
+        explicit.methodOptions[option] = "official"
+        explicit.keepBehaviourOfRecordedRun(url)
+        #expect(explicit.methodOptions[option] == "official")
+        var unset = c
+        unset.keepBehaviourOfRecordedRun(straight.appendingPathComponent("config.json"))
+        #expect(unset.methodOptions[option] == nil)
+        var fresh = c
+        fresh.keepBehaviourOfRecordedRun(straight.appendingPathComponent("missing.json"))
+        #expect(fresh.methodOptions[option] == nil)
+    }
+}
+
 @Test func nonFiniteLossStopsWithTheEpochAndStepAndKeepsTheLastCheckpoint() throws {
     // The learning rate jumps to 0.05·1e31 at the start of the second epoch.
     var c = configuration("sgd", epochs: 3)

@@ -29,13 +29,13 @@ extension MethodRegistry {
             LookSAM(rho: o.rho, interval: o.k, alpha: o.alpha)
         },
         .sharpnessAware("esam", summary: "Efficient SAM (Du et al. 2022): stochastic weight perturbation and sharpness-sensitive data selection", options: ESAMOptions.self) { o, context in
-            ESAM(rho: o.rho, beta: o.esamBeta, gamma: o.esamGamma, seed: context.configuration.seed)
+            ESAM(rho: o.rho, beta: o.esamBeta, gamma: o.esamGamma, seed: context.configuration.seed, form: o.esamForm)
         },
         .sharpnessAware("wsam", summary: "Weighted SAM (Yue et al. 2023): sharpness weighted by γ/(1−γ), decoupled from the base step", options: WSAMOptions.self) { o, _ in
             WSAM(rho: o.rho, gamma: o.wsamGamma)
         },
         .sharpnessAware("fsam", summary: "Friendly SAM (Li et al. 2024): perturb along g minus an EMA of the full gradient", options: FriendlySAMOptions.self) { o, _ in
-            FriendlySAM(rho: o.rho, sigma: o.fsamSigma, lambda: o.fsamLambda)
+            FriendlySAM(rho: o.rho, sigma: o.fsamSigma, lambda: o.fsamLambda, form: o.fsamForm)
         },
         .objective("saf", summary: "SAF (Du et al. 2022): + λ·τ²·KL(outputs E epochs ago ‖ now), no extra pass", options: SAFOptions.self) { o, context, _ in
             SAF(sampleCount: context.sampleCount, classCount: context.classCount, lambda: o.safLambda, temperature: o.safTau,
@@ -117,17 +117,29 @@ public struct LookSAMOptions: MethodOptions {
     }
 }
 
-/// ESAM's options: ρ (0.05), the fraction β of weight tensors perturbed (0.6) and the
-/// fraction γ of samples in the second pass (0.5).
+/// ESAM's forms as an option value: `official` or `plateau`.
+extension ESAM.Form: EnumeratedOptionValue {}
+
+/// FriendlySAM's forms as an option value: `official` or `paper`.
+extension FriendlySAM.Form: EnumeratedOptionValue {}
+
+/// ESAM's options: ρ (0.05), the fraction β of weight tensors perturbed (0.6), the
+/// fraction γ of samples in the second pass (0.5), and the form (`official`: ε normalized
+/// by the kept gradient, samples strictly above the ⌊γn⌋-th largest sharpness; `plateau`:
+/// by the full gradient, the ⌊γn⌉ sharpest).
 public struct ESAMOptions: MethodOptions {
     public var rho: Float = 0.05
     public var esamBeta: Float = 0.6
     public var esamGamma: Float = 0.5
+    public var esamForm: ESAM.Form = .official
     public init() {}
     public static let options = [
         OptionSpec("rho", \ESAMOptions.rho, help: "Perturbation radius ρ."),
         OptionSpec("esam-beta", \ESAMOptions.esamBeta, help: "β, the fraction of weight tensors perturbed."),
         OptionSpec("esam-gamma", \ESAMOptions.esamGamma, help: "γ, the fraction of samples in the second pass."),
+        OptionSpec(
+            "esam-form", \ESAMOptions.esamForm,
+            help: "official: ‖ε‖ = ρ/β from the kept gradient, samples above the ⌊γn⌋-th sharpest; plateau: ε from the full gradient, the ⌊γn⌉ sharpest."),
     ]
     public func validate() throws(MethodOptionError) {
         try nonNegativeRadius(rho)
@@ -152,16 +164,21 @@ public struct WSAMOptions: MethodOptions {
 }
 
 /// FriendlySAM's options: ρ (0.05), σ (1) and the EMA factor λ (0.6) of the official
-/// CIFAR scripts.
+/// CIFAR scripts, and the form (`official`: m₀ = g₀, ε from m_{t−1}; `paper`: m_{−1} = 0,
+/// ε from m_t).
 public struct FriendlySAMOptions: MethodOptions {
     public var rho: Float = 0.05
     public var fsamSigma: Float = 1
     public var fsamLambda: Float = 0.6
+    public var fsamForm: FriendlySAM.Form = .official
     public init() {}
     public static let options = [
         OptionSpec("rho", \FriendlySAMOptions.rho, help: "Perturbation radius ρ."),
         OptionSpec("fsam-sigma", \FriendlySAMOptions.fsamSigma, help: "σ, how much of the full-gradient estimate is removed."),
         OptionSpec("fsam-lambda", \FriendlySAMOptions.fsamLambda, help: "λ, the EMA factor of the full-gradient estimate."),
+        OptionSpec(
+            "fsam-form", \FriendlySAMOptions.fsamForm,
+            help: "official: the average starts at g₀ and ε uses m_{t−1}; paper: it starts at 0 and ε uses m_t."),
     ]
     public func validate() throws(MethodOptionError) {
         try nonNegativeRadius(rho)
