@@ -60,7 +60,8 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Run directory for config, metrics and checkpoints.") var output: String?
     @Option(help: "Start from the weights of this checkpoint.") var initialWeights: String?
     @Option(help: "Read the run configuration from this JSON file (flags override it).") var config: String?
-    @Flag(help: "Continue the run in --output from its last checkpoint.") var resume = false
+    @Flag(help: "Continue the run in --output from its last checkpoint (--epochs may grow; other settings must match config.json).") var resume = false
+    @Flag(help: "With --resume: accept settings that differ from the run's config.json.") var allowChanges = false
     @Option(help: "Steps between TensorBoard scalars in the run directory's event file (0: none; default 1).") var tensorboardInterval: Int?
     @Option(help: "m-sharpness: an independent perturbation per chunk of m samples (any sharpness-aware rule).") var mSharpness: Int?
     @Argument(parsing: .allUnrecognized, help: .hidden) var methodArguments: [String] = []
@@ -69,7 +70,14 @@ struct TrainCommand: ParsableCommand {
     func makeConfiguration() throws -> RunConfiguration {
         var c = RunConfiguration()
         if let config { c = try RunConfiguration.load(from: URL(fileURLWithPath: config)) }
-        else if resume, let output { c = try RunConfiguration.load(from: URL(fileURLWithPath: output).appendingPathComponent("config.json")) }
+        else if resume, let output {
+            let directory = URL(fileURLWithPath: output)
+            let file = directory.appendingPathComponent(RunDirectory.configurationFile)
+            guard FileManager.default.fileExists(atPath: file.path) else {
+                throw ValidationError(RunDirectory.nothingToResume(directory, "it holds no \(RunDirectory.configurationFile), so no run was started there") + "; start one with `plateau train --output \(output) …`")
+            }
+            c = try RunConfiguration.load(from: file)
+        }
         func set<T>(_ value: T?, _ keyPath: WritableKeyPath<RunConfiguration, T>) { if let value { c[keyPath: keyPath] = value } }
         // A configuration file's method options belong to its method: switching methods on the
         // command line keeps only those the new method also has.
@@ -108,9 +116,15 @@ struct TrainCommand: ParsableCommand {
     func run() throws {
         PlateauCommand.configureRuntime()
         if resume && output == nil { throw ValidationError("--resume needs --output, the run directory to continue") }
+        if allowChanges && !resume { throw ValidationError("--allow-changes applies to --resume only") }
         let c = try makeConfiguration()
         try Parallelism.withThreads(c.threads) {
-        let trainer = try Trainer.prepare(c, output: c.output.map { URL(fileURLWithPath: $0) }, resume: resume)
+        var trainer = try Trainer.prepare(c, output: c.output.map { URL(fileURLWithPath: $0) }, resume: resume)
+        trainer.runDirectoryPolicy = RunDirectoryPolicy(existingRun: .reuse, allowsChangedSettings: allowChanges)
+        if let output = trainer.output {
+            // Refusals are usage errors (exit 64), before anything is written.
+            do { try trainer.validateRunDirectory(output) } catch let error as ConfigurationError { throw ValidationError(error.description) }
+        }
         var progress = ConsoleProgress()
         progress.message("training \(c.model) on \(c.dataset) (\(trainer.train.count) train / \(trainer.test.count) test samples) with \(c.optimizer)\(c.output.map { ", run directory \($0)" } ?? "")")
         let summary = try trainer.run(observer: &progress)

@@ -124,6 +124,41 @@ import Testing
         #expect(after.count == 3)
     }
 
+    /// A resume with fewer epochs than the run has done is refused before anything is
+    /// written (it used to crash after rewriting config.json, and every later resume too).
+    @Test func resumeWithFewerEpochsIsRefusedAndTheRunStaysResumable() throws {
+        let run = try Self.temporaryDirectory().appendingPathComponent("run")
+        #expect(try Self.run(["train", "--epochs", "2", "--output", run.path]).status == 0)
+        let config = try Data(contentsOf: run.appendingPathComponent("config.json"))
+        let fewer = try Self.run(["train", "--output", run.path, "--resume", "--epochs", "1"])
+        #expect(fewer.status == 64, "status \(fewer.status): \(fewer.error)")
+        #expect(fewer.error.contains("2 epochs done"), "\(fewer.error)")
+        #expect(try Data(contentsOf: run.appendingPathComponent("config.json")) == config, "config.json was rewritten")
+        let more = try Self.run(["train", "--output", run.path, "--resume", "--epochs", "3"])
+        #expect(more.status == 0, "\(more.error)")
+        #expect(more.output.contains("resuming after epoch 2"))
+    }
+
+    /// A resume that changes the run's settings names them and needs --allow-changes;
+    /// epochs (growing), threads and the TensorBoard interval may change.
+    @Test func resumeWithChangedSettingsNeedsAllowChanges() throws {
+        let run = try Self.temporaryDirectory().appendingPathComponent("run")
+        #expect(try Self.run(["train", "--epochs", "1", "--optimizer", "sam", "--output", run.path]).status == 0)
+        let config = try Data(contentsOf: run.appendingPathComponent("config.json"))
+        let changed = try Self.run(["train", "--output", run.path, "--resume", "--epochs", "2", "--lr", "0.1", "--rho", "0.2"])
+        #expect(changed.status == 64, "status \(changed.status): \(changed.error)")
+        for text in ["config.json", "learningRate 0.05 → 0.1", "rho 0.05 → 0.2", "--allow-changes"] {
+            #expect(changed.error.contains(text), "\(changed.error) does not mention \(text)")
+        }
+        #expect(try Data(contentsOf: run.appendingPathComponent("config.json")) == config, "config.json was rewritten")
+        let same = try Self.run(["train", "--output", run.path, "--resume", "--epochs", "2", "--threads", "1", "--tensorboard-interval", "0"])
+        #expect(same.status == 0, "\(same.error)")
+        let allowed = try Self.run(["train", "--output", run.path, "--resume", "--epochs", "3", "--lr", "0.1", "--allow-changes"])
+        #expect(allowed.status == 0, "\(allowed.error)")
+        let saved = try JSONSerialization.jsonObject(with: Data(contentsOf: run.appendingPathComponent("config.json"))) as? [String: Any]
+        #expect(saved?["learningRate"] as? Double == 0.1)
+    }
+
     /// Label noise is saved with the run (which samples were corrupted), so runs compare.
     @Test func labelNoiseIsSavedWithTheRun() throws {
         let run = try Self.temporaryDirectory().appendingPathComponent("noisy")
