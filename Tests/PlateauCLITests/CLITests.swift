@@ -54,7 +54,7 @@ import Testing
     @Test func trainHelpDocumentsTheOptimizerFlags() throws {
         let result = try Self.run(["train", "--help"])
         #expect(result.status == 0)
-        for flag in ["--optimizer", "--rho", "--saf-lambda", "--saf-lag", "--label-noise", "--resume", "--config", "--schedule"] {
+        for flag in ["--optimizer", "--rho", "--saf-lambda", "--saf-lag", "--label-noise", "--resume", "--config", "--schedule", "--overwrite", "--allow-changes"] {
             #expect(result.output.contains(flag), "train --help does not mention \(flag)")
         }
     }
@@ -157,6 +157,64 @@ import Testing
         #expect(allowed.status == 0, "\(allowed.error)")
         let saved = try JSONSerialization.jsonObject(with: Data(contentsOf: run.appendingPathComponent("config.json"))) as? [String: Any]
         #expect(saved?["learningRate"] as? Double == 0.1)
+    }
+
+    /// Training into a directory that holds a run is refused unless --resume or
+    /// --overwrite; --overwrite removes the old run's files and nothing else.
+    @Test func trainingOverAnExistingRunNeedsOverwrite() throws {
+        let run = try Self.temporaryDirectory().appendingPathComponent("run")
+        #expect(try Self.run(["train", "--epochs", "1", "--output", run.path]).status == 0)
+        let notes = run.appendingPathComponent("notes.txt")
+        try Data("mine".utf8).write(to: notes)
+        let metrics = try Data(contentsOf: run.appendingPathComponent("metrics.jsonl"))
+        let again = try Self.run(["train", "--epochs", "2", "--output", run.path])
+        #expect(again.status == 64, "status \(again.status): \(again.error)")
+        for text in [run.path, "already holds a run", "--resume", "--overwrite"] {
+            #expect(again.error.contains(text), "\(again.error) does not mention \(text)")
+        }
+        #expect(try Data(contentsOf: run.appendingPathComponent("metrics.jsonl")) == metrics, "the old run was touched")
+        #expect(try Self.run(["train", "--output", run.path, "--resume", "--overwrite"]).status == 64)
+
+        func eventFiles() throws -> [String] { try FileManager.default.contentsOfDirectory(atPath: run.path).filter { $0.hasPrefix("events.out.tfevents.") } }
+        #expect(try eventFiles().count == 1)
+        Thread.sleep(forTimeInterval: 1.1)  // event files are named by the second
+        let replaced = try Self.run(["train", "--epochs", "2", "--output", run.path, "--overwrite", "--tensorboard-interval", "0"])
+        #expect(replaced.status == 0, "\(replaced.error)")
+        #expect(try eventFiles().isEmpty, "the old run's event file was kept")
+        #expect(FileManager.default.fileExists(atPath: notes.path), "--overwrite removed a file that is not the run's")
+        let rows = try String(contentsOf: run.appendingPathComponent("metrics.jsonl"), encoding: .utf8).split(separator: "\n")
+        #expect(rows.count == 2)
+    }
+
+    /// Without --output a run goes into a fresh runs/<model>-<method>-<yyyymmdd>-<n>.
+    @Test func trainingWithoutOutputWritesIntoAFreshRunDirectory() throws {
+        let directory = try Self.temporaryDirectory()
+        let first = try Self.run(["train", "--epochs", "1", "--tensorboard-interval", "0"], in: directory)
+        #expect(first.status == 0, "\(first.error)")
+        let second = try Self.run(["train", "--epochs", "1", "--optimizer", "sam", "--tensorboard-interval", "0"], in: directory)
+        #expect(second.status == 0, "\(second.error)")
+        let third = try Self.run(["train", "--epochs", "1", "--tensorboard-interval", "0"], in: directory)
+        #expect(third.status == 0, "\(third.error)")
+        let names = try FileManager.default.contentsOfDirectory(atPath: directory.appendingPathComponent("runs").path).sorted()
+        #expect(names.count == 3, "\(names)")
+        let formatter = DateFormatter()
+        formatter.dateFormat = "yyyyMMdd"
+        let today = formatter.string(from: Date())
+        #expect(names == ["mlp-sam-\(today)-1", "mlp-sgd-\(today)-1", "mlp-sgd-\(today)-2"], "\(names)")
+        #expect(first.output.contains("runs/mlp-sgd-\(today)-1"), "\(first.output)")
+        #expect(third.output.contains("runs/mlp-sgd-\(today)-2"), "\(third.output)")
+        for name in names {
+            let run = directory.appendingPathComponent("runs").appendingPathComponent(name)
+            for file in ["config.json", "metrics.jsonl", "checkpoint-last.safetensors"] {
+                #expect(FileManager.default.fileExists(atPath: run.appendingPathComponent(file).path), "\(name) has no \(file)")
+            }
+        }
+        // A run that fails before writing anything leaves no directory behind.
+        #expect(try Self.run(["train", "--model", "lenet"], in: directory).status != 0)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: directory.appendingPathComponent("runs").path).count == 3)
+        let empty = try Self.temporaryDirectory()
+        #expect(try Self.run(["train", "--model", "lenet"], in: empty).status != 0)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: empty.path).isEmpty, "runs/ was left behind")
     }
 
     /// Label noise is saved with the run (which samples were corrupted), so runs compare.

@@ -114,3 +114,23 @@ private func divergingAtTheFirstStep() -> RunConfiguration {
     #expect(try configText(output) == before, "config.json was rewritten by a resume that diverged")
     #expect(try Checkpoint.read(from: output.appendingPathComponent("checkpoint-last.safetensors")).epoch == 1)
 }
+
+@Test func existingRunPoliciesRefuseOrRemoveOnlyTheRunsFiles() throws {
+    let output = try temporaryDirectory("existing")
+    defer { try? FileManager.default.removeItem(at: output) }
+    var noisy = configuration("sgd", epochs: 1)
+    noisy.labelNoise = 0.2
+    try train(noisy, output: output)
+    try Data("x".utf8).write(to: output.appendingPathComponent("notes.txt"))
+    #expect(RunDirectory.holdsRun(output))
+    #expect(Set(RunDirectory.runFiles(in: output).map(\.lastPathComponent)).isSuperset(of: ["config.json", "label-noise.json", "metrics.jsonl", "metrics.csv", "checkpoint-last.safetensors"]))
+    var observer = SilentObserver()
+    #expect(throws: ConfigurationError.self) {
+        _ = try trainer(configuration("sgd", epochs: 1), output: output, policy: .init(existingRun: .refuse)).run(observer: &observer)
+    }
+    _ = try trainer(configuration("sgd", epochs: 1), output: output, policy: .init(existingRun: .overwrite)).run(observer: &observer)
+    let left = try FileManager.default.contentsOfDirectory(atPath: output.path)
+    #expect(left.contains("notes.txt"))
+    #expect(!left.contains("label-noise.json"), "the old run's label noise was kept")
+    #expect(observer.messages.contains { $0.contains("removed the old run") })
+}
