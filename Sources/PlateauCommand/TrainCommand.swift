@@ -27,6 +27,8 @@ struct TrainCommand: ParsableCommand {
             continues it bit-identically (--epochs may grow; other settings must match its \
             config.json unless --allow-changes), --overwrite removes its files (checkpoints, \
             metrics, event files, label-noise.json, config.json; nothing else) and starts anew.
+            The run directory is locked while training (.lock holds the process id): a \
+            second training there stops, naming that process.
 
             Examples:
               plateau train --model mlp --dataset digits --epochs 20 --optimizer sam --rho 0.05
@@ -142,6 +144,8 @@ struct TrainCommand: ParsableCommand {
             progress.message("no --output: writing the run into \(directory.relativePath)")
         }
         if let output = trainer.output {
+            // A directory in use is reported first (the trainer takes the lock itself).
+            if let pid = RunLock.activeHolder(of: output) { throw RunLock.inUse(output, by: pid) }
             // Refusals are usage errors (exit 64), before anything is written.
             do { try trainer.validateRunDirectory(output) } catch let error as ConfigurationError { throw ValidationError(error.description) }
         }

@@ -75,12 +75,19 @@ public struct Trainer {
             try model.load(stateDictionary: checkpoint.model, source: path)
         }
 
-        // Everything about the run directory is checked before anything is written into it.
+        // The run directory is locked while training (a second training there stops, naming
+        // this process), then checked before anything is written into it. A resume of a
+        // directory that does not exist fails its check without creating it.
+        var lock: RunLock? = nil
+        defer { lock?.release() }
+        if let output, !resume || FileManager.default.fileExists(atPath: output.path) {
+            try createRunDirectory(output)
+            lock = try RunLock.acquire(output) { observer.message($0) }
+        }
         let resumePoint = try output.flatMap { try validateRunDirectory($0) }
         // Files a fresh run writes now; a resumed run writes them with its first checkpoint,
         // so that a resume that fails (or diverges) leaves the run as it was.
         var runFiles: [(Data, URL)] = []
-        if let output { try createRunDirectory(output) }
         if let output, !resume, runDirectoryPolicy.existingRun == .overwrite {
             let old = RunDirectory.runFiles(in: output)
             if !old.isEmpty {

@@ -217,6 +217,52 @@ import Testing
         #expect(try FileManager.default.contentsOfDirectory(atPath: empty.path).isEmpty, "runs/ was left behind")
     }
 
+    /// A run directory is locked while training: a second training there fails naming the
+    /// process; a lock whose process is gone is taken over with a message and removed at the end.
+    @Test func runDirectoryIsLockedWhileTraining() throws {
+        let run = try Self.temporaryDirectory().appendingPathComponent("run")
+        try FileManager.default.createDirectory(at: run, withIntermediateDirectories: true)
+        let lock = run.appendingPathComponent(".lock")
+        // A live process holds it: this test's.
+        let live = ProcessInfo.processInfo.processIdentifier
+        try Data("\(live)\n".utf8).write(to: lock)
+        let busy = try Self.run(["train", "--epochs", "1", "--output", run.path])
+        #expect(busy.status == 1, "status \(busy.status): \(busy.error)")
+        #expect(busy.error.contains("in use by process \(live)"), "\(busy.error)")
+        #expect(busy.error.contains(".lock"), "\(busy.error)")
+        #expect(!FileManager.default.fileExists(atPath: run.appendingPathComponent("config.json").path))
+
+        // Two real trainings: the second stops, naming the first.
+        try FileManager.default.removeItem(at: lock)
+        let shared = run.deletingLastPathComponent().appendingPathComponent("shared")
+        let first = Process()
+        first.executableURL = Self.binary
+        first.arguments = ["train", "--epochs", "1000", "--tensorboard-interval", "0", "--output", shared.path]
+        first.standardOutput = FileHandle.nullDevice
+        first.standardError = FileHandle.nullDevice
+        try first.run()
+        // SIGKILL: a process spawned here may have SIGTERM blocked.
+        defer { if first.isRunning { kill(first.processIdentifier, SIGKILL) } }
+        let sharedLock = shared.appendingPathComponent(".lock")
+        for _ in 0..<300 where !FileManager.default.fileExists(atPath: sharedLock.path) { Thread.sleep(forTimeInterval: 0.1) }
+        let second = try Self.run(["train", "--epochs", "1", "--output", shared.path, "--overwrite"])
+        kill(first.processIdentifier, SIGKILL)
+        first.waitUntilExit()
+        #expect(second.status == 1, "status \(second.status): \(second.error)")
+        #expect(second.error.contains("in use by process \(first.processIdentifier)"), "\(second.error)")
+
+        // A process that has exited: its lock is stale.
+        let holder = Process()
+        holder.executableURL = URL(fileURLWithPath: "/bin/true")
+        try holder.run()
+        holder.waitUntilExit()
+        try Data("\(holder.processIdentifier)\n".utf8).write(to: lock)
+        let taken = try Self.run(["train", "--epochs", "1", "--output", run.path])
+        #expect(taken.status == 0, "\(taken.error)")
+        #expect(taken.output.contains("stale lock") && taken.output.contains("\(holder.processIdentifier)"), "\(taken.output)")
+        #expect(!FileManager.default.fileExists(atPath: lock.path), "the lock was left behind")
+    }
+
     /// Label noise is saved with the run (which samples were corrupted), so runs compare.
     @Test func labelNoiseIsSavedWithTheRun() throws {
         let run = try Self.temporaryDirectory().appendingPathComponent("noisy")

@@ -134,3 +134,38 @@ private func divergingAtTheFirstStep() -> RunConfiguration {
     #expect(!left.contains("label-noise.json"), "the old run's label noise was kept")
     #expect(observer.messages.contains { $0.contains("removed the old run") })
 }
+
+@Test func theRunLockIsHeldWhileTrainingAndReleasedOnEveryExit() throws {
+    let output = try temporaryDirectory("lock")
+    defer { try? FileManager.default.removeItem(at: output) }
+    let lock = output.appendingPathComponent(".lock")
+    // Held by a live process (this one): refused, naming it, the file left alone.
+    try Data("\(getpid())\n".utf8).write(to: lock)
+    do {
+        try train(configuration("sgd", epochs: 1), output: output)
+        Issue.record("trained in a locked directory")
+    } catch let error as TrainingError {
+        #expect(error.description.contains("in use by process \(getpid())"), "\(error)")
+    }
+    #expect(FileManager.default.fileExists(atPath: lock.path))
+    #expect(!RunDirectory.holdsRun(output))
+    try FileManager.default.removeItem(at: lock)
+
+    // Released after a run, and after a run that fails.
+    try train(configuration("sgd", epochs: 1), output: output)
+    #expect(!FileManager.default.fileExists(atPath: lock.path))
+    #expect(throws: TrainingError.self) { try train(divergingAtTheFirstStep(), output: output) }
+    #expect(!FileManager.default.fileExists(atPath: lock.path))
+
+    // Only this process's lock is removed: one taken over meanwhile stays.
+    let taken = try RunLock.acquire(output) { _ in }
+    try Data("999999999\n".utf8).write(to: lock)
+    taken.release()
+    #expect(FileManager.default.fileExists(atPath: lock.path))
+    // 999999999 is no process: a stale lock, taken over with a message.
+    var messages: [String] = []
+    let again = try RunLock.acquire(output) { messages.append($0) }
+    #expect(messages.first?.contains("stale lock") == true && messages.first?.contains("999999999") == true, "\(messages)")
+    again.release()
+    #expect(!FileManager.default.fileExists(atPath: lock.path))
+}
