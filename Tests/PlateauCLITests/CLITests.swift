@@ -263,6 +263,34 @@ import Testing
         #expect(!FileManager.default.fileExists(atPath: lock.path), "the lock was left behind")
     }
 
+    /// --resume where there is nothing to resume says so and how to start, instead of
+    /// "file doesn't exist", and creates nothing.
+    @Test func resumeWithNothingToResumeSaysHowToStart() throws {
+        let directory = try Self.temporaryDirectory()
+        let empty = directory.appendingPathComponent("empty"), missing = directory.appendingPathComponent("missing")
+        try FileManager.default.createDirectory(at: empty, withIntermediateDirectories: true)
+        for run in [empty, missing] {
+            let result = try Self.run(["train", "--output", run.path, "--resume"])
+            #expect(result.status == 64, "status \(result.status): \(result.error)")
+            for text in ["nothing to resume in \(run.path)", "no config.json", "plateau train --output \(run.path)"] {
+                #expect(result.error.contains(text), "\(result.error) does not mention \(text)")
+            }
+        }
+        #expect(!FileManager.default.fileExists(atPath: missing.path), "--resume created the directory")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: empty.path).isEmpty)
+
+        // A run that was started but has no checkpoint yet.
+        let started = directory.appendingPathComponent("started")
+        try FileManager.default.createDirectory(at: started, withIntermediateDirectories: true)
+        try Data("{\"epochs\": 2}".utf8).write(to: started.appendingPathComponent("config.json"))
+        let result = try Self.run(["train", "--output", started.path, "--resume"])
+        #expect(result.status == 64, "status \(result.status): \(result.error)")
+        for text in ["nothing to resume in \(started.path)", "no checkpoint yet", "--overwrite"] {
+            #expect(result.error.contains(text), "\(result.error) does not mention \(text)")
+        }
+        #expect(!result.error.contains("doesn’t exist") && !result.error.contains("doesn't exist"), "\(result.error)")
+    }
+
     /// Label noise is saved with the run (which samples were corrupted), so runs compare.
     @Test func labelNoiseIsSavedWithTheRun() throws {
         let run = try Self.temporaryDirectory().appendingPathComponent("noisy")
