@@ -19,8 +19,16 @@ struct TrainCommand: ParsableCommand {
         discussion: """
             Writes into the run directory (--output): config.json (accepted back by --config), \
             metrics.jsonl and metrics.csv (one row per epoch), checkpoint-last.safetensors and \
-            checkpoint-best.safetensors (PyTorch state_dict names), and label-noise.json when \
-            labels were corrupted. --resume continues an interrupted run bit-identically.
+            checkpoint-best.safetensors (PyTorch state_dict names), label-noise.json when \
+            labels were corrupted, and a TensorBoard event file. Without --output the run goes \
+            into a fresh runs/<model>-<method>-<yyyymmdd>-<n>, printed at the start.
+
+            A directory that already holds a run is never trained over silently: --resume \
+            continues it bit-identically (--epochs may grow; other settings must match its \
+            config.json unless --allow-changes), --overwrite removes its files (checkpoints, \
+            metrics, event files, label-noise.json, config.json; nothing else) and starts anew.
+            The run directory is locked while training (.lock holds the process id): a \
+            second training there stops, naming that process.
 
             Examples:
               plateau train --model mlp --dataset digits --epochs 20 --optimizer sam --rho 0.05
@@ -57,10 +65,12 @@ struct TrainCommand: ParsableCommand {
     @Option(parsing: .unconditional, help: "Use only the first N training samples.") var trainLimit: Int?
 
     @Option(parsing: .unconditional, help: "Random seed.") var seed: UInt64?
-    @Option(help: "Run directory for config, metrics and checkpoints.") var output: String?
+    @Option(help: "Run directory for config, metrics and checkpoints (default: a fresh runs/<model>-<method>-<yyyymmdd>-<n>).") var output: String?
     @Option(help: "Start from the weights of this checkpoint.") var initialWeights: String?
     @Option(help: "Read the run configuration from this JSON file (flags override it).") var config: String?
-    @Flag(help: "Continue the run in --output from its last checkpoint.") var resume = false
+    @Flag(help: "Continue the run in --output from its last checkpoint (--epochs may grow; other settings must match config.json).") var resume = false
+    @Flag(help: "Replace the run in --output: remove its checkpoints, metrics, event files, label-noise.json and config.json first.") var overwrite = false
+    @Flag(help: "With --resume: accept settings that differ from the run's config.json.") var allowChanges = false
     @Option(parsing: .unconditional, help: "Steps between TensorBoard scalars in the run directory's event file (0: none; default 1).") var tensorboardInterval: Int?
     @Option(parsing: .unconditional, help: "m-sharpness: an independent perturbation per chunk of m samples (any sharpness-aware rule).") var mSharpness: Int?
     @Argument(parsing: .allUnrecognized, help: .hidden) var methodArguments: [String] = []
@@ -69,7 +79,14 @@ struct TrainCommand: ParsableCommand {
     func makeConfiguration() throws -> RunConfiguration {
         var c = RunConfiguration()
         if let config { c = try RunConfiguration.load(from: URL(fileURLWithPath: config)) }
-        else if resume, let output { c = try RunConfiguration.load(from: URL(fileURLWithPath: output).appendingPathComponent("config.json")) }
+        else if resume, let output {
+            let directory = URL(fileURLWithPath: output)
+            let file = directory.appendingPathComponent(RunDirectory.configurationFile)
+            guard FileManager.default.fileExists(atPath: file.path) else {
+                throw ValidationError(RunDirectory.nothingToResume(directory, "it holds no \(RunDirectory.configurationFile), so no run was started there") + "; start one with `plateau train --output \(output) …`")
+            }
+            c = try RunConfiguration.load(from: file)
+        }
         func set<T>(_ value: T?, _ keyPath: WritableKeyPath<RunConfiguration, T>) { if let value { c[keyPath: keyPath] = value } }
         // A configuration file's method options belong to its method: switching methods on the
         // command line keeps only those the new method also has.
@@ -108,13 +125,61 @@ struct TrainCommand: ParsableCommand {
     func run() throws {
         PlateauCommand.configureRuntime()
         if resume && output == nil { throw ValidationError("--resume needs --output, the run directory to continue") }
-        let c = try makeConfiguration()
+        if allowChanges && !resume { throw ValidationError("--allow-changes applies to --resume only") }
+        if overwrite && resume { throw ValidationError("--overwrite and --resume exclude each other: --resume continues the run in --output, --overwrite replaces it") }
+        var c = try makeConfiguration()
         try Parallelism.withThreads(c.threads) {
-        let trainer = try Trainer.prepare(c, output: c.output.map { URL(fileURLWithPath: $0) }, resume: resume)
+        var trainer = try Trainer.prepare(c, output: c.output.map { URL(fileURLWithPath: $0) }, resume: resume)
+        trainer.runDirectoryPolicy = RunDirectoryPolicy(existingRun: overwrite ? .overwrite : .refuse, allowsChangedSettings: allowChanges)
         var progress = ConsoleProgress()
+        // A run is never trained and thrown away: without --output it gets a fresh directory.
+        var fresh: [URL] = []
+        if trainer.output == nil {
+            let hadParent = FileManager.default.fileExists(atPath: "runs")
+            let directory = try Self.claimFreshRunDirectory(model: c.model, method: c.optimizer)
+            fresh = [directory] + (hadParent ? [] : [directory.deletingLastPathComponent()])
+            c.output = directory.relativePath
+            trainer.configuration.output = c.output
+            trainer.output = directory
+            progress.message("no --output: writing the run into \(directory.relativePath)")
+        }
+        if let output = trainer.output {
+            // A directory in use is reported first (the trainer takes the lock itself).
+            if let pid = RunLock.activeHolder(of: output) { throw RunLock.inUse(output, by: pid) }
+            // Refusals are usage errors (exit 64), before anything is written.
+            do { try trainer.validateRunDirectory(output) } catch let error as ConfigurationError { throw ValidationError(error.description) }
+        }
         progress.message("training \(c.model) on \(c.dataset) (\(trainer.train.count) train / \(trainer.test.count) test samples) with \(c.optimizer)\(c.output.map { ", run directory \($0)" } ?? "")")
-        let summary = try trainer.run(observer: &progress)
+        let summary: TrainingSummary
+        do { summary = try trainer.run(observer: &progress) } catch {
+            // A fresh directory the run never wrote into is not left behind (nor runs/, if new).
+            for directory in fresh where (try? FileManager.default.contentsOfDirectory(atPath: directory.path))?.isEmpty == true {
+                try? FileManager.default.removeItem(at: directory)
+            }
+            throw error
+        }
         progress.message(String(format: "final test accuracy %.2f%% (best %.2f%%), %.2f ms/step", summary.finalTestAccuracy * 100, summary.bestTestAccuracy * 100, summary.millisecondsPerStep))
         }
+    }
+
+    /// Creates `runs/<model>-<method>-<yyyymmdd>-<n>` (relative to the working directory)
+    /// with the first free n, atomically: a concurrent training takes the next number.
+    static func claimFreshRunDirectory(model: String, method: String, now: Date = Date()) throws -> URL {
+        let parent = URL(fileURLWithPath: "runs")
+        do { try FileManager.default.createDirectory(at: parent, withIntermediateDirectories: true) } catch {
+            throw ConfigurationError(field: "output", message: "cannot create \(parent.path) for the run (give --output): \(error.localizedDescription)")
+        }
+        let day = Calendar(identifier: .gregorian).dateComponents(in: .current, from: now)
+        let date = String(format: "%04d%02d%02d", day.year ?? 0, day.month ?? 0, day.day ?? 0)
+        let stem = "\(model)-\(method)-\(date)-"
+        for n in 1...100_000 {
+            let name = stem + String(n)
+            // mkdir(2) fails if the name exists: the directory is ours alone.
+            if mkdir("runs/" + name, 0o777) == 0 { return URL(fileURLWithPath: "runs/" + name) }
+            guard errno == EEXIST else {
+                throw ConfigurationError(field: "output", message: "cannot create runs/\(name) for the run (give --output): \(String(cString: strerror(errno)))")
+            }
+        }
+        throw ConfigurationError(field: "output", message: "runs/ holds too many runs named \(stem)<n>; give --output")
     }
 }

@@ -16,6 +16,10 @@ public struct Trainer {
     public var output: URL?
     /// Continue from `output/checkpoint-last.safetensors`.
     public var resume: Bool
+    /// What the trainer accepts in `output` before it writes anything: an existing run to
+    /// train over, a resume that changes settings. The default is permissive (`compare`
+    /// restarts and resumes its runs in place); `plateau train` refuses unless asked.
+    public var runDirectoryPolicy = RunDirectoryPolicy()
 
     /// The methods the configuration may name (``MethodRegistry/standard`` unless a test or
     /// a plug-in registered more).
@@ -74,7 +78,26 @@ public struct Trainer {
             try model.load(stateDictionary: checkpoint.model, source: path)
         }
 
-        if let output { try createRunDirectory(output) }
+        // The run directory is locked while training (a second training there stops, naming
+        // this process), then checked before anything is written into it. A resume of a
+        // directory that does not exist fails its check without creating it.
+        var lock: RunLock? = nil
+        defer { lock?.release() }
+        if let output, !resume || FileManager.default.fileExists(atPath: output.path) {
+            try createRunDirectory(output)
+            lock = try RunLock.acquire(output) { observer.message($0) }
+        }
+        let resumePoint = try output.flatMap { try validateRunDirectory($0) }
+        // Files a fresh run writes now; a resumed run writes them with its first checkpoint,
+        // so that a resume that fails (or diverges) leaves the run as it was.
+        var runFiles: [(Data, URL)] = []
+        if let output, !resume, runDirectoryPolicy.existingRun == .overwrite {
+            let old = RunDirectory.runFiles(in: output)
+            if !old.isEmpty {
+                try RunDirectory.removeRunFiles(in: output)
+                observer.message("removed the old run in \(output.path) (\(old.map(\.lastPathComponent).joined(separator: ", ")))")
+            }
+        }
 
         // Data: normalization fitted on the (clean) training images, then label noise.
         let normalization = Normalization.fit(train)
@@ -85,8 +108,8 @@ public struct Trainer {
             trainSet = noisy
             if let output {
                 let encoder = JSONEncoder()
-                encoder.outputFormatting = .sortedKeys
-                try writeAtomically(try encoder.encode(result), to: output.appendingPathComponent("label-noise.json"))
+                encoder.outputFormatting = .sortedKeys  // the same run, the same bytes
+                runFiles.append((try encoder.encode(result), output.appendingPathComponent(RunDirectory.labelNoiseFile)))
             }
             observer.message("label noise: \(result.flipped.count) of \(result.labels.count) training labels corrupted (\(c.labelNoiseKind), seed \(noise.seed))")
         }
@@ -97,9 +120,8 @@ public struct Trainer {
         var startEpoch = 0, globalStep = 0
         var bestAccuracy: Float = -1
         var history: [EpochMetrics] = []
-        if resume, let output {
-            let url = output.appendingPathComponent("checkpoint-last.safetensors")
-            let checkpoint = try Checkpoint.read(from: url)
+        if let checkpoint = resumePoint, let output {
+            let url = output.appendingPathComponent(RunDirectory.lastCheckpointFile)
             try model.load(stateDictionary: checkpoint.model, source: url.path)
             try engine.restore(optimizer: checkpoint.optimizer, extras: checkpoint.extras, source: url.path)
             startEpoch = checkpoint.epoch
@@ -108,7 +130,18 @@ public struct Trainer {
             history = MetricsLog.read(from: output).filter { $0.epoch <= startEpoch }  // rows are numbered from 1
             observer.message("resuming after epoch \(startEpoch) (step \(globalStep)) from \(url.path)")
         }
-        if let output { try writeAtomically(c.json, to: output.appendingPathComponent("config.json")) }
+        if let output { runFiles.append((c.json, output.appendingPathComponent(RunDirectory.configurationFile))) }
+        if !resume {
+            for (data, url) in runFiles { try writeAtomically(data, to: url) }
+            runFiles = []
+        }
+        if resumePoint != nil, startEpoch >= c.epochs { observer.message("nothing to train: the run has all \(c.epochs) epochs") }
+        // The epoch of the checkpoint a failure leaves behind (none yet: nil).
+        var lastCheckpoint: Int? = resumePoint?.epoch
+        func kept() -> String {
+            if let lastCheckpoint, let output { return "the last good checkpoint (epoch \(lastCheckpoint)) is kept in \(output.path)" }
+            return output == nil ? "nothing was saved" : "no checkpoint was written (one is written at the end of each epoch)"
+        }
         // TensorBoard: a new event file per invocation (a resumed run adds one; TensorBoard
         // merges a directory's files by step).
         let events = try output.flatMap { c.tensorboardInterval > 0 ? try EventFileWriter(directory: $0) : nil }
@@ -127,7 +160,7 @@ public struct Trainer {
                 let n = batch.count
                 let (report, logits) = engine.step(&model, on: batch, epoch: epoch, learningRate: learningRate)
                 guard report.loss.isFinite else {
-                    throw TrainingError(description: "the training loss became \(report.loss) at epoch \(epoch + 1), step \(index + 1) (global step \(globalStep + 1)); the last good checkpoint is kept. Try a smaller --lr or --max-grad-norm.")
+                    throw TrainingError(description: "the training loss became \(report.loss) at epoch \(epoch + 1), step \(index + 1) (global step \(globalStep + 1)); \(kept()). Try a smaller --lr or --max-grad-norm.")
                 }
                 let predictions = logits.argmax(alongAxis: 1)
                 // Accuracy against the labels trained on (noisy when label noise is on).
@@ -149,7 +182,7 @@ public struct Trainer {
             // the next step; the epoch's last update is checked here, before it is evaluated and
             // checkpointed as if it were good.
             guard !model.parameters.values.contains(where: \.hasNonFinite) else {
-                throw TrainingError(description: "the weights became non-finite after the update at epoch \(epoch + 1), step \(steps) (global step \(globalStep)); the last good checkpoint is kept. Try a smaller --lr or --max-grad-norm.")
+                throw TrainingError(description: "the weights became non-finite after the update at epoch \(epoch + 1), step \(steps) (global step \(globalStep)); \(kept()). Try a smaller --lr or --max-grad-norm.")
             }
             let trainSeconds = seconds(ContinuousClock.now - start)
             let evaluation = Evaluation.run(model, on: testSet)
@@ -167,6 +200,8 @@ public struct Trainer {
                 ("epoch/epoch", Float(metrics.epoch)),
             ])
             if let output {
+                for (data, url) in runFiles { try writeAtomically(data, to: url) }
+                runFiles = []
                 let checkpoint = Checkpoint(
                     model: model.stateDictionary, optimizer: engine.stepper.state, extras: engine.extras, epoch: epoch + 1, step: globalStep,
                     bestAccuracy: max(bestAccuracy, evaluation.accuracy), configuration: c, normalization: normalization)
@@ -174,11 +209,23 @@ public struct Trainer {
                     bestAccuracy = evaluation.accuracy
                     try checkpoint.write(to: output.appendingPathComponent("checkpoint-best.safetensors"))
                 }
-                try checkpoint.write(to: output.appendingPathComponent("checkpoint-last.safetensors"))
+                try checkpoint.write(to: output.appendingPathComponent(RunDirectory.lastCheckpointFile))
+                lastCheckpoint = epoch + 1
                 try MetricsLog.write(history, to: output)
             }
         }
         return (TrainingSummary(configuration: c, metrics: history, memoryBankBytes: engine.objectiveMemoryByteCount), model)
+    }
+
+    /// Checks the run directory `output` as ``runDirectoryPolicy`` says, writing nothing, and
+    /// returns the checkpoint a resume starts from.
+    ///
+    /// - Throws: ``ConfigurationError`` naming the file and field: nothing to resume (no
+    ///   `config.json` or no checkpoint yet), `epochs` below what the run has done, changed
+    ///   settings a policy does not allow, an existing run a policy refuses.
+    @discardableResult
+    public func validateRunDirectory(_ output: URL) throws -> Checkpoint? {
+        try RunDirectory.check(output, configuration: configuration, resume: resume, policy: runDirectoryPolicy, registry: registry)
     }
 
     /// The augmentation the dataset declares, when asked for.

@@ -54,7 +54,7 @@ import Testing
     @Test func trainHelpDocumentsTheOptimizerFlags() throws {
         let result = try Self.run(["train", "--help"])
         #expect(result.status == 0)
-        for flag in ["--optimizer", "--rho", "--saf-lambda", "--saf-lag", "--label-noise", "--resume", "--config", "--schedule"] {
+        for flag in ["--optimizer", "--rho", "--saf-lambda", "--saf-lag", "--label-noise", "--resume", "--config", "--schedule", "--overwrite", "--allow-changes"] {
             #expect(result.output.contains(flag), "train --help does not mention \(flag)")
         }
     }
@@ -132,6 +132,173 @@ import Testing
         #expect(resumed.output.contains("resuming after epoch 2"))
         let after = try String(contentsOf: run.appendingPathComponent("metrics.jsonl"), encoding: .utf8).split(separator: "\n")
         #expect(after.count == 3)
+    }
+
+    /// A resume with fewer epochs than the run has done is refused before anything is
+    /// written (it used to crash after rewriting config.json, and every later resume too).
+    @Test func resumeWithFewerEpochsIsRefusedAndTheRunStaysResumable() throws {
+        let run = try Self.temporaryDirectory().appendingPathComponent("run")
+        #expect(try Self.run(["train", "--epochs", "2", "--output", run.path]).status == 0)
+        let config = try Data(contentsOf: run.appendingPathComponent("config.json"))
+        let fewer = try Self.run(["train", "--output", run.path, "--resume", "--epochs", "1"])
+        #expect(fewer.status == 64, "status \(fewer.status): \(fewer.error)")
+        #expect(fewer.error.contains("2 epochs done"), "\(fewer.error)")
+        #expect(try Data(contentsOf: run.appendingPathComponent("config.json")) == config, "config.json was rewritten")
+        let more = try Self.run(["train", "--output", run.path, "--resume", "--epochs", "3"])
+        #expect(more.status == 0, "\(more.error)")
+        #expect(more.output.contains("resuming after epoch 2"))
+    }
+
+    /// A resume that changes the run's settings names them and needs --allow-changes;
+    /// epochs (growing), threads and the TensorBoard interval may change.
+    @Test func resumeWithChangedSettingsNeedsAllowChanges() throws {
+        let run = try Self.temporaryDirectory().appendingPathComponent("run")
+        #expect(try Self.run(["train", "--epochs", "1", "--optimizer", "sam", "--output", run.path]).status == 0)
+        let config = try Data(contentsOf: run.appendingPathComponent("config.json"))
+        let changed = try Self.run(["train", "--output", run.path, "--resume", "--epochs", "2", "--lr", "0.1", "--rho", "0.2"])
+        #expect(changed.status == 64, "status \(changed.status): \(changed.error)")
+        for text in ["config.json", "learningRate 0.05 → 0.1", "rho 0.05 → 0.2", "--allow-changes"] {
+            #expect(changed.error.contains(text), "\(changed.error) does not mention \(text)")
+        }
+        #expect(try Data(contentsOf: run.appendingPathComponent("config.json")) == config, "config.json was rewritten")
+        let same = try Self.run(["train", "--output", run.path, "--resume", "--epochs", "2", "--threads", "1", "--tensorboard-interval", "0"])
+        #expect(same.status == 0, "\(same.error)")
+        let allowed = try Self.run(["train", "--output", run.path, "--resume", "--epochs", "3", "--lr", "0.1", "--allow-changes"])
+        #expect(allowed.status == 0, "\(allowed.error)")
+        let saved = try JSONSerialization.jsonObject(with: Data(contentsOf: run.appendingPathComponent("config.json"))) as? [String: Any]
+        #expect(saved?["learningRate"] as? Double == 0.1)
+    }
+
+    /// Training into a directory that holds a run is refused unless --resume or
+    /// --overwrite; --overwrite removes the old run's files and nothing else.
+    @Test func trainingOverAnExistingRunNeedsOverwrite() throws {
+        let run = try Self.temporaryDirectory().appendingPathComponent("run")
+        #expect(try Self.run(["train", "--epochs", "1", "--output", run.path]).status == 0)
+        let notes = run.appendingPathComponent("notes.txt")
+        try Data("mine".utf8).write(to: notes)
+        let metrics = try Data(contentsOf: run.appendingPathComponent("metrics.jsonl"))
+        let again = try Self.run(["train", "--epochs", "2", "--output", run.path])
+        #expect(again.status == 64, "status \(again.status): \(again.error)")
+        for text in [run.path, "already holds a run", "--resume", "--overwrite"] {
+            #expect(again.error.contains(text), "\(again.error) does not mention \(text)")
+        }
+        #expect(try Data(contentsOf: run.appendingPathComponent("metrics.jsonl")) == metrics, "the old run was touched")
+        #expect(try Self.run(["train", "--output", run.path, "--resume", "--overwrite"]).status == 64)
+
+        func eventFiles() throws -> [String] { try FileManager.default.contentsOfDirectory(atPath: run.path).filter { $0.hasPrefix("events.out.tfevents.") } }
+        #expect(try eventFiles().count == 1)
+        Thread.sleep(forTimeInterval: 1.1)  // event files are named by the second
+        let replaced = try Self.run(["train", "--epochs", "2", "--output", run.path, "--overwrite", "--tensorboard-interval", "0"])
+        #expect(replaced.status == 0, "\(replaced.error)")
+        #expect(try eventFiles().isEmpty, "the old run's event file was kept")
+        #expect(FileManager.default.fileExists(atPath: notes.path), "--overwrite removed a file that is not the run's")
+        let rows = try String(contentsOf: run.appendingPathComponent("metrics.jsonl"), encoding: .utf8).split(separator: "\n")
+        #expect(rows.count == 2)
+    }
+
+    /// Without --output a run goes into a fresh runs/<model>-<method>-<yyyymmdd>-<n>.
+    @Test func trainingWithoutOutputWritesIntoAFreshRunDirectory() throws {
+        let directory = try Self.temporaryDirectory()
+        let first = try Self.run(["train", "--epochs", "1", "--tensorboard-interval", "0"], in: directory)
+        #expect(first.status == 0, "\(first.error)")
+        let second = try Self.run(["train", "--epochs", "1", "--optimizer", "sam", "--tensorboard-interval", "0"], in: directory)
+        #expect(second.status == 0, "\(second.error)")
+        let third = try Self.run(["train", "--epochs", "1", "--tensorboard-interval", "0"], in: directory)
+        #expect(third.status == 0, "\(third.error)")
+        let names = try FileManager.default.contentsOfDirectory(atPath: directory.appendingPathComponent("runs").path).sorted()
+        #expect(names.count == 3, "\(names)")
+        let formatter = DateFormatter()
+        formatter.dateFormat = "yyyyMMdd"
+        let today = formatter.string(from: Date())
+        #expect(names == ["mlp-sam-\(today)-1", "mlp-sgd-\(today)-1", "mlp-sgd-\(today)-2"], "\(names)")
+        #expect(first.output.contains("runs/mlp-sgd-\(today)-1"), "\(first.output)")
+        #expect(third.output.contains("runs/mlp-sgd-\(today)-2"), "\(third.output)")
+        for name in names {
+            let run = directory.appendingPathComponent("runs").appendingPathComponent(name)
+            for file in ["config.json", "metrics.jsonl", "checkpoint-last.safetensors"] {
+                #expect(FileManager.default.fileExists(atPath: run.appendingPathComponent(file).path), "\(name) has no \(file)")
+            }
+        }
+        // A run that fails before writing anything leaves no directory behind.
+        #expect(try Self.run(["train", "--model", "lenet"], in: directory).status != 0)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: directory.appendingPathComponent("runs").path).count == 3)
+        let empty = try Self.temporaryDirectory()
+        #expect(try Self.run(["train", "--model", "lenet"], in: empty).status != 0)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: empty.path).isEmpty, "runs/ was left behind")
+    }
+
+    /// A run directory is locked while training: a second training there fails naming the
+    /// process; a lock whose process is gone is taken over with a message and removed at the end.
+    @Test func runDirectoryIsLockedWhileTraining() throws {
+        let run = try Self.temporaryDirectory().appendingPathComponent("run")
+        try FileManager.default.createDirectory(at: run, withIntermediateDirectories: true)
+        let lock = run.appendingPathComponent(".lock")
+        // A live process holds it: this test's.
+        let live = ProcessInfo.processInfo.processIdentifier
+        try Data("\(live)\n".utf8).write(to: lock)
+        let busy = try Self.run(["train", "--epochs", "1", "--output", run.path])
+        #expect(busy.status == 1, "status \(busy.status): \(busy.error)")
+        #expect(busy.error.contains("in use by process \(live)"), "\(busy.error)")
+        #expect(busy.error.contains(".lock"), "\(busy.error)")
+        #expect(!FileManager.default.fileExists(atPath: run.appendingPathComponent("config.json").path))
+
+        // Two real trainings: the second stops, naming the first.
+        try FileManager.default.removeItem(at: lock)
+        let shared = run.deletingLastPathComponent().appendingPathComponent("shared")
+        let first = Process()
+        first.executableURL = Self.binary
+        first.arguments = ["train", "--epochs", "1000", "--tensorboard-interval", "0", "--output", shared.path]
+        first.standardOutput = FileHandle.nullDevice
+        first.standardError = FileHandle.nullDevice
+        try first.run()
+        // SIGKILL: a process spawned here may have SIGTERM blocked.
+        defer { if first.isRunning { kill(first.processIdentifier, SIGKILL) } }
+        let sharedLock = shared.appendingPathComponent(".lock")
+        for _ in 0..<300 where !FileManager.default.fileExists(atPath: sharedLock.path) { Thread.sleep(forTimeInterval: 0.1) }
+        let second = try Self.run(["train", "--epochs", "1", "--output", shared.path, "--overwrite"])
+        kill(first.processIdentifier, SIGKILL)
+        first.waitUntilExit()
+        #expect(second.status == 1, "status \(second.status): \(second.error)")
+        #expect(second.error.contains("in use by process \(first.processIdentifier)"), "\(second.error)")
+
+        // A process that has exited: its lock is stale.
+        let holder = Process()
+        holder.executableURL = URL(fileURLWithPath: "/bin/true")
+        try holder.run()
+        holder.waitUntilExit()
+        try Data("\(holder.processIdentifier)\n".utf8).write(to: lock)
+        let taken = try Self.run(["train", "--epochs", "1", "--output", run.path])
+        #expect(taken.status == 0, "\(taken.error)")
+        #expect(taken.output.contains("stale lock") && taken.output.contains("\(holder.processIdentifier)"), "\(taken.output)")
+        #expect(!FileManager.default.fileExists(atPath: lock.path), "the lock was left behind")
+    }
+
+    /// --resume where there is nothing to resume says so and how to start, instead of
+    /// "file doesn't exist", and creates nothing.
+    @Test func resumeWithNothingToResumeSaysHowToStart() throws {
+        let directory = try Self.temporaryDirectory()
+        let empty = directory.appendingPathComponent("empty"), missing = directory.appendingPathComponent("missing")
+        try FileManager.default.createDirectory(at: empty, withIntermediateDirectories: true)
+        for run in [empty, missing] {
+            let result = try Self.run(["train", "--output", run.path, "--resume"])
+            #expect(result.status == 64, "status \(result.status): \(result.error)")
+            for text in ["nothing to resume in \(run.path)", "no config.json", "plateau train --output \(run.path)"] {
+                #expect(result.error.contains(text), "\(result.error) does not mention \(text)")
+            }
+        }
+        #expect(!FileManager.default.fileExists(atPath: missing.path), "--resume created the directory")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: empty.path).isEmpty)
+
+        // A run that was started but has no checkpoint yet.
+        let started = directory.appendingPathComponent("started")
+        try FileManager.default.createDirectory(at: started, withIntermediateDirectories: true)
+        try Data("{\"epochs\": 2}".utf8).write(to: started.appendingPathComponent("config.json"))
+        let result = try Self.run(["train", "--output", started.path, "--resume"])
+        #expect(result.status == 64, "status \(result.status): \(result.error)")
+        for text in ["nothing to resume in \(started.path)", "no checkpoint yet", "--overwrite"] {
+            #expect(result.error.contains(text), "\(result.error) does not mention \(text)")
+        }
+        #expect(!result.error.contains("doesn’t exist") && !result.error.contains("doesn't exist"), "\(result.error)")
     }
 
     /// Label noise is saved with the run (which samples were corrupted), so runs compare.
