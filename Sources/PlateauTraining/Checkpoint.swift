@@ -97,7 +97,24 @@ public struct Checkpoint: Sendable {
             }
             scalars[key] = Double(bitPattern: pattern)
         }
-        let normalization = contents.metadata["normalization"].flatMap { try? JSONDecoder().decode(Normalization.self, from: Data($0.utf8)) }
+        // The stored statistics standardize every input: a wrong or corrupt value is an error
+        // here, naming the file, rather than a trap when they are applied.
+        var normalization: Normalization?
+        if let text = contents.metadata["normalization"] {
+            do {
+                normalization = try JSONDecoder().decode(Normalization.self, from: Data(text.utf8))
+            } catch {
+                let found: String
+                if case DecodingError.dataCorrupted(let context) = error, !context.codingPath.isEmpty || context.underlyingError == nil {
+                    found = context.debugDescription
+                } else {
+                    found = "\"\(text.prefix(80))\""
+                }
+                throw DataError(
+                    .invalidHeader, file: file, field: "__metadata__.normalization",
+                    expected: "{\"mean\": [...], \"std\": [...]} with as many finite means as finite stds > 0", found: found)
+            }
+        }
         var model = ParameterSet(), optimizer = ParameterSet(), extras = ParameterSet()
         let termPrefixes = (contents.metadata["objective_terms"] ?? "saf,mesa").split(separator: ",").map { $0 + "." }
         for (name, tensor) in contents.tensors {
