@@ -75,6 +75,11 @@ let readers: [Reader] = [
             { _ = try Table.parse(bytes, file: "fuzz", options: TableOptions(delimiter: ",", labelColumn: .first, hasHeader: true, classCount: 20), name: "t") },
         ])
     }, accepts: isDataError),
+    Reader(name: "checkpoint", gzip: false, read: { bytes in
+        let checkpoint = try Checkpoint.decode(bytes, file: "fuzz")
+        let data = Dataset(name: "d", images: Tensor.zeros([1, 2]), labels: [0], classCount: 1)
+        try checkpoint.normalization?.check(for: data, file: "fuzz", field: "normalization")
+    }, accepts: isDataError),
     Reader(name: "config", gzip: false, read: { bytes in
         let c = try RunConfiguration.decode(Data(bytes), source: "fuzz")
         try c.validate()

@@ -69,8 +69,15 @@ public struct Checkpoint: Sendable {
 
     /// Reads a checkpoint written by ``write(to:)``, with errors naming the file and field.
     public static func read(from url: URL) throws -> Checkpoint {
-        let contents = try Safetensors.read(from: url)
-        let file = url.lastPathComponent
+        try decode(Safetensors.read(from: url), file: url.lastPathComponent)
+    }
+
+    /// Reads a checkpoint from safetensors bytes held in memory; errors name `file`.
+    public static func decode(_ bytes: [UInt8], file: String) throws -> Checkpoint {
+        try decode(Safetensors.decode(bytes, file: file), file: file)
+    }
+
+    private static func decode(_ contents: Safetensors.Contents, file: String) throws -> Checkpoint {
         func field(_ name: String) throws -> String {
             guard let value = contents.metadata[name] else {
                 throw DataError(.invalidHeader, file: file, field: "__metadata__.\(name)", expected: "a value (is this a Plateau checkpoint?)", found: "nothing")
