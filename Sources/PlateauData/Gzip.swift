@@ -65,12 +65,14 @@ public enum Gzip {
         guard let inflater = plateau_inflater_create() else { throw failure("a zlib initialization failure") }
         defer { plateau_inflater_destroy(inflater) }
 
-        let fullChunk = 1 << 18
+        // Chunks of 256 kB, or less when that is all the caller may get.
+        let bound = prefix.map { min($0, limit) } ?? limit
+        let fullChunk = bound < 1 << 18 ? bound + 1 : 1 << 18
         var chunk = [UInt8](repeating: 0, count: fullChunk)
         var consumed = 0
         while true {
             // Never ask zlib for more than one byte past the limit (or past the prefix).
-            let wanted = (prefix.map { min($0, limit) } ?? limit) - output.count
+            let wanted = bound - output.count
             if let prefix, output.count >= prefix { return Array(output.prefix(prefix)) }
             let chunkSize = wanted < fullChunk ? wanted + 1 : fullChunk
             var produced = 0
