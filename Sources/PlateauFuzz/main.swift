@@ -227,6 +227,7 @@ func mutate(_ input: [UInt8], pool: [[UInt8]], using g: inout SeededGenerator) -
     }
     fuzz_alarm(0)
     let used = fuzz_alloc_peak() - min(before, fuzz_alloc_peak())
+    lastPeak = used
     if used > bound {
         outcome = .failure(FuzzFailure(message: "allocated \(used) bytes for a \(input.count)-byte input (bound \(bound))"))
     }
@@ -235,11 +236,15 @@ func mutate(_ input: [UInt8], pool: [[UInt8]], using g: inout SeededGenerator) -
 
 struct FuzzFailure: Error { var message: String }
 
+/// Bytes allocated (at the peak) during the last input's read.
+var lastPeak = 0
+
 if let replay {
     guard active.count == 1, let reader = active.first else { usage("--replay needs exactly one --reader") }
     guard let data = FileManager.default.contents(atPath: replay) else { usage("cannot read \(replay)") }
     switch run(reader, [UInt8](data), report: reportsDirectory + "/replay.bin") {
-    case .success(let accepted): print("\(reader.name): \(accepted ? "accepted" : "rejected") \(replay)")
+    case .success(let accepted):
+        print("\(reader.name): \(accepted ? "accepted" : "rejected") \(replay) (\(data.count) bytes; peak allocation during the read \(lastPeak) bytes)")
     case .failure(let failure): print("\(reader.name): FAILURE \(failure.message)"); exit(1)
     }
     exit(0)
