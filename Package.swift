@@ -26,6 +26,8 @@ let package = Package(
     products: [
         .library(name: "Plateau", targets: ["Plateau"]),
         .executable(name: "plateau", targets: ["PlateauCommand"]),
+        // Mutation fuzzing of every file reader (scripts/fuzz.sh).
+        .executable(name: "plateau-fuzz", targets: ["PlateauFuzz"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -87,6 +89,13 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+
+        // plateau-fuzz: an in-process mutator over every reader; CFuzzSupport counts its
+        // allocations and reports crashing or hanging inputs (that executable only).
+        .target(name: "CFuzzSupport"),
+        .executableTarget(
+            name: "PlateauFuzz", dependencies: ["PlateauData", "PlateauTraining", "PlateauTensor", "CFuzzSupport"],
+            swiftSettings: strict),
 
         // MARK: - Tests
         .testTarget(name: "PlateauTensorTests", dependencies: ["PlateauTensor"], swiftSettings: strict),

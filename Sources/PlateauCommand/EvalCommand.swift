@@ -26,6 +26,7 @@ struct EvalCommand: ParsableCommand {
         let (train, test) = try DatasetCatalog.load(c.dataset, dataDirectory: c.dataDirectory, seed: c.seed)
         var generator = SeededGenerator(seed: 0)
         let model = try ModelFactory.make(c.model, sampleShape: test.sampleShape, classCount: max(train.classCount, test.classCount), using: &generator)
+        try saved.normalization?.check(for: test, file: url.lastPathComponent, field: "__metadata__.normalization")
         let normalization = saved.normalization ?? Normalization.fit(train)
         if let streamBatchSize {
             guard streamBatchSize > 0 else { throw ValidationError("--stream-batch-size: expected a positive number, got \(streamBatchSize)") }

@@ -73,6 +73,15 @@ func displayName(_ url: URL) -> String { url.lastPathComponent }
 
 /// Reads a whole file, inflating it first when it starts with the gzip signature (1f 8b).
 func readBytes(of url: URL, maximumDecompressedBytes: Int = Gzip.defaultLimit) throws -> [UInt8] {
+    let bytes = try readStoredBytes(of: url)
+    if Gzip.isGzip(bytes) {
+        return try Gzip.inflate(bytes, file: displayName(url), limit: maximumDecompressedBytes)
+    }
+    return bytes
+}
+
+/// A whole file's bytes as stored (still compressed when it is gzip).
+func readStoredBytes(of url: URL) throws -> [UInt8] {
     let name = displayName(url)
     let data: Data
     do {
@@ -83,11 +92,7 @@ func readBytes(of url: URL, maximumDecompressedBytes: Int = Gzip.defaultLimit) t
             .unreadable, file: name, field: "file", expected: "a readable file at \(url.path)",
             found: exists ? "an unreadable file (\(error.localizedDescription))" : "no such file")
     }
-    let bytes = [UInt8](data)
-    if Gzip.isGzip(bytes) {
-        return try Gzip.inflate(bytes, file: name, limit: maximumDecompressedBytes)
-    }
-    return bytes
+    return [UInt8](data)
 }
 
 /// The first of `candidates` (file names) that exists in `directory`, trying each name

@@ -117,6 +117,46 @@ public struct Normalization: Sendable, Equatable, Codable {
         self.std = std
     }
 
+    enum CodingKeys: String, CodingKey { case mean, std }
+
+    /// Decodes and validates: as many means as stds, at least one channel, finite means,
+    /// finite stds > 0 (a stored file can hold anything; ``init(mean:std:)`` would trap).
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        let mean = try c.decode([Float].self, forKey: .mean)
+        let std = try c.decode([Float].self, forKey: .std)
+        if let problem = Self.problem(mean: mean, std: std) {
+            throw DecodingError.dataCorrupted(DecodingError.Context(codingPath: c.codingPath, debugDescription: problem))
+        }
+        self.mean = mean
+        self.std = std
+    }
+
+    /// What is wrong with these statistics, or `nil` when they can standardize data.
+    static func problem(mean: [Float], std: [Float]) -> String? {
+        if mean.count != std.count { return "\(mean.count) means but \(std.count) stds" }
+        if mean.isEmpty { return "no channels" }
+        if let c = mean.firstIndex(where: { !$0.isFinite }) { return "mean[\(c)] = \(mean[c])" }
+        if let c = std.firstIndex(where: { !($0 > 0 && $0.isFinite) }) { return "std[\(c)] = \(std[c])" }
+        return nil
+    }
+
+    /// Throws a ``DataError`` naming `file` and `field` unless these statistics are valid and
+    /// have one channel per channel of `dataset` (axis 1).
+    public func check(for dataset: Dataset, file: String, field: String) throws {
+        let expected = "as many finite means as finite stds > 0"
+        if let problem = Self.problem(mean: mean, std: std) {
+            throw DataError(.invalidHeader, file: file, field: field, expected: expected, found: problem)
+        }
+        let channels = channelLayout(dataset.images.shape).channels
+        guard mean.count == channels else {
+            throw DataError(
+                .countMismatch, file: file, field: field,
+                expected: "\(channels) channels (the \(dataset.name) data, samples of \(dataset.sampleShape))",
+                found: "\(mean.count) channels")
+        }
+    }
+
     /// The statistics of `images` (`[N, C, H, W]` or `[N, F]`), accumulated in double precision.
     public static func fit(_ images: Tensor) -> Normalization {
         let (channels, spatial) = channelLayout(images.shape)

@@ -16,28 +16,72 @@ public enum Gzip {
     }
 
     /// Inflates a complete gzip file held in memory.
+    ///
+    /// zlib is never asked for more than `limit + 1` bytes in all: a stream that would
+    /// inflate beyond `limit` throws as soon as its first byte past the limit appears.
     public static func inflate(_ input: [UInt8], file: String = "<memory>", limit: Int = defaultLimit) throws -> [UInt8] {
+        try inflate(input, file: file, limit: limit, prefix: nil)
+    }
+
+    /// The first `count` inflated bytes of a gzip file (fewer when the whole stream is
+    /// shorter): zlib inflates no more than that, so a reader can look at a header before
+    /// deciding how much the file may hold. The rest of the stream is not checked.
+    public static func inflatePrefix(_ input: [UInt8], count: Int, file: String = "<memory>") throws -> [UInt8] {
+        try inflate(input, file: file, limit: defaultLimit, prefix: max(count, 0))
+    }
+
+    /// Inflates exactly `expected` bytes: a stream holding more (trailing data) or fewer
+    /// (a short stream) throws a ``DataError`` naming `field`, with `expected` and what was
+    /// found; zlib never produces more than `expected + 1` bytes.
+    public static func inflate(
+        _ input: [UInt8], file: String, exactly expected: Int, field: String, describing what: String
+    ) throws -> [UInt8] {
+        let output: [UInt8]
+        do {
+            output = try inflate(input, file: file, limit: expected, prefix: nil)
+        } catch let error as DataError where error.kind == .decompression && error.found.hasPrefix("more than") {
+            throw DataError(
+                .invalidSize, file: file, field: field, expected: "\(expected) decompressed bytes (\(what))",
+                found: "more than \(expected) bytes (trailing data)")
+        }
+        guard output.count == expected else {
+            throw DataError(
+                .truncated, file: file, field: field, expected: "\(expected) decompressed bytes (\(what))",
+                found: "\(output.count) bytes")
+        }
+        return output
+    }
+
+    private static func inflate(_ input: [UInt8], file: String, limit: Int, prefix: Int?) throws -> [UInt8] {
         func failure(_ what: String) -> DataError {
             DataError(.decompression, file: file, field: "gzip stream", expected: "a valid gzip stream", found: what)
         }
         guard isGzip(input) else { throw failure("no gzip signature (1f 8b)") }
+        let limit = max(limit, 0)
         var output: [UInt8] = []
-        output.reserveCapacity(min(limit, max(input.count * 4, 1 << 16)))
+        output.reserveCapacity(min(prefix ?? limit, limit, max(input.count * 4, 1 << 16)))
         // zlib's pointer work is in CZlib's shim (plateau_inflate): each call lends it the
         // arrays for that call only.
         guard let inflater = plateau_inflater_create() else { throw failure("a zlib initialization failure") }
         defer { plateau_inflater_destroy(inflater) }
 
-        let chunkSize = 1 << 18
-        var chunk = [UInt8](repeating: 0, count: chunkSize)
+        // Chunks of 256 kB, or less when that is all the caller may get.
+        let bound = prefix.map { min($0, limit) } ?? limit
+        let fullChunk = bound < 1 << 18 ? bound + 1 : 1 << 18
+        var chunk = [UInt8](repeating: 0, count: fullChunk)
         var consumed = 0
         while true {
+            // Never ask zlib for more than one byte past the limit (or past the prefix).
+            let wanted = bound - output.count
+            if let prefix, output.count >= prefix { return Array(output.prefix(prefix)) }
+            let chunkSize = wanted < fullChunk ? wanted + 1 : fullChunk
             var produced = 0
             let status = plateau_inflate(inflater, input, input.count, &consumed, &chunk, chunkSize, &produced)
             guard output.count + produced <= limit else {
                 throw failure("more than \(limit) decompressed bytes")
             }
             output.append(contentsOf: chunk[0..<produced])
+            if let prefix, output.count >= prefix { return Array(output.prefix(prefix)) }
             switch status {
             case Z_OK:
                 if consumed == input.count && produced < chunkSize {

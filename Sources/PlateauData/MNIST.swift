@@ -30,6 +30,50 @@ public enum MNIST {
 
     /// Parses an IDX image file's bytes into `[N, 1, rows, columns]` with values in `[0, 1]`.
     public static func parseImages(_ bytes: [UInt8], file: String) throws -> Tensor {
+        let (count, rows, columns, pixels) = try imageHeader(bytes, file: file)
+        guard pixels <= bytes.count - 16 else {
+            throw DataError(
+                .truncated, file: file, field: "pixel data",
+                expected: "\(count)·\(rows)·\(columns) bytes after the 16-byte header",
+                found: "\(bytes.count - 16) bytes")
+        }
+        guard pixels == bytes.count - 16 else {
+            throw DataError(
+                .invalidSize, file: file, field: "file size",
+                expected: "\(16 + pixels) bytes (16-byte header + \(count) images of \(rows)×\(columns))",
+                found: "\(bytes.count) bytes")
+        }
+        return Tensor(decoding: bytes, as: .uint8, shape: [count, 1, rows, columns], offset: 16, dividingBy: 255)
+    }
+
+    /// Parses an image file's bytes as stored: raw IDX, or gzip. A gzip file is inflated
+    /// in two steps: its first 16 bytes (the header), then exactly the size the header
+    /// declares — never more, whatever the stream holds; trailing data or a short stream
+    /// is a ``DataError`` naming the file.
+    public static func parseImagesFile(_ bytes: [UInt8], file: String) throws -> Tensor {
+        guard Gzip.isGzip(bytes) else { return try parseImages(bytes, file: file) }
+        let (count, rows, columns, pixels) = try imageHeader(Gzip.inflatePrefix(bytes, count: 16, file: file), file: file)
+        let data = try Gzip.inflate(
+            bytes, file: file, exactly: 16 + pixels, field: "decompressed size",
+            describing: "16-byte header + \(count) images of \(rows)×\(columns)")
+        return try parseImages(data, file: file)
+    }
+
+    /// Parses a label file's bytes as stored (raw or gzip), inflating no more than the
+    /// 8-byte header plus the label count it declares.
+    public static func parseLabelsFile(_ bytes: [UInt8], file: String, classCount: Int = 10) throws -> [Int] {
+        guard Gzip.isGzip(bytes) else { return try parseLabels(bytes, file: file, classCount: classCount) }
+        let count = try labelHeader(Gzip.inflatePrefix(bytes, count: 8, file: file), file: file)
+        let data = try Gzip.inflate(
+            bytes, file: file, exactly: 8 + count, field: "decompressed size", describing: "8-byte header + \(count) labels")
+        return try parseLabels(data, file: file, classCount: classCount)
+    }
+
+    /// The largest pixel count a header may declare: 2³¹ bytes.
+    static let maximumDataBytes = 1 << 31
+
+    /// (count, rows, columns, count·rows·columns) from an image file's header.
+    static func imageHeader(_ bytes: [UInt8], file: String) throws -> (Int, Int, Int, Int) {
         let reader = ByteReader(bytes: bytes, file: file)
         let magic = try reader.uint32BigEndian(at: 0, field: "magic number")
         guard magic == imagesMagic else {
@@ -45,31 +89,18 @@ public enum MNIST {
                 .invalidSize, file: file, field: "image size", expected: "positive rows and columns",
                 found: "\(rows)×\(columns)")
         }
-        guard let pixels = checkedProduct([count, rows, columns]), pixels <= bytes.count - 16 else {
+        guard let pixels = checkedProduct([count, rows, columns]), pixels <= maximumDataBytes else {
             throw DataError(
                 .truncated, file: file, field: "pixel data",
-                expected: "\(count)·\(rows)·\(columns) bytes after the 16-byte header",
+                expected: "\(count)·\(rows)·\(columns) bytes after the 16-byte header (at most \(maximumDataBytes))",
                 found: "\(bytes.count - 16) bytes")
         }
-        guard pixels == bytes.count - 16 else {
-            throw DataError(
-                .invalidSize, file: file, field: "file size",
-                expected: "\(16 + pixels) bytes (16-byte header + \(count) images of \(rows)×\(columns))",
-                found: "\(bytes.count) bytes")
-        }
-        return Tensor(decoding: bytes, as: .uint8, shape: [count, 1, rows, columns], offset: 16, dividingBy: 255)
+        return (count, rows, columns, pixels)
     }
 
     /// Parses an IDX label file's bytes; every label must be below `classCount`.
     public static func parseLabels(_ bytes: [UInt8], file: String, classCount: Int = 10) throws -> [Int] {
-        let reader = ByteReader(bytes: bytes, file: file)
-        let magic = try reader.uint32BigEndian(at: 0, field: "magic number")
-        guard magic == labelsMagic else {
-            throw DataError(
-                .badMagic, file: file, field: "magic number",
-                expected: "2049 (0x00000801, unsigned-byte labels of rank 1)", found: describeMagic(magic))
-        }
-        let count = Int(try reader.uint32BigEndian(at: 4, field: "label count"))
+        let count = try labelHeader(bytes, file: file)
         guard count <= bytes.count - 8 else {
             throw DataError(
                 .truncated, file: file, field: "label data", expected: "\(count) bytes after the 8-byte header",
@@ -93,14 +124,26 @@ public enum MNIST {
         return labels
     }
 
+    /// The label count from a label file's header.
+    static func labelHeader(_ bytes: [UInt8], file: String) throws -> Int {
+        let reader = ByteReader(bytes: bytes, file: file)
+        let magic = try reader.uint32BigEndian(at: 0, field: "magic number")
+        guard magic == labelsMagic else {
+            throw DataError(
+                .badMagic, file: file, field: "magic number",
+                expected: "2049 (0x00000801, unsigned-byte labels of rank 1)", found: describeMagic(magic))
+        }
+        return Int(try reader.uint32BigEndian(at: 4, field: "label count"))
+    }
+
     /// Reads an image file (raw or `.gz`).
     public static func readImages(at url: URL) throws -> Tensor {
-        try parseImages(readBytes(of: url), file: displayName(url))
+        try parseImagesFile(readStoredBytes(of: url), file: displayName(url))
     }
 
     /// Reads a label file (raw or `.gz`).
     public static func readLabels(at url: URL, classCount: Int = 10) throws -> [Int] {
-        try parseLabels(readBytes(of: url), file: displayName(url), classCount: classCount)
+        try parseLabelsFile(readStoredBytes(of: url), file: displayName(url), classCount: classCount)
     }
 
     /// Reads a matching image and label file into a dataset; their counts must agree.

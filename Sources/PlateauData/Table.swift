@@ -20,14 +20,35 @@ public struct TableOptions: Sendable {
     /// Whether the first row is a header; `nil` detects it: the first row is a header when
     /// one of its feature cells is not a number.
     public var hasHeader: Bool?
-    /// The number of classes; `nil` uses `max(label) + 1` for integer labels.
+    /// The number of classes (1...``maximumClassCount``); `nil` uses `max(label) + 1` for
+    /// integer labels and the number of distinct names for string labels.
     public var classCount: Int?
+    /// How label cells are read: as class indices or as class names.
+    public var labels: Labels
 
-    public init(delimiter: Character? = nil, labelColumn: LabelColumn = .last, hasHeader: Bool? = nil, classCount: Int? = nil) {
+    /// How the label column is read.
+    public enum Labels: Sendable, Equatable {
+        /// Each label is a non-negative integer class index below the class count; any other
+        /// cell is an error naming its row and column.
+        case integers
+        /// Each distinct label string is a class, numbered in sorted order; the names are kept
+        /// in ``Dataset/classNames``.
+        case strings
+    }
+
+    /// The most classes a table may have: 10,000 (a larger count is a typo or a label column
+    /// of identifiers, and would size a classifier layer accordingly).
+    public static let maximumClassCount = 10_000
+
+    public init(
+        delimiter: Character? = nil, labelColumn: LabelColumn = .last, hasHeader: Bool? = nil, classCount: Int? = nil,
+        labels: Labels = .integers
+    ) {
         self.delimiter = delimiter
         self.labelColumn = labelColumn
         self.hasHeader = hasHeader
         self.classCount = classCount
+        self.labels = labels
     }
 }
 
@@ -37,9 +58,11 @@ public struct TableOptions: Sendable {
 /// Format: rows separated by `\n` (a trailing `\r` is dropped, blank lines are skipped);
 /// cells separated by the delimiter; a cell may be wrapped in double quotes, inside which
 /// the delimiter is literal and `""` is a quote. Every row must have as many cells as the
-/// first. Features must parse as finite decimal numbers. Labels that are all non-negative
-/// integers are used as class indices; otherwise each distinct label string becomes a class,
-/// numbered in sorted order, and the names are kept in ``Dataset/classNames``.
+/// first. Features must parse as finite decimal numbers. Labels are read as
+/// ``TableOptions/labels`` says: class indices in `0..<classCount` (the default; the first
+/// other cell is an error naming its row and column), or strings, each distinct one a class
+/// numbered in sorted order with the names kept in ``Dataset/classNames``. A table has at
+/// most ``TableOptions/maximumClassCount`` classes.
 ///
 /// The result has images `[N, F]`. Errors give 1-based row and column numbers as a
 /// spreadsheet shows them (the header, if any, is row 1).
@@ -157,29 +180,48 @@ public enum Table {
             }
         }
 
+        let maximum = TableOptions.maximumClassCount
+        if let wanted = options.classCount, !(1...maximum).contains(wanted) {
+            throw DataError(
+                .invalidArgument, file: file, field: "class count", expected: "1...\(maximum) classes", found: "\(wanted)")
+        }
+        func labelField(_ row: (line: Int, cells: [Substring])) -> String {
+            "row \(row.line), column \(labelIndex + 1)\(header.map { " (\"\($0[labelIndex])\")" } ?? "")"
+        }
         var labels: [Int] = []
+        labels.reserveCapacity(data.count)
         var classNames: [String]?
         var classCount: Int
-        if labelCells.allSatisfy({ Int($0).map { $0 >= 0 } ?? false }) {
-            labels = labelCells.map { Int($0)! }
-            classCount = (labels.max() ?? 0) + 1
-        } else {
+        switch options.labels {
+        case .integers:
+            // The bound: the given class count, or the largest count a table may have.
+            let bound = options.classCount ?? maximum
+            for (row, cell) in zip(data, labelCells) {
+                guard let label = Int(cell), label >= 0, label < bound else {
+                    let digits = cell.first == "-" || cell.first == "+" ? cell.dropFirst() : cell
+                    let isInteger = !digits.isEmpty && digits.allSatisfy { $0.isASCII && $0.isNumber }
+                    throw DataError(
+                        isInteger ? .invalidLabel : .nonNumericCell, file: file, field: labelField(row),
+                        expected: isInteger || options.classCount != nil
+                            ? "a class index in 0..<\(bound)"
+                            : "an integer class index in 0..<\(bound) (for class names, read the labels as strings: TableOptions(labels: .strings))",
+                        found: "\"\(cell.prefix(40))\"")
+                }
+                labels.append(label)
+            }
+            classCount = options.classCount ?? ((labels.max() ?? 0) + 1)
+        case .strings:
             let names = Set(labelCells.map(String.init)).sorted()
+            let bound = options.classCount ?? maximum
+            guard names.count <= bound else {
+                throw DataError(
+                    .invalidLabel, file: file, field: "column \(labelIndex + 1) (labels)",
+                    expected: "at most \(bound) distinct labels", found: "\(names.count)")
+            }
             let index = Dictionary(uniqueKeysWithValues: names.enumerated().map { ($0.element, $0.offset) })
             labels = labelCells.map { index[String($0)]! }
-            classNames = names
-            classCount = names.count
-        }
-        if let wanted = options.classCount {
-            if let (row, label) = zip(data, labels).first(where: { $0.1 >= wanted }) {
-                throw DataError(
-                    .invalidLabel, file: file, field: "row \(row.line), column \(labelIndex + 1)",
-                    expected: "a class in 0..<\(wanted)", found: "\(label)")
-            }
-            if let names = classNames, names.count < wanted {
-                classNames = names + (names.count..<wanted).map { "class \($0)" }
-            }
-            classCount = wanted
+            classCount = options.classCount ?? names.count
+            classNames = names + (names.count..<classCount).map { "class \($0)" }
         }
         return Dataset(
             name: name, images: Tensor(shape: [data.count, featureCount], scalars: features), labels: labels,

@@ -69,8 +69,15 @@ public struct Checkpoint: Sendable {
 
     /// Reads a checkpoint written by ``write(to:)``, with errors naming the file and field.
     public static func read(from url: URL) throws -> Checkpoint {
-        let contents = try Safetensors.read(from: url)
-        let file = url.lastPathComponent
+        try decode(Safetensors.read(from: url), file: url.lastPathComponent)
+    }
+
+    /// Reads a checkpoint from safetensors bytes held in memory; errors name `file`.
+    public static func decode(_ bytes: [UInt8], file: String) throws -> Checkpoint {
+        try decode(Safetensors.decode(bytes, file: file), file: file)
+    }
+
+    private static func decode(_ contents: Safetensors.Contents, file: String) throws -> Checkpoint {
         func field(_ name: String) throws -> String {
             guard let value = contents.metadata[name] else {
                 throw DataError(.invalidHeader, file: file, field: "__metadata__.\(name)", expected: "a value (is this a Plateau checkpoint?)", found: "nothing")
@@ -97,7 +104,24 @@ public struct Checkpoint: Sendable {
             }
             scalars[key] = Double(bitPattern: pattern)
         }
-        let normalization = contents.metadata["normalization"].flatMap { try? JSONDecoder().decode(Normalization.self, from: Data($0.utf8)) }
+        // The stored statistics standardize every input: a wrong or corrupt value is an error
+        // here, naming the file, rather than a trap when they are applied.
+        var normalization: Normalization?
+        if let text = contents.metadata["normalization"] {
+            do {
+                normalization = try JSONDecoder().decode(Normalization.self, from: Data(text.utf8))
+            } catch {
+                let found: String
+                if case DecodingError.dataCorrupted(let context) = error, !context.codingPath.isEmpty || context.underlyingError == nil {
+                    found = context.debugDescription
+                } else {
+                    found = "\"\(text.prefix(80))\""
+                }
+                throw DataError(
+                    .invalidHeader, file: file, field: "__metadata__.normalization",
+                    expected: "{\"mean\": [...], \"std\": [...]} with as many finite means as finite stds > 0", found: found)
+            }
+        }
         var model = ParameterSet(), optimizer = ParameterSet(), extras = ParameterSet()
         let termPrefixes = (contents.metadata["objective_terms"] ?? "saf,mesa").split(separator: ",").map { $0 + "." }
         for (name, tensor) in contents.tensors {

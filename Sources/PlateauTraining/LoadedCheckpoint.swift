@@ -27,6 +27,9 @@ public struct LoadedCheckpoint {
     /// Builds from an already read checkpoint and raw (unnormalized) splits.
     public init(checkpoint saved: Checkpoint, configuration c: RunConfiguration, rawTrain: Dataset, rawTest: Dataset, source: String) throws {
         var train = c.limitingTraining(rawTrain)
+        // The stored normalization must fit the data before anything is built from it.
+        try saved.normalization?.check(
+            for: train, file: URL(fileURLWithPath: source).lastPathComponent, field: "__metadata__.normalization")
         var generator = SeededGenerator(seed: 0)
         var model = try ModelFactory.make(c.model, sampleShape: train.sampleShape, classCount: max(train.classCount, rawTest.classCount), using: &generator)
         try model.load(stateDictionary: saved.model, source: source)

@@ -95,14 +95,19 @@ public struct RunConfiguration: Codable, Sendable, Equatable {
         do { data = try Data(contentsOf: url) } catch {
             throw ConfigurationError(field: url.path, message: "cannot read the configuration file: \(error.localizedDescription)")
         }
+        return try decode(data, source: url.path)
+    }
+
+    /// Decodes a configuration's JSON (as ``load(from:)`` does), with errors naming `source`.
+    public static func decode(_ data: Data, source: String) throws -> RunConfiguration {
         do {
             return try RunConfiguration.decoder.decode(RunConfiguration.self, from: data)
         } catch let DecodingError.typeMismatch(_, context), let DecodingError.valueNotFound(_, context) {
-            throw ConfigurationError(field: "\(url.path): \(context.codingPath.map(\.stringValue).joined(separator: "."))", message: context.debugDescription)
+            throw ConfigurationError(field: "\(source): \(context.codingPath.map(\.stringValue).joined(separator: "."))", message: context.debugDescription)
         } catch let DecodingError.dataCorrupted(context) {
-            throw ConfigurationError(field: url.path, message: "not valid JSON: \(context.debugDescription)")
+            throw ConfigurationError(field: source, message: "not valid JSON: \(context.debugDescription)")
         } catch {
-            throw ConfigurationError(field: url.path, message: "\(error)")
+            throw ConfigurationError(field: source, message: "\(error)")
         }
     }
 

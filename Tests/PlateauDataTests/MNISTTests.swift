@@ -76,6 +76,42 @@ import PlateauTensor
         }
     }
 
+    /// A small gzip whose header declares 2 images of 28×28 followed by 16 MB of zeros
+    /// (about 16 kB compressed): rejected after inflating at most the declared
+    /// 16 + 2·784 = 1584 bytes (+1 to see the excess), not the whole stream.
+    @Test func gzipInflatesOnlyWhatTheHeaderDeclares() throws {
+        let header = MNIST.encodeImages(Tensor.zeros([2, 1, 28, 28]))
+        let bomb = Gzip.compress(header + [UInt8](repeating: 0, count: 16 << 20), level: 9)
+        #expect(bomb.count < 100_000)
+        let error = #expect(throws: DataError.self) { try MNIST.parseImagesFile(bomb, file: "bomb-images.gz") }
+        #expect(error?.kind == .invalidSize)
+        #expect(error?.file == "bomb-images.gz" && error?.field == "decompressed size")
+        #expect(error?.expected.hasPrefix("1584 decompressed bytes") == true, "\(String(describing: error))")
+        #expect(error?.found == "more than 1584 bytes (trailing data)")
+        try withTemporaryDirectory { dir in
+            let url = dir.appendingPathComponent("train-images-idx3-ubyte.gz")
+            try write(bomb, to: url)
+            expectDataError(.invalidSize, naming: "train-images-idx3-ubyte.gz") { _ = try MNIST.readImages(at: url) }
+        }
+        // The same for labels: 3 declared, a megabyte present.
+        let labelBomb = Gzip.compress(MNIST.encodeLabels([1, 2, 3]) + [UInt8](repeating: 0, count: 1 << 20))
+        let labelError = #expect(throws: DataError.self) { try MNIST.parseLabelsFile(labelBomb, file: "l.gz") }
+        #expect(labelError?.kind == .invalidSize && labelError?.found == "more than 11 bytes (trailing data)")
+        // A short stream: 3 images declared, 2 present.
+        var short = MNIST.encodeImages(Tensor.zeros([2, 1, 28, 28]))
+        short[7] = 3
+        let shortError = #expect(throws: DataError.self) { try MNIST.parseImagesFile(Gzip.compress(short), file: "s.gz") }
+        #expect(shortError?.kind == .truncated && shortError?.field == "decompressed size")
+        #expect(shortError?.expected.hasPrefix("2368 decompressed bytes") == true && shortError?.found == "1584 bytes")
+        // Valid files still read, raw and gzip.
+        #expect(try MNIST.parseImagesFile(Gzip.compress(header), file: "ok.gz").shape == [2, 1, 28, 28])
+        #expect(try MNIST.parseLabelsFile(Gzip.compress(MNIST.encodeLabels([4, 5])), file: "ok.gz") == [4, 5])
+        // The inflater itself stops at the limit and at a prefix.
+        #expect(try Gzip.inflatePrefix(bomb, count: 16, file: "b") == Array(header.prefix(16)))
+        let limited = #expect(throws: DataError.self) { try Gzip.inflate(bomb, file: "b", limit: 4096) }
+        #expect(limited?.found == "more than 4096 decompressed bytes")
+    }
+
     @Test func labelOutOfRange() {
         let error = #expect(throws: DataError.self) { try MNIST.parseLabels(MNIST.encodeLabels([1, 2, 10]), file: "labels") }
         #expect(error?.kind == .invalidLabel)

@@ -181,3 +181,35 @@ private func sampleCheckpoint() -> Checkpoint {
                    bestAccuracy: 0, configuration: c, normalization: nil).write(to: checkpointURL)
     #expect(try Checkpoint.read(from: checkpointURL).configuration == c)
 }
+
+/// A stored normalization with a std ≤ 0, a non-finite value, mismatched lengths or the
+/// wrong channel count used to trap (or divide by zero) when eval, sharpness or landscape
+/// applied it; now reading the checkpoint (or loading it onto data) names the file and field.
+@Test func checkpointNormalizationIsValidated() throws {
+    let directory = try temporaryDirectory("bad-normalization")
+    defer { try? FileManager.default.removeItem(at: directory) }
+    let valid = directory.appendingPathComponent("valid.safetensors")
+    try sampleCheckpoint().write(to: valid)
+    let contents = try Safetensors.read(from: valid)
+    for (k, stored) in [
+        #"{"mean":[0.5],"std":[0]}"#, #"{"mean":[0.5],"std":[-2]}"#, #"{"mean":[0.5,1],"std":[2]}"#,
+        #"{"mean":[],"std":[]}"#, #"{"mean":[0.5],"std":[1e39]}"#, #"{"mean":[0.5],"std":["nan"]}"#, #"{"mean":[0.5]"#,
+    ].enumerated() {
+        var metadata = contents.metadata
+        metadata["normalization"] = stored
+        let url = directory.appendingPathComponent("bad\(k).safetensors")
+        try Safetensors.write(contents.tensors.map { ($0.name, $0.tensor) }, metadata: metadata, to: url)
+        let error = #expect(throws: DataError.self, "\(stored)") { _ = try Checkpoint.read(from: url) }
+        #expect(error?.file == "bad\(k).safetensors" && error?.field == "__metadata__.normalization", "\(String(describing: error))")
+    }
+    // Valid statistics for 3 channels, data with 4 features: rejected before the model is built.
+    var saved = sampleCheckpoint()
+    saved.normalization = Normalization(mean: [0, 0, 0], std: [1, 1, 1])
+    let error = #expect(throws: DataError.self) {
+        _ = try LoadedCheckpoint(
+            checkpoint: saved, configuration: configuration("sgd", epochs: 1), rawTrain: trainSet, rawTest: testSet,
+            source: "/runs/x/checkpoint-last.safetensors")
+    }
+    #expect(error?.kind == .countMismatch && error?.file == "checkpoint-last.safetensors")
+    #expect(error?.field == "__metadata__.normalization" && error?.found == "3 channels")
+}
