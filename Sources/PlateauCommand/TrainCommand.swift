@@ -101,7 +101,7 @@ struct TrainCommand: ParsableCommand {
         do {
             c.methodOptions.merge(try MethodRegistry.standard.settings(fromArguments: methodArguments, for: [c.optimizer])) { $1 }
         } catch { throw ValidationError(error.description) }
-        try c.validate()
+        do { try c.validate() } catch { throw ValidationError("\(error)") }  // a setting no run can use: a usage error (64)
         return c
     }
 
