@@ -109,6 +109,7 @@ struct TrainCommand: ParsableCommand {
         PlateauCommand.configureRuntime()
         if resume && output == nil { throw ValidationError("--resume needs --output, the run directory to continue") }
         let c = try makeConfiguration()
+        if let warning = MethodRegistry.standard.inactiveTermWarning(for: c) { printWarning(warning) }
         try Parallelism.withThreads(c.threads) {
         let trainer = try Trainer.prepare(c, output: c.output.map { URL(fileURLWithPath: $0) }, resume: resume)
         var progress = ConsoleProgress()
