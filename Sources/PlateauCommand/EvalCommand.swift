@@ -29,6 +29,12 @@ struct EvalCommand: ParsableCommand {
         guard test.count > 0 else {
             throw RuntimeError("the test split of \(c.dataset) is empty: nothing to evaluate (a table's test split is 20% of its rows)")
         }
+        let nonFinite = saved.model.entries.filter { $0.value.hasNonFinite }.map(\.key)
+        guard nonFinite.isEmpty else {
+            throw RuntimeError(
+                "\(url.lastPathComponent): the checkpoint has non-finite weights (not a number or infinite) in "
+                    + "\(nonFinite.prefix(5).joined(separator: ", "))\(nonFinite.count > 5 ? ", …" : ""): its loss and accuracy would be NaN")
+        }
         let normalization = saved.normalization ?? Normalization.fit(train)
         if let streamBatchSize {
             guard streamBatchSize > 0 else { throw ValidationError("--stream-batch-size: expected a positive number, got \(streamBatchSize)") }
@@ -37,10 +43,7 @@ struct EvalCommand: ParsableCommand {
         }
         let result = try evaluate(model, weights: saved.model, source: url.path, on: normalization.apply(to: test))
         guard result.loss.isFinite, result.accuracy.isFinite else {
-            let bad = saved.model.entries.filter { $0.value.hasNonFinite }.map(\.key)
-            throw RuntimeError(
-                "\(url.lastPathComponent): the loss on \(c.dataset) is \(result.loss), not a number"
-                    + (bad.isEmpty ? " (the inputs or the model overflow)" : "; the checkpoint has non-finite weights in \(bad.prefix(5).joined(separator: ", "))\(bad.count > 5 ? ", …" : "")"))
+            throw RuntimeError("\(url.lastPathComponent): the loss on \(c.dataset) is \(result.loss), not a number (the inputs or the model overflow)")
         }
         if json {
             let object: [String: Any] = ["accuracy": Double(result.accuracy), "loss": Double(result.loss), "samples": test.count, "dataset": c.dataset, "model": c.model]

@@ -38,8 +38,9 @@ extension CLITests {
             i += 4
         }
         try Data(bytes).write(to: checkpoint)
-        for json in [false, true] {
-            let result = try Self.run(["eval", checkpoint.path] + (json ? ["--json"] : []))
+        for options in [[], ["--json"], ["--stream-batch-size", "100"]] {
+            let json = options
+            let result = try Self.run(["eval", checkpoint.path] + options)
             #expect(result.status == 1, "json \(json): \(result.output) \(result.error)")
             #expect(result.error.contains("not a number") && result.error.contains("non-finite weights"), "\(result.error)")
             #expect(!result.output.contains("nan") && !result.error.contains("3840"), "\(result.output) \(result.error)")
