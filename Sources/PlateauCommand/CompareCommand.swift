@@ -73,6 +73,7 @@ struct CompareCommand: ParsableCommand {
             check.optimizer = method
             check.methodOptions = MethodRegistry.standard.settings(methodSettings, for: method)
             do { try check.validate() } catch { throw ValidationError("\(error)") }
+            if let warning = MethodRegistry.standard.inactiveTermWarning(for: check) { printWarning(warning) }
         }
         let cores = ProcessInfo.processInfo.activeProcessorCount
         let runCount = methods.count * seeds

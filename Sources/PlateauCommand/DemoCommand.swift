@@ -53,6 +53,7 @@ struct DemoCommand: ParsableCommand {
             c.seed = seed
             if ["adam", "adamw"].contains(method) { c.learningRate = min(lr, 1e-3) }
             do { try c.validate() } catch { throw ValidationError("\(error)") }
+            if let warning = MethodRegistry.standard.inactiveTermWarning(for: c) { printWarning(warning) }
             return c
         }
         let split = try DigitsSplit()

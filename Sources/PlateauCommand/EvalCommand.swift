@@ -26,7 +26,16 @@ struct EvalCommand: ParsableCommand {
         let (train, test) = try DatasetCatalog.load(c.dataset, dataDirectory: c.dataDirectory, seed: c.seed)
         var generator = SeededGenerator(seed: 0)
         let model = try ModelFactory.make(c.model, sampleShape: test.sampleShape, classCount: max(train.classCount, test.classCount), using: &generator)
+        guard test.count > 0 else {
+            throw RuntimeError("the test split of \(c.dataset) is empty: nothing to evaluate (a table's test split is 20% of its rows)")
+        }
         try saved.normalization?.check(for: test, file: url.lastPathComponent, field: "__metadata__.normalization")
+        let nonFinite = saved.model.entries.filter { $0.value.hasNonFinite }.map(\.key)
+        guard nonFinite.isEmpty else {
+            throw RuntimeError(
+                "\(url.lastPathComponent): the checkpoint has non-finite weights (not a number or infinite) in "
+                    + "\(nonFinite.prefix(5).joined(separator: ", "))\(nonFinite.count > 5 ? ", …" : ""): its loss and accuracy would be NaN")
+        }
         let normalization = saved.normalization ?? Normalization.fit(train)
         if let streamBatchSize {
             guard streamBatchSize > 0 else { throw ValidationError("--stream-batch-size: expected a positive number, got \(streamBatchSize)") }
@@ -34,6 +43,9 @@ struct EvalCommand: ParsableCommand {
             return
         }
         let result = try evaluate(model, weights: saved.model, source: url.path, on: normalization.apply(to: test))
+        guard result.loss.isFinite, result.accuracy.isFinite else {
+            throw RuntimeError("\(url.lastPathComponent): the loss on \(c.dataset) is \(result.loss), not a number (the inputs or the model overflow)")
+        }
         if json {
             let object: [String: Any] = ["accuracy": Double(result.accuracy), "loss": Double(result.loss), "samples": test.count, "dataset": c.dataset, "model": c.model]
             print(String(decoding: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]), as: UTF8.self))

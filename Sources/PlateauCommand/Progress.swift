@@ -47,3 +47,8 @@ struct ConsoleProgress: TrainingObserver {
 struct CommandFailure: Error, CustomStringConvertible {
     let description: String
 }
+
+/// A warning on standard error (the run goes on).
+func printWarning(_ text: String) {
+    FileHandle.standardError.write(Data((text + "\n").utf8))
+}

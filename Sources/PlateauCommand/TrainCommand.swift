@@ -11,6 +11,59 @@ struct DatasetOptions: ParsableArguments {
     var dataDir: String?
 }
 
+/// The defaults `train --help` shows: those of a fresh ``RunConfiguration``.
+private let defaults = RunConfiguration()
+
+/// `train`'s model and data options.
+struct TrainModelAndDataOptions: ParsableArguments {
+    @Option(help: "Model: \(ModelFactory.names.joined(separator: ", ")) (default: \(defaults.model)).") var model: String?
+    @OptionGroup var data: DatasetOptions
+    @Option(parsing: .unconditional, help: "Use only the first N training samples (default: all).") var trainLimit: Int?
+    @Option(parsing: .unconditional, help: "Fraction of training labels to corrupt, seeded (default: \(defaults.labelNoise)).") var labelNoise: Double?
+    @Option(help: "Label noise kind: symmetric or pair (default: \(defaults.labelNoiseKind)).") var labelNoiseKind: String?
+    @Flag(help: "Random-crop (and, for CIFAR, flip) augmentation.") var augment = false
+    @Flag(help: "Keep the dataset order (no shuffling).") var noShuffle = false
+}
+
+/// `train`'s optimizer options.
+struct TrainOptimizerOptions: ParsableArguments {
+    @Option(help: "Method: \(MethodRegistry.standard.names.joined(separator: ", ")) (default: \(defaults.optimizer); their options are listed above).") var optimizer: String?
+    @Option(help: "Base optimizer under a sharpness-aware rule or objective term: \(MethodRegistry.standard.baseOptimizerNames.joined(separator: ", ")) (default: \(defaults.baseOptimizer)).") var baseOptimizer: String?
+    @Option(parsing: .unconditional, help: "Samples per step (default: \(defaults.batchSize)).") var batchSize: Int?
+    @Option(parsing: .unconditional, help: "Learning rate, the peak for onecycle (default: \(defaults.learningRate)).") var lr: Float?
+    @Option(parsing: .unconditional, help: "SGD momentum (default: \(defaults.momentum)).") var momentum: Float?
+    @Flag(help: "Nesterov momentum.") var nesterov = false
+    @Option(parsing: .unconditional, help: "Weight decay, L2 for sgd/adam, decoupled for adamw (default: \(defaults.weightDecay)).") var weightDecay: Float?
+    @Option(parsing: .unconditional, help: "Label smoothing of the cross-entropy (default: \(defaults.labelSmoothing)).") var labelSmoothing: Float?
+    @Option(parsing: .unconditional, help: "Clip the final gradient to this global norm (default: no clipping).") var maxGradNorm: Float?
+    @Option(parsing: .unconditional, help: "Accumulate gradients over micro-batches of this size (default: whole batches).") var microBatchSize: Int?
+}
+
+/// `train`'s epochs and learning-rate schedule.
+struct TrainScheduleOptions: ParsableArguments {
+    @Option(parsing: .unconditional, help: "Epochs to train (default: \(defaults.epochs)).") var epochs: Int?
+    @Option(help: "Learning-rate schedule: \(RunConfiguration.schedules.joined(separator: ", ")) (default: \(defaults.schedule)).") var schedule: String?
+    @Option(parsing: .unconditional, help: "Linear warm-up epochs before the schedule (default: \(defaults.warmupEpochs)).") var warmupEpochs: Int?
+    @Option(parsing: .unconditional, help: "Decay every this many epochs, step schedule (default: \(defaults.stepEpochs)).") var stepEpochs: Int?
+    @Option(help: "Comma-separated milestone epochs (multistep schedule).") var milestones: String?
+    @Option(parsing: .unconditional, help: "Decay factor of step/multistep schedules (default: \(defaults.gamma)).") var gamma: Float?
+}
+
+/// `train`'s options common to the sharpness-aware rules (each method's own options are
+/// parsed from the remaining arguments through the method table).
+struct TrainSharpnessAwareOptions: ParsableArguments {
+    @Option(parsing: .unconditional, help: "m-sharpness: an independent perturbation per chunk of m samples, any sharpness-aware rule (default: the whole batch). Each method's own options (--rho, --saf-start, …) are listed above.") var mSharpness: Int?
+}
+
+/// `train`'s run options (the run directory's --output and --resume are listed under OPTIONS).
+struct TrainRunOptions: ParsableArguments {
+    @Option(parsing: .unconditional, help: "Random seed (default: \(defaults.seed)).") var seed: UInt64?
+    @Option(help: "Read the run configuration from this JSON file (flags override it).") var config: String?
+    @Option(help: "Start from the weights of this checkpoint.") var initialWeights: String?
+    @Option(parsing: .unconditional, help: "Steps between TensorBoard scalars in the run directory's event file, 0: none (default: \(defaults.tensorboardInterval)).") var tensorboardInterval: Int?
+    @Option(parsing: .unconditional, help: "Compute threads; results are the same for any count (default: \(defaults.threads)).") var threads: Int?
+}
+
 /// `plateau train`: one training run with live progress, metrics and checkpoints.
 struct TrainCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -30,51 +83,63 @@ struct TrainCommand: ParsableCommand {
             The run directory is locked while training (.lock holds the process id): a \
             second training there stops, naming that process.
 
+            Options left out take config.json's value with --config or --resume, otherwise the \
+            default shown. Sharpness-aware rules and objective terms run over --base-optimizer; \
+            their own options (--rho, --saf-lambda, …) are listed below.
+
             Examples:
-              plateau train --model mlp --dataset digits --epochs 20 --optimizer sam --rho 0.05
-              plateau train --model lenet --dataset mnist --optimizer saf --epochs 10 --output runs/lenet-saf
+              plateau train --model mlp --dataset digits --epochs 20 \\
+                --optimizer sam --rho 0.05
+              plateau train --model lenet --dataset mnist --optimizer saf \\
+                --epochs 10 --output runs/lenet-saf
               plateau train --output runs/lenet-saf --resume
 
             \(MethodRegistry.standard.helpText())
             """
     )
 
-    @OptionGroup var data: DatasetOptions
+    @OptionGroup(title: "Model and data") var modelAndData: TrainModelAndDataOptions
+    @OptionGroup(title: "Optimizer") var optimization: TrainOptimizerOptions
+    @OptionGroup(title: "Schedule") var scheduling: TrainScheduleOptions
+    @OptionGroup(title: "Sharpness-aware") var sharpnessAware: TrainSharpnessAwareOptions
+    @OptionGroup(title: "Run") var runOptions: TrainRunOptions
 
-    @Option(help: "Model: \(ModelFactory.names.joined(separator: ", ")).") var model: String?
-    @Option(parsing: .unconditional, help: "Epochs to train.") var epochs: Int?
-    @Option(parsing: .unconditional, help: "Samples per step.") var batchSize: Int?
-    @Option(help: "Method: \(MethodRegistry.standard.names.joined(separator: ", ")) (their options are listed above).") var optimizer: String?
-    @Option(help: "Base optimizer under a sharpness-aware rule or objective term: \(MethodRegistry.standard.baseOptimizerNames.joined(separator: ", ")).") var baseOptimizer: String?
-    @Option(parsing: .unconditional, help: "Learning rate (the peak for onecycle).") var lr: Float?
-    @Option(parsing: .unconditional, help: "SGD momentum.") var momentum: Float?
-    @Flag(help: "Nesterov momentum.") var nesterov = false
-    @Option(parsing: .unconditional, help: "Weight decay (L2 for sgd/adam, decoupled for adamw).") var weightDecay: Float?
-    @Option(help: "Learning-rate schedule: \(RunConfiguration.schedules.joined(separator: ", ")).") var schedule: String?
-    @Option(parsing: .unconditional, help: "Linear warm-up epochs before the schedule.") var warmupEpochs: Int?
-    @Option(parsing: .unconditional, help: "Decay every this many epochs (step schedule).") var stepEpochs: Int?
-    @Option(help: "Comma-separated milestone epochs (multistep schedule).") var milestones: String?
-    @Option(parsing: .unconditional, help: "Decay factor of step/multistep schedules.") var gamma: Float?
-    @Option(parsing: .unconditional, help: "Label smoothing of the cross-entropy.") var labelSmoothing: Float?
-    @Option(parsing: .unconditional, help: "Clip the final gradient to this global norm.") var maxGradNorm: Float?
-    @Option(parsing: .unconditional, help: "Accumulate gradients over micro-batches of this size.") var microBatchSize: Int?
-    @Option(parsing: .unconditional, help: "Fraction of training labels to corrupt (seeded).") var labelNoise: Double?
-    @Option(help: "Label noise kind: symmetric or pair.") var labelNoiseKind: String?
-    @Flag(help: "Random-crop (and, for CIFAR, flip) augmentation.") var augment = false
-    @Flag(help: "Keep the dataset order (no shuffling).") var noShuffle = false
-    @Option(parsing: .unconditional, help: "Use only the first N training samples.") var trainLimit: Int?
-
-    @Option(parsing: .unconditional, help: "Random seed.") var seed: UInt64?
     @Option(help: "Run directory for config, metrics and checkpoints (default: a fresh runs/<model>-<method>-<yyyymmdd>-<n>).") var output: String?
-    @Option(help: "Start from the weights of this checkpoint.") var initialWeights: String?
-    @Option(help: "Read the run configuration from this JSON file (flags override it).") var config: String?
     @Flag(help: "Continue the run in --output from its last checkpoint (--epochs may grow; other settings must match config.json).") var resume = false
     @Flag(help: "Replace the run in --output: remove its checkpoints, metrics, event files, label-noise.json and config.json first.") var overwrite = false
     @Flag(help: "With --resume: accept settings that differ from the run's config.json.") var allowChanges = false
-    @Option(parsing: .unconditional, help: "Steps between TensorBoard scalars in the run directory's event file (0: none; default 1).") var tensorboardInterval: Int?
-    @Option(parsing: .unconditional, help: "m-sharpness: an independent perturbation per chunk of m samples (any sharpness-aware rule).") var mSharpness: Int?
     @Argument(parsing: .allUnrecognized, help: .hidden) var methodArguments: [String] = []
-    @Option(parsing: .unconditional, help: "Compute threads (default 2; results are the same for any count).") var threads: Int?
+
+    // The groups' values under the names the configuration code reads.
+    var data: DatasetOptions { modelAndData.data }
+    var model: String? { modelAndData.model }
+    var trainLimit: Int? { modelAndData.trainLimit }
+    var labelNoise: Double? { modelAndData.labelNoise }
+    var labelNoiseKind: String? { modelAndData.labelNoiseKind }
+    var augment: Bool { modelAndData.augment }
+    var noShuffle: Bool { modelAndData.noShuffle }
+    var optimizer: String? { optimization.optimizer }
+    var baseOptimizer: String? { optimization.baseOptimizer }
+    var batchSize: Int? { optimization.batchSize }
+    var lr: Float? { optimization.lr }
+    var momentum: Float? { optimization.momentum }
+    var nesterov: Bool { optimization.nesterov }
+    var weightDecay: Float? { optimization.weightDecay }
+    var labelSmoothing: Float? { optimization.labelSmoothing }
+    var maxGradNorm: Float? { optimization.maxGradNorm }
+    var microBatchSize: Int? { optimization.microBatchSize }
+    var epochs: Int? { scheduling.epochs }
+    var schedule: String? { scheduling.schedule }
+    var warmupEpochs: Int? { scheduling.warmupEpochs }
+    var stepEpochs: Int? { scheduling.stepEpochs }
+    var milestones: String? { scheduling.milestones }
+    var gamma: Float? { scheduling.gamma }
+    var mSharpness: Int? { sharpnessAware.mSharpness }
+    var seed: UInt64? { runOptions.seed }
+    var initialWeights: String? { runOptions.initialWeights }
+    var config: String? { runOptions.config }
+    var tensorboardInterval: Int? { runOptions.tensorboardInterval }
+    var threads: Int? { runOptions.threads }
 
     func makeConfiguration() throws -> RunConfiguration {
         var c = RunConfiguration()
@@ -118,7 +183,7 @@ struct TrainCommand: ParsableCommand {
         do {
             c.methodOptions.merge(try MethodRegistry.standard.settings(fromArguments: methodArguments, for: [c.optimizer])) { $1 }
         } catch { throw ValidationError(error.description) }
-        try c.validate()
+        do { try c.validate() } catch { throw ValidationError("\(error)") }  // a setting no run can use: a usage error (64)
         return c
     }
 
@@ -128,6 +193,7 @@ struct TrainCommand: ParsableCommand {
         if allowChanges && !resume { throw ValidationError("--allow-changes applies to --resume only") }
         if overwrite && resume { throw ValidationError("--overwrite and --resume exclude each other: --resume continues the run in --output, --overwrite replaces it") }
         var c = try makeConfiguration()
+        if let warning = MethodRegistry.standard.inactiveTermWarning(for: c) { printWarning(warning) }
         try Parallelism.withThreads(c.threads) {
         var trainer = try Trainer.prepare(c, output: c.output.map { URL(fileURLWithPath: $0) }, resume: resume)
         trainer.runDirectoryPolicy = RunDirectoryPolicy(existingRun: overwrite ? .overwrite : .refuse, allowsChangedSettings: allowChanges)

@@ -69,7 +69,8 @@ public struct Checkpoint: Sendable {
 
     /// Reads a checkpoint written by ``write(to:)``, with errors naming the file and field.
     public static func read(from url: URL) throws -> Checkpoint {
-        try decode(Safetensors.read(from: url), file: url.lastPathComponent)
+        try checkIsSafetensorsFile(url)
+        return try decode(Safetensors.read(from: url), file: url.lastPathComponent)
     }
 
     /// Reads a checkpoint from safetensors bytes held in memory; errors name `file`.
@@ -133,4 +134,45 @@ public struct Checkpoint: Sendable {
             model: model, optimizer: OptimizerState(tensors: optimizer, scalars: scalars), extras: extras, epoch: epoch, step: step,
             bestAccuracy: Float(contents.metadata["best_accuracy"] ?? "") ?? 0, configuration: configuration, normalization: normalization)
     }
+
+    /// Rejects what is plainly not a checkpoint before the safetensors reader reports a
+    /// meaningless header length: a directory (a run directory: which files to pass), or a
+    /// file that does not start like safetensors (an 8-byte length, then a JSON object).
+    static func checkIsSafetensorsFile(_ url: URL) throws {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory) else { return }  // the reader names the missing file
+        if isDirectory.boolValue {
+            let inside = ["checkpoint-last.safetensors", "checkpoint-best.safetensors"].filter {
+                FileManager.default.fileExists(atPath: url.appendingPathComponent($0).path)
+            }
+            throw CheckpointError(
+                path: url.path,
+                message: "is a directory; expected a checkpoint file (.safetensors) written by plateau train"
+                    + (inside.isEmpty ? "" : ", such as \(inside.map { url.appendingPathComponent($0).path }.joined(separator: " or "))"))
+        }
+        guard let handle = try? FileHandle(forReadingFrom: url) else { return }
+        defer { try? handle.close() }
+        let start = [UInt8]((try? handle.read(upToCount: 16)) ?? Data())
+        // Byte 8 opens the JSON header; leading spaces are allowed by the format.
+        let header = start.dropFirst(8).first { $0 != 0x20 }
+        guard start.count < 9 || (header != nil && header != UInt8(ascii: "{")) else { return }
+        let found: String
+        if start.isEmpty { found = "an empty file" }
+        else if start.allSatisfy({ (0x20..<0x7F).contains($0) || $0 == 0x0A || $0 == 0x09 || $0 == 0x0D }) {
+            found = "text starting \"\(String(decoding: start, as: UTF8.self).replacingOccurrences(of: "\n", with: "\\n"))\""
+        } else {
+            found = "bytes " + start.prefix(12).map { String(format: "%02x", $0) }.joined(separator: " ")
+        }
+        throw CheckpointError(
+            path: url.path,
+            message: "not a safetensors file (a checkpoint starts with an 8-byte header length and a JSON header '{'); found \(found)")
+    }
+}
+
+/// A path that is not a checkpoint at all (a directory, a text file).
+public struct CheckpointError: Error, CustomStringConvertible, LocalizedError, Sendable {
+    public var path: String
+    public var message: String
+    public var description: String { "\(path): \(message)" }
+    public var errorDescription: String? { description }
 }

@@ -102,12 +102,129 @@ public struct RunConfiguration: Codable, Sendable, Equatable {
     public static func decode(_ data: Data, source: String) throws -> RunConfiguration {
         do {
             return try RunConfiguration.decoder.decode(RunConfiguration.self, from: data)
-        } catch let DecodingError.typeMismatch(_, context), let DecodingError.valueNotFound(_, context) {
-            throw ConfigurationError(field: "\(source): \(context.codingPath.map(\.stringValue).joined(separator: "."))", message: context.debugDescription)
-        } catch let DecodingError.dataCorrupted(context) {
-            throw ConfigurationError(field: source, message: "not valid JSON: \(context.debugDescription)")
+        } catch let error as DecodingError {
+            throw ConfigurationError(field: source, message: describe(error, in: data))
         } catch {
             throw ConfigurationError(field: source, message: "\(error)")
+        }
+    }
+
+    /// A decoding error as people read it: `key 'epochs': expected an integer, found a
+    /// string "ten"` — the key path, the type the key has, and what the file holds there.
+    /// Only a file that does not parse at all is "not valid JSON".
+    static func describe(_ error: DecodingError, in data: Data) -> String {
+        let context: DecodingError.Context
+        var expected: String? = nil
+        switch error {
+        case .typeMismatch(let type, let c): context = c; expected = typeDescription(type)
+        case .valueNotFound(let type, let c): context = c; expected = typeDescription(type)
+        case .keyNotFound(let key, let c): return "\(keyPath(c.codingPath)): missing key '\(key.stringValue)'"
+        case .dataCorrupted(let c): context = c
+        @unknown default: return "\(error)"
+        }
+        let path = context.codingPath
+        guard !path.isEmpty else {
+            if expected != nil { return "expected a JSON object of settings, found \(describeJSON(value(at: [], in: data)))" }
+            // Foundation reports a number that does not fit its field (2.5 or -1 for an
+            // integer, 1e39 for a Float) as invalid data without a key: find the key.
+            if let misfit = numberMisfit(in: data) { return misfit }
+            return "not valid JSON: \((context.underlyingError as NSError?)?.localizedDescription ?? context.debugDescription)"
+        }
+        let found = value(at: path, in: data)
+        let declared = expectedType(ofKey: path)
+        return "key '\(keyPath(path))': expected \(declared ?? expected ?? "a boolean, number, string or null"), found \(describeJSON(found))"
+    }
+
+    /// The first number of a parsed file that its field's type cannot hold, described.
+    static func numberMisfit(in data: Data) -> String? {
+        guard let object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else { return nil }
+        func fits(_ value: Any, integer: Bool, nonNegative: Bool = false) -> Bool {
+            guard let number = value as? NSNumber, String(cString: number.objCType) != "c" else { return true }  // a type error, reported by the decoder
+            let d = number.doubleValue
+            if integer { return d == d.rounded() && abs(d) < 9.2e18 && (!nonNegative || d >= 0) }
+            return abs(d) <= Double(Float.greatestFiniteMagnitude)
+        }
+        for key in object.keys.sorted() {
+            guard let field = CodingKeys(stringValue: key), let value = object[key] else { continue }
+            var bad: (path: String, value: Any)? = nil
+            switch field {
+            case .epochs, .batchSize, .warmupEpochs, .stepEpochs, .threads, .tensorboardInterval, .trainLimit, .microBatchSize, .mSharpness:
+                if !fits(value, integer: true) { bad = (key, value) }
+            case .seed:
+                if !fits(value, integer: true, nonNegative: true) { bad = (key, value) }
+            case .milestones:
+                for (i, element) in ((value as? [Any]) ?? []).enumerated() where !fits(element, integer: true) { bad = ("\(key)[\(i)]", element); break }
+            case .labelNoise, .learningRate, .momentum, .weightDecay, .gamma, .labelSmoothing, .maxGradientNorm:
+                if !fits(value, integer: false) {
+                    return "key '\(key)': expected a number within ±\(Float.greatestFiniteMagnitude), found the number \(value)"
+                }
+            default: break
+            }
+            if let bad {
+                let expected = field == .milestones ? "an integer (an epoch)" : expectedType(ofKey: [AnyCodingKey(key)]) ?? "an integer"
+                return "key '\(bad.path)': expected \(expected), found \(describeJSON(bad.value))"
+            }
+        }
+        return nil
+    }
+
+    /// `milestones[1]`, `epochs`.
+    static func keyPath(_ path: [any CodingKey]) -> String {
+        var text = ""
+        for key in path {
+            if let index = key.intValue { text += "[\(index)]" } else { text += (text.isEmpty ? "" : ".") + key.stringValue }
+        }
+        return text
+    }
+
+    /// What a field of the file must hold, from the field's Swift type (a method option: nil).
+    static func expectedType(ofKey path: [any CodingKey]) -> String? {
+        guard let first = path.first, let key = CodingKeys(stringValue: first.stringValue) else { return nil }
+        switch key {
+        case .epochs, .batchSize, .warmupEpochs, .stepEpochs, .threads, .tensorboardInterval: return "an integer"
+        case .trainLimit, .microBatchSize, .mSharpness: return "an integer or null"
+        case .seed: return "a non-negative integer"
+        case .labelNoise, .learningRate, .momentum, .weightDecay, .gamma, .labelSmoothing: return "a number"
+        case .maxGradientNorm: return "a number, \"inf\" or null"
+        case .augment, .shuffle, .nesterov: return "a boolean (true or false)"
+        case .milestones: return path.count > 1 ? "an integer (an epoch)" : "an array of integers (epochs)"
+        case .dataDirectory, .output, .initialWeights: return "a string or null"
+        case .model, .dataset, .optimizer, .baseOptimizer, .labelNoiseKind, .schedule: return "a string"
+        }
+    }
+
+    static func typeDescription(_ type: Any.Type) -> String {
+        switch type {
+        case is Int.Type, is UInt64.Type, is Int?.Type, is UInt64?.Type: "an integer"
+        case is Float.Type, is Double.Type, is Float?.Type, is Double?.Type: "a number"
+        case is Bool.Type: "a boolean (true or false)"
+        case is String.Type, is String?.Type: "a string"
+        default: "a value of type \(type)"
+        }
+    }
+
+    /// The JSON value at `path` in `data`, if the file parses.
+    static func value(at path: [any CodingKey], in data: Data) -> Any? {
+        var current: Any? = try? JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed])
+        for key in path {
+            if let index = key.intValue, let array = current as? [Any] { current = array.indices.contains(index) ? array[index] : nil }
+            else if let object = current as? [String: Any] { current = object[key.stringValue] }
+            else { return nil }
+        }
+        return current
+    }
+
+    /// `a string "ten"`, `the number 1.5`, `an array`, `null`.
+    static func describeJSON(_ value: Any?) -> String {
+        switch value {
+        case nil, is NSNull: return "null"
+        case let string as String: return "a string \"\(string)\""
+        case let number as NSNumber:
+            if String(cString: number.objCType) == "c" { return "the boolean \(number.boolValue)" }
+            return "the number \(number)"
+        case is [Any]: return "an array"
+        case is [String: Any]: return "an object"
+        default: return "\(value!)"
         }
     }
 

@@ -93,7 +93,8 @@ private func configurationError(_ body: () throws -> Void) -> ConfigurationError
     let url = directory.appendingPathComponent("config.json")
     try Data(#"{"epochs": "ten"}"#.utf8).write(to: url)
     let typed = configurationError { _ = try RunConfiguration.load(from: url) }
-    #expect(typed?.field.hasSuffix("epochs") == true, "\(String(describing: typed))")
+    #expect(typed?.field == url.path, "\(String(describing: typed))")
+    #expect(typed?.message == #"key 'epochs': expected an integer, found a string "ten""#, "\(String(describing: typed))")
     try Data("{not json".utf8).write(to: url)
     #expect(configurationError { _ = try RunConfiguration.load(from: url) }?.field == url.path)
 }

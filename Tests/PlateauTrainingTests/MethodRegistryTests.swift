@@ -179,3 +179,36 @@ private struct BatchLog: LoopObserver {
     var seen: [Int] = []
     mutating func batchFinished(_ metrics: BatchMetrics, of batches: Int) { seen.append(metrics.batch) }
 }
+
+/// A run that ends before the method's term switches on is warned about; the start is the
+/// method's `saf-start` option, found in the table, whatever the method is called.
+@Test func inactiveTermWarningFollowsTheStartOption() {
+    struct DelayedOptions: MethodOptions {
+        var start: Int = 2
+        static let options = [OptionSpec("saf-start", \DelayedOptions.start, help: "On after this epoch.")]
+    }
+    var registry = MethodRegistry.standard
+    registry.register(.objective("delayed", summary: "A term that starts late (a test)", options: DelayedOptions.self) { _, _, _ in
+        ConstantTerm(offset: 0)
+    })
+    var c = RunConfiguration()
+    c.optimizer = "delayed"
+    c.epochs = 3  // epochs 0, 1, 2: none after 2
+    #expect(registry.inactiveTermWarning(for: c)?.contains("--saf-start 2") == true)
+    c.epochs = 4
+    #expect(registry.inactiveTermWarning(for: c) == nil)
+    c.methodOptions = ["saf-start": 3]
+    #expect(registry.inactiveTermWarning(for: c)?.contains("4 epochs") == true)
+    for method in ["saf", "mesa"] {
+        var standard = RunConfiguration()
+        standard.optimizer = method
+        standard.epochs = 6
+        #expect(MethodRegistry.standard.inactiveTermWarning(for: standard)?.contains("\(method)'s term") == true)
+        standard.epochs = 7
+        #expect(MethodRegistry.standard.inactiveTermWarning(for: standard) == nil)
+    }
+    c.optimizer = "sam"
+    c.methodOptions = [:]
+    c.epochs = 1
+    #expect(registry.inactiveTermWarning(for: c) == nil)
+}

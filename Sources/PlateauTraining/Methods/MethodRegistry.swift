@@ -175,6 +175,24 @@ public struct MethodRegistry: Sendable {
         }
     }
 
+    /// The option that switches a method's objective term on after an epoch (SAF's and
+    /// MESA's `--saf-start`: the term is on in the 0-based epochs e > E_start).
+    public static let startEpochOption = "saf-start"
+
+    /// A warning when `c` ends before its method's term switches on — the run would train
+    /// exactly as its base optimizer — naming the method, its start and the epoch count;
+    /// `nil` otherwise. The start is found among the method's options
+    /// (``startEpochOption``), not by the method's name.
+    public func inactiveTermWarning(for c: RunConfiguration) -> String? {
+        guard let method = try? entry(named: c.optimizer), method.options.contains(where: { $0.name == Self.startEpochOption }),
+              let options = try? method.resolvedOptions(c.methodOptions), case .int(let start)? = options[Self.startEpochOption]
+        else { return nil }
+        guard c.epochs <= start + 1 else { return nil }  // the last epoch, c.epochs − 1, must exceed the start
+        return "warning: \(c.optimizer)'s term is on only in the epochs after --\(Self.startEpochOption) \(start) (0-based e > \(start), "
+            + "from the epoch \(start + 2) counting from 1), but the run has \(c.epochs) epoch\(c.epochs == 1 ? "" : "s"): "
+            + "\(c.optimizer) trains exactly as its base optimizer \(c.baseOptimizer). Train at least \(start + 2) epochs or lower --\(Self.startEpochOption)."
+    }
+
     /// The optimizer of a run: the base optimizer under the method's rule (no perturbation
     /// for plain optimizers and objective terms), driven by ``/PlateauOptim/SharpnessAwareMinimizer``.
     public func makeStepper(_ c: RunConfiguration, context: MethodContext) throws -> any TrainingStepper {
