@@ -23,10 +23,15 @@ import PlateauTensor
 ///
 /// Reference: Kingma & Ba 2015, *Adam: A Method for Stochastic Optimization*.
 public struct Adam: Optimizer {
+    /// η, the step size; default 1e-3. Schedules set it each step.
     public var learningRate: Float
+    /// β₁, the decay of the first-moment (mean) estimate m; default 0.9.
     public let beta1: Float
+    /// β₂, the decay of the second-moment (uncentred variance) estimate v; default 0.999.
     public let beta2: Float
+    /// ε, added to the bias-corrected √v in the denominator; default 1e-8.
     public let epsilon: Float
+    /// λ, the L2 weight decay added to the gradient (g + λ·w); default 0.
     public let weightDecay: Float
 
     private var moments = AdamMoments()
@@ -73,10 +78,15 @@ public struct Adam: Optimizer {
 ///
 /// Reference: Loshchilov & Hutter 2019, *Decoupled Weight Decay Regularization*.
 public struct AdamW: Optimizer {
+    /// η, the step size; default 1e-3. Schedules set it each step.
     public var learningRate: Float
+    /// β₁, the decay of the first-moment (mean) estimate m; default 0.9.
     public let beta1: Float
+    /// β₂, the decay of the second-moment (uncentred variance) estimate v; default 0.999.
     public let beta2: Float
+    /// ε, added to the bias-corrected √v in the denominator; default 1e-8.
     public let epsilon: Float
+    /// λ, the decoupled weight decay (w ← (1 − ηλ)·w before the Adam step); default 0.01.
     public let weightDecay: Float
 
     private var moments = AdamMoments()

@@ -25,6 +25,7 @@ public protocol LearningRateSchedule: Sendable {
 }
 
 extension LearningRateSchedule {
+    /// Open-ended by default: `nil`.
     public var totalSteps: Int? { nil }
 
     /// This schedule with a linear warm-up over its first `epochs` epochs; see ``LinearWarmup``.
@@ -42,12 +43,14 @@ public struct LearningRateScheduleError: Error, Equatable, CustomStringConvertib
     /// What is wrong with it.
     public let message: String
 
+    /// An error naming the schedule type, the initializer argument and what is wrong with it.
     public init(schedule: String, field: String, message: String) {
         self.schedule = schedule
         self.field = field
         self.message = message
     }
 
+    /// `"<schedule>: invalid <field>: <message>"`.
     public var description: String { "\(schedule): invalid \(field): \(message)" }
 }
 
@@ -75,6 +78,7 @@ private func checkGamma(_ value: Float, _ schedule: String) throws(LearningRateS
 
 /// A fixed learning rate: ηₜ = η.
 public struct ConstantLearningRate: LearningRateSchedule {
+    /// η, the fixed rate.
     public let learningRate: Float
 
     /// - Throws: if `learningRate` is negative or not finite.
@@ -98,9 +102,13 @@ public struct ConstantLearningRate: LearningRateSchedule {
 /// Reference: He, Zhang, Ren & Sun 2016, *Deep Residual Learning for Image Recognition*
 /// (η divided by 10 at fixed points of training).
 public struct StepDecay: LearningRateSchedule {
+    /// η₀, the initial (base) rate.
     public let learningRate: Float
+    /// γ, the multiplicative decay factor; default 0.1.
     public let gamma: Float
+    /// k, the number of epochs between decays.
     public let everyEpochs: Int
+    /// The number of optimizer steps in an epoch, converting the step clock to epochs.
     public let stepsPerEpoch: Int
 
     /// - Throws: if `learningRate` is negative, `gamma` is not positive, or `everyEpochs` or
@@ -129,9 +137,13 @@ public struct StepDecay: LearningRateSchedule {
 /// Reference: He, Zhang, Ren & Sun 2016, *Deep Residual Learning for Image Recognition*;
 /// the usual CIFAR recipe for SAM baselines (e.g. ×0.2 at epochs 60, 120, 160).
 public struct MultiStepDecay: LearningRateSchedule {
+    /// η₀, the initial (base) rate.
     public let learningRate: Float
+    /// The epochs (strictly increasing, > 0) at which the rate is multiplied by γ.
     public let milestones: [Int]
+    /// γ, the multiplicative decay factor; default 0.1.
     public let gamma: Float
+    /// The number of optimizer steps in an epoch, converting the step clock to epochs.
     public let stepsPerEpoch: Int
 
     /// - Throws: if `learningRate` is negative, `gamma` is not positive, `stepsPerEpoch` is not
@@ -167,9 +179,13 @@ public struct MultiStepDecay: LearningRateSchedule {
 ///
 /// Reference: Loshchilov & Hutter 2017, *SGDR: Stochastic Gradient Descent with Warm Restarts*.
 public struct CosineAnnealing: LearningRateSchedule {
+    /// η₀, the initial (base) rate.
     public let learningRate: Float
+    /// η_min, the rate reached at step T and kept afterwards; default 0.
     public let minimumLearningRate: Float
+    /// The length of the run in epochs; T = epochs · stepsPerEpoch.
     public let epochs: Int
+    /// The number of optimizer steps in an epoch, converting the step clock to epochs.
     public let stepsPerEpoch: Int
 
     /// - Throws: if a learning rate is negative, `minimumLearningRate > learningRate`, or
@@ -184,6 +200,7 @@ public struct CosineAnnealing: LearningRateSchedule {
         (self.learningRate, self.minimumLearningRate, self.epochs, self.stepsPerEpoch) = (learningRate, minimumLearningRate, epochs, stepsPerEpoch)
     }
 
+    /// T = epochs · stepsPerEpoch.
     public var totalSteps: Int? { epochs * stepsPerEpoch }
 
     public func learningRate(atStep step: Int) -> Float {
@@ -205,7 +222,9 @@ public struct CosineAnnealing: LearningRateSchedule {
 ///
 /// Reference: Goyal et al. 2017, *Accurate, Large Minibatch SGD: Training ImageNet in 1 Hour*.
 public struct LinearWarmup: LearningRateSchedule {
+    /// The schedule being warmed up; it is not delayed.
     public let base: any LearningRateSchedule
+    /// W = warmupEpochs · stepsPerEpoch, the number of warm-up steps (0 for none).
     public let warmupSteps: Int
 
     /// - Parameters:
@@ -233,6 +252,7 @@ public struct LinearWarmup: LearningRateSchedule {
         self.warmupSteps = warmupSteps
     }
 
+    /// The base schedule's length (the warm-up does not lengthen the run).
     public var totalSteps: Int? { base.totalSteps }
 
     public func learningRate(atStep step: Int) -> Float {
@@ -267,12 +287,19 @@ public struct OneCycle: LearningRateSchedule {
         case linear
     }
 
+    /// η_max, the peak rate.
     public let maximumLearningRate: Float
+    /// The length of the run in epochs; T = epochs · stepsPerEpoch.
     public let epochs: Int
+    /// The number of optimizer steps in an epoch, converting the step clock to epochs.
     public let stepsPerEpoch: Int
+    /// The fraction of the run spent rising to η_max; default 0.3 (PyTorch's `pct_start`).
     public let pctStart: Float
+    /// η_init = η_max / divFactor; default 25 (PyTorch's `div_factor`).
     public let divFactor: Float
+    /// η_final = η_init / finalDivFactor; default 1e4 (PyTorch's `final_div_factor`).
     public let finalDivFactor: Float
+    /// How each phase moves between its end values; default `.cosine` (PyTorch's `anneal_strategy`).
     public let annealing: Annealing
 
     /// - Throws: if `maximumLearningRate` is negative, `epochs` or `stepsPerEpoch` is not
@@ -301,6 +328,7 @@ public struct OneCycle: LearningRateSchedule {
         self.annealing = annealing
     }
 
+    /// T = epochs · stepsPerEpoch.
     public var totalSteps: Int? { epochs * stepsPerEpoch }
 
     /// η_max / divFactor, the rate at step 0.

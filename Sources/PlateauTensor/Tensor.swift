@@ -54,7 +54,9 @@ public struct Tensor: Sendable {
         self.init(shape: shape, scalars: [Float](repeating: value, count: shape.reduce(1, *)))
     }
 
+    /// A tensor of the given shape filled with 0.
     public static func zeros(_ shape: [Int]) -> Tensor { Tensor(repeating: 0, shape: shape) }
+    /// A tensor of the given shape filled with 1.
     public static func ones(_ shape: [Int]) -> Tensor { Tensor(repeating: 1, shape: shape) }
 
     /// The number of dimensions.
@@ -85,6 +87,7 @@ public struct Tensor: Sendable {
 }
 
 extension Tensor: CustomStringConvertible {
+    /// The shape and the first eight elements.
     public var description: String {
         let preview = scalars.prefix(8).map { String($0) }.joined(separator: ", ")
         return "Tensor(shape: \(shape), [\(preview)\(scalars.count > 8 ? ", …" : "")])"
@@ -93,6 +96,7 @@ extension Tensor: CustomStringConvertible {
 
 /// Compares values only (shape and elements); graph history is ignored.
 extension Tensor: Equatable {
+    /// Equal when shapes and elements are equal.
     public static func == (lhs: Tensor, rhs: Tensor) -> Bool {
         lhs.shape == rhs.shape && lhs.scalars == rhs.scalars
     }

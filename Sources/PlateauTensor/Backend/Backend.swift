@@ -29,9 +29,11 @@ public enum Backends {
 
 /// Plain-Swift matrix multiply: slow, obviously correct, the test oracle.
 public struct ReferenceBackend: Backend {
+    /// The reference backend (stateless).
     public init() {}
     public var name: String { "reference" }
 
+    /// `C ← α·op(A)·op(B) + β·C` by a triple loop accumulating in `Double`, one rounding per element.
     public func gemm(
         transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int,
         alpha: Float, a: UnsafePointer<Float>, lda: Int,

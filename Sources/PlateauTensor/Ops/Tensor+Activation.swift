@@ -27,6 +27,7 @@ extension Tensor {
         }
     }
 
+    /// Elementwise hyperbolic tangent; d/dx = 1 − tanh²(x).
     public func tanh() -> Tensor {
         unary("tanh", Foundation.tanh) { g, y in [g * (1 - y.square())] }
     }
