@@ -17,8 +17,8 @@ public struct ASAM: SharpnessAwareRule {
     public var eta: Float
 
     /// - Parameters:
-    /// - rho: the adaptive radius ρ (0.5 for CIFAR-10, 1.0 for CIFAR-100 in the paper).
-    /// - eta: the offset η in T = |w| + η.
+    ///   - rho: the adaptive radius ρ (0.5 for CIFAR-10, 1.0 for CIFAR-100 in the paper).
+    ///   - eta: the offset η in T = |w| + η.
     /// - Precondition: `rho` and `eta` are non-negative.
     public init(rho: Float = 0.5, eta: Float = 0.01) {
         precondition(rho >= 0, "ASAM: rho must be non-negative, got \(rho)")

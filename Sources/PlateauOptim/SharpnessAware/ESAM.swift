@@ -64,11 +64,11 @@ public struct ESAM: SampleSelectingRule {
     private var unperturbed: [Set<String>] = []
 
     /// - Parameters:
-    /// - rho: the radius ρ.
-    /// - beta: SWP's perturbation probability β.
-    /// - gamma: SDS's kept fraction γ.
-    /// - seed: the seed of the mask generator.
-    /// - form: ``Form/official`` or ``Form/plateau``.
+    ///   - rho: the radius ρ.
+    ///   - beta: SWP's perturbation probability β.
+    ///   - gamma: SDS's kept fraction γ.
+    ///   - seed: the seed of the mask generator.
+    ///   - form: ``Form/official`` or ``Form/plateau``.
     /// - Precondition: `rho ≥ 0`, `beta` in (0, 1], `gamma` in (0, 1].
     public init(rho: Float = 0.05, beta: Float = 0.6, gamma: Float = 0.5, seed: UInt64 = 0, form: Form = .official) {
         precondition(rho >= 0, "ESAM: rho must be non-negative, got \(rho)")

@@ -26,9 +26,9 @@ public struct LookSAM: SharpnessAwareRule {
     private var orthogonalNorm: Float?
 
     /// - Parameters:
-    /// - rho: the radius ρ of the SAM steps.
-    /// - k: the interval between SAM steps (k = 1 is SAM).
-    /// - alpha: the weight α of the reused direction.
+    ///   - rho: the radius ρ of the SAM steps.
+    ///   - k: the interval between SAM steps (k = 1 is SAM).
+    ///   - alpha: the weight α of the reused direction.
     /// - Precondition: `rho ≥ 0` and `k ≥ 1`.
     public init(rho: Float = 0.1, interval k: Int = 5, alpha: Float = 0.7) {
         precondition(rho >= 0, "LookSAM: rho must be non-negative, got \(rho)")

@@ -70,12 +70,12 @@ public struct SharpnessAwareMinimizer<Rule: SharpnessAwareRule, Base: Optimizer>
     public private(set) var step = 0
 
     /// - Parameters:
-    /// - rule: the sharpness-aware rule (``SAM``, ``ASAM``, …, or ``NoPerturbation``).
-    /// - base: the optimizer that takes the step.
-    /// - microBatchSize: samples per pass for gradient accumulation (`nil`: the whole batch).
-    /// - sharpnessChunkSize: m for m-sharpness (`nil`: one ε for the batch).
-    /// - perturbs: which parameter paths ε touches (`nil`: all).
-    /// - maxGradientNorm: global-norm clipping of the final direction d (`nil`: none).
+    ///   - rule: the sharpness-aware rule (``SAM``, ``ASAM``, …, or ``NoPerturbation``).
+    ///   - base: the optimizer that takes the step.
+    ///   - microBatchSize: samples per pass for gradient accumulation (`nil`: the whole batch).
+    ///   - sharpnessChunkSize: m for m-sharpness (`nil`: one ε for the batch).
+    ///   - perturbs: which parameter paths ε touches (`nil`: all).
+    ///   - maxGradientNorm: global-norm clipping of the final direction d (`nil`: none).
     public init(
         rule: Rule, base: Base, microBatchSize: Int? = nil, sharpnessChunkSize: Int? = nil,
         perturbs: (@Sendable (String) -> Bool)? = nil, maxGradientNorm: Float? = nil
