@@ -283,7 +283,9 @@ public struct LinearWarmup: LearningRateSchedule {
 public struct OneCycle: LearningRateSchedule {
     /// How each phase moves between its end values.
     public enum Annealing: Sendable, Equatable {
+        /// anneal(a, b, p) = b + (a − b)·(1 + cos(π p))/2 (PyTorch's `anneal_strategy="cos"`).
         case cosine
+        /// anneal(a, b, p) = a + (b − a)·p (PyTorch's `anneal_strategy="linear"`).
         case linear
     }
 

@@ -30,7 +30,9 @@ public struct StepContext: Sendable {
 /// The perturbation radius ρ of a step: constant, or proportional to the learning rate
 /// (GSAM, Zhuang et al. 2022: ρ_t = ρ_min + (ρ_max − ρ_min)·(η_t − η_min)/(η_max − η_min)).
 public enum PerturbationRadius: Sendable, Equatable {
+    /// ρ_t = ρ at every step.
     case constant(Float)
+    /// ρ_t = ρ_min + (ρ_max − ρ_min)·(η_t − η_min)/(η_max − η_min), clamped to [ρ_min, ρ_max].
     case proportionalToLearningRate(maximum: Float, minimum: Float, maximumLearningRate: Float, minimumLearningRate: Float)
 
     /// ρ for this step: the constant, or ρ_min + (ρ_max − ρ_min)·clamp((η_t − η_min)/(η_max − η_min), 0, 1)

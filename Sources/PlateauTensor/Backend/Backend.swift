@@ -13,6 +13,16 @@ public protocol Backend: Sendable {
     /// A short name for reports (`"openblas"`, `"reference"`).
     var name: String { get }
 
+    /// `C ← alpha·op(A)·op(B) + beta·C`, row-major (BLAS `sgemm`).
+    ///
+    /// - Parameters:
+    ///   - transposeA: whether op(A) = Aᵀ (A is then stored `k × m`).
+    ///   - transposeB: whether op(B) = Bᵀ (B is then stored `n × k`).
+    ///   - m: the rows of op(A) and C.
+    ///   - n: the columns of op(B) and C.
+    ///   - k: the inner dimension.
+    ///   - lda: the row stride of A as stored; `ldb`, `ldc` likewise for B and C.
+    ///   - beta: 0 overwrites C (its previous contents are not read).
     func gemm(
         transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int,
         alpha: Float, a: UnsafePointer<Float>, lda: Int,

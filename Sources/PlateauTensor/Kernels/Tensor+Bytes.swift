@@ -1,7 +1,9 @@
 /// How scalars are laid out as bytes in a file: the element types of safetensors, IDX and
 /// CIFAR, all little-endian (a single byte has no byte order).
 public enum ScalarEncoding: Sendable, CaseIterable {
+    /// IEEE 754 binary64, binary32, binary16, and bfloat16 (the top half of a binary32).
     case float64, float32, float16, bfloat16
+    /// Two's-complement signed integers of 8, 4, 2 and 1 bytes, and an unsigned byte.
     case int64, int32, int16, int8, uint8
     /// One byte, 0 is false and anything else true (decoded as 0 or 1).
     case bool
