@@ -36,6 +36,8 @@ public struct Adam: Optimizer {
 
     private var moments = AdamMoments()
 
+    /// Adam with L2 decay λ (default 0), η = 1e-3, β₁ = 0.9, β₂ = 0.999, ε = 1e-8 (PyTorch's defaults).
+    ///
     /// - Precondition: `learningRate`, `epsilon`, `weightDecay` finite and ≥ 0; betas in [0, 1).
     public init(
         learningRate: Float = 1e-3, beta1: Float = 0.9, beta2: Float = 0.999, epsilon: Float = 1e-8,
@@ -91,6 +93,8 @@ public struct AdamW: Optimizer {
 
     private var moments = AdamMoments()
 
+    /// AdamW with decoupled decay λ (default 0.01), η = 1e-3, β₁ = 0.9, β₂ = 0.999, ε = 1e-8 (PyTorch's defaults).
+    ///
     /// - Precondition: `learningRate`, `epsilon`, `weightDecay` finite and ≥ 0; betas in [0, 1).
     public init(
         learningRate: Float = 1e-3, beta1: Float = 0.9, beta2: Float = 0.999, epsilon: Float = 1e-8,

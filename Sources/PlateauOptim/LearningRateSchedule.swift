@@ -81,6 +81,8 @@ public struct ConstantLearningRate: LearningRateSchedule {
     /// η, the fixed rate.
     public let learningRate: Float
 
+    /// The constant rate η.
+    ///
     /// - Throws: if `learningRate` is negative or not finite.
     public init(_ learningRate: Float) throws(LearningRateScheduleError) {
         try checkLearningRate(learningRate, "ConstantLearningRate", "learningRate")
@@ -111,6 +113,8 @@ public struct StepDecay: LearningRateSchedule {
     /// The number of optimizer steps in an epoch, converting the step clock to epochs.
     public let stepsPerEpoch: Int
 
+    /// η₀·γ^⌊e/k⌋ with k = `everyEpochs` (γ = 0.1 by default).
+    ///
     /// - Throws: if `learningRate` is negative, `gamma` is not positive, or `everyEpochs` or
     ///   `stepsPerEpoch` is not positive.
     public init(learningRate: Float, gamma: Float = 0.1, everyEpochs: Int, stepsPerEpoch: Int) throws(LearningRateScheduleError) {
@@ -146,6 +150,8 @@ public struct MultiStepDecay: LearningRateSchedule {
     /// The number of optimizer steps in an epoch, converting the step clock to epochs.
     public let stepsPerEpoch: Int
 
+    /// η₀·γ^(milestones passed) (γ = 0.1 by default).
+    ///
     /// - Throws: if `learningRate` is negative, `gamma` is not positive, `stepsPerEpoch` is not
     ///   positive, or `milestones` is empty, holds a non-positive epoch, or is not strictly
     ///   increasing.
@@ -188,6 +194,8 @@ public struct CosineAnnealing: LearningRateSchedule {
     /// The number of optimizer steps in an epoch, converting the step clock to epochs.
     public let stepsPerEpoch: Int
 
+    /// Cosine from η₀ = `learningRate` to η_min = `minimumLearningRate` over `epochs` epochs.
+    ///
     /// - Throws: if a learning rate is negative, `minimumLearningRate > learningRate`, or
     ///   `epochs` or `stepsPerEpoch` is not positive.
     public init(learningRate: Float, minimumLearningRate: Float = 0, epochs: Int, stepsPerEpoch: Int) throws(LearningRateScheduleError) {
@@ -227,6 +235,8 @@ public struct LinearWarmup: LearningRateSchedule {
     /// W = warmupEpochs · stepsPerEpoch, the number of warm-up steps (0 for none).
     public let warmupSteps: Int
 
+    /// `base` with its first `warmupEpochs` epochs scaled linearly from 1/W up to 1.
+    ///
     /// - Parameters:
     ///   - totalEpochs: the run's length, if `base` does not know it (``StepDecay``,
     ///     ``MultiStepDecay``, ``ConstantLearningRate``); used only to reject a warm-up longer
@@ -304,6 +314,8 @@ public struct OneCycle: LearningRateSchedule {
     /// How each phase moves between its end values; default `.cosine` (PyTorch's `anneal_strategy`).
     public let annealing: Annealing
 
+    /// The 1cycle policy peaking at `maximumLearningRate` after `pctStart` of the run (PyTorch's defaults).
+    ///
     /// - Throws: if `maximumLearningRate` is negative, `epochs` or `stepsPerEpoch` is not
     ///   positive, `pctStart` is outside (0, 1) or leaves the rising phase no longer than one
     ///   step, or a division factor is not positive.

@@ -32,6 +32,8 @@ public struct SGD: Optimizer {
 
     private var store = BufferStore()
 
+    /// SGD with learning rate η and, optionally, momentum μ, dampening τ, L2 decay λ and Nesterov momentum (all off by default).
+    ///
     /// - Precondition: `learningRate`, `momentum`, `dampening` and `weightDecay` are finite and
     ///   non-negative; Nesterov momentum needs `momentum > 0` and `dampening == 0` (as in PyTorch).
     public init(

@@ -24,6 +24,8 @@ public struct MESA: ObjectiveTerm {
     /// E_start, the term is active in the epochs e > E_start (0-based); default 5.
     public var startEpoch: Int
 
+    /// A MESA term whose teacher starts as a copy of `model` (defaults β 0.9998, λ 0.8, τ 5, E_start 5).
+    ///
     /// - Parameters:
     ///   - model: the model being trained; its copy, in evaluation mode, is the initial teacher.
     ///   - decay: the teacher's EMA decay β.

@@ -27,6 +27,8 @@ public struct SAF: ObjectiveTerm {
     /// The stored past logits, N × E × C.
     public var memory: TrajectoryMemory
 
+    /// A SAF term with an empty memory for `sampleCount` samples of `classCount` logits (the paper's defaults).
+    ///
     /// - Parameters:
     ///   - sampleCount: N, the training set's size (indices are `0..<N`).
     ///   - classCount: C, the number of logits per sample.

@@ -20,6 +20,8 @@ public struct StepBatch: Sendable {
     /// The 0-based epoch (or round) of the step.
     public var epoch: Int
 
+    /// A batch of `labels.count` samples at `epoch`.
+    ///
     /// - Precondition: `inputs`' first dimension, `labels`, `indices` (and `groups`, if given) all
     ///   have one entry per sample.
     public init(inputs: Tensor, labels: [Int], indices: [Int], groups: [Int]? = nil, epoch: Int) {
@@ -206,6 +208,8 @@ public struct CrossEntropyTerm: ObjectiveTerm {
     /// s ∈ [0, 1), the label-smoothing mass spread uniformly over the C classes; default 0 (plain cross-entropy).
     public var labelSmoothing: Float
 
+    /// Cross-entropy with label smoothing s (default 0: none).
+    ///
     /// - Precondition: `labelSmoothing` in [0, 1).
     public init(labelSmoothing: Float = 0) {
         precondition(labelSmoothing >= 0 && labelSmoothing < 1, "CrossEntropyTerm: label smoothing must be in [0, 1), got \(labelSmoothing)")

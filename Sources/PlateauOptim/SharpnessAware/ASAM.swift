@@ -16,6 +16,8 @@ public struct ASAM: SharpnessAwareRule {
     /// η, added to |w| in the scale T = |w| + η so that zero weights are still perturbed; default 0.01.
     public var eta: Float
 
+    /// ASAM with a constant adaptive radius ρ (default 0.5) and offset η (default 0.01).
+    ///
     /// - Parameters:
     ///   - rho: the adaptive radius ρ (0.5 for CIFAR-10, 1.0 for CIFAR-100 in the paper).
     ///   - eta: the offset η in T = |w| + η.

@@ -63,6 +63,8 @@ public struct ESAM: SampleSelectingRule {
     /// This step's SWP masks: for each perturbation group, the tensors left unperturbed.
     private var unperturbed: [Set<String>] = []
 
+    /// ESAM with a constant radius ρ (default 0.05), SWP probability β (0.6) and SDS fraction γ (0.5).
+    ///
     /// - Parameters:
     ///   - rho: the radius ρ.
     ///   - beta: SWP's perturbation probability β.

@@ -53,6 +53,8 @@ public struct FriendlySAM: SharpnessAwareRule {
     /// or `nil` at the official form's first step. Set in `prepare`, dropped after the step.
     private var subtracted: ParameterSet?
 
+    /// Friendly SAM with a constant radius ρ, removal weight σ and EMA decay λ (the official CIFAR defaults).
+    ///
     /// - Precondition: `rho ≥ 0` and `lambda` in [0, 1).
     public init(rho: Float = 0.05, sigma: Float = 1, lambda: Float = 0.6, form: Form = .official) {
         precondition(rho >= 0, "FriendlySAM: rho must be non-negative, got \(rho)")

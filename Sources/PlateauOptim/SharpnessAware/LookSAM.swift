@@ -25,6 +25,8 @@ public struct LookSAM: SharpnessAwareRule {
     /// ‖g_v‖, derived from `orthogonalDirection` (not saved).
     private var orthogonalNorm: Float?
 
+    /// LookSAM with a constant radius ρ, a SAM step every k steps and reuse weight α.
+    ///
     /// - Parameters:
     ///   - rho: the radius ρ of the SAM steps.
     ///   - k: the interval between SAM steps (k = 1 is SAM).

@@ -11,6 +11,8 @@ public struct SAM: SharpnessAwareRule {
     /// ρ, the neighbourhood radius ‖ε‖ (constant unless built with ``init(radius:)``); default 0.05.
     public var radius: PerturbationRadius
 
+    /// SAM with a constant radius ρ.
+    ///
     /// - Parameter rho: the neighbourhood radius ρ (0.05 in the paper for CIFAR).
     public init(rho: Float = 0.05) {
         precondition(rho >= 0, "SAM: rho must be non-negative, got \(rho)")

@@ -69,6 +69,8 @@ public struct SharpnessAwareMinimizer<Rule: SharpnessAwareRule, Base: Optimizer>
     /// Optimizer steps taken.
     public private(set) var step = 0
 
+    /// A minimizer running `rule` around `base`.
+    ///
     /// - Parameters:
     ///   - rule: the sharpness-aware rule (``SAM``, ``ASAM``, …, or ``NoPerturbation``).
     ///   - base: the optimizer that takes the step.

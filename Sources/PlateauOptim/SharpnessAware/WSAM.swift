@@ -18,6 +18,8 @@ public struct WSAM: DecoupledRule {
     /// Whether the sharpness term bypasses the base optimizer (the paper's default, `true`).
     public var decoupled: Bool
 
+    /// WSAM with a constant radius ρ, sharpness weight γ (α = γ/(1 − γ)), decoupled by default.
+    ///
     /// - Precondition: `rho ≥ 0` and `gamma` in [0, 1).
     public init(rho: Float = 0.05, gamma: Float = 0.9, decoupled: Bool = true) {
         precondition(rho >= 0, "WSAM: rho must be non-negative, got \(rho)")
