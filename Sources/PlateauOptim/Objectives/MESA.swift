@@ -12,6 +12,8 @@ import PlateauTensor
 /// one model copy instead of N × E × C logits; compute is one extra forward pass.
 /// Defaults: λ 0.8, τ 5, E_start 5; like SAF's, the term is active in the epochs e > E_start. The teacher is held as `any Layer` so that the term,
 /// like every objective term, works with whatever model the run trains.
+///
+/// Reference: Du et al. 2022, *Sharpness-Aware Training for Free*, arXiv:2205.14083 (MESA is its §3.3).
 public struct MESA: ObjectiveTerm {
     /// The EMA teacher f_v, in evaluation mode; starts as a copy of the model.
     public var teacher: any Layer

@@ -22,6 +22,8 @@ extension Tensor {
     ///
     /// With `rectified`, the output is max(0, y) — batch norm and the ReLU after it
     /// (ResNet's `relu(bn(conv(x)))`) in one forward pass.
+    ///
+    /// Reference: Ioffe & Szegedy 2015, *Batch Normalization: Accelerating Deep Network Training by Reducing Internal Covariate Shift*, arXiv:1502.03167.
     public func batchNormalized(
         scale: Tensor, offset: Tensor, epsilon: Float, rectified: Bool = false
     ) -> (output: Tensor, statistics: BatchStatistics) {
