@@ -22,6 +22,7 @@ import PlateauTensor
 /// State: `"exp_avg.<path>"` (m), `"exp_avg_sq.<path>"` (v) and the scalar `"step.<path>"` (t).
 ///
 /// Reference: Kingma & Ba 2015, *Adam: A Method for Stochastic Optimization*.
+/// arXiv:1412.6980.
 public struct Adam: Optimizer {
     /// η, the step size; default 1e-3. Schedules set it each step.
     public var learningRate: Float
@@ -79,6 +80,7 @@ public struct Adam: Optimizer {
 /// State: `"exp_avg.<path>"`, `"exp_avg_sq.<path>"`, and the scalar `"step.<path>"`.
 ///
 /// Reference: Loshchilov & Hutter 2019, *Decoupled Weight Decay Regularization*.
+/// arXiv:1711.05101.
 public struct AdamW: Optimizer {
     /// η, the step size; default 1e-3. Schedules set it each step.
     public var learningRate: Float

@@ -103,6 +103,7 @@ public struct ConstantLearningRate: LearningRateSchedule {
 ///
 /// Reference: He, Zhang, Ren & Sun 2016, *Deep Residual Learning for Image Recognition*
 /// (η divided by 10 at fixed points of training).
+/// arXiv:1512.03385.
 public struct StepDecay: LearningRateSchedule {
     /// η₀, the initial (base) rate.
     public let learningRate: Float
@@ -140,6 +141,7 @@ public struct StepDecay: LearningRateSchedule {
 ///
 /// Reference: He, Zhang, Ren & Sun 2016, *Deep Residual Learning for Image Recognition*;
 /// the usual CIFAR recipe for SAM baselines (e.g. ×0.2 at epochs 60, 120, 160).
+/// He et al.: arXiv:1512.03385.
 public struct MultiStepDecay: LearningRateSchedule {
     /// η₀, the initial (base) rate.
     public let learningRate: Float
@@ -184,6 +186,7 @@ public struct MultiStepDecay: LearningRateSchedule {
 /// again after T).
 ///
 /// Reference: Loshchilov & Hutter 2017, *SGDR: Stochastic Gradient Descent with Warm Restarts*.
+/// arXiv:1608.03983.
 public struct CosineAnnealing: LearningRateSchedule {
     /// η₀, the initial (base) rate.
     public let learningRate: Float
@@ -229,6 +232,7 @@ public struct CosineAnnealing: LearningRateSchedule {
 /// length; timm's convention). `warmupEpochs: 0` is the base schedule itself.
 ///
 /// Reference: Goyal et al. 2017, *Accurate, Large Minibatch SGD: Training ImageNet in 1 Hour*.
+/// arXiv:1706.02677.
 public struct LinearWarmup: LearningRateSchedule {
     /// The schedule being warmed up; it is not delayed.
     public let base: any LearningRateSchedule
@@ -290,6 +294,7 @@ public struct LinearWarmup: LearningRateSchedule {
 ///
 /// Reference: Smith & Topin 2019, *Super-Convergence: Very Fast Training of Neural Networks
 /// Using Large Learning Rates*.
+/// arXiv:1708.07120.
 public struct OneCycle: LearningRateSchedule {
     /// How each phase moves between its end values.
     public enum Annealing: Sendable, Equatable {

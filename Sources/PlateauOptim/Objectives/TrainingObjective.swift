@@ -204,6 +204,9 @@ public struct TrainingObjective: Sendable {
 /// The data loss: cross-entropy between the outputs (logits) and the labels, with optional
 /// label smoothing (Szegedy et al. 2016): ℓᵢ = −Σ_c q_c log softmax(zᵢ)_c with
 /// q = (1 − s)·onehot(yᵢ) + s/C.
+///
+/// Reference: Szegedy, Vanhoucke, Ioffe, Shlens & Wojna 2016, *Rethinking the Inception
+/// Architecture for Computer Vision* (label smoothing, §7), arXiv:1512.00567.
 public struct CrossEntropyTerm: ObjectiveTerm {
     /// s ∈ [0, 1), the label-smoothing mass spread uniformly over the C classes; default 0 (plain cross-entropy).
     public var labelSmoothing: Float

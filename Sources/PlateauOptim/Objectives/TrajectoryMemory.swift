@@ -13,6 +13,8 @@ import PlateauTensor
 /// E slots suffice.
 ///
 /// With `halfPrecision`, values are stored as Float16, halving the bank.
+///
+/// Reference: Du et al. 2022, *Sharpness-Aware Training for Free*, arXiv:2205.14083 (Alg. 1).
 public struct TrajectoryMemory: Sendable {
     /// N, the number of samples.
     public let sampleCount: Int
