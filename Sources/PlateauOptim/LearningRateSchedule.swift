@@ -242,6 +242,9 @@ public struct LinearWarmup: LearningRateSchedule {
     /// `base` with its first `warmupEpochs` epochs scaled linearly from 1/W up to 1.
     ///
     /// - Parameters:
+    ///   - base: the schedule to warm up; it is not delayed.
+    ///   - warmupEpochs: the warm-up's length in epochs (0: none).
+    ///   - stepsPerEpoch: optimizer steps per epoch; W = warmupEpochs · stepsPerEpoch.
     ///   - totalEpochs: the run's length, if `base` does not know it (``StepDecay``,
     ///     ``MultiStepDecay``, ``ConstantLearningRate``); used only to reject a warm-up longer
     ///     than the run.

@@ -109,6 +109,8 @@ public struct SharpnessAwareMinimizer<Rule: SharpnessAwareRule, Base: Optimizer>
 
     /// One optimization step of `model` on a batch of `batchSize` samples.
     ///
+    /// - Parameter model: the model whose parameters are updated in place.
+    /// - Parameter batchSize: the number of samples n in the batch (``LossRequest/samples`` index into it).
     /// - Parameter loss: per-sample losses (shape `[n]`) of the requested samples with the
     ///   model as given. Gradients are of the batch mean.
     @discardableResult

@@ -21,8 +21,14 @@ public protocol Backend: Sendable {
     ///   - m: the rows of op(A) and C.
     ///   - n: the columns of op(B) and C.
     ///   - k: the inner dimension.
-    ///   - lda: the row stride of A as stored; `ldb`, `ldc` likewise for B and C.
-    ///   - beta: 0 overwrites C (its previous contents are not read).
+    ///   - alpha: the scale α of the product.
+    ///   - a: A, row-major.
+    ///   - lda: the row stride of A as stored.
+    ///   - b: B, row-major.
+    ///   - ldb: the row stride of B as stored.
+    ///   - beta: the scale β of C's previous contents; 0 overwrites C (it is not read).
+    ///   - c: C, `m × n`, row-major; overwritten with the result.
+    ///   - ldc: the row stride of C.
     func gemm(
         transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int,
         alpha: Float, a: UnsafePointer<Float>, lda: Int,

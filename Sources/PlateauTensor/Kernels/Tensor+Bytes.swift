@@ -31,8 +31,13 @@ extension Tensor {
     /// `Float(byte) / 255` is how IDX and CIFAR pixels become `[0, 1]`.
     ///
     /// - Parameters:
+    ///   - bytes: the encoded data.
+    ///   - encoding: the element type of each scalar.
+    ///   - shape: the tensor's shape; `shape[0]` is the number of records.
+    ///   - offset: the byte at which the first record starts; default 0.
     ///   - recordStride: bytes from one record's start to the next; by default the records
     ///     are contiguous.
+    ///   - divisor: when given, every decoded value is divided by it (255 for pixel bytes).
     /// - Precondition: every record lies within `bytes`, and a stride is at least a record's size.
     public init(
         decoding bytes: [UInt8], as encoding: ScalarEncoding, shape: [Int], offset: Int = 0,
