@@ -3,8 +3,8 @@
 ///
 /// Storage is a contiguous row-major `[Float]` (copy-on-write, so copies are cheap and
 /// a copy is a snapshot — exactly what SAM needs to restore weights). When a tensor takes
-/// part in differentiation it also carries a ``Node`` that records the operation that
-/// produced it; see ``gradients(of:withRespectTo:createGraph:)``.
+/// part in differentiation it also carries a `Node` that records the operation that
+/// produced it; see ``gradients(of:withRespectTo:seed:createGraph:)``.
 ///
 /// Shapes are arrays of non-negative extents; a scalar has shape `[]`.
 public struct Tensor: Sendable {
@@ -77,7 +77,7 @@ public struct Tensor: Sendable {
     public var detached: Tensor { node == nil ? self : Tensor(shape: shape, scalars: scalars, node: nil) }
 
     /// A leaf of the differentiation graph holding this tensor's value: gradients with
-    /// respect to it can be asked of ``gradients(of:withRespectTo:createGraph:)``.
+    /// respect to it can be asked of ``gradients(of:withRespectTo:seed:createGraph:)``.
     public func trackingGradients() -> Tensor {
         Tensor(shape: shape, scalars: scalars, node: Node(leafWithShape: shape))
     }

@@ -175,7 +175,7 @@ extension Tensor {
     /// `[C, N, H, W]` → `[N, C, H, W]` with an optional per-channel `bias` added: the
     /// permute and broadcast add that follow a convolution's gemm, fused into one pass each
     /// way (the backward pass yields the permuted gradient and the bias sums together;
-    /// ``FusedOperation/batchOutward``).
+    /// `FusedOperation/batchOutward`).
     func movingBatchOutward(addingPerChannel bias: Tensor?) -> Tensor {
         let (c, n, plane) = (shape[0], shape[1], shape[2] * shape[3])
         let values = scalars.withUnsafeBufferPointer { src in
