@@ -22,15 +22,23 @@ import PlateauTensor
 /// State: `"exp_avg.<path>"` (m), `"exp_avg_sq.<path>"` (v) and the scalar `"step.<path>"` (t).
 ///
 /// Reference: Kingma & Ba 2015, *Adam: A Method for Stochastic Optimization*.
+/// arXiv:1412.6980.
 public struct Adam: Optimizer {
+    /// η, the step size; default 1e-3. Schedules set it each step.
     public var learningRate: Float
+    /// β₁, the decay of the first-moment (mean) estimate m; default 0.9.
     public let beta1: Float
+    /// β₂, the decay of the second-moment (uncentred variance) estimate v; default 0.999.
     public let beta2: Float
+    /// ε, added to the bias-corrected √v in the denominator; default 1e-8.
     public let epsilon: Float
+    /// λ, the L2 weight decay added to the gradient (g + λ·w); default 0.
     public let weightDecay: Float
 
     private var moments = AdamMoments()
 
+    /// Adam with L2 decay λ (default 0), η = 1e-3, β₁ = 0.9, β₂ = 0.999, ε = 1e-8 (PyTorch's defaults).
+    ///
     /// - Precondition: `learningRate`, `epsilon`, `weightDecay` finite and ≥ 0; betas in [0, 1).
     public init(
         learningRate: Float = 1e-3, beta1: Float = 0.9, beta2: Float = 0.999, epsilon: Float = 1e-8,
@@ -72,15 +80,23 @@ public struct Adam: Optimizer {
 /// State: `"exp_avg.<path>"`, `"exp_avg_sq.<path>"`, and the scalar `"step.<path>"`.
 ///
 /// Reference: Loshchilov & Hutter 2019, *Decoupled Weight Decay Regularization*.
+/// arXiv:1711.05101.
 public struct AdamW: Optimizer {
+    /// η, the step size; default 1e-3. Schedules set it each step.
     public var learningRate: Float
+    /// β₁, the decay of the first-moment (mean) estimate m; default 0.9.
     public let beta1: Float
+    /// β₂, the decay of the second-moment (uncentred variance) estimate v; default 0.999.
     public let beta2: Float
+    /// ε, added to the bias-corrected √v in the denominator; default 1e-8.
     public let epsilon: Float
+    /// λ, the decoupled weight decay (w ← (1 − ηλ)·w before the Adam step); default 0.01.
     public let weightDecay: Float
 
     private var moments = AdamMoments()
 
+    /// AdamW with decoupled decay λ (default 0.01), η = 1e-3, β₁ = 0.9, β₂ = 0.999, ε = 1e-8 (PyTorch's defaults).
+    ///
     /// - Precondition: `learningRate`, `epsilon`, `weightDecay` finite and ≥ 0; betas in [0, 1).
     public init(
         learningRate: Float = 1e-3, beta1: Float = 0.9, beta2: Float = 0.999, epsilon: Float = 1e-8,

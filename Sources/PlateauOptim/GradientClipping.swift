@@ -20,6 +20,7 @@ import PlateauTensor
 ///
 /// Reference: Pascanu, Mikolov & Bengio 2013, *On the difficulty of training recurrent
 /// neural networks*.
+/// arXiv:1211.5063.
 ///
 /// - Precondition: `maxNorm` is finite and positive.
 @discardableResult

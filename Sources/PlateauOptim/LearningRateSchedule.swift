@@ -25,6 +25,7 @@ public protocol LearningRateSchedule: Sendable {
 }
 
 extension LearningRateSchedule {
+    /// Open-ended by default: `nil`.
     public var totalSteps: Int? { nil }
 
     /// This schedule with a linear warm-up over its first `epochs` epochs; see ``LinearWarmup``.
@@ -42,12 +43,14 @@ public struct LearningRateScheduleError: Error, Equatable, CustomStringConvertib
     /// What is wrong with it.
     public let message: String
 
+    /// An error naming the schedule type, the initializer argument and what is wrong with it.
     public init(schedule: String, field: String, message: String) {
         self.schedule = schedule
         self.field = field
         self.message = message
     }
 
+    /// `"<schedule>: invalid <field>: <message>"`.
     public var description: String { "\(schedule): invalid \(field): \(message)" }
 }
 
@@ -75,8 +78,11 @@ private func checkGamma(_ value: Float, _ schedule: String) throws(LearningRateS
 
 /// A fixed learning rate: ηₜ = η.
 public struct ConstantLearningRate: LearningRateSchedule {
+    /// η, the fixed rate.
     public let learningRate: Float
 
+    /// The constant rate η.
+    ///
     /// - Throws: if `learningRate` is negative or not finite.
     public init(_ learningRate: Float) throws(LearningRateScheduleError) {
         try checkLearningRate(learningRate, "ConstantLearningRate", "learningRate")
@@ -97,12 +103,19 @@ public struct ConstantLearningRate: LearningRateSchedule {
 ///
 /// Reference: He, Zhang, Ren & Sun 2016, *Deep Residual Learning for Image Recognition*
 /// (η divided by 10 at fixed points of training).
+/// arXiv:1512.03385.
 public struct StepDecay: LearningRateSchedule {
+    /// η₀, the initial (base) rate.
     public let learningRate: Float
+    /// γ, the multiplicative decay factor; default 0.1.
     public let gamma: Float
+    /// k, the number of epochs between decays.
     public let everyEpochs: Int
+    /// The number of optimizer steps in an epoch, converting the step clock to epochs.
     public let stepsPerEpoch: Int
 
+    /// η₀·γ^⌊e/k⌋ with k = `everyEpochs` (γ = 0.1 by default).
+    ///
     /// - Throws: if `learningRate` is negative, `gamma` is not positive, or `everyEpochs` or
     ///   `stepsPerEpoch` is not positive.
     public init(learningRate: Float, gamma: Float = 0.1, everyEpochs: Int, stepsPerEpoch: Int) throws(LearningRateScheduleError) {
@@ -128,12 +141,19 @@ public struct StepDecay: LearningRateSchedule {
 ///
 /// Reference: He, Zhang, Ren & Sun 2016, *Deep Residual Learning for Image Recognition*;
 /// the usual CIFAR recipe for SAM baselines (e.g. ×0.2 at epochs 60, 120, 160).
+/// He et al.: arXiv:1512.03385.
 public struct MultiStepDecay: LearningRateSchedule {
+    /// η₀, the initial (base) rate.
     public let learningRate: Float
+    /// The epochs (strictly increasing, > 0) at which the rate is multiplied by γ.
     public let milestones: [Int]
+    /// γ, the multiplicative decay factor; default 0.1.
     public let gamma: Float
+    /// The number of optimizer steps in an epoch, converting the step clock to epochs.
     public let stepsPerEpoch: Int
 
+    /// η₀·γ^(milestones passed) (γ = 0.1 by default).
+    ///
     /// - Throws: if `learningRate` is negative, `gamma` is not positive, `stepsPerEpoch` is not
     ///   positive, or `milestones` is empty, holds a non-positive epoch, or is not strictly
     ///   increasing.
@@ -166,12 +186,19 @@ public struct MultiStepDecay: LearningRateSchedule {
 /// again after T).
 ///
 /// Reference: Loshchilov & Hutter 2017, *SGDR: Stochastic Gradient Descent with Warm Restarts*.
+/// arXiv:1608.03983.
 public struct CosineAnnealing: LearningRateSchedule {
+    /// η₀, the initial (base) rate.
     public let learningRate: Float
+    /// η_min, the rate reached at step T and kept afterwards; default 0.
     public let minimumLearningRate: Float
+    /// The length of the run in epochs; T = epochs · stepsPerEpoch.
     public let epochs: Int
+    /// The number of optimizer steps in an epoch, converting the step clock to epochs.
     public let stepsPerEpoch: Int
 
+    /// Cosine from η₀ = `learningRate` to η_min = `minimumLearningRate` over `epochs` epochs.
+    ///
     /// - Throws: if a learning rate is negative, `minimumLearningRate > learningRate`, or
     ///   `epochs` or `stepsPerEpoch` is not positive.
     public init(learningRate: Float, minimumLearningRate: Float = 0, epochs: Int, stepsPerEpoch: Int) throws(LearningRateScheduleError) {
@@ -184,6 +211,7 @@ public struct CosineAnnealing: LearningRateSchedule {
         (self.learningRate, self.minimumLearningRate, self.epochs, self.stepsPerEpoch) = (learningRate, minimumLearningRate, epochs, stepsPerEpoch)
     }
 
+    /// T = epochs · stepsPerEpoch.
     public var totalSteps: Int? { epochs * stepsPerEpoch }
 
     public func learningRate(atStep step: Int) -> Float {
@@ -204,11 +232,19 @@ public struct CosineAnnealing: LearningRateSchedule {
 /// length; timm's convention). `warmupEpochs: 0` is the base schedule itself.
 ///
 /// Reference: Goyal et al. 2017, *Accurate, Large Minibatch SGD: Training ImageNet in 1 Hour*.
+/// arXiv:1706.02677.
 public struct LinearWarmup: LearningRateSchedule {
+    /// The schedule being warmed up; it is not delayed.
     public let base: any LearningRateSchedule
+    /// W = warmupEpochs · stepsPerEpoch, the number of warm-up steps (0 for none).
     public let warmupSteps: Int
 
+    /// `base` with its first `warmupEpochs` epochs scaled linearly from 1/W up to 1.
+    ///
     /// - Parameters:
+    ///   - base: the schedule to warm up; it is not delayed.
+    ///   - warmupEpochs: the warm-up's length in epochs (0: none).
+    ///   - stepsPerEpoch: optimizer steps per epoch; W = warmupEpochs · stepsPerEpoch.
     ///   - totalEpochs: the run's length, if `base` does not know it (``StepDecay``,
     ///     ``MultiStepDecay``, ``ConstantLearningRate``); used only to reject a warm-up longer
     ///     than the run.
@@ -233,6 +269,7 @@ public struct LinearWarmup: LearningRateSchedule {
         self.warmupSteps = warmupSteps
     }
 
+    /// The base schedule's length (the warm-up does not lengthen the run).
     public var totalSteps: Int? { base.totalSteps }
 
     public func learningRate(atStep step: Int) -> Float {
@@ -260,21 +297,33 @@ public struct LinearWarmup: LearningRateSchedule {
 ///
 /// Reference: Smith & Topin 2019, *Super-Convergence: Very Fast Training of Neural Networks
 /// Using Large Learning Rates*.
+/// arXiv:1708.07120.
 public struct OneCycle: LearningRateSchedule {
     /// How each phase moves between its end values.
     public enum Annealing: Sendable, Equatable {
+        /// anneal(a, b, p) = b + (a − b)·(1 + cos(π p))/2 (PyTorch's `anneal_strategy="cos"`).
         case cosine
+        /// anneal(a, b, p) = a + (b − a)·p (PyTorch's `anneal_strategy="linear"`).
         case linear
     }
 
+    /// η_max, the peak rate.
     public let maximumLearningRate: Float
+    /// The length of the run in epochs; T = epochs · stepsPerEpoch.
     public let epochs: Int
+    /// The number of optimizer steps in an epoch, converting the step clock to epochs.
     public let stepsPerEpoch: Int
+    /// The fraction of the run spent rising to η_max; default 0.3 (PyTorch's `pct_start`).
     public let pctStart: Float
+    /// η_init = η_max / divFactor; default 25 (PyTorch's `div_factor`).
     public let divFactor: Float
+    /// η_final = η_init / finalDivFactor; default 1e4 (PyTorch's `final_div_factor`).
     public let finalDivFactor: Float
+    /// How each phase moves between its end values; default `.cosine` (PyTorch's `anneal_strategy`).
     public let annealing: Annealing
 
+    /// The 1cycle policy peaking at `maximumLearningRate` after `pctStart` of the run (PyTorch's defaults).
+    ///
     /// - Throws: if `maximumLearningRate` is negative, `epochs` or `stepsPerEpoch` is not
     ///   positive, `pctStart` is outside (0, 1) or leaves the rising phase no longer than one
     ///   step, or a division factor is not positive.
@@ -301,6 +350,7 @@ public struct OneCycle: LearningRateSchedule {
         self.annealing = annealing
     }
 
+    /// T = epochs · stepsPerEpoch.
     public var totalSteps: Int? { epochs * stepsPerEpoch }
 
     /// η_max / divFactor, the rate at step 0.

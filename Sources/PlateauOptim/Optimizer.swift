@@ -35,9 +35,12 @@ public protocol Optimizer: Sendable {
 /// An optimizer's resumable state: named tensors (buffers keyed `"<kind>.<parameter path>"`)
 /// and named scalars (step counts, keyed `"step.<parameter path>"`).
 public struct OptimizerState: Sendable, Equatable {
+    /// Named buffers, keyed `"<kind>.<parameter path>"` (e.g. `"momentum_buffer.fc.weight"`).
     public var tensors: ParameterSet
+    /// Named scalars, e.g. per-parameter step counts `"step.<parameter path>"`.
     public var scalars: [String: Double]
 
+    /// A state holding `tensors` and `scalars` (both empty by default: a fresh optimizer's state).
     public init(tensors: ParameterSet = ParameterSet(), scalars: [String: Double] = [:]) {
         self.tensors = tensors
         self.scalars = scalars
@@ -92,6 +95,7 @@ public enum OptimizerStateError: Error, Equatable, CustomStringConvertible {
     /// A buffer or scalar refers to a parameter path that the model does not have.
     case unknownParameter(key: String, path: String)
 
+    /// A one-line message naming the key (and shapes or value) at fault.
     public var description: String {
         switch self {
         case .missingKey(let key): "optimizer state: missing key \"\(key)\""

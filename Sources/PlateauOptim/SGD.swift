@@ -19,14 +19,21 @@ import PlateauTensor
 /// importance of initialization and momentum in deep learning* (the Nesterov form used here,
 /// after Nesterov 1983).
 public struct SGD: Optimizer {
+    /// η, the step size (no default: it is required); schedules set it each step.
     public var learningRate: Float
+    /// μ, the momentum factor; default 0 (plain SGD, no buffer).
     public let momentum: Float
+    /// τ, the dampening of the gradient entering the buffer, bₜ = μ·bₜ₋₁ + (1 − τ)·d; default 0.
     public let dampening: Float
+    /// λ, the L2 weight decay added to the gradient (d = g + λ·w); default 0.
     public let weightDecay: Float
+    /// Whether to use Nesterov momentum (d = d + μ·bₜ); default `false`.
     public let nesterov: Bool
 
     private var store = BufferStore()
 
+    /// SGD with learning rate η and, optionally, momentum μ, dampening τ, L2 decay λ and Nesterov momentum (all off by default).
+    ///
     /// - Precondition: `learningRate`, `momentum`, `dampening` and `weightDecay` are finite and
     ///   non-negative; Nesterov momentum needs `momentum > 0` and `dampening == 0` (as in PyTorch).
     public init(

@@ -5,9 +5,11 @@
 /// Arithmetic is elementwise per entry over matching keys, so the sharpness-aware rules
 /// read like their papers: `let epsilon = gradient.scaled(by: rho / gradient.norm())`.
 public struct ParameterSet: Sendable, Equatable {
+    /// The paths in insertion order.
     public private(set) var keys: [String] = []
     private var storage: [String: Tensor] = [:]
 
+    /// An empty set.
     public init() {}
 
     /// Creates a set from `(path, tensor)` pairs in order; paths must be unique.
@@ -19,9 +21,12 @@ public struct ParameterSet: Sendable, Equatable {
         }
     }
 
+    /// The number of entries (tensors, not scalars; see ``scalarCount``).
     public var count: Int { keys.count }
+    /// Whether the set has no entries.
     public var isEmpty: Bool { keys.isEmpty }
 
+    /// The tensor at `key`, or `nil`. Setting a new key appends it; setting `nil` removes it.
     public subscript(key: String) -> Tensor? {
         get { storage[key] }
         set {
@@ -35,6 +40,7 @@ public struct ParameterSet: Sendable, Equatable {
 
     /// The entries in insertion order.
     public var entries: [(key: String, value: Tensor)] { keys.map { ($0, storage[$0]!) } }
+    /// The tensors in insertion order.
     public var values: [Tensor] { keys.map { storage[$0]! } }
 
     /// The total number of scalars.
@@ -67,8 +73,11 @@ public struct ParameterSet: Sendable, Equatable {
         ParameterSet(entries.filter { isIncluded($0.key) }.map { ($0.key, $0.value) })
     }
 
+    /// Entrywise sum over matching keys.
     public static func + (a: ParameterSet, b: ParameterSet) -> ParameterSet { a.combined(with: b, Adding()) }
+    /// Entrywise difference over matching keys.
     public static func - (a: ParameterSet, b: ParameterSet) -> ParameterSet { a.combined(with: b, Subtracting()) }
+    /// Entrywise (Hadamard) product over matching keys.
     public static func * (a: ParameterSet, b: ParameterSet) -> ParameterSet { a.combined(with: b, Multiplying()) }
 
     /// Every entry multiplied by `factor`.
@@ -212,6 +221,7 @@ public struct ParameterSet: Sendable, Equatable {
     /// The entries with graph history dropped.
     public var detached: ParameterSet { map { $0.detached } }
 
+    /// Equal when the keys (in order) and every tensor's value are equal.
     public static func == (a: ParameterSet, b: ParameterSet) -> Bool {
         a.keys == b.keys && a.keys.allSatisfy { a.storage[$0] == b.storage[$0] }
     }

@@ -6,8 +6,10 @@ import Foundation
 ///
 /// Its state is four words and can be saved in a checkpoint (``state``) and restored.
 public struct SeededGenerator: RandomNumberGenerator, Sendable, Equatable {
+    /// The four state words; save them to resume the stream with ``init(state:)``.
     public private(set) var state: (UInt64, UInt64, UInt64, UInt64)
 
+    /// A generator whose four state words are the first four SplitMix64 outputs from `seed`.
     public init(seed: UInt64) {
         var s = seed
         func splitMix() -> UInt64 {
@@ -26,6 +28,7 @@ public struct SeededGenerator: RandomNumberGenerator, Sendable, Equatable {
         self.state = state
     }
 
+    /// The next xoshiro256** output: `rotl(s₁·5, 7)·9`, then the state advances.
     public mutating func next() -> UInt64 {
         let result = rotate(state.1 &* 5, 7) &* 9
         let t = state.1 << 17
@@ -44,6 +47,7 @@ public struct SeededGenerator: RandomNumberGenerator, Sendable, Equatable {
     /// from this one's next output.
     public mutating func split() -> SeededGenerator { SeededGenerator(seed: next()) }
 
+    /// Equal when the states are equal (so the streams are).
     public static func == (l: SeededGenerator, r: SeededGenerator) -> Bool { l.state == r.state }
 }
 

@@ -3,8 +3,8 @@
 ///
 /// Storage is a contiguous row-major `[Float]` (copy-on-write, so copies are cheap and
 /// a copy is a snapshot — exactly what SAM needs to restore weights). When a tensor takes
-/// part in differentiation it also carries a ``Node`` that records the operation that
-/// produced it; see ``gradients(of:withRespectTo:createGraph:)``.
+/// part in differentiation it also carries a `Node` that records the operation that
+/// produced it; see ``gradients(of:withRespectTo:seed:createGraph:)``.
 ///
 /// Shapes are arrays of non-negative extents; a scalar has shape `[]`.
 public struct Tensor: Sendable {
@@ -54,7 +54,9 @@ public struct Tensor: Sendable {
         self.init(shape: shape, scalars: [Float](repeating: value, count: shape.reduce(1, *)))
     }
 
+    /// A tensor of the given shape filled with 0.
     public static func zeros(_ shape: [Int]) -> Tensor { Tensor(repeating: 0, shape: shape) }
+    /// A tensor of the given shape filled with 1.
     public static func ones(_ shape: [Int]) -> Tensor { Tensor(repeating: 1, shape: shape) }
 
     /// The number of dimensions.
@@ -75,7 +77,7 @@ public struct Tensor: Sendable {
     public var detached: Tensor { node == nil ? self : Tensor(shape: shape, scalars: scalars, node: nil) }
 
     /// A leaf of the differentiation graph holding this tensor's value: gradients with
-    /// respect to it can be asked of ``gradients(of:withRespectTo:createGraph:)``.
+    /// respect to it can be asked of ``gradients(of:withRespectTo:seed:createGraph:)``.
     public func trackingGradients() -> Tensor {
         Tensor(shape: shape, scalars: scalars, node: Node(leafWithShape: shape))
     }
@@ -85,6 +87,7 @@ public struct Tensor: Sendable {
 }
 
 extension Tensor: CustomStringConvertible {
+    /// The shape and the first eight elements.
     public var description: String {
         let preview = scalars.prefix(8).map { String($0) }.joined(separator: ", ")
         return "Tensor(shape: \(shape), [\(preview)\(scalars.count > 8 ? ", …" : "")])"
@@ -93,6 +96,7 @@ extension Tensor: CustomStringConvertible {
 
 /// Compares values only (shape and elements); graph history is ignored.
 extension Tensor: Equatable {
+    /// Equal when shapes and elements are equal.
     public static func == (lhs: Tensor, rhs: Tensor) -> Bool {
         lhs.shape == rhs.shape && lhs.scalars == rhs.scalars
     }

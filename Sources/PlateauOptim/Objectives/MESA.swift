@@ -12,13 +12,29 @@ import PlateauTensor
 /// one model copy instead of N × E × C logits; compute is one extra forward pass.
 /// Defaults: λ 0.8, τ 5, E_start 5; like SAF's, the term is active in the epochs e > E_start. The teacher is held as `any Layer` so that the term,
 /// like every objective term, works with whatever model the run trains.
+///
+/// Reference: Du et al. 2022, *Sharpness-Aware Training for Free*, arXiv:2205.14083 (MESA is its §3.3).
 public struct MESA: ObjectiveTerm {
+    /// The EMA teacher f_v, in evaluation mode; starts as a copy of the model.
     public var teacher: any Layer
+    /// β ∈ [0, 1), the EMA decay of the teacher, v ← β·v + (1 − β)·θ; default 0.9998.
     public var decay: Float
+    /// λ ≥ 0, the weight of the teacher term; default 0.8.
     public var lambda: Float
+    /// τ > 0, the softmax temperature of the KL term (which is scaled by τ²); default 5.
     public var temperature: Float
+    /// E_start, the term is active in the epochs e > E_start (0-based); default 5.
     public var startEpoch: Int
 
+    /// A MESA term whose teacher starts as a copy of `model` (defaults β 0.9998, λ 0.8, τ 5, E_start 5).
+    ///
+    /// - Parameters:
+    ///   - model: the model being trained; its copy, in evaluation mode, is the initial teacher.
+    ///   - decay: the teacher's EMA decay β.
+    ///   - lambda: the term's weight λ.
+    ///   - temperature: the KL temperature τ.
+    ///   - startEpoch: E_start.
+    /// - Precondition: `decay` in [0, 1), `lambda ≥ 0`, `temperature > 0`.
     public init<Model: Layer>(model: Model, decay: Float = 0.9998, lambda: Float = 0.8, temperature: Float = 5, startEpoch: Int = 5) {
         precondition(decay >= 0 && decay < 1, "MESA: EMA decay must be in [0, 1), got \(decay)")
         precondition(lambda >= 0, "MESA: lambda must be non-negative, got \(lambda)")
@@ -58,6 +74,7 @@ public struct MESA: ObjectiveTerm {
 
     public var name: String { "mesa" }
 
+    /// From E_start + 1 on: runs the teacher once on the whole batch and returns λ·τ²·KL(teacher ‖ student) per row.
     public mutating func loss<Model: Layer>(for batch: StepBatch, model: Model) -> TermLoss? {
         guard isActive(atEpoch: batch.epoch) else { return nil }
         let teacherOutputs = teacherLogits(batch.inputs)
@@ -67,15 +84,19 @@ public struct MESA: ObjectiveTerm {
         }
     }
 
+    /// Moves the teacher toward the updated model (``updateTeacher(from:)``).
     public mutating func stepFinished<Model: Layer>(on batch: StepBatch, outputs: Tensor, model: Model) {
         updateTeacher(from: model)
     }
 
+    /// The teacher's state dictionary (parameters and buffers).
     public var checkpointState: ParameterSet { teacher.stateDictionary }
 
+    /// Loads the teacher's state dictionary; throws if it does not fit the model.
     public mutating func restore(checkpointState: ParameterSet, source: String) throws {
         try teacher.load(stateDictionary: checkpointState, source: source + " (MESA teacher)")
     }
 
+    /// The teacher's scalars × 4 bytes (one model copy).
     public var memoryByteCount: Int { teacher.stateDictionary.scalarCount * 4 }
 }

@@ -9,13 +9,21 @@ import PlateauTensor
 /// pick their samples (forget/retain sets in unlearning, domains in domain
 /// generalization, tasks in multi-task learning); `nil` means one group.
 public struct StepBatch: Sendable {
+    /// The batch's inputs, `[n, …]`.
     public var inputs: Tensor
+    /// One label per sample; `-1` for an unlabeled sample.
     public var labels: [Int]
+    /// Each sample's position in its dataset, the key of per-sample state.
     public var indices: [Int]
+    /// Each sample's group (forget/retain set, domain, task); `nil` means one group.
     public var groups: [Int]?
     /// The 0-based epoch (or round) of the step.
     public var epoch: Int
 
+    /// A batch of `labels.count` samples at `epoch`.
+    ///
+    /// - Precondition: `inputs`' first dimension, `labels`, `indices` (and `groups`, if given) all
+    ///   have one entry per sample.
     public init(inputs: Tensor, labels: [Int], indices: [Int], groups: [Int]? = nil, epoch: Int) {
         precondition(inputs.shape.first == labels.count && labels.count == indices.count, "StepBatch: sizes disagree")
         precondition(groups.map { $0.count == labels.count } ?? true, "StepBatch: one group per sample")
@@ -43,6 +51,7 @@ public struct TermInput {
     /// Where the weights are (a term may want to act at w only).
     public var point: LossRequest.Point
 
+    /// An evaluation of `rows` (`nil`: the whole batch) at `point`, with those rows' `outputs` and `labels`.
     public init(outputs: Tensor, rows: [Int]?, labels: [Int], point: LossRequest.Point) {
         self.outputs = outputs
         self.rows = rows
@@ -105,13 +114,17 @@ public protocol ObjectiveTerm: Sendable {
 }
 
 extension ObjectiveTerm {
+    /// Does nothing.
     public mutating func stepFinished<Model: Layer>(on batch: StepBatch, outputs: Tensor, model: Model) {}
+    /// Empty: a stateless term.
     public var checkpointState: ParameterSet { ParameterSet() }
+    /// Accepts only an empty state; throws ``OptimizerStateError/unexpectedKey(_:)`` (as `"<name>.<key>"`) otherwise.
     public mutating func restore(checkpointState: ParameterSet, source: String) throws {
         if let key = checkpointState.keys.first {
             throw OptimizerStateError.unexpectedKey("\(name).\(key)")
         }
     }
+    /// 0: a stateless term keeps nothing.
     public var memoryByteCount: Int { 0 }
 }
 
@@ -121,8 +134,10 @@ extension ObjectiveTerm {
 /// (``SAF``'s trajectory loss, ``MESA``'s EMA-teacher loss). The step engine only loops over
 /// terms and knows none of them by name.
 public struct TrainingObjective: Sendable {
+    /// The terms, summed in this order; the first is usually the data loss.
     public var terms: [any ObjectiveTerm]
 
+    /// The objective Σ_k ℓ_k over `terms`, in order.
     public init(_ terms: [any ObjectiveTerm]) {
         self.terms = terms
     }
@@ -189,9 +204,16 @@ public struct TrainingObjective: Sendable {
 /// The data loss: cross-entropy between the outputs (logits) and the labels, with optional
 /// label smoothing (Szegedy et al. 2016): ℓᵢ = −Σ_c q_c log softmax(zᵢ)_c with
 /// q = (1 − s)·onehot(yᵢ) + s/C.
+///
+/// Reference: Szegedy, Vanhoucke, Ioffe, Shlens & Wojna 2016, *Rethinking the Inception
+/// Architecture for Computer Vision* (label smoothing, §7), arXiv:1512.00567.
 public struct CrossEntropyTerm: ObjectiveTerm {
+    /// s ∈ [0, 1), the label-smoothing mass spread uniformly over the C classes; default 0 (plain cross-entropy).
     public var labelSmoothing: Float
 
+    /// Cross-entropy with label smoothing s (default 0: none).
+    ///
+    /// - Precondition: `labelSmoothing` in [0, 1).
     public init(labelSmoothing: Float = 0) {
         precondition(labelSmoothing >= 0 && labelSmoothing < 1, "CrossEntropyTerm: label smoothing must be in [0, 1), got \(labelSmoothing)")
         self.labelSmoothing = labelSmoothing
@@ -199,6 +221,7 @@ public struct CrossEntropyTerm: ObjectiveTerm {
 
     public var name: String { "cross_entropy" }
 
+    /// Always active: ℓᵢ = −Σ_c q_c log softmax(zᵢ)_c on the evaluated rows.
     public mutating func loss<Model: Layer>(for batch: StepBatch, model: Model) -> TermLoss? {
         let smoothing = labelSmoothing
         return { input, _ in crossEntropy(logits: input.outputs, labels: input.labels, labelSmoothing: smoothing, reduction: .none) }

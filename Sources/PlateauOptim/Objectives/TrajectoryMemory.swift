@@ -13,15 +13,24 @@ import PlateauTensor
 /// E slots suffice.
 ///
 /// With `halfPrecision`, values are stored as Float16, halving the bank.
+///
+/// Reference: Du et al. 2022, *Sharpness-Aware Training for Free*, arXiv:2205.14083 (Alg. 1).
 public struct TrajectoryMemory: Sendable {
+    /// N, the number of samples.
     public let sampleCount: Int
+    /// C, the number of logits per sample.
     public let classCount: Int
+    /// E, the number of epochs kept (and the lag of a read).
     public let lag: Int
+    /// Whether the logits are stored as Float16.
     public let halfPrecision: Bool
     private var values: [Float]
     private var halfValues: [Float16]
     private var tags: [Int32]
 
+    /// An empty bank of N × E × C logits, every slot untagged (unavailable).
+    ///
+    /// - Precondition: `sampleCount`, `classCount` and `lag` are positive.
     public init(sampleCount: Int, classCount: Int, lag: Int, halfPrecision: Bool = false) {
         precondition(sampleCount > 0 && classCount > 0, "TrajectoryMemory: needs samples and classes, got \(sampleCount) x \(classCount)")
         precondition(lag >= 1, "TrajectoryMemory: lag must be at least 1 epoch, got \(lag)")

@@ -50,14 +50,28 @@ public struct ESAM: SampleSelectingRule {
         case plateau
     }
 
+    /// ρ, the radius before SWP's 1/β scaling; default 0.05.
     public var radius: PerturbationRadius
+    /// Which reading of ESAM (``Form``); default ``Form/official``.
     public var form: Form
+    /// β ∈ (0, 1], SWP's probability that a tensor is perturbed; default 0.6.
     public var beta: Float
+    /// γ ∈ (0, 1], SDS's fraction of samples kept for the second backward pass; default 0.5.
     public var gamma: Float
+    /// The generator of SWP's masks (seeded by `seed`, default 0); saved in ``state``.
     public var generator: SeededGenerator
     /// This step's SWP masks: for each perturbation group, the tensors left unperturbed.
     private var unperturbed: [Set<String>] = []
 
+    /// ESAM with a constant radius ρ (default 0.05), SWP probability β (0.6) and SDS fraction γ (0.5).
+    ///
+    /// - Parameters:
+    ///   - rho: the radius ρ.
+    ///   - beta: SWP's perturbation probability β.
+    ///   - gamma: SDS's kept fraction γ.
+    ///   - seed: the seed of the mask generator.
+    ///   - form: ``Form/official`` or ``Form/plateau``.
+    /// - Precondition: `rho ≥ 0`, `beta` in (0, 1], `gamma` in (0, 1].
     public init(rho: Float = 0.05, beta: Float = 0.6, gamma: Float = 0.5, seed: UInt64 = 0, form: Form = .official) {
         precondition(rho >= 0, "ESAM: rho must be non-negative, got \(rho)")
         precondition(beta > 0 && beta <= 1, "ESAM: beta must be in (0, 1], got \(beta)")
@@ -83,6 +97,9 @@ public struct ESAM: SampleSelectingRule {
         }
     }
 
+    /// SWP: ε = ρ·(M ⊙ g)/(β‖M ⊙ g‖) (official) or M ⊙ ρ·g/(β‖g‖) (plateau), M this group's mask.
+    ///
+    /// - Precondition: ``prepare(gradient:context:)`` ran this step (when β < 1).
     public func perturbation(parameters: ParameterSet, gradient: ParameterSet, context: StepContext) -> ParameterSet? {
         let radius = radius.value(in: context) / beta
         if beta < 1 {
@@ -125,12 +142,14 @@ public struct ESAM: SampleSelectingRule {
         }
     }
 
+    /// The mask generator's four state words, as bit patterns under `"generator.0"` … `"generator.3"`.
     public var state: OptimizerState {
         let s = generator.state
         return OptimizerState(scalars: ["generator.0": Double(bitPattern: s.0), "generator.1": Double(bitPattern: s.1),
                                         "generator.2": Double(bitPattern: s.2), "generator.3": Double(bitPattern: s.3)])
     }
 
+    /// Restores the mask generator; throws ``OptimizerStateError/missingKey(_:)`` for a missing word.
     public mutating func restore(_ state: OptimizerState) throws {
         let words = try (0..<4).map { i -> UInt64 in
             guard let value = state.scalars["generator.\(i)"] else { throw OptimizerStateError.missingKey("generator.\(i)") }

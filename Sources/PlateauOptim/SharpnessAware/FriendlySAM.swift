@@ -39,9 +39,13 @@ public struct FriendlySAM: SharpnessAwareRule {
         case paper
     }
 
+    /// ρ, the neighbourhood radius; default 0.05.
     public var radius: PerturbationRadius
+    /// σ, how much of the average m is removed from g before normalizing; default 1.
     public var sigma: Float
+    /// λ ∈ [0, 1), the EMA decay of m: m_t = λ·m_{t−1} + (1 − λ)·g_t; default 0.6.
     public var lambda: Float
+    /// Which reading of Friendly SAM (``Form``); default ``Form/official``.
     public var form: Form
     /// m after the latest ``prepare(gradient:context:)``: m_t, or m_{t−1} between steps.
     public private(set) var gradientAverage: ParameterSet?
@@ -49,6 +53,9 @@ public struct FriendlySAM: SharpnessAwareRule {
     /// or `nil` at the official form's first step. Set in `prepare`, dropped after the step.
     private var subtracted: ParameterSet?
 
+    /// Friendly SAM with a constant radius ρ, removal weight σ and EMA decay λ (the official CIFAR defaults).
+    ///
+    /// - Precondition: `rho ≥ 0` and `lambda` in [0, 1).
     public init(rho: Float = 0.05, sigma: Float = 1, lambda: Float = 0.6, form: Form = .official) {
         precondition(rho >= 0, "FriendlySAM: rho must be non-negative, got \(rho)")
         precondition(lambda >= 0 && lambda < 1, "FriendlySAM: lambda must be in [0, 1), got \(lambda)")
@@ -60,6 +67,7 @@ public struct FriendlySAM: SharpnessAwareRule {
 
     public var name: String { "fsam" }
 
+    /// Advances m with the batch gradient and picks what ε subtracts: m_{t−1} (official) or m_t (paper).
     public mutating func prepare(gradient: ParameterSet, context: StepContext) {
         switch form {
         case .official:
@@ -71,6 +79,9 @@ public struct FriendlySAM: SharpnessAwareRule {
         }
     }
 
+    /// ε = ρ·(g − σ·m)/‖g − σ·m‖, or ρ·g/‖g‖ at the official form's first step.
+    ///
+    /// - Precondition: ``prepare(gradient:context:)`` has run.
     public func perturbation(parameters: ParameterSet, gradient: ParameterSet, context: StepContext) -> ParameterSet? {
         guard gradientAverage != nil else { preconditionFailure("FriendlySAM: perturbation before prepare(gradient:context:)") }
         guard let subtracted else { return gradient.normalized(toRadius: radius.value(in: context)) }  // official, step 0
@@ -83,8 +94,10 @@ public struct FriendlySAM: SharpnessAwareRule {
         return perturbedGradient ?? gradient
     }
 
+    /// m under `"gradient_average.<path>"`; empty before the first step.
     public var state: OptimizerState { OptimizerState(prefix: "gradient_average.", gradientAverage) }
 
+    /// Restores m (saved by either form).
     public mutating func restore(_ state: OptimizerState) throws {
         gradientAverage = try state.tensors(withPrefix: "gradient_average.")
         subtracted = nil

@@ -12,9 +12,12 @@ import PlateauTensor
 /// Descending along −α·g_⊥ shrinks the surrogate gap L(w + ε) − L(w) without changing the
 /// perturbed loss to first order. α = 0 with a constant ρ is SAM.
 public struct GSAM: SharpnessAwareRule {
+    /// ρ_t, usually proportional to the learning rate (the paper's schedule); see ``PerturbationRadius``.
     public var radius: PerturbationRadius
+    /// α, the weight of the ascent along −g_⊥ that shrinks the surrogate gap; default 0.4.
     public var alpha: Float
 
+    /// GSAM with any radius schedule and gap weight α (default 0.4).
     public init(radius: PerturbationRadius, alpha: Float = 0.4) {
         self.radius = radius
         self.alpha = alpha
@@ -31,10 +34,12 @@ public struct GSAM: SharpnessAwareRule {
 
     public var name: String { "gsam" }
 
+    /// ε = ρ_t·g/(‖g‖ + 1e-12), as SAM with this step's radius.
     public func perturbation(parameters: ParameterSet, gradient: ParameterSet, context: StepContext) -> ParameterSet? {
         gradient.normalized(toRadius: radius.value(in: context))
     }
 
+    /// d = g_p − α·g_⊥, g_⊥ = g − (g·ĝ_p)·ĝ_p (Zhuang et al. 2022, Alg. 1); g without a second pass.
     public mutating func descentDirection(gradient: ParameterSet, perturbedGradient: ParameterSet?, context: StepContext) -> ParameterSet {
         guard let perturbed = perturbedGradient else { return gradient }
         let unit = perturbed.scaled(by: 1 / (perturbed.norm() + 1e-12))

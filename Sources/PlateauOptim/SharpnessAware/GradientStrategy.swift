@@ -20,6 +20,9 @@ public struct GradientStrategy: Sendable, Equatable {
     /// m for m-sharpness: an independent perturbation per chunk of m samples (`nil`: one ε).
     public var sharpnessChunkSize: Int?
 
+    /// A strategy with the given micro-batch size and m-sharpness chunk size (`nil`: none).
+    ///
+    /// - Precondition: each size, when given, is positive.
     public init(microBatchSize: Int? = nil, sharpnessChunkSize: Int? = nil) {
         precondition(microBatchSize.map { $0 > 0 } ?? true, "SharpnessAwareMinimizer: micro-batch size must be positive")
         precondition(sharpnessChunkSize.map { $0 > 0 } ?? true, "SharpnessAwareMinimizer: m-sharpness chunk size must be positive")

@@ -7,11 +7,13 @@ public struct LossRequest: Sendable {
     /// or at w + ε.
     public enum Point: Sendable { case parameters, perturbed }
 
+    /// Whether to evaluate at w or at w + ε.
     public var point: Point
     /// Positions within the batch to evaluate (a micro-batch, an m-sharpness chunk or
     /// ESAM's selected samples); `nil` means the whole batch.
     public var samples: [Int]?
 
+    /// A request for `samples` (`nil`: the whole batch) at `point`.
     public init(point: Point, samples: [Int]?) {
         self.point = point
         self.samples = samples
@@ -54,7 +56,9 @@ public struct StepReport: Sendable {
 ///
 /// With ``NoPerturbation`` it is exactly the base optimizer at one pass per step.
 public struct SharpnessAwareMinimizer<Rule: SharpnessAwareRule, Base: Optimizer>: Sendable {
+    /// The sharpness-aware rule: how to perturb and which direction to descend.
     public var rule: Rule
+    /// The base optimizer that takes the step along the rule's direction (SGD, Adam, …).
     public var base: Base
     /// Micro-batching and m-sharpness.
     public var strategy: GradientStrategy
@@ -65,6 +69,15 @@ public struct SharpnessAwareMinimizer<Rule: SharpnessAwareRule, Base: Optimizer>
     /// Optimizer steps taken.
     public private(set) var step = 0
 
+    /// A minimizer running `rule` around `base`.
+    ///
+    /// - Parameters:
+    ///   - rule: the sharpness-aware rule (``SAM``, ``ASAM``, …, or ``NoPerturbation``).
+    ///   - base: the optimizer that takes the step.
+    ///   - microBatchSize: samples per pass for gradient accumulation (`nil`: the whole batch).
+    ///   - sharpnessChunkSize: m for m-sharpness (`nil`: one ε for the batch).
+    ///   - perturbs: which parameter paths ε touches (`nil`: all).
+    ///   - maxGradientNorm: global-norm clipping of the final direction d (`nil`: none).
     public init(
         rule: Rule, base: Base, microBatchSize: Int? = nil, sharpnessChunkSize: Int? = nil,
         perturbs: (@Sendable (String) -> Bool)? = nil, maxGradientNorm: Float? = nil
@@ -88,6 +101,7 @@ public struct SharpnessAwareMinimizer<Rule: SharpnessAwareRule, Base: Optimizer>
         set { strategy = GradientStrategy(microBatchSize: strategy.microBatchSize, sharpnessChunkSize: newValue) }
     }
 
+    /// The base optimizer's learning rate η (GSAM's ρ_t follows it).
     public var learningRate: Float {
         get { base.learningRate }
         set { base.learningRate = newValue }
@@ -95,6 +109,8 @@ public struct SharpnessAwareMinimizer<Rule: SharpnessAwareRule, Base: Optimizer>
 
     /// One optimization step of `model` on a batch of `batchSize` samples.
     ///
+    /// - Parameter model: the model whose parameters are updated in place.
+    /// - Parameter batchSize: the number of samples n in the batch (``LossRequest/samples`` index into it).
     /// - Parameter loss: per-sample losses (shape `[n]`) of the requested samples with the
     ///   model as given. Gradients are of the batch mean.
     @discardableResult
@@ -172,6 +188,9 @@ public struct SharpnessAwareMinimizer<Rule: SharpnessAwareRule, Base: Optimizer>
         return combined
     }
 
+    /// Restores the base optimizer, the rule (keys prefixed `rule.`) and the step count (`sam_step`);
+    /// throws ``OptimizerStateError/missingKey(_:)`` without a valid `sam_step`, and whatever the base
+    /// or the rule throws.
     public mutating func restore(_ state: OptimizerState) throws {
         var baseState = OptimizerState(), ruleState = OptimizerState()
         for (key, value) in state.tensors.entries {

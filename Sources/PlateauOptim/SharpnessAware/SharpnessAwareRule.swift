@@ -17,6 +17,7 @@ public struct StepContext: Sendable {
     /// call is for (0 everywhere else).
     public var group: Int
 
+    /// The context of step `step` at learning rate `learningRate`; one group, no measurement by default.
     public init(step: Int, learningRate: Float, measurement: Float? = nil, groupCount: Int = 1, group: Int = 0) {
         self.step = step
         self.learningRate = learningRate
@@ -29,9 +30,13 @@ public struct StepContext: Sendable {
 /// The perturbation radius ρ of a step: constant, or proportional to the learning rate
 /// (GSAM, Zhuang et al. 2022: ρ_t = ρ_min + (ρ_max − ρ_min)·(η_t − η_min)/(η_max − η_min)).
 public enum PerturbationRadius: Sendable, Equatable {
+    /// ρ_t = ρ at every step.
     case constant(Float)
+    /// ρ_t = ρ_min + (ρ_max − ρ_min)·(η_t − η_min)/(η_max − η_min), clamped to [ρ_min, ρ_max].
     case proportionalToLearningRate(maximum: Float, minimum: Float, maximumLearningRate: Float, minimumLearningRate: Float)
 
+    /// ρ for this step: the constant, or ρ_min + (ρ_max − ρ_min)·clamp((η_t − η_min)/(η_max − η_min), 0, 1)
+    /// (ρ_max when η_max ≤ η_min).
     public func value(in context: StepContext) -> Float {
         switch self {
         case .constant(let rho):
@@ -84,18 +89,24 @@ public protocol SharpnessAwareRule: Sendable {
 
     /// Resumable state (EMAs, cached directions); empty for stateless rules.
     var state: OptimizerState { get }
+    /// Restores a saved ``state``; throws an ``OptimizerStateError`` naming a missing or
+    /// unexpected key.
     mutating func restore(_ state: OptimizerState) throws
 }
 
 extension SharpnessAwareRule {
+    /// Does nothing.
     public mutating func prepare(gradient: ParameterSet, context: StepContext) {}
 
+    /// g_p, or g when the step took no second pass (SAM's direction).
     public mutating func descentDirection(gradient: ParameterSet, perturbedGradient: ParameterSet?, context: StepContext) -> ParameterSet {
         perturbedGradient ?? gradient
     }
 
+    /// Empty: a stateless rule.
     public var state: OptimizerState { OptimizerState() }
 
+    /// Accepts only an empty state; throws ``OptimizerStateError/unexpectedKey(_:)`` otherwise.
     public mutating func restore(_ state: OptimizerState) throws {
         guard state.tensors.isEmpty, state.scalars.isEmpty else {
             throw OptimizerStateError.unexpectedKey(state.tensors.keys.first ?? state.scalars.keys.sorted().first!)
@@ -124,8 +135,10 @@ public protocol DecoupledRule: SharpnessAwareRule {
 /// No perturbation: one gradient evaluation and the base optimizer's own step. Running a
 /// plain optimizer through ``SharpnessAwareMinimizer`` keeps one code path for every method.
 public struct NoPerturbation: SharpnessAwareRule {
+    /// The rule that never perturbs.
     public init() {}
     public var name: String { "none" }
+    /// Always `nil`: no second pass.
     public func perturbation(parameters: ParameterSet, gradient: ParameterSet, context: StepContext) -> ParameterSet? { nil }
 }
 

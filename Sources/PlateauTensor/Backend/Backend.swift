@@ -13,6 +13,22 @@ public protocol Backend: Sendable {
     /// A short name for reports (`"openblas"`, `"reference"`).
     var name: String { get }
 
+    /// `C ← alpha·op(A)·op(B) + beta·C`, row-major (BLAS `sgemm`).
+    ///
+    /// - Parameters:
+    ///   - transposeA: whether op(A) = Aᵀ (A is then stored `k × m`).
+    ///   - transposeB: whether op(B) = Bᵀ (B is then stored `n × k`).
+    ///   - m: the rows of op(A) and C.
+    ///   - n: the columns of op(B) and C.
+    ///   - k: the inner dimension.
+    ///   - alpha: the scale α of the product.
+    ///   - a: A, row-major.
+    ///   - lda: the row stride of A as stored.
+    ///   - b: B, row-major.
+    ///   - ldb: the row stride of B as stored.
+    ///   - beta: the scale β of C's previous contents; 0 overwrites C (it is not read).
+    ///   - c: C, `m × n`, row-major; overwritten with the result.
+    ///   - ldc: the row stride of C.
     func gemm(
         transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int,
         alpha: Float, a: UnsafePointer<Float>, lda: Int,
@@ -29,9 +45,11 @@ public enum Backends {
 
 /// Plain-Swift matrix multiply: slow, obviously correct, the test oracle.
 public struct ReferenceBackend: Backend {
+    /// The reference backend (stateless).
     public init() {}
     public var name: String { "reference" }
 
+    /// `C ← α·op(A)·op(B) + β·C` by a triple loop accumulating in `Double`, one rounding per element.
     public func gemm(
         transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int,
         alpha: Float, a: UnsafePointer<Float>, lda: Int,

@@ -27,6 +27,9 @@ public struct OpenBLASBackend: Backend {
     /// Who splits this backend's products across threads.
     public let threading: Threading
 
+    /// An OpenBLAS backend; `threading` (default `.plateau`) says who splits products over threads.
+    ///
+    /// - Precondition: `.openBLAS(threads:)` needs at least one thread.
     public init(threading: Threading = .plateau) {
         if case .openBLAS(let threads) = threading {
             precondition(threads >= 1, "OpenBLASBackend: OpenBLAS needs at least one thread, got \(threads)")
@@ -51,6 +54,8 @@ public struct OpenBLASBackend: Backend {
     /// arithmetic: changing it changes results in the last bits.
     static let maximumBlocks = 4
 
+    /// `C ← α·op(A)·op(B) + β·C` through `cblas_sgemm`, split into at most four row or column blocks when
+    /// large enough (with `.plateau` threading); the split is part of the arithmetic.
     public func gemm(
         transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int,
         alpha: Float, a: UnsafePointer<Float>, lda: Int,

@@ -113,14 +113,18 @@ public enum OptimizerKernels {
         public var stepSize: Float
         /// √(1 − β₂ᵗ).
         public var biasCorrection2Root: Float
+        /// β₁, the first-moment decay.
         public var beta1: Float
+        /// β₂, the second-moment decay.
         public var beta2: Float
+        /// ε, added to √v̂ in the denominator.
         public var epsilon: Float
         /// λ of L2 weight decay added to the gradient (Adam); 0 for none.
         public var l2: Float
         /// 1 − η·λ of decoupled weight decay (AdamW), or `nil` for none.
         public var decayFactor: Float?
 
+        /// Memberwise; see the properties.
         public init(
             stepSize: Float, biasCorrection2Root: Float, beta1: Float, beta2: Float, epsilon: Float, l2: Float,
             decayFactor: Float?

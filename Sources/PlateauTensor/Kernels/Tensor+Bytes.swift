@@ -1,7 +1,9 @@
 /// How scalars are laid out as bytes in a file: the element types of safetensors, IDX and
 /// CIFAR, all little-endian (a single byte has no byte order).
 public enum ScalarEncoding: Sendable, CaseIterable {
+    /// IEEE 754 binary64, binary32, binary16, and bfloat16 (the top half of a binary32).
     case float64, float32, float16, bfloat16
+    /// Two's-complement signed integers of 8, 4, 2 and 1 bytes, and an unsigned byte.
     case int64, int32, int16, int8, uint8
     /// One byte, 0 is false and anything else true (decoded as 0 or 1).
     case bool
@@ -29,8 +31,13 @@ extension Tensor {
     /// `Float(byte) / 255` is how IDX and CIFAR pixels become `[0, 1]`.
     ///
     /// - Parameters:
+    ///   - bytes: the encoded data.
+    ///   - encoding: the element type of each scalar.
+    ///   - shape: the tensor's shape; `shape[0]` is the number of records.
+    ///   - offset: the byte at which the first record starts; default 0.
     ///   - recordStride: bytes from one record's start to the next; by default the records
     ///     are contiguous.
+    ///   - divisor: when given, every decoded value is divided by it (255 for pixel bytes).
     /// - Precondition: every record lies within `bytes`, and a stride is at least a record's size.
     public init(
         decoding bytes: [UInt8], as encoding: ScalarEncoding, shape: [Int], offset: Int = 0,

@@ -27,6 +27,7 @@ extension Tensor {
         }
     }
 
+    /// Elementwise hyperbolic tangent; d/dx = 1 − tanh²(x).
     public func tanh() -> Tensor {
         unary("tanh", Foundation.tanh) { g, y in [g * (1 - y.square())] }
     }
@@ -37,9 +38,13 @@ extension Tensor {
     }
 
     /// x·σ(x) (also called swish).
+    ///
+    /// Reference: Elfwing, Uchibe & Doya 2018, arXiv:1702.03118; Ramachandran, Zoph & Le 2017 (swish), arXiv:1710.05941.
     public func silu() -> Tensor { self * sigmoid() }
 
     /// The exact GELU, x·Φ(x) = x/2·(1 + erf(x/√2)) (PyTorch's default).
+    ///
+    /// Reference: Hendrycks & Gimpel 2016, *Gaussian Error Linear Units (GELUs)*, arXiv:1606.08415.
     public func gelu() -> Tensor {
         self * ((self * Float(1 / 2.0.squareRoot())).erf() + 1) * 0.5
     }
@@ -56,6 +61,8 @@ extension Tensor {
 
     /// Elements zeroed with probability `probability` and the rest scaled by 1/(1 − p)
     /// (inverted dropout). The generator is explicit so training stays reproducible.
+    ///
+    /// Reference: Srivastava et al. 2014, *Dropout: A Simple Way to Prevent Neural Networks from Overfitting*, JMLR 15.
     public func dropout(probability: Float, using generator: inout some RandomNumberGenerator) -> Tensor {
         precondition(probability >= 0 && probability < 1, "dropout: probability must be in [0, 1), got \(probability)")
         if probability == 0 { return self }

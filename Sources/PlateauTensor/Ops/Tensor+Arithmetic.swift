@@ -26,16 +26,19 @@ extension Tensor {
         unary(name, UnaryClosure(body: f), pullback: pullback)
     }
 
+    /// Elementwise sum `a + b` with broadcasting; the gradient is reduced back to each shape.
     public static func + (a: Tensor, b: Tensor) -> Tensor {
         let (sa, sb) = (a.shape, b.shape)
         return binary("add", a, b, Adding()) { g, _ in [g.reduced(toShape: sa), g.reduced(toShape: sb)] }
     }
 
+    /// Elementwise difference `a − b` with broadcasting; ∂/∂b = −g.
     public static func - (a: Tensor, b: Tensor) -> Tensor {
         let (sa, sb) = (a.shape, b.shape)
         return binary("sub", a, b, Subtracting()) { g, _ in [g.reduced(toShape: sa), (-g).reduced(toShape: sb)] }
     }
 
+    /// Elementwise (Hadamard) product `a ⊙ b` with broadcasting; ∂/∂a = g ⊙ b, ∂/∂b = g ⊙ a.
     public static func * (a: Tensor, b: Tensor) -> Tensor {
         let needsA = a.node != nil, needsB = b.node != nil
         return binary("mul", a, b, Multiplying()) { g, _ in
@@ -43,6 +46,7 @@ extension Tensor {
         }
     }
 
+    /// Elementwise quotient `a / b` with broadcasting; ∂/∂a = g / b, ∂/∂b = −g·a / b².
     public static func / (a: Tensor, b: Tensor) -> Tensor {
         let needsA = a.node != nil, needsB = b.node != nil
         return binary("div", a, b, Dividing()) { g, _ in
@@ -50,19 +54,28 @@ extension Tensor {
         }
     }
 
+    /// Elementwise negation `−x`.
     public static prefix func - (x: Tensor) -> Tensor {
         x.unary("neg", { -$0 }) { g, _ in [-g] }
     }
 
+    /// Adds the scalar `b` to every element.
     public static func + (a: Tensor, b: Float) -> Tensor { a + Tensor(b) }
+    /// Adds the scalar `a` to every element.
     public static func + (a: Float, b: Tensor) -> Tensor { Tensor(a) + b }
+    /// Subtracts the scalar `b` from every element.
     public static func - (a: Tensor, b: Float) -> Tensor { a - Tensor(b) }
+    /// `a − bᵢ` for every element.
     public static func - (a: Float, b: Tensor) -> Tensor { Tensor(a) - b }
+    /// Scales every element by `b` (one pass, no broadcast); ∂/∂a = b·g.
     public static func * (a: Tensor, b: Float) -> Tensor {
         a.unary("scale", Scaling(factor: b)) { g, _ in [g * b] }
     }
+    /// Scales every element by `a`.
     public static func * (a: Float, b: Tensor) -> Tensor { b * a }
+    /// Divides every element by `b`, computed as a scaling by `1 / b`.
     public static func / (a: Tensor, b: Float) -> Tensor { a * (1 / b) }
+    /// `a / bᵢ` for every element.
     public static func / (a: Float, b: Tensor) -> Tensor { Tensor(a) / b }
 
     /// Elementwise maximum; where the two are equal the gradient goes to `self`.
@@ -83,7 +96,9 @@ extension Tensor {
         }
     }
 
+    /// Elementwise `max(self, value)`; where equal the gradient goes to `self`.
     public func maximum(_ value: Float) -> Tensor { maximum(Tensor(value)) }
+    /// Elementwise `min(self, value)`; where equal the gradient goes to `self`.
     public func minimum(_ value: Float) -> Tensor { minimum(Tensor(value)) }
 
     /// Elements limited to `[lower, upper]`; the gradient is zero outside.
@@ -98,18 +113,22 @@ extension Tensor {
         return other * mask + self * (1 - mask)
     }
 
+    /// Elementwise eˣ; d/dx = eˣ.
     public func exp() -> Tensor {
         unary("exp", Foundation.exp) { g, y in [g * y] }
     }
 
+    /// Elementwise natural logarithm; d/dx = 1/x.
     public func log() -> Tensor {
         unary("log", Foundation.log) { g, _ in [g / self] }
     }
 
+    /// Elementwise √x; d/dx = 1/(2√x).
     public func sqrt() -> Tensor {
         unary("sqrt", Foundation.sqrt) { g, y in [g * 0.5 / y] }
     }
 
+    /// Elementwise x²; d/dx = 2x.
     public func square() -> Tensor {
         unary("square", { $0 * $0 }) { g, _ in [g * self * 2] }
     }
@@ -120,6 +139,7 @@ extension Tensor {
         return unary("pow", { Foundation.pow($0, exponent) }) { g, _ in [g * self.pow(exponent - 1) * exponent] }
     }
 
+    /// Elementwise |x|; d/dx = sign(x) (0 at 0).
     public func abs() -> Tensor {
         unary("abs", Swift.abs) { g, _ in [g * self.sign()] }
     }

@@ -1,11 +1,16 @@
 /// The geometry of a 2-D sliding window: kernel, stride, zero padding and dilation, per
 /// axis (height, width). Shared by convolution, transposed convolution and pooling.
 public struct WindowGeometry: Sendable, Equatable {
+    /// The kernel (window) size.
     public var kernel: (height: Int, width: Int)
+    /// The step between windows.
     public var stride: (height: Int, width: Int)
+    /// Zeros added on each side of the input.
     public var padding: (height: Int, width: Int)
+    /// The spacing between kernel taps (1 is a dense kernel).
     public var dilation: (height: Int, width: Int)
 
+    /// A window of the given kernel size; stride and dilation default to 1, padding to 0.
     public init(
         kernel: (Int, Int), stride: (Int, Int) = (1, 1), padding: (Int, Int) = (0, 0), dilation: (Int, Int) = (1, 1)
     ) {
@@ -15,6 +20,7 @@ public struct WindowGeometry: Sendable, Equatable {
         self.dilation = dilation
     }
 
+    /// Equal when all four pairs are equal.
     public static func == (l: WindowGeometry, r: WindowGeometry) -> Bool {
         l.kernel == r.kernel && l.stride == r.stride && l.padding == r.padding && l.dilation == r.dilation
     }
@@ -169,7 +175,7 @@ extension Tensor {
     /// `[C, N, H, W]` → `[N, C, H, W]` with an optional per-channel `bias` added: the
     /// permute and broadcast add that follow a convolution's gemm, fused into one pass each
     /// way (the backward pass yields the permuted gradient and the bias sums together;
-    /// ``FusedOperation/batchOutward``).
+    /// `FusedOperation/batchOutward`).
     func movingBatchOutward(addingPerChannel bias: Tensor?) -> Tensor {
         let (c, n, plane) = (shape[0], shape[1], shape[2] * shape[3])
         let values = scalars.withUnsafeBufferPointer { src in

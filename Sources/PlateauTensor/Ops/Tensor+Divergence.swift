@@ -8,7 +8,9 @@ extension Tensor {
     /// One fused pass each way: SAF adds this term to every step, and as some twenty small
     /// graph operations it cost a few percent of an MLP step. The gradient is
     /// ∂/∂sᵢ = τ·(softmax(s/τ)ᵢ − softmax(t/τ)ᵢ); when the backward pass is itself recorded
-    /// it is built from differentiable operations (``FusedOperation/temperedKL``).
+    /// it is built from differentiable operations (`FusedOperation/temperedKL`).
+    ///
+    /// Reference: Hinton, Vinyals & Dean 2015, *Distilling the Knowledge in a Neural Network*, arXiv:1503.02531.
     public func temperedKLDivergence(from teacher: Tensor, temperature: Float) -> Tensor {
         precondition(rank == 2 && teacher.shape == shape,
                      "temperedKLDivergence: expected equal [N, C] logits, got \(shape) and \(teacher.shape)")

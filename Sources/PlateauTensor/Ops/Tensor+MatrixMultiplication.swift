@@ -72,7 +72,7 @@ extension Tensor {
     /// The bias rows are written first and the `gemm` accumulates onto them (β = 1), which
     /// saves both the zeroing pass of β = 0 and a broadcast add; the backward pass sums the
     /// bias gradient with a vector kernel instead of a general reduction. A fused operation
-    /// (``FusedOperation/linear``): when the backward pass is itself recorded (Hessian-vector
+    /// (`FusedOperation/linear`): when the backward pass is itself recorded (Hessian-vector
     /// products) it is built from differentiable operations instead.
     public func linear(weight: Tensor, bias: Tensor?) -> Tensor {
         guard let bias else { return matmul(weight, transposingOther: true) }

@@ -1,6 +1,6 @@
 import Foundation
 
-/// Per-channel batch statistics returned by ``Tensor/batchNormalized(scale:offset:epsilon:)``.
+/// Per-channel batch statistics returned by ``Tensor/batchNormalized(scale:offset:epsilon:rectified:)``.
 public struct BatchStatistics: Sendable {
     /// The mean of each channel, shape `[C]`.
     public var mean: Tensor
@@ -16,12 +16,14 @@ extension Tensor {
     /// the per-channel mean and biased variance.
     ///
     /// One fused kernel each way replaces the dozen broadcast operations of the textbook
-    /// expression (``FusedOperation/batchNorm``). The backward pass uses the closed form
+    /// expression (`FusedOperation/batchNorm`). The backward pass uses the closed form
     /// dx = γ/σ·(g − mean(g) − x̂·mean(g·x̂)); when the backward pass is itself recorded
     /// (Hessian-vector products), the same formula is built from differentiable operations.
     ///
     /// With `rectified`, the output is max(0, y) — batch norm and the ReLU after it
     /// (ResNet's `relu(bn(conv(x)))`) in one forward pass.
+    ///
+    /// Reference: Ioffe & Szegedy 2015, *Batch Normalization: Accelerating Deep Network Training by Reducing Internal Covariate Shift*, arXiv:1502.03167.
     public func batchNormalized(
         scale: Tensor, offset: Tensor, epsilon: Float, rectified: Bool = false
     ) -> (output: Tensor, statistics: BatchStatistics) {
@@ -182,7 +184,7 @@ extension Tensor {
     /// evaluation mode (scale = γ/√(σ²_running + ε), shift = β − μ_running·scale) in one pass
     /// instead of three broadcast operations. Differentiable in all three arguments; the
     /// backward pass is a fused kernel unless it is itself recorded
-    /// (``FusedOperation/channelAffine``).
+    /// (`FusedOperation/channelAffine`).
     public func channelAffine(scale: Tensor, shift: Tensor) -> Tensor {
         precondition(rank == 2 || rank == 4, "channelAffine: expected [N, C] or [N, C, H, W], got \(shape)")
         let n = shape[0], c = shape[1], s = rank == 4 ? shape[2] * shape[3] : 1

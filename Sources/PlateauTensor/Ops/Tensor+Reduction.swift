@@ -30,6 +30,7 @@ extension Tensor {
         }
     }
 
+    /// The sum over one axis; see ``sum(alongAxes:keepingDimensions:)``.
     public func sum(alongAxis axis: Int, keepingDimensions: Bool = false) -> Tensor {
         sum(alongAxes: [axis], keepingDimensions: keepingDimensions)
     }
@@ -41,6 +42,7 @@ extension Tensor {
         return sum(alongAxes: axes, keepingDimensions: keepingDimensions) * (1 / Float(Swift.max(n, 1)))
     }
 
+    /// The mean over one axis; see ``mean(alongAxes:keepingDimensions:)``.
     public func mean(alongAxis axis: Int, keepingDimensions: Bool = false) -> Tensor {
         mean(alongAxes: [axis], keepingDimensions: keepingDimensions)
     }

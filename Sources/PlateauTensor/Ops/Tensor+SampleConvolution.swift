@@ -14,7 +14,7 @@
 /// its weight gradient in sample order and the chunks are added in chunk order, so results
 /// do not depend on the thread count. When the backward pass is itself recorded (Hessian-
 /// vector products) it is built from differentiable operations instead
-/// (``FusedOperation/convolution``, ``FusedOperation/sameConvolution``).
+/// (`FusedOperation/convolution`, `FusedOperation/sameConvolution`).
 extension Tensor {
     /// Samples per chunk of work: a fixed constant, part of the summation order of ∂W.
     static let convolutionChunkSize = 8
