@@ -128,6 +128,10 @@ public struct Trainer {
             globalStep = checkpoint.step
             bestAccuracy = checkpoint.bestAccuracy
             history = MetricsLog.read(from: output).filter { $0.epoch <= startEpoch }  // rows are numbered from 1
+            let missing = Set(1...max(startEpoch, 1)).subtracting(history.map(\.epoch)).filter { $0 <= startEpoch }.sorted()
+            if !missing.isEmpty {
+                observer.message("warning: \(output.appendingPathComponent("metrics.jsonl").path) has no row for epoch\(missing.count == 1 ? "" : "s") \(missing.map(String.init).joined(separator: ", ")) of the \(startEpoch) the checkpoint has done; the metrics files will lack \(missing.count == 1 ? "it" : "them")")
+            }
             observer.message("resuming after epoch \(startEpoch) (step \(globalStep)) from \(url.path)")
         }
         if let output { runFiles.append((c.json, output.appendingPathComponent(RunDirectory.configurationFile))) }
@@ -202,6 +206,10 @@ public struct Trainer {
             if let output {
                 for (data, url) in runFiles { try writeAtomically(data, to: url) }
                 runFiles = []
+                // Metrics first, then the checkpoint: a kill between the two leaves a metrics
+                // row ahead of the checkpoint, which a resume drops and recomputes — never a
+                // checkpoint ahead of its metrics, whose row would be lost.
+                try MetricsLog.write(history, to: output)
                 let checkpoint = Checkpoint(
                     model: model.stateDictionary, optimizer: engine.stepper.state, extras: engine.extras, epoch: epoch + 1, step: globalStep,
                     bestAccuracy: max(bestAccuracy, evaluation.accuracy), configuration: c, normalization: normalization)
@@ -211,7 +219,6 @@ public struct Trainer {
                 }
                 try checkpoint.write(to: output.appendingPathComponent(RunDirectory.lastCheckpointFile))
                 lastCheckpoint = epoch + 1
-                try MetricsLog.write(history, to: output)
             }
         }
         return (TrainingSummary(configuration: c, metrics: history, memoryBankBytes: engine.objectiveMemoryByteCount), model)

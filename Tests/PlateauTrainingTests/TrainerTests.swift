@@ -224,3 +224,22 @@ private func checkResume(_ c: RunConfiguration) throws {
         #expect(try train(early).state != sgd, "\(method) with E_start 0 is not active in epoch 1")
     }
 }
+
+@Test func aResumeChecksThatTheMetricsRowsAreContinuous() throws {
+    let directory = try temporaryDirectory("metrics-continuity")
+    defer { try? FileManager.default.removeItem(at: directory) }
+    try train(configuration("sgd", epochs: 2), output: directory)
+    // A metrics row ahead of the checkpoint (a kill after the metrics write, before the
+    // checkpoint's) is dropped and recomputed: one row per epoch, in order.
+    var rows = MetricsLog.read(from: directory)
+    try MetricsLog.write(rows + [rows[1]].map { var r = $0; r.epoch = 3; return r }, to: directory)
+    try train(configuration("sgd", epochs: 3), output: directory, resume: true)
+    #expect(MetricsLog.read(from: directory).map(\.epoch) == [1, 2, 3])
+    // A missing row is reported, not silently skipped.
+    rows = MetricsLog.read(from: directory)
+    try MetricsLog.write([rows[0], rows[2]], to: directory)
+    let trainer = try Trainer(configuration: configuration("sgd", epochs: 4), train: trainSet, test: testSet, output: directory, resume: true)
+    var observer = SilentObserver()
+    _ = try trainer.run(observer: &observer)
+    #expect(observer.messages.contains { $0.contains("no row for epoch 2") }, "\(observer.messages)")
+}
