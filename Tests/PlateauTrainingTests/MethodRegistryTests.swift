@@ -20,8 +20,8 @@ private struct HalfRadiusSAM: SharpnessAwareRule {
     struct Options: MethodOptions {
         var rho: Float = 0.1
         static let options = [OptionSpec("rho", \Options.rho, help: "Twice the radius.")]
-        func validate() throws(MethodOptionError) {
-            guard rho >= 0 else { throw MethodOptionError(option: "rho", message: "expected ρ ≥ 0, got \(rho)") }
+        func validate() throws(ConfigurationError) {
+            guard rho >= 0 else { throw ConfigurationError(field: "rho", message: "expected ρ ≥ 0, got \(rho)") }
         }
     }
 }

@@ -174,8 +174,8 @@ public struct OptionSpec<Options>: Sendable {
 /// struct SAMOptions: MethodOptions {
 ///     var rho: Float = 0.05
 ///     static let options = [OptionSpec("rho", \SAMOptions.rho, help: "Radius ρ.")]
-///     func validate() throws(MethodOptionError) {
-///         guard rho >= 0 else { throw MethodOptionError(option: "rho", message: "expected ρ ≥ 0, got \(rho)") }
+///     func validate() throws(ConfigurationError) {
+///         guard rho >= 0 else { throw ConfigurationError(field: "rho", message: "expected ρ ≥ 0, got \(rho)") }
 ///     }
 /// }
 /// ```
@@ -189,11 +189,11 @@ public protocol MethodOptions: Sendable {
     init()
     static var options: [OptionSpec<Self>] { get }
     /// Rejects values the method cannot use; the default accepts everything.
-    func validate() throws(MethodOptionError)
+    func validate() throws(ConfigurationError)
 }
 
 extension MethodOptions {
-    public func validate() throws(MethodOptionError) {}
+    public func validate() throws(ConfigurationError) {}
 
     /// Every option's current value, by name.
     public var settings: MethodSettings {
@@ -202,33 +202,21 @@ extension MethodOptions {
 
     /// The defaults with `settings` applied, validated. An unknown name or a value of the
     /// wrong type is an error naming the option and the method.
-    public init(settings: MethodSettings, method: String) throws(MethodOptionError) {
+    public init(settings: MethodSettings, method: String) throws(ConfigurationError) {
         self.init()
         for name in settings.keys.sorted() {
             guard let spec = Self.options.first(where: { $0.name == name }) else {
-                throw MethodOptionError(
-                    option: name,
+                throw ConfigurationError(
+                    field: name,
                     message: "not an option of \(method)" + suggestion(for: name, among: Self.options.map(\.name))
                         + (Self.options.isEmpty ? " (it has none)" : " (its options: \(Self.options.map { "--" + $0.name }.joined(separator: ", ")))"))
             }
             guard spec.write(&self, settings[name]!) else {
-                throw MethodOptionError(option: name, message: "expected a value of type \(spec.valueName), got \(settings[name]!)")
+                throw ConfigurationError(field: name, message: "expected a value of type \(spec.valueName), got \(settings[name]!)")
             }
         }
         try validate()
     }
-}
-
-/// A method option with a value the method cannot use.
-public struct MethodOptionError: Error, CustomStringConvertible, LocalizedError, Sendable {
-    public var option: String
-    public var message: String
-    public init(option: String, message: String) {
-        self.option = option
-        self.message = message
-    }
-    public var description: String { "--\(option): \(message)" }
-    public var errorDescription: String? { description }
 }
 
 /// ", did you mean --x?" when a known name is within two edits of `name`.

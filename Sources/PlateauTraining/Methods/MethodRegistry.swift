@@ -49,7 +49,7 @@ public struct MethodEntry: Sendable {
     public let summary: String
     public let options: [Option]
     /// The complete, validated options of the method given `settings`.
-    let resolve: @Sendable (MethodSettings) throws(MethodOptionError) -> MethodSettings
+    let resolve: @Sendable (MethodSettings) throws(ConfigurationError) -> MethodSettings
     let parse: @Sendable (String, String) -> SettingValue?
     let makeOptimizer: (@Sendable (MethodSettings, MethodContext) throws -> any Optimizer)?
     let makeRule: (@Sendable (MethodSettings, MethodContext) throws -> any SharpnessAwareRule)?
@@ -66,7 +66,7 @@ public struct MethodEntry: Sendable {
         self.summary = summary
         let defaults = Options()
         self.options = Options.options.map { Option(name: $0.name, help: $0.help, valueName: $0.valueName, defaultValue: $0.read(defaults)) }
-        resolve = { settings throws(MethodOptionError) in try Options(settings: settings, method: name).settings }
+        resolve = { settings throws(ConfigurationError) in try Options(settings: settings, method: name).settings }
         parse = { option, argument in Options.options.first { $0.name == option }?.parse(argument) }
         if let optimizer {
             makeOptimizer = { @Sendable (settings: MethodSettings, context: MethodContext) throws -> any Optimizer in
@@ -122,7 +122,7 @@ public struct MethodEntry: Sendable {
 
     /// The complete options the method runs with: defaults, overridden by `settings`,
     /// validated.
-    public func resolvedOptions(_ settings: MethodSettings) throws(MethodOptionError) -> MethodSettings {
+    public func resolvedOptions(_ settings: MethodSettings) throws(ConfigurationError) -> MethodSettings {
         try resolve(settings)
     }
 }
@@ -170,9 +170,7 @@ public struct MethodRegistry: Sendable {
     /// The method's complete options (defaults applied), or an error naming the option.
     public func resolvedOptions(for c: RunConfiguration) throws(ConfigurationError) -> MethodSettings {
         let method = try entry(named: c.optimizer)
-        do { return try method.resolvedOptions(c.methodOptions) } catch {
-            throw ConfigurationError(field: error.option, message: error.message)
-        }
+        return try method.resolvedOptions(c.methodOptions)
     }
 
     /// The option that switches a method's objective term on after an epoch (SAF's and

@@ -47,13 +47,13 @@ extension MethodRegistry {
     ])
 }
 
-private func nonNegativeRadius(_ rho: Float) throws(MethodOptionError) {
-    guard rho >= 0, rho.isFinite else { throw MethodOptionError(option: "rho", message: "expected a finite radius ≥ 0, got \(rho)") }
+private func nonNegativeRadius(_ rho: Float) throws(ConfigurationError) {
+    guard rho >= 0, rho.isFinite else { throw ConfigurationError(field: "rho", message: "expected a finite radius ≥ 0, got \(rho)") }
 }
 
-private func unitInterval(_ value: Float, _ option: String, closedAbove: Bool) throws(MethodOptionError) {
+private func unitInterval(_ value: Float, _ option: String, closedAbove: Bool) throws(ConfigurationError) {
     guard value >= 0, closedAbove ? value <= 1 : value < 1 else {
-        throw MethodOptionError(option: option, message: "expected a value in [0, 1\(closedAbove ? "]" : ")"), got \(value)")
+        throw ConfigurationError(field: option, message: "expected a value in [0, 1\(closedAbove ? "]" : ")"), got \(value)")
     }
 }
 
@@ -62,7 +62,7 @@ public struct RadiusOptions: MethodOptions {
     public var rho: Float = 0.05
     public init() {}
     public static let options = [OptionSpec("rho", \RadiusOptions.rho, help: "Perturbation radius ρ.")]
-    public func validate() throws(MethodOptionError) { try nonNegativeRadius(rho) }
+    public func validate() throws(ConfigurationError) { try nonNegativeRadius(rho) }
 }
 
 /// ASAM's options: ρ (0.5, about ten times SAM's) and η in T = |w| + η (0.01).
@@ -74,9 +74,9 @@ public struct ASAMOptions: MethodOptions {
         OptionSpec("rho", \ASAMOptions.rho, help: "Radius ρ (about ten times SAM's)."),
         OptionSpec("eta", \ASAMOptions.eta, help: "η in T = |w| + η."),
     ]
-    public func validate() throws(MethodOptionError) {
+    public func validate() throws(ConfigurationError) {
         try nonNegativeRadius(rho)
-        guard eta >= 0, eta.isFinite else { throw MethodOptionError(option: "eta", message: "expected a finite η ≥ 0, got \(eta)") }
+        guard eta >= 0, eta.isFinite else { throw ConfigurationError(field: "eta", message: "expected a finite η ≥ 0, got \(eta)") }
     }
 }
 
@@ -92,10 +92,10 @@ public struct GSAMOptions: MethodOptions {
         OptionSpec("rho-min", \GSAMOptions.rhoMin, help: "ρ at learning rate 0 (none: --rho)."),
         OptionSpec("alpha", \GSAMOptions.alpha, help: "α, the weight of the surrogate-gap descent."),
     ]
-    public func validate() throws(MethodOptionError) {
+    public func validate() throws(ConfigurationError) {
         try nonNegativeRadius(rho)
-        if let rhoMin, !(rhoMin >= 0 && rhoMin.isFinite) { throw MethodOptionError(option: "rho-min", message: "expected a finite radius ≥ 0, got \(rhoMin)") }
-        guard alpha.isFinite else { throw MethodOptionError(option: "alpha", message: "expected a finite α, got \(alpha)") }
+        if let rhoMin, !(rhoMin >= 0 && rhoMin.isFinite) { throw ConfigurationError(field: "rho-min", message: "expected a finite radius ≥ 0, got \(rhoMin)") }
+        guard alpha.isFinite else { throw ConfigurationError(field: "alpha", message: "expected a finite α, got \(alpha)") }
     }
 }
 
@@ -110,10 +110,10 @@ public struct LookSAMOptions: MethodOptions {
         OptionSpec("k", \LookSAMOptions.k, help: "A full SAM step every k steps."),
         OptionSpec("alpha", \LookSAMOptions.alpha, help: "α, the weight of the reused direction."),
     ]
-    public func validate() throws(MethodOptionError) {
+    public func validate() throws(ConfigurationError) {
         try nonNegativeRadius(rho)
-        guard k >= 1 else { throw MethodOptionError(option: "k", message: "expected a positive interval, got \(k)") }
-        guard alpha.isFinite else { throw MethodOptionError(option: "alpha", message: "expected a finite α, got \(alpha)") }
+        guard k >= 1 else { throw ConfigurationError(field: "k", message: "expected a positive interval, got \(k)") }
+        guard alpha.isFinite else { throw ConfigurationError(field: "alpha", message: "expected a finite α, got \(alpha)") }
     }
 }
 
@@ -141,10 +141,10 @@ public struct ESAMOptions: MethodOptions {
             "esam-form", \ESAMOptions.esamForm,
             help: "official: ‖ε‖ = ρ/β from the kept gradient, samples above the ⌊γn⌋-th sharpest; plateau: ε from the full gradient, the ⌊γn⌉ sharpest."),
     ]
-    public func validate() throws(MethodOptionError) {
+    public func validate() throws(ConfigurationError) {
         try nonNegativeRadius(rho)
-        guard esamBeta > 0, esamBeta <= 1 else { throw MethodOptionError(option: "esam-beta", message: "expected a value in (0, 1], got \(esamBeta)") }
-        guard esamGamma > 0, esamGamma <= 1 else { throw MethodOptionError(option: "esam-gamma", message: "expected a value in (0, 1], got \(esamGamma)") }
+        guard esamBeta > 0, esamBeta <= 1 else { throw ConfigurationError(field: "esam-beta", message: "expected a value in (0, 1], got \(esamBeta)") }
+        guard esamGamma > 0, esamGamma <= 1 else { throw ConfigurationError(field: "esam-gamma", message: "expected a value in (0, 1], got \(esamGamma)") }
     }
 }
 
@@ -157,7 +157,7 @@ public struct WSAMOptions: MethodOptions {
         OptionSpec("rho", \WSAMOptions.rho, help: "Perturbation radius ρ."),
         OptionSpec("wsam-gamma", \WSAMOptions.wsamGamma, help: "γ: the sharpness term is weighted γ/(1−γ)."),
     ]
-    public func validate() throws(MethodOptionError) {
+    public func validate() throws(ConfigurationError) {
         try nonNegativeRadius(rho)
         try unitInterval(wsamGamma, "wsam-gamma", closedAbove: false)
     }
@@ -180,9 +180,9 @@ public struct FriendlySAMOptions: MethodOptions {
             "fsam-form", \FriendlySAMOptions.fsamForm,
             help: "official: the average starts at g₀ and ε uses m_{t−1}; paper: it starts at 0 and ε uses m_t."),
     ]
-    public func validate() throws(MethodOptionError) {
+    public func validate() throws(ConfigurationError) {
         try nonNegativeRadius(rho)
-        guard fsamSigma.isFinite else { throw MethodOptionError(option: "fsam-sigma", message: "expected a finite σ, got \(fsamSigma)") }
+        guard fsamSigma.isFinite else { throw ConfigurationError(field: "fsam-sigma", message: "expected a finite σ, got \(fsamSigma)") }
         try unitInterval(fsamLambda, "fsam-lambda", closedAbove: false)
     }
 }
@@ -202,13 +202,13 @@ public struct SAFOptions: MethodOptions {
         OptionSpec("saf-start", \SAFOptions.safStart, help: "E_start: the loss is on in the epochs after this one (0-based e > E_start; 5: from the 7th epoch)."),
         OptionSpec("saf-half", \SAFOptions.safHalf, help: "Store the memory bank in half precision."),
     ]
-    public func validate() throws(MethodOptionError) {
-        guard safLambda >= 0, safLambda.isFinite else { throw MethodOptionError(option: "saf-lambda", message: "expected a finite weight ≥ 0, got \(safLambda)") }
-        guard safTau > 0, safTau.isFinite else { throw MethodOptionError(option: "saf-tau", message: "expected a positive temperature, got \(safTau)") }
-        guard safLag >= 1 else { throw MethodOptionError(option: "saf-lag", message: "expected at least 1 epoch, got \(safLag)") }
+    public func validate() throws(ConfigurationError) {
+        guard safLambda >= 0, safLambda.isFinite else { throw ConfigurationError(field: "saf-lambda", message: "expected a finite weight ≥ 0, got \(safLambda)") }
+        guard safTau > 0, safTau.isFinite else { throw ConfigurationError(field: "saf-tau", message: "expected a positive temperature, got \(safTau)") }
+        guard safLag >= 1 else { throw ConfigurationError(field: "saf-lag", message: "expected at least 1 epoch, got \(safLag)") }
         guard safStart >= safLag - 1 else {
-            throw MethodOptionError(
-                option: "saf-start", message: "expected at least the lag minus one (\(safLag - 1)) so that the first active epoch, \(safStart + 1), has outputs from \(safLag) epochs before, got \(safStart)")
+            throw ConfigurationError(
+                field: "saf-start", message: "expected at least the lag minus one (\(safLag - 1)) so that the first active epoch, \(safStart + 1), has outputs from \(safLag) epochs before, got \(safStart)")
         }
     }
 }
@@ -226,10 +226,10 @@ public struct MESAOptions: MethodOptions {
         OptionSpec("saf-start", \MESAOptions.safStart, help: "E_start: the loss is on in the epochs after this one (0-based e > E_start; 5: from the 7th epoch)."),
         OptionSpec("ema-decay", \MESAOptions.emaDecay, help: "β, the teacher's EMA decay per step."),
     ]
-    public func validate() throws(MethodOptionError) {
-        guard safLambda >= 0, safLambda.isFinite else { throw MethodOptionError(option: "saf-lambda", message: "expected a finite weight ≥ 0, got \(safLambda)") }
-        guard safTau > 0, safTau.isFinite else { throw MethodOptionError(option: "saf-tau", message: "expected a positive temperature, got \(safTau)") }
-        guard safStart >= 0 else { throw MethodOptionError(option: "saf-start", message: "expected an epoch ≥ 0, got \(safStart)") }
-        guard emaDecay >= 0, emaDecay < 1 else { throw MethodOptionError(option: "ema-decay", message: "expected a value in [0, 1), got \(emaDecay)") }
+    public func validate() throws(ConfigurationError) {
+        guard safLambda >= 0, safLambda.isFinite else { throw ConfigurationError(field: "saf-lambda", message: "expected a finite weight ≥ 0, got \(safLambda)") }
+        guard safTau > 0, safTau.isFinite else { throw ConfigurationError(field: "saf-tau", message: "expected a positive temperature, got \(safTau)") }
+        guard safStart >= 0 else { throw ConfigurationError(field: "saf-start", message: "expected an epoch ≥ 0, got \(safStart)") }
+        guard emaDecay >= 0, emaDecay < 1 else { throw ConfigurationError(field: "ema-decay", message: "expected a value in [0, 1), got \(emaDecay)") }
     }
 }
