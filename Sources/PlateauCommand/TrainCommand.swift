@@ -14,6 +14,11 @@ struct DatasetOptions: ParsableArguments {
 /// The defaults `train --help` shows: those of a fresh ``RunConfiguration``.
 private let defaults = RunConfiguration()
 
+/// Writes a flag's value into the configuration when the flag was given.
+private func set<T>(_ value: T?, _ keyPath: WritableKeyPath<RunConfiguration, T>, in c: inout RunConfiguration) {
+    if let value { c[keyPath: keyPath] = value }
+}
+
 /// `train`'s model and data options.
 struct TrainModelAndDataOptions: ParsableArguments {
     @Option(help: "Model: \(ModelFactory.names.joined(separator: ", ")) (default: \(defaults.model)).") var model: String?
@@ -23,6 +28,15 @@ struct TrainModelAndDataOptions: ParsableArguments {
     @Option(help: "Label noise kind: symmetric or pair (default: \(defaults.labelNoiseKind)).") var labelNoiseKind: String?
     @Flag(help: "Random-crop (and, for CIFAR, flip) augmentation.") var augment = false
     @Flag(help: "Keep the dataset order (no shuffling).") var noShuffle = false
+
+    func apply(to c: inout RunConfiguration) {
+        set(model, \.model, in: &c); set(data.dataset, \.dataset, in: &c)
+        if let directory = data.dataDir { c.dataDirectory = directory }
+        if let trainLimit { c.trainLimit = trainLimit }
+        set(labelNoise, \.labelNoise, in: &c); set(labelNoiseKind, \.labelNoiseKind, in: &c)
+        if augment { c.augment = true }
+        if noShuffle { c.shuffle = false }
+    }
 }
 
 /// `train`'s optimizer options.
@@ -37,6 +51,15 @@ struct TrainOptimizerOptions: ParsableArguments {
     @Option(parsing: .unconditional, help: "Label smoothing of the cross-entropy (default: \(defaults.labelSmoothing)).") var labelSmoothing: Float?
     @Option(parsing: .unconditional, help: "Clip the final gradient to this global norm (default: no clipping).") var maxGradNorm: Float?
     @Option(parsing: .unconditional, help: "Accumulate gradients over micro-batches of this size (default: whole batches).") var microBatchSize: Int?
+
+    func apply(to c: inout RunConfiguration) {
+        set(optimizer, \.optimizer, in: &c); set(baseOptimizer, \.baseOptimizer, in: &c); set(batchSize, \.batchSize, in: &c)
+        set(lr, \.learningRate, in: &c); set(momentum, \.momentum, in: &c); set(weightDecay, \.weightDecay, in: &c)
+        if nesterov { c.nesterov = true }
+        set(labelSmoothing, \.labelSmoothing, in: &c)
+        if let maxGradNorm { c.maxGradientNorm = maxGradNorm }
+        if let microBatchSize { c.microBatchSize = microBatchSize }
+    }
 }
 
 /// `train`'s epochs and learning-rate schedule.
@@ -47,12 +70,29 @@ struct TrainScheduleOptions: ParsableArguments {
     @Option(parsing: .unconditional, help: "Decay every this many epochs, step schedule (default: \(defaults.stepEpochs)).") var stepEpochs: Int?
     @Option(help: "Comma-separated milestone epochs (multistep schedule).") var milestones: String?
     @Option(parsing: .unconditional, help: "Decay factor of step/multistep schedules (default: \(defaults.gamma)).") var gamma: Float?
+
+    func apply(to c: inout RunConfiguration) throws {
+        set(epochs, \.epochs, in: &c); set(schedule, \.schedule, in: &c); set(warmupEpochs, \.warmupEpochs, in: &c)
+        set(stepEpochs, \.stepEpochs, in: &c); set(gamma, \.gamma, in: &c)
+        if let milestones {
+            c.milestones = try milestones.split(separator: ",").map {
+                guard let m = Int($0.trimmingCharacters(in: .whitespaces)) else {
+                    throw ValidationError("--milestones: expected comma-separated epochs, got '\(milestones)'")
+                }
+                return m
+            }
+        }
+    }
 }
 
 /// `train`'s options common to the sharpness-aware rules (each method's own options are
 /// parsed from the remaining arguments through the method table).
 struct TrainSharpnessAwareOptions: ParsableArguments {
     @Option(parsing: .unconditional, help: "m-sharpness: an independent perturbation per chunk of m samples, any sharpness-aware rule (default: the whole batch). Each method's own options (--rho, --saf-start, …) are listed above.") var mSharpness: Int?
+
+    func apply(to c: inout RunConfiguration) {
+        if let mSharpness { c.mSharpness = mSharpness }
+    }
 }
 
 /// `train`'s run options (the run directory's --output and --resume are listed under OPTIONS).
@@ -62,6 +102,12 @@ struct TrainRunOptions: ParsableArguments {
     @Option(help: "Start from the weights of this checkpoint.") var initialWeights: String?
     @Option(parsing: .unconditional, help: "Steps between TensorBoard scalars in the run directory's event file, 0: none (default: \(defaults.tensorboardInterval)).") var tensorboardInterval: Int?
     @Option(parsing: .unconditional, help: "Compute threads; results are the same for any count (default: \(defaults.threads)).") var threads: Int?
+
+    /// The run settings; `--config` is read before, by the command.
+    func apply(to c: inout RunConfiguration) {
+        set(seed, \.seed, in: &c); set(threads, \.threads, in: &c); set(tensorboardInterval, \.tensorboardInterval, in: &c)
+        if let initialWeights { c.initialWeights = initialWeights }
+    }
 }
 
 /// `plateau train`: one training run with live progress, metrics and checkpoints.
@@ -110,40 +156,9 @@ struct TrainCommand: ParsableCommand {
     @Flag(help: "With --resume: accept settings that differ from the run's config.json.") var allowChanges = false
     @Argument(parsing: .allUnrecognized, help: .hidden) var methodArguments: [String] = []
 
-    // The groups' values under the names the configuration code reads.
-    var data: DatasetOptions { modelAndData.data }
-    var model: String? { modelAndData.model }
-    var trainLimit: Int? { modelAndData.trainLimit }
-    var labelNoise: Double? { modelAndData.labelNoise }
-    var labelNoiseKind: String? { modelAndData.labelNoiseKind }
-    var augment: Bool { modelAndData.augment }
-    var noShuffle: Bool { modelAndData.noShuffle }
-    var optimizer: String? { optimization.optimizer }
-    var baseOptimizer: String? { optimization.baseOptimizer }
-    var batchSize: Int? { optimization.batchSize }
-    var lr: Float? { optimization.lr }
-    var momentum: Float? { optimization.momentum }
-    var nesterov: Bool { optimization.nesterov }
-    var weightDecay: Float? { optimization.weightDecay }
-    var labelSmoothing: Float? { optimization.labelSmoothing }
-    var maxGradNorm: Float? { optimization.maxGradNorm }
-    var microBatchSize: Int? { optimization.microBatchSize }
-    var epochs: Int? { scheduling.epochs }
-    var schedule: String? { scheduling.schedule }
-    var warmupEpochs: Int? { scheduling.warmupEpochs }
-    var stepEpochs: Int? { scheduling.stepEpochs }
-    var milestones: String? { scheduling.milestones }
-    var gamma: Float? { scheduling.gamma }
-    var mSharpness: Int? { sharpnessAware.mSharpness }
-    var seed: UInt64? { runOptions.seed }
-    var initialWeights: String? { runOptions.initialWeights }
-    var config: String? { runOptions.config }
-    var tensorboardInterval: Int? { runOptions.tensorboardInterval }
-    var threads: Int? { runOptions.threads }
-
     func makeConfiguration() throws -> RunConfiguration {
         var c = RunConfiguration()
-        if let config { c = try RunConfiguration.load(from: URL(fileURLWithPath: config)) }
+        if let config = runOptions.config { c = try RunConfiguration.load(from: URL(fileURLWithPath: config)) }
         else if resume, let output {
             let directory = URL(fileURLWithPath: output)
             let file = directory.appendingPathComponent(RunDirectory.configurationFile)
@@ -152,34 +167,17 @@ struct TrainCommand: ParsableCommand {
             }
             c = try RunConfiguration.load(from: file)
         }
-        func set<T>(_ value: T?, _ keyPath: WritableKeyPath<RunConfiguration, T>) { if let value { c[keyPath: keyPath] = value } }
         // A configuration file's method options belong to its method: switching methods on the
         // command line keeps only those the new method also has.
-        if let optimizer, optimizer != c.optimizer { c.methodOptions = MethodRegistry.standard.settings(c.methodOptions, for: optimizer) }
-        set(data.dataset, \.dataset); if let d = data.dataDir { c.dataDirectory = d }
-        set(model, \.model); set(epochs, \.epochs); set(batchSize, \.batchSize); set(optimizer, \.optimizer)
-        set(baseOptimizer, \.baseOptimizer); set(lr, \.learningRate); set(momentum, \.momentum)
-        if nesterov { c.nesterov = true }
-        set(weightDecay, \.weightDecay); set(schedule, \.schedule); set(warmupEpochs, \.warmupEpochs)
-        set(stepEpochs, \.stepEpochs); set(gamma, \.gamma); set(labelSmoothing, \.labelSmoothing)
-        if let milestones {
-            c.milestones = try milestones.split(separator: ",").map {
-                guard let m = Int($0.trimmingCharacters(in: .whitespaces)) else {
-                    throw ValidationError("--milestones: expected comma-separated epochs, got '\(milestones)'")
-                }
-                return m
-            }
+        if let optimizer = optimization.optimizer, optimizer != c.optimizer {
+            c.methodOptions = MethodRegistry.standard.settings(c.methodOptions, for: optimizer)
         }
-        if let maxGradNorm { c.maxGradientNorm = maxGradNorm }
-        if let microBatchSize { c.microBatchSize = microBatchSize }
-        set(labelNoise, \.labelNoise); set(labelNoiseKind, \.labelNoiseKind)
-        if augment { c.augment = true }
-        if noShuffle { c.shuffle = false }
-        if let trainLimit { c.trainLimit = trainLimit }
-        if let mSharpness { c.mSharpness = mSharpness }
-        set(seed, \.seed); set(threads, \.threads); set(tensorboardInterval, \.tensorboardInterval)
+        modelAndData.apply(to: &c)
+        optimization.apply(to: &c)
+        try scheduling.apply(to: &c)
+        sharpnessAware.apply(to: &c)
+        runOptions.apply(to: &c)
         if let output { c.output = output }
-        if let initialWeights { c.initialWeights = initialWeights }
         do {
             c.methodOptions.merge(try MethodRegistry.standard.settings(fromArguments: methodArguments, for: [c.optimizer])) { $1 }
         } catch { throw ValidationError(error.description) }
