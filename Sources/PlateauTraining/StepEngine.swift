@@ -114,26 +114,18 @@ struct DiagnosticSums {
 /// micro-batches or m-sharpness chunks whose rows are positions within the batch.
 struct OutputRows {
     private let rowCount: Int
-    private var columns = 0
-    private var scalars: [Float] = []
+    private var gathered: Tensor?
 
     init(rowCount: Int) { self.rowCount = rowCount }
 
     mutating func store(_ outputs: Tensor, at positions: [Int]?) {
-        let source = outputs.scalars
         guard let positions else {
-            scalars = source  // the whole batch in order: no copy
-            columns = outputs.shape.last ?? 1
+            gathered = outputs.detached  // the whole batch in order: no copy
             return
         }
-        if scalars.count != rowCount * (outputs.shape.last ?? 1) {
-            columns = outputs.shape.last ?? 1
-            scalars = [Float](repeating: 0, count: rowCount * columns)
-        }
-        for (row, position) in positions.enumerated() {
-            for k in 0..<columns { scalars[position * columns + k] = source[row * columns + k] }
-        }
+        if gathered == nil { gathered = Tensor.zeros([rowCount] + outputs.shape.dropFirst()) }
+        gathered!.replaceRows(at: positions, with: outputs)
     }
 
-    var tensor: Tensor { Tensor(shape: [rowCount, columns], scalars: scalars) }
+    var tensor: Tensor { gathered ?? Tensor.zeros([rowCount, 0]) }
 }
