@@ -221,8 +221,12 @@ extension MethodOptions {
 
 /// ", did you mean --x?" when a known name is within two edits of `name`.
 func suggestion(for name: String, among names: [String]) -> String {
-    let scored = names.map { ($0, editDistance(name, $0)) }.filter { $0.1 <= 2 }.min { $0.1 < $1.1 }
-    return scored.map { ", did you mean --\($0.0)?" } ?? ""
+    nearestName(to: name, among: names).map { ", did you mean --\($0)?" } ?? ""
+}
+
+/// The name of `names` fewest edits from `name`, if within two.
+func nearestName(to name: String, among names: [String]) -> String? {
+    names.map { ($0, editDistance(name, $0)) }.filter { $0.1 <= 2 }.min { $0.1 < $1.1 }?.0
 }
 
 /// Levenshtein distance between two short strings.

@@ -151,7 +151,7 @@ public struct MethodRegistry: Sendable {
     /// The entry named `name`; the error lists the choices and suggests a near name.
     public func entry(named name: String, field: String = "optimizer") throws(ConfigurationError) -> MethodEntry {
         if let entry = entries.first(where: { $0.name == name }) { return entry }
-        let near = entries.map(\.name).filter { editDistance($0, name) <= 2 }.first.map { " (did you mean '\($0)'?)" } ?? ""
+        let near = nearestName(to: name, among: names).map { " (did you mean '\($0)'?)" } ?? ""
         throw ConfigurationError(field: field, message: "expected one of \(names.joined(separator: ", ")), got '\(name)'\(near)")
     }
 
