@@ -212,3 +212,25 @@ private struct BatchLog: LoopObserver {
     c.epochs = 1
     #expect(registry.inactiveTermWarning(for: c) == nil)
 }
+
+@Test func theStepReturnsTheFirstPassOutputsOfEveryRowWhateverThePassesSplit() throws {
+    // The outputs feed SAF's memory and the reported accuracy: with micro-batches and
+    // m-sharpness chunks they come back row by row and must land in batch order.
+    var generator = SeededGenerator(seed: 5)
+    let model = MLP(sizes: [4, 8, 3], using: &generator)
+    let batch = Batch(images: Tensor.randomNormal([10, 4], using: &generator), labels: (0..<10).map { $0 % 3 }, indices: Array(0..<10))
+    var reference = model
+    let expected = withoutGradients { reference(batch.images) }
+    for (method, micro, chunk) in [("sgd", nil, nil), ("sgd", 3, nil), ("sam", 4, 5), ("sam", nil, 4)] as [(String, Int?, Int?)] {
+        var c = configuration(method, epochs: 1)
+        c.microBatchSize = micro
+        c.mSharpness = chunk
+        var engine = try StepEngine(configuration: c, model: model, sampleCount: 10, classCount: 3)
+        var trained = model
+        let logits = engine.step(&trained, on: batch, epoch: 0, learningRate: 0.1).logits
+        #expect(logits.shape == [10, 3])
+        for (a, b) in zip(logits.scalars, expected.scalars) {
+            #expect(abs(a - b) < 1e-5, "\(method) micro \(String(describing: micro)) m \(String(describing: chunk))")
+        }
+    }
+}
