@@ -14,32 +14,32 @@ struct BenchCommand: ParsableCommand {
             """
     )
 
-    @Option(help: "Comma-separated workloads: \(BenchmarkWorkload.allCases.map(\.rawValue).joined(separator: ", ")).")
+    @Option(parsing: .unconditional, help: "Comma-separated workloads: \(BenchmarkWorkload.allCases.map(\.rawValue).joined(separator: ", ")).")
     var workloads: String = BenchmarkWorkload.allCases.map(\.rawValue).joined(separator: ",")
 
-    @Option(help: "Comma-separated optimizers, interleaved in blocks; sgd is the baseline of ratio_vs_sgd.")
+    @Option(parsing: .unconditional, help: "Comma-separated optimizers, interleaved in blocks; sgd is the baseline of ratio_vs_sgd.")
     var optimizers: String = "sgd"
 
-    @Option(help: "Steps per interleaved block.")
+    @Option(parsing: .unconditional, help: "Steps per interleaved block.")
     var blockSize: Int = 5
 
-    @Option(help: "Samples per step.")
+    @Option(parsing: .unconditional, help: "Samples per step.")
     var batchSize: Int = 128
 
-    @Option(help: "Measured steps per workload (the median is reported).")
+    @Option(parsing: .unconditional, help: "Measured steps per workload (the median is reported).")
     var steps: Int = 50
 
-    @Option(help: "Warm-up steps before measuring.")
+    @Option(parsing: .unconditional, help: "Warm-up steps before measuring.")
     var warmup: Int = 5
 
-    @Option(help: "Threads (OpenBLAS and Plateau's own loops).")
+    @Option(parsing: .unconditional, help: "Threads (OpenBLAS and Plateau's own loops).")
     var threads: Int = 2
 
-    @Option(help: "Random seed for weights and synthetic data.")
+    @Option(parsing: .unconditional, help: "Random seed for weights and synthetic data.")
     var seed: UInt64 = 0
 
     @Flag(help: .hidden) var skipCeiling = false
-    @Option(help: .hidden) var loopThreads: Int?
+    @Option(parsing: .unconditional, help: .hidden) var loopThreads: Int?
     /// Let OpenBLAS split each product over its own threads (the pre-0.2 behaviour), for comparison.
     @Flag(help: .hidden) var blasThreading = false
 
@@ -47,11 +47,13 @@ struct BenchCommand: ParsableCommand {
     var json = false
 
     mutating func validate() throws {
-        guard batchSize > 0 else { throw ValidationError("--batch-size must be positive, got \(batchSize)") }
-        guard steps > 0 else { throw ValidationError("--steps must be positive, got \(steps)") }
-        guard warmup >= 0 else { throw ValidationError("--warmup must be non-negative, got \(warmup)") }
+        try OptionCheck.count(batchSize, "batch-size", in: 1...65536)
+        try OptionCheck.count(steps, "steps", in: 1...1_000_000)
+        try OptionCheck.count(warmup, "warmup", in: 0...1_000_000)
         _ = try parsedWorkloads()
-        guard blockSize > 0 else { throw ValidationError("--block-size must be positive, got \(blockSize)") }
+        try OptionCheck.count(blockSize, "block-size", in: 1...steps)
+        try OptionCheck.threads(threads)
+        try OptionCheck.threads(loopThreads, "loop-threads")
         for name in optimizers.split(separator: ",") where !MethodRegistry.standard.names.contains(String(name)) {
             throw ValidationError("unknown optimizer '\(name)'; expected one of \(MethodRegistry.standard.names.joined(separator: ", "))")
         }

@@ -21,8 +21,8 @@ struct CompareCommand: ParsableCommand {
             """
     )
 
-    @Option(help: "Comma-separated optimizers (any of \(MethodRegistry.standard.names.joined(separator: ", ")); their options, e.g. --rho 0.1 or --saf-lambda 1, apply to the methods that have them).") var optimizers: String = "sgd,sam,saf"
-    @Option(help: "Model: \(ModelFactory.names.joined(separator: ", ")).") var model: String = "mlp"
+    @Option(parsing: .unconditional, help: "Comma-separated optimizers (any of \(MethodRegistry.standard.names.joined(separator: ", ")); their options, e.g. --rho 0.1 or --saf-lambda 1, apply to the methods that have them).") var optimizers: String = "sgd,sam,saf"
+    @Option(parsing: .unconditional, help: "Model: \(ModelFactory.names.joined(separator: ", ")).") var model: String = "mlp"
     @OptionGroup var data: DatasetOptions
     @Option(parsing: .unconditional, help: "Epochs per run.") var epochs: Int = 10
     @Option(parsing: .unconditional, help: "Seeds per optimizer.") var seeds: Int = 3
@@ -32,9 +32,9 @@ struct CompareCommand: ParsableCommand {
     @Option(parsing: .unconditional, help: "Learning rate.") var lr: Float = 0.05
     @Option(parsing: .unconditional, help: "SGD momentum.") var momentum: Float = 0.9
     @Option(parsing: .unconditional, help: "Weight decay.") var weightDecay: Float = 5e-4
-    @Option(help: "Learning-rate schedule: \(RunConfiguration.schedules.joined(separator: ", ")).") var schedule: String = "cosine"
+    @Option(parsing: .unconditional, help: "Learning-rate schedule: \(RunConfiguration.schedules.joined(separator: ", ")).") var schedule: String = "cosine"
     @Option(parsing: .unconditional, help: "Use only the first N training samples.") var trainLimit: Int?
-    @Option(help: "Run directory of the comparison.") var output: String = "runs/compare"
+    @Option(parsing: .unconditional, help: "Run directory of the comparison.") var output: String = "runs/compare"
     @Option(parsing: .unconditional, help: "Runs trained at once (default: one per core).") var jobs: Int?
     @Option(parsing: .unconditional, help: "Compute threads per run (default: 1 when runs share the cores, else one per core).") var threads: Int?
     @Option(parsing: .unconditional, help: "Training samples for the sharpness measures.") var sharpnessSamples: Int = 1000
@@ -44,12 +44,20 @@ struct CompareCommand: ParsableCommand {
 
     @Argument(parsing: .allUnrecognized, help: .hidden) var methodArguments: [String] = []
 
+    mutating func validate() throws {
+        try OptionCheck.count(seeds, "seeds", in: 1...1000)
+        try OptionCheck.count(jobs, "jobs", in: 1...OptionCheck.maximumThreads)
+        try OptionCheck.threads(threads)
+        try OptionCheck.count(sharpnessSamples, "sharpness-samples", in: 1...Int.max)
+        try OptionCheck.number(sharpnessRho, "sharpness-rho", atLeast: 0)
+        try OptionCheck.count(eigenIterations, "eigen-iterations", in: 1...100_000)
+        if landscapePoints != 0 { try OptionCheck.count(landscapePoints, "landscape-points", in: 2...1001) }
+    }
+
     func run() throws {
         PlateauCommand.configureRuntime()
         let methods = optimizers.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
         guard !methods.isEmpty else { throw ValidationError("--optimizers: give at least one optimizer") }
-        guard seeds >= 1 else { throw ValidationError("--seeds: expected at least 1, got \(seeds)") }
-        guard sharpnessSamples >= 1 else { throw ValidationError("--sharpness-samples: expected a positive number") }
         var c = RunConfiguration()
         c.model = model
         if let dataset = data.dataset { c.dataset = dataset }

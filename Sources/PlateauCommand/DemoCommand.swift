@@ -16,7 +16,7 @@ struct DemoCommand: ParsableCommand {
             """
     )
 
-    @Option(help: "Comma-separated optimizers (any of \(MethodRegistry.standard.names.joined(separator: ", ")); method options such as --rho or --saf-lambda apply to the methods that have them).")
+    @Option(parsing: .unconditional, help: "Comma-separated optimizers (any of \(MethodRegistry.standard.names.joined(separator: ", ")); method options such as --rho or --saf-lambda apply to the methods that have them).")
     var optimizers: String = "sgd,sam,saf"
     @Option(parsing: .unconditional, help: "Epochs per optimizer.") var epochs: Int = 40
     @Option(parsing: .unconditional, help: "Samples per step.") var batchSize: Int = 64
@@ -27,6 +27,10 @@ struct DemoCommand: ParsableCommand {
     @Flag(help: "Print one JSON object per optimizer instead of the table.") var json = false
 
     @Argument(parsing: .allUnrecognized, help: .hidden) var methodArguments: [String] = []
+
+    mutating func validate() throws {
+        try OptionCheck.count(hessianIterations, "hessian-iterations", in: 0...100_000)
+    }
 
     func run() throws {
         PlateauCommand.configureRuntime()

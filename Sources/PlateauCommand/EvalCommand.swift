@@ -13,7 +13,7 @@ struct EvalCommand: ParsableCommand {
     @Argument(help: "A checkpoint written by `plateau train`.") var checkpoint: String
     @OptionGroup var data: DatasetOptions
     @Flag(help: "Print one JSON object (one per batch with --stream-batch-size).") var json = false
-    @Option(help: "Evaluate as a stream of batches of this size, in order, printing each batch's loss and accuracy.")
+    @Option(parsing: .unconditional, help: "Evaluate as a stream of batches of this size, in order, printing each batch's loss and accuracy.")
     var streamBatchSize: Int?
 
     func run() throws {

@@ -29,21 +29,35 @@ struct LandscapeCommand: ParsableCommand {
     @Argument(help: "A checkpoint written by `plateau train`.") var checkpoint: String
     @OptionGroup var data: DatasetOptions
     @OptionGroup var measurement: MeasurementOptions
-    @Option(help: "1 (a line) or 2 (a plane).") var dims: Int = 1
-    @Option(help: "Grid points per axis.") var grid: Int = 51
+    @Option(parsing: .unconditional, help: "1 (a line) or 2 (a plane).") var dims: Int = 1
+    @Option(parsing: .unconditional, help: "Grid points per axis.") var grid: Int = 51
     @Option(parsing: .unconditional, help: "Range of α (and β) as LOW:HIGH (e.g. -1:1).") var range: String = "-1:1"
-    @Option(help: "Interpolate towards this checkpoint (linear mode connectivity) instead of random directions.") var to: String?
-    @Option(help: "Output path without extension (default: landscape-<dims>d beside the checkpoint).") var output: String?
+    @Option(parsing: .unconditional, help: "Interpolate towards this checkpoint (linear mode connectivity) instead of random directions.") var to: String?
+    @Option(parsing: .unconditional, help: "Output path without extension (default: landscape-<dims>d beside the checkpoint).") var output: String?
     @Flag(help: "No progress bar.") var quiet = false
+
+    mutating func validate() throws {
+        try OptionCheck.count(dims, "dims", in: 1...2)
+        try OptionCheck.count(grid, "grid", in: 2...1001)
+        _ = try bounds
+        if to != nil && dims != 1 { throw ValidationError("--to draws a 1-D path; use --dims 1") }
+    }
+
+    /// `--range` as two finite numbers, low < high.
+    private var bounds: [Float] {
+        get throws {
+            let bounds = range.split(separator: ":", omittingEmptySubsequences: false).compactMap { Float($0) }
+            guard bounds.count == 2, bounds.allSatisfy(\.isFinite), bounds[0] < bounds[1] else {
+                throw ValidationError("--range: expected LOW:HIGH, two finite numbers with LOW < HIGH (e.g. -1:1), got '\(range)'")
+            }
+            return bounds
+        }
+    }
 
     func run() throws {
         PlateauCommand.configureRuntime()
         try Parallelism.withThreads(measurement.threads) {
-        guard dims == 1 || dims == 2 else { throw ValidationError("--dims: expected 1 or 2, got \(dims)") }
-        guard grid >= 2 else { throw ValidationError("--grid: expected at least 2 points, got \(grid)") }
-        let bounds = range.split(separator: ":").compactMap { Float($0) }
-        guard bounds.count == 2, bounds[0] < bounds[1] else { throw ValidationError("--range: expected LOW:HIGH with LOW < HIGH, e.g. -1:1, got '\(range)'") }
-        if to != nil && dims != 1 { throw ValidationError("--to draws a 1-D path; use --dims 1") }
+        let bounds = try self.bounds
         let url = URL(fileURLWithPath: checkpoint)
         let loaded = try LoadedCheckpoint(contentsOf: url, dataset: data.dataset, dataDirectory: data.dataDir)
         let samples = try measurement.data(of: loaded)

@@ -4,13 +4,13 @@ import Plateau
 
 /// Options shared by `sharpness` and `landscape`: which samples a checkpoint is measured on.
 struct MeasurementOptions: ParsableArguments {
-    @Option(help: "Split to measure on: train (labels as trained, with the run's label noise) or test.")
+    @Option(parsing: .unconditional, help: "Split to measure on: train (labels as trained, with the run's label noise) or test.")
     var split: String = "train"
-    @Option(help: "Use only the first N samples of the split (default: all).") var samples: Int?
-    @Option(help: "Samples per forward pass; Hessian-vector products are averaged over batches by size.") var batchSize: Int = 1000
-    @Option(help: "BatchNorm/Dropout mode during measurement: eval (running statistics, as PyHessian) or train.") var bnMode: String = "eval"
-    @Option(help: "Random seed (power iteration, Hutchinson, directions).") var seed: UInt64 = 17
-    @Option(help: "Compute threads.") var threads: Int = 2
+    @Option(parsing: .unconditional, help: "Use only the first N samples of the split (default: all).") var samples: Int?
+    @Option(parsing: .unconditional, help: "Samples per forward pass; Hessian-vector products are averaged over batches by size.") var batchSize: Int = 1000
+    @Option(parsing: .unconditional, help: "BatchNorm/Dropout mode during measurement: eval (running statistics, as PyHessian) or train.") var bnMode: String = "eval"
+    @Option(parsing: .unconditional, help: "Random seed (power iteration, Hutchinson, directions).") var seed: UInt64 = 17
+    @Option(parsing: .unconditional, help: "Compute threads.") var threads: Int = 2
 
     var mode: BatchNormMode {
         get throws {
@@ -22,10 +22,15 @@ struct MeasurementOptions: ParsableArguments {
         }
     }
 
-    func data(of loaded: LoadedCheckpoint) throws -> Dataset {
+    mutating func validate() throws {
         guard ["train", "test"].contains(split) else { throw ValidationError("--split: expected train or test, got '\(split)'") }
-        if let samples, samples <= 0 { throw ValidationError("--samples: expected a positive number, got \(samples)") }
-        guard batchSize > 0 else { throw ValidationError("--batch-size: expected a positive number, got \(batchSize)") }
+        try OptionCheck.count(samples, "samples", in: 1...Int.max)
+        try OptionCheck.count(batchSize, "batch-size", in: 1...1 << 20)
+        _ = try mode
+        try OptionCheck.threads(threads)
+    }
+
+    func data(of loaded: LoadedCheckpoint) throws -> Dataset {
         return LoadedCheckpoint.prefix(split == "train" ? loaded.train : loaded.test, samples)
     }
 }
@@ -56,27 +61,37 @@ struct SharpnessCommand: ParsableCommand {
     @Argument(help: "A checkpoint written by `plateau train`.") var checkpoint: String
     @OptionGroup var data: DatasetOptions
     @OptionGroup var measurement: MeasurementOptions
-    @Option(help: "Comma-separated: eigen, lanczos, trace, rho, worst, adaptive, msharp, density, layers, timing.") var metrics: String = "eigen,trace,rho"
-    @Option(name: .customLong("top-k"), help: "Number of top eigenvalues.") var topK: Int = 1
-    @Option(help: "Radius ρ of the ρ-sharpness measures.") var rho: Float = 0.05
-    @Option(help: "Projected-ascent steps for the worst case.") var steps: Int = 5
-    @Option(help: "ρ of the adaptive (ASAM) measure.") var adaptiveRho: Float = 0.5
-    @Option(help: "Chunk size m of m-sharpness.") var m: Int = 128
-    @Option(help: "Relative tolerance of power iteration, Lanczos and Hutchinson.") var tolerance: Float = 1e-3
-    @Option(help: "Iteration cap of power iteration, Lanczos and Hutchinson.") var maxIterations: Int = 100
+    @Option(parsing: .unconditional, help: "Comma-separated: eigen, lanczos, trace, rho, worst, adaptive, msharp, density, layers, timing.") var metrics: String = "eigen,trace,rho"
+    @Option(name: .customLong("top-k"), parsing: .unconditional, help: "Number of top eigenvalues.") var topK: Int = 1
+    @Option(parsing: .unconditional, help: "Radius ρ of the ρ-sharpness measures.") var rho: Float = 0.05
+    @Option(parsing: .unconditional, help: "Projected-ascent steps for the worst case.") var steps: Int = 5
+    @Option(parsing: .unconditional, help: "ρ of the adaptive (ASAM) measure.") var adaptiveRho: Float = 0.5
+    @Option(parsing: .unconditional, help: "Chunk size m of m-sharpness.") var m: Int = 128
+    @Option(parsing: .unconditional, help: "Relative tolerance of power iteration, Lanczos and Hutchinson.") var tolerance: Float = 1e-3
+    @Option(parsing: .unconditional, help: "Iteration cap of power iteration, Lanczos and Hutchinson.") var maxIterations: Int = 100
     @Flag(help: "Print one JSON object.") var json = false
 
     static let knownMetrics = ["eigen", "lanczos", "trace", "rho", "worst", "adaptive", "msharp", "density", "layers", "timing"]
+
+    mutating func validate() throws {
+        let wanted = metrics.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+        for metric in wanted where !Self.knownMetrics.contains(metric) {
+            throw ValidationError("--metrics: unknown metric '\(metric)'; expected some of \(Self.knownMetrics.joined(separator: ", "))")
+        }
+        // Every option is checked whatever the metrics, so a typo fails now, not in a later run.
+        try OptionCheck.count(topK, "top-k", in: 1...1000)
+        try OptionCheck.number(rho, "rho", atLeast: 0)
+        try OptionCheck.count(steps, "steps", in: 1...100_000)
+        try OptionCheck.number(adaptiveRho, "adaptive-rho", atLeast: 0)
+        try OptionCheck.count(m, "m", in: 1...Int.max)
+        try OptionCheck.number(tolerance, "tolerance", atLeast: 0, strictly: true)
+        try OptionCheck.count(maxIterations, "max-iterations", in: 1...100_000)
+    }
 
     func run() throws {
         PlateauCommand.configureRuntime()
         try Parallelism.withThreads(measurement.threads) {
         let wanted = metrics.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
-        for metric in wanted where !Self.knownMetrics.contains(metric) {
-            throw ValidationError("--metrics: unknown metric '\(metric)'; expected some of \(Self.knownMetrics.joined(separator: ", "))")
-        }
-        guard topK >= 1 else { throw ValidationError("--top-k: expected at least 1, got \(topK)") }
-        guard rho >= 0 else { throw ValidationError("--rho: expected a non-negative radius, got \(rho)") }
         let loaded = try LoadedCheckpoint(contentsOf: URL(fileURLWithPath: checkpoint), dataset: data.dataset, dataDirectory: data.dataDir)
         let samples = try measurement.data(of: loaded)
         let mode = try measurement.mode

@@ -266,8 +266,12 @@ public enum SVGChart {
         var integer = false
 
         init(values: [Double], range: (Double, Double), padFraction: Double) {
-            var low = values.min() ?? 0, high = values.max() ?? 1
+            // A diverged run's NaN or infinite values are left out of the axis (they are drawn
+            // nowhere); an axis over them would have no ticks to place.
+            let finite = values.filter(\.isFinite)
+            var low = finite.min() ?? 0, high = finite.max() ?? 1
             if !(high > low) { low -= 0.5; high += 0.5 }
+            if !(high - low).isFinite { low = -Double.greatestFiniteMagnitude / 4; high = Double.greatestFiniteMagnitude / 4 }
             let pad = (high - low) * padFraction
             self.low = low - pad
             self.high = high + pad
@@ -298,6 +302,11 @@ public enum SVGChart {
 
         func ticks(target: Int = 6) -> [Double] {
             let step = tickStep(target: target)
+            // A span too narrow for its magnitude (or not finite) has no tick spacing: stride
+            // would trap on a zero or NaN step, and a few ticks at the ends say as much.
+            guard step.isFinite, step > 0, (high - low) / step < 1000, low + step != low else {
+                return low.isFinite && high.isFinite ? [low, high] : []
+            }
             let first = ceil(low / step - 1e-9) * step
             return stride(from: first, through: high + step * 1e-9, by: step).map { Swift.abs($0) < step * 1e-9 ? 0 : $0 }
         }
