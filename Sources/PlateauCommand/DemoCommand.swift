@@ -76,7 +76,7 @@ struct DemoCommand: ParsableCommand {
         if json {
             for (method, s, eigenvalue) in rows {
                 var object: [String: Any] = [
-                    "optimizer": method, "test_accuracy": s.finalTestAccuracy, "ms_per_step": s.millisecondsPerStep,
+                    "optimizer": method, "test_accuracy": JSONNumbers.fraction(s.finalTestAccuracy), "ms_per_step": s.millisecondsPerStep,
                     "passes_per_step": s.metrics.last?.passesPerStep ?? 0,
                 ]
                 if let baseline { object["ratio_vs_sgd"] = s.millisecondsPerStep / baseline }

@@ -47,7 +47,7 @@ struct EvalCommand: ParsableCommand {
             throw RuntimeError("\(url.lastPathComponent): the loss on \(c.dataset) is \(result.loss), not a number (the inputs or the model overflow)")
         }
         if json {
-            let object: [String: Any] = ["accuracy": Double(result.accuracy), "loss": Double(result.loss), "samples": test.count, "dataset": c.dataset, "model": c.model]
+            let object: [String: Any] = ["accuracy": JSONNumbers.fraction(result.accuracy), "loss": Double(result.loss), "samples": test.count, "dataset": c.dataset, "model": c.model]
             print(String(decoding: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]), as: UTF8.self))
         } else {
             print(String(format: "%@ on %@ test (%d samples): accuracy %.2f%%, loss %.4f", c.model, c.dataset, test.count, result.accuracy * 100, result.loss))
