@@ -96,7 +96,9 @@ public struct ProgressLine: Sendable, Equatable {
         var result: [Field] = []
         if !label.isEmpty { result.append(Field(text: label, priority: 1)) }
         result.append(Field(text: "epoch \(epoch)/\(epochs)", priority: 0, barAfter: true))
-        result.append(Field(text: "\(step)/\(steps)", priority: 4))
+        // Padded so that the bar keeps its width as the step count grows.
+        let digits = String(steps).count
+        result.append(Field(text: String(repeating: " ", count: max(0, digits - String(step).count)) + "\(step)/\(steps)", priority: 4))
         result.append(Field(text: "loss \(Self.number(loss))", priority: 2))
         result.append(Field(text: accuracy.isFinite ? String(format: "acc %.2f%%", accuracy * 100) : "acc \(accuracy)", priority: 3))
         result.append(Field(text: samplesPerSecond.isFinite && samplesPerSecond < 1e12 ? String(format: "%.0f samples/s", samplesPerSecond) : "- samples/s", priority: 5))

@@ -439,4 +439,21 @@ import Testing
         #expect(text.count <= 6, "\(text)")
         #expect(object["ms_per_step"] != nil)
     }
+
+    /// Not a terminal (this pipe): besides the epoch lines, a plain progress line at most
+    /// every --progress-interval seconds, with the epoch, step, loss and the time left; none
+    /// with 0 (as before, and as a run shorter than the default 10 s shows).
+    @Test func trainPrintsProgressLinesIntoAPipe() throws {
+        let directory = try Self.temporaryDirectory()
+        let often = try Self.run(["train", "--epochs", "2", "--output", directory.appendingPathComponent("a").path, "--progress-interval", "0.000001"])
+        #expect(often.status == 0, "\(often.error)")
+        let lines = often.output.split(separator: "\n").filter { $0.hasPrefix("epoch ") && $0.contains(" ETA ") }
+        #expect(lines.count >= 20, "a line per step of the 2 × 12 steps: \(often.output)")
+        #expect(lines.first?.hasPrefix("epoch 1/2  1/12 loss ") == true && lines.last?.hasPrefix("epoch 2/2 12/12 ") == true, "\(lines)")
+        #expect(!often.output.contains("\u{1B}") && !often.output.contains("\r"), "no terminal control in a pipe")
+        let never = try Self.run(["train", "--epochs", "1", "--output", directory.appendingPathComponent("b").path, "--progress-interval", "0"])
+        #expect(never.status == 0 && !never.output.contains(" ETA "), "\(never.output)")
+        let bad = try Self.run(["train", "--epochs", "1", "--output", directory.appendingPathComponent("c").path, "--progress-interval", "-1"])
+        #expect(bad.status != 0 && bad.error.contains("--progress-interval"), "\(bad.error)")
+    }
 }
