@@ -78,7 +78,10 @@ struct BatchPrinter: LoopObserver {
             let encoder = JSONEncoder()
             encoder.keyEncodingStrategy = .convertToSnakeCase
             encoder.outputFormatting = .sortedKeys
-            if let data = try? encoder.encode(metrics) { print(String(decoding: data, as: UTF8.self)) }
+            var rounded = metrics  // accuracies as every --json prints them
+            rounded.accuracy = Float(JSONNumbers.fraction(metrics.accuracy))
+            rounded.cumulativeAccuracy = Float(JSONNumbers.fraction(metrics.cumulativeAccuracy))
+            if let data = try? encoder.encode(rounded) { print(String(decoding: data, as: UTF8.self)) }
         } else {
             print(String(format: "batch %d/%d: %d samples, loss %.4f, accuracy %.2f%%, online %.2f%%", metrics.batch, batches, metrics.samples,
                          metrics.loss, metrics.accuracy * 100, metrics.cumulativeAccuracy * 100))

@@ -113,7 +113,7 @@ func terminalWidth() -> Int {
 /// How `--json` outputs write numbers that would otherwise carry float noise.
 enum JSONNumbers {
     /// An accuracy (a fraction in [0, 1]) rounded to 4 decimal places, 0.9722 rather than
-    /// 0.9722222089767456: finer than one sample in the largest test set (10,000).
+    /// 0.9722222089767456: within half a sample of the largest test set (10,000).
     static func fraction(_ value: Float) -> Double {
         guard value.isFinite else { return Double(value) }
         return (Double(value) * 10_000).rounded() / 10_000

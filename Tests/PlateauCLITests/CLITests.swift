@@ -417,6 +417,15 @@ import Testing
         let last = try JSONSerialization.jsonObject(with: Data(lines.last!.utf8)) as? [String: Any]
         #expect(last?["samples"] as? Int == 60)
         #expect(last?["cumulative_accuracy"] != nil)
+        // Batches of 70: accuracies such as 59/70 are rounded to 4 decimals, as in every --json.
+        let sevens = try Self.run(["eval", directory.appendingPathComponent("checkpoint-last.safetensors").path, "--stream-batch-size", "70", "--json"])
+        for line in sevens.output.split(separator: "\n") {
+            let object = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+            for key in ["accuracy", "cumulative_accuracy"] {
+                let value = try #require(object[key] as? Double)
+                #expect(abs((value * 10_000).rounded() / 10_000 - value) < 1e-7, "\(key) \(value) in \(line)")
+            }
+        }
     }
 
     @Test func demoPrintsTheComparisonTable() throws {
