@@ -43,7 +43,7 @@ def main():
             method = match.group(1)
             table[method]["final"].append(rows[-1]["test_accuracy"] * 100)
             table[method]["best"].append(max(r["test_accuracy"] for r in rows) * 100)
-            table[method]["ms"].append(sorted(r["milliseconds_per_step"] for r in rows)[len(rows) // 2])
+            table[method]["ms"].append(sorted(r.get("ms_per_step", r.get("milliseconds_per_step")) for r in rows)[len(rows) // 2])
             if args.plateau:
                 value = eigenvalue(args.plateau, os.path.join(group, run, "checkpoint-last.safetensors"))
                 if value is not None:

@@ -41,6 +41,7 @@ struct CompareCommand: ParsableCommand {
     @Option(parsing: .unconditional, help: "ρ of the reported ρ-sharpness.") var sharpnessRho: Float = 0.05
     @Option(parsing: .unconditional, help: "Power-iteration cap for λ_max.") var eigenIterations: Int = 100
     @Option(parsing: .unconditional, help: "Points of the 1-D landscape on [-1, 1] (0 skips it).") var landscapePoints: Int = 41
+    @OptionGroup(title: "Progress") var progressOptions: ProgressOptions
 
     @Argument(parsing: .allUnrecognized, help: .hidden) var methodArguments: [String] = []
 
@@ -92,9 +93,10 @@ struct CompareCommand: ParsableCommand {
         settings.maximumIterations = eigenIterations
         settings.landscapePoints = landscapePoints
         settings.batchSize = 500
-        let plan = ComparisonPlan(
+        var plan = ComparisonPlan(
             optimizers: methods, seeds: seeds, base: c, output: URL(fileURLWithPath: output), jobs: concurrent, threads: blasThreads,
             sharpness: settings, sharpnessSamples: sharpnessSamples)
+        plan.experiment.progressInterval = progressOptions.progressInterval
         print("compare: \(methods.joined(separator: ", ")) × \(seeds) seed\(seeds == 1 ? "" : "s") = \(runCount) runs of \(model) on \(c.dataset), \(epochs) epochs; \(concurrent) at once, \(blasThreads) BLAS thread\(blasThreads == 1 ? "" : "s") each; output \(output)")
         let lock = NSLock()
         let result = try Comparison.run(plan) { line in

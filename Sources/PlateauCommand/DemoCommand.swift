@@ -25,6 +25,7 @@ struct DemoCommand: ParsableCommand {
     @Option(parsing: .unconditional, help: "Random seed (weights, shuffling, noise).") var seed: UInt64 = 0
     @Option(parsing: .unconditional, help: "Power-iteration steps for the Hessian eigenvalue (0 skips it).") var hessianIterations: Int = 20
     @Flag(help: "Print one JSON object per optimizer instead of the table.") var json = false
+    @OptionGroup(title: "Progress") var progressOptions: ProgressOptions
 
     @Argument(parsing: .allUnrecognized, help: .hidden) var methodArguments: [String] = []
 
@@ -66,11 +67,13 @@ struct DemoCommand: ParsableCommand {
         var rows: [(String, TrainingSummary, Float?)] = []
         var progress = ConsoleProgress(quiet: json)
         progress.message("UCI digits: \(split.train.count) train / \(split.test.count) test samples, MLP 64-512-512-10, \(epochs) epochs, batch \(batchSize), lr \(lr), cosine schedule\(labelNoise > 0 ? ", \(Int(labelNoise * 100))% label noise" : "")")
-        for (method, c) in zip(methods, configurations) {
-            progress.message("— \(method)")
-            var quiet = ConsoleProgress(quiet: true)
+        for (index, (method, c)) in zip(methods, configurations).enumerated() {
+            progress.message("— \(method) (\(index + 1) of \(methods.count))")
+            // The bar (or a line every --progress-interval in a log) of this run; its result line follows.
+            var runProgress = ConsoleProgress(epochs: c.epochs, quiet: json, interval: progressOptions.progressInterval,
+                                              label: "\(method) \(index + 1)/\(methods.count)", epochLines: false)
             let trainer = try Trainer(configuration: c, train: split.train, test: split.test, output: nil)
-            let (summary, model) = try trainer.runReturningModel(observer: &quiet)
+            let (summary, model) = try trainer.runReturningModel(observer: &runProgress)
             progress.message(String(format: "  test accuracy %.2f%%, %.3f ms/step", summary.finalTestAccuracy * 100, summary.millisecondsPerStep))
             var eigenvalue: Float? = nil
             if hessianIterations > 0 { eigenvalue = try topEigenvalue(model, on: normalizedTrain) }
@@ -80,7 +83,7 @@ struct DemoCommand: ParsableCommand {
         if json {
             for (method, s, eigenvalue) in rows {
                 var object: [String: Any] = [
-                    "optimizer": method, "test_accuracy": s.finalTestAccuracy, "ms_per_step": s.millisecondsPerStep,
+                    "optimizer": method, "test_accuracy": JSONNumbers.fraction(s.finalTestAccuracy), "ms_per_step": s.millisecondsPerStep,
                     "passes_per_step": s.metrics.last?.passesPerStep ?? 0,
                 ]
                 if let baseline { object["ratio_vs_sgd"] = s.millisecondsPerStep / baseline }

@@ -47,7 +47,7 @@ struct EvalCommand: ParsableCommand {
             throw RuntimeError("\(url.lastPathComponent): the loss on \(c.dataset) is \(result.loss), not a number (the inputs or the model overflow)")
         }
         if json {
-            let object: [String: Any] = ["accuracy": Double(result.accuracy), "loss": Double(result.loss), "samples": test.count, "dataset": c.dataset, "model": c.model]
+            let object: [String: Any] = ["accuracy": JSONNumbers.fraction(result.accuracy), "loss": Double(result.loss), "samples": test.count, "dataset": c.dataset, "model": c.model]
             print(String(decoding: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]), as: UTF8.self))
         } else {
             print(String(format: "%@ on %@ test (%d samples): accuracy %.2f%%, loss %.4f", c.model, c.dataset, test.count, result.accuracy * 100, result.loss))
@@ -78,7 +78,10 @@ struct BatchPrinter: LoopObserver {
             let encoder = JSONEncoder()
             encoder.keyEncodingStrategy = .convertToSnakeCase
             encoder.outputFormatting = .sortedKeys
-            if let data = try? encoder.encode(metrics) { print(String(decoding: data, as: UTF8.self)) }
+            var rounded = metrics  // accuracies as every --json prints them
+            rounded.accuracy = Float(JSONNumbers.fraction(metrics.accuracy))
+            rounded.cumulativeAccuracy = Float(JSONNumbers.fraction(metrics.cumulativeAccuracy))
+            if let data = try? encoder.encode(rounded) { print(String(decoding: data, as: UTF8.self)) }
         } else {
             print(String(format: "batch %d/%d: %d samples, loss %.4f, accuracy %.2f%%, online %.2f%%", metrics.batch, batches, metrics.samples,
                          metrics.loss, metrics.accuracy * 100, metrics.cumulativeAccuracy * 100))

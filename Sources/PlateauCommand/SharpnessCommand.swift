@@ -22,6 +22,14 @@ struct MeasurementOptions: ParsableArguments {
         }
     }
 
+    /// How the `bn_mode` field of `--json` spells `mode`: as the `--bn-mode` flag does.
+    static func flagValue(_ mode: BatchNormMode) -> String {
+        switch mode {
+        case .evaluation: return "eval"
+        case .training: return "train"
+        }
+    }
+
     mutating func validate() throws {
         guard ["train", "test"].contains(split) else { throw ValidationError("--split: expected train or test, got '\(split)'") }
         try OptionCheck.count(samples, "samples", in: 1...Int.max)
@@ -96,7 +104,7 @@ struct SharpnessCommand: ParsableCommand {
         let samples = try measurement.data(of: loaded)
         let mode = try measurement.mode
         var progress = ConsoleProgress(quiet: json)
-        progress.message("\(loaded.configuration.model) from \(checkpoint): \(samples.count) \(measurement.split) samples of \(loaded.configuration.dataset), BatchNorm \(mode.rawValue) mode")
+        progress.message("\(loaded.configuration.model) from \(checkpoint): \(samples.count) \(measurement.split) samples of \(loaded.configuration.dataset), BatchNorm \(MeasurementOptions.flagValue(mode)) mode")
         let object = try measure(loaded.model, on: samples, mode: mode, wanted: Set(wanted), progress: &progress)
         if json {
             let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
@@ -109,7 +117,7 @@ struct SharpnessCommand: ParsableCommand {
         func opened<M: Layer>(_ model: M) -> [String: Any] {
             let loss = LossFunction.crossEntropy(model, on: samples, batchSize: measurement.batchSize, mode: mode)
             var generator = SeededGenerator(seed: measurement.seed)
-            var object: [String: Any] = ["samples": samples.count, "split": measurement.split, "bn_mode": mode.rawValue]
+            var object: [String: Any] = ["samples": samples.count, "split": measurement.split, "bn_mode": MeasurementOptions.flagValue(mode)]
             func timed<R>(_ label: String, _ body: () -> R) -> R {
                 let start = ContinuousClock.now
                 let r = body()

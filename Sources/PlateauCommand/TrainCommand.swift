@@ -149,6 +149,7 @@ struct TrainCommand: ParsableCommand {
     @OptionGroup(title: "Schedule") var scheduling: TrainScheduleOptions
     @OptionGroup(title: "Sharpness-aware") var sharpnessAware: TrainSharpnessAwareOptions
     @OptionGroup(title: "Run") var runOptions: TrainRunOptions
+    @OptionGroup(title: "Progress") var progressOptions: ProgressOptions
 
     @Option(help: "Run directory for config, metrics and checkpoints (default: a fresh runs/<model>-<method>-<yyyymmdd>-<n>).") var output: String?
     @Flag(help: "Continue the run in --output from its last checkpoint (--epochs may grow; other settings must match config.json).") var resume = false
@@ -195,7 +196,7 @@ struct TrainCommand: ParsableCommand {
         try Parallelism.withThreads(c.threads) {
         var trainer = try Trainer.prepare(c, output: c.output.map { URL(fileURLWithPath: $0) }, resume: resume)
         trainer.runDirectoryPolicy = RunDirectoryPolicy(existingRun: overwrite ? .overwrite : .refuse, allowsChangedSettings: allowChanges)
-        var progress = ConsoleProgress()
+        var progress = ConsoleProgress(epochs: c.epochs, interval: progressOptions.progressInterval)
         // A run is never trained and thrown away: without --output it gets a fresh directory.
         var fresh: [URL] = []
         if trainer.output == nil {

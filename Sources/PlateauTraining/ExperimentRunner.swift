@@ -14,6 +14,8 @@ public struct ExperimentPlan: Sendable {
     public var jobs: Int
     /// OpenBLAS threads (process-wide: with jobs > 1 use 1).
     public var threads: Int
+    /// Seconds between a training run's progress lines (0: only its epoch lines).
+    public var progressInterval: Double = 10
 
     public init(optimizers: [String], seeds: Int, base: RunConfiguration, output: URL, jobs: Int, threads: Int) {
         self.optimizers = optimizers
@@ -134,9 +136,10 @@ public enum ExperimentRunner {
                 let directory = plan.directory(optimizer: optimizer, seedIndex: k)
                 let resume = FileManager.default.fileExists(atPath: directory.appendingPathComponent("checkpoint-last.safetensors").path)
                 do {
-                    log("\(name): \(resume ? "resuming" : "training") (\(configuration.epochs) epochs)")
+                    let number = (plan.optimizers.firstIndex(of: optimizer) ?? 0) * plan.seeds + k + 1
+                    log("\(name): \(resume ? "resuming" : "training") (run \(number) of \(plan.optimizers.count * plan.seeds), \(configuration.epochs) epochs)")
                     let trainer = try Trainer(configuration: configuration, train: trainSet, test: rawTest, output: directory, resume: resume)
-                    var observer = PrefixedLog(name: name, log: log)
+                    var observer = PrefixedLog(name: name, log: log, epochs: configuration.epochs, interval: plan.progressInterval)
                     let summary = try trainer.run(observer: &observer)
                     log(String(format: "%@: done, test accuracy %.2f%%, %.3f ms/step", name, summary.finalTestAccuracy * 100, summary.millisecondsPerStep))
                 } catch {
@@ -181,14 +184,35 @@ private final class WorkQueue: @unchecked Sendable {
     }
 }
 
-/// Epoch lines prefixed with the run name (runs in parallel share the console).
+/// Epoch lines, and a progress line every `interval` seconds, prefixed with the run name:
+/// runs in parallel share the console, so these are whole lines, never a redrawn bar.
 private struct PrefixedLog: TrainingObserver {
     let name: String
     let log: @Sendable (String) -> Void
+    let epochs: Int
+    private let start = ContinuousClock.now
+    private var estimator = RunTimeEstimator()
+    private var schedule: ProgressSchedule
 
-    mutating func stepFinished(epoch: Int, step: Int, of steps: Int, loss: Float, accuracy: Float, samplesPerSecond: Double) {}
+    init(name: String, log: @escaping @Sendable (String) -> Void, epochs: Int, interval: Double) {
+        self.name = name
+        self.log = log
+        self.epochs = epochs
+        schedule = ProgressSchedule(interval: interval, start: 0)
+    }
+
+    mutating func stepFinished(epoch: Int, step: Int, of steps: Int, loss: Float, accuracy: Float, samplesPerSecond: Double) {
+        let time = seconds(ContinuousClock.now - start)
+        estimator.stepFinished(epoch: epoch, step: step, at: time)
+        guard schedule.isDue(at: time) else { return }
+        let total = max(epochs, epoch + 1)
+        log(ProgressLine(label: name + ":", epoch: epoch + 1, epochs: total, step: step, steps: steps, loss: loss, accuracy: accuracy,
+                         samplesPerSecond: samplesPerSecond, elapsed: time,
+                         remaining: estimator.remaining(epoch: epoch, step: step, of: steps, epochs: total)).plain)
+    }
 
     mutating func epochFinished(_ m: EpochMetrics, of epochs: Int) {
+        estimator.epochFinished(at: seconds(ContinuousClock.now - start))
         log(String(format: "%@: epoch %d/%d  train loss %.4f acc %.2f%%  test acc %.2f%%  %.2f ms/step",
                    name, m.epoch, epochs, m.trainLoss, m.trainAccuracy * 100, m.testAccuracy * 100, m.millisecondsPerStep))
     }

@@ -12,8 +12,16 @@ public struct EpochMetrics: Codable, Sendable, Equatable {
     public var samplesPerSecond: Double
     /// Mean forward–backward passes per step (1 for SGD and SAF, ~2 for SAM).
     public var passesPerStep: Float
-    /// Mean milliseconds per optimizer step.
+    /// Mean milliseconds per optimizer step (`ms_per_step` in both files).
     public var millisecondsPerStep: Double
+
+    // `ms_per_step` is the column name of metrics.csv, the TensorBoard tag and `demo --json`;
+    // files written before it was used here too say `milliseconds_per_step`, still read.
+    private enum CodingKeys: String, CodingKey {
+        case epoch, trainLoss, trainAccuracy, testLoss, testAccuracy, learningRate, seconds, samplesPerSecond, passesPerStep
+        case millisecondsPerStep = "msPerStep"
+        case legacyMillisecondsPerStep = "millisecondsPerStep"
+    }
 
     public init(
         epoch: Int, trainLoss: Float, trainAccuracy: Float, testLoss: Float, testAccuracy: Float, learningRate: Float,
@@ -29,6 +37,35 @@ public struct EpochMetrics: Codable, Sendable, Equatable {
         self.samplesPerSecond = samplesPerSecond
         self.passesPerStep = passesPerStep
         self.millisecondsPerStep = millisecondsPerStep
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        epoch = try c.decode(Int.self, forKey: .epoch)
+        trainLoss = try c.decode(Float.self, forKey: .trainLoss)
+        trainAccuracy = try c.decode(Float.self, forKey: .trainAccuracy)
+        testLoss = try c.decode(Float.self, forKey: .testLoss)
+        testAccuracy = try c.decode(Float.self, forKey: .testAccuracy)
+        learningRate = try c.decode(Float.self, forKey: .learningRate)
+        seconds = try c.decode(Double.self, forKey: .seconds)
+        samplesPerSecond = try c.decode(Double.self, forKey: .samplesPerSecond)
+        passesPerStep = try c.decode(Float.self, forKey: .passesPerStep)
+        millisecondsPerStep = try c.decodeIfPresent(Double.self, forKey: .millisecondsPerStep)
+            ?? c.decode(Double.self, forKey: .legacyMillisecondsPerStep)
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(epoch, forKey: .epoch)
+        try c.encode(trainLoss, forKey: .trainLoss)
+        try c.encode(trainAccuracy, forKey: .trainAccuracy)
+        try c.encode(testLoss, forKey: .testLoss)
+        try c.encode(testAccuracy, forKey: .testAccuracy)
+        try c.encode(learningRate, forKey: .learningRate)
+        try c.encode(seconds, forKey: .seconds)
+        try c.encode(samplesPerSecond, forKey: .samplesPerSecond)
+        try c.encode(passesPerStep, forKey: .passesPerStep)
+        try c.encode(millisecondsPerStep, forKey: .millisecondsPerStep)
     }
 }
 

@@ -124,7 +124,11 @@ import Testing
         #expect(evaluated.status == 0, "\(evaluated.error)")
         let json = try JSONSerialization.jsonObject(with: Data(evaluated.output.utf8)) as! [String: Any]
         let accuracy = json["accuracy"] as! Double
-        #expect(abs(accuracy - (last["test_accuracy"] as! Double)) < 1e-6)
+        // `--json` rounds accuracies to 4 decimal places; metrics.jsonl keeps the float.
+        #expect(abs(accuracy - (last["test_accuracy"] as! Double)) <= 5e-5 + 1e-7)
+        #expect((accuracy * 10_000).rounded() / 10_000 == accuracy)
+        let printed = evaluated.output.split(separator: "\"accuracy\":").last?.prefix { $0 != "," && $0 != "}" } ?? ""
+        #expect(printed.count <= 6, "accuracy printed as \(printed)")
         #expect(json["samples"] as? Int == 360)
 
         let resumed = try Self.run(["train", "--output", run.path, "--resume", "--epochs", "3"])
@@ -327,6 +331,11 @@ import Testing
         let object = try JSONSerialization.jsonObject(with: Data(sharpness.output.split(separator: "\n").last!.utf8)) as! [String: Any]
         for key in ["eigenvalues", "trace", "rho_sharpness", "samples"] { #expect(object[key] != nil, "missing \(key)") }
         #expect((object["rho_sharpness"] as! Double) >= 0)
+        // `bn_mode` is spelled as the --bn-mode flag takes it (it said "evaluation").
+        #expect(object["bn_mode"] as? String == "eval")
+        let trainMode = try Self.run(["sharpness", checkpoint, "--samples", "64", "--metrics", "rho", "--bn-mode", "train", "--json"])
+        let trainObject = try JSONSerialization.jsonObject(with: Data(trainMode.output.split(separator: "\n").last!.utf8)) as! [String: Any]
+        #expect(trainObject["bn_mode"] as? String == "train")
 
         let output = directory.appendingPathComponent("line").path
         let landscape = try Self.run(["landscape", checkpoint, "--samples", "64", "--dims", "1", "--grid", "5", "--output", output, "--quiet"])
@@ -408,6 +417,15 @@ import Testing
         let last = try JSONSerialization.jsonObject(with: Data(lines.last!.utf8)) as? [String: Any]
         #expect(last?["samples"] as? Int == 60)
         #expect(last?["cumulative_accuracy"] != nil)
+        // Batches of 70: accuracies such as 59/70 are rounded to 4 decimals, as in every --json.
+        let sevens = try Self.run(["eval", directory.appendingPathComponent("checkpoint-last.safetensors").path, "--stream-batch-size", "70", "--json"])
+        for line in sevens.output.split(separator: "\n") {
+            let object = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+            for key in ["accuracy", "cumulative_accuracy"] {
+                let value = try #require(object[key] as? Double)
+                #expect(abs((value * 10_000).rounded() / 10_000 - value) < 1e-7, "\(key) \(value) in \(line)")
+            }
+        }
     }
 
     @Test func demoPrintsTheComparisonTable() throws {
@@ -415,5 +433,36 @@ import Testing
         #expect(result.status == 0, "\(result.error)")
         for method in ["sgd", "sam", "saf"] { #expect(result.output.contains("\n" + method)) }
         #expect(result.output.contains("top Hessian eigenvalue"))
+    }
+
+    /// `demo --json`: accuracies rounded to 4 decimal places, no float noise such as
+    /// 0.9722222089767456, and the per-step time named `ms_per_step` as in metrics files.
+    @Test func demoJSONRoundsAccuracies() throws {
+        let result = try Self.run(["demo", "--epochs", "1", "--hessian-iterations", "0", "--optimizers", "sgd", "--json"])
+        #expect(result.status == 0, "\(result.error)")
+        let line = try #require(result.output.split(separator: "\n").last)
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+        let accuracy = try #require(object["test_accuracy"] as? Double)
+        #expect((accuracy * 10_000).rounded() / 10_000 == accuracy)
+        let text = try #require(line.split(separator: "\"test_accuracy\":").last?.prefix { $0 != "," && $0 != "}" })
+        #expect(text.count <= 6, "\(text)")
+        #expect(object["ms_per_step"] != nil)
+    }
+
+    /// Not a terminal (this pipe): besides the epoch lines, a plain progress line at most
+    /// every --progress-interval seconds, with the epoch, step, loss and the time left; none
+    /// with 0 (as before, and as a run shorter than the default 10 s shows).
+    @Test func trainPrintsProgressLinesIntoAPipe() throws {
+        let directory = try Self.temporaryDirectory()
+        let often = try Self.run(["train", "--epochs", "2", "--output", directory.appendingPathComponent("a").path, "--progress-interval", "0.000001"])
+        #expect(often.status == 0, "\(often.error)")
+        let lines = often.output.split(separator: "\n").filter { $0.hasPrefix("epoch ") && $0.contains(" ETA ") }
+        #expect(lines.count >= 20, "a line per step of the 2 × 12 steps: \(often.output)")
+        #expect(lines.first?.hasPrefix("epoch 1/2  1/12 loss ") == true && lines.last?.hasPrefix("epoch 2/2 12/12 ") == true, "\(lines)")
+        #expect(!often.output.contains("\u{1B}") && !often.output.contains("\r"), "no terminal control in a pipe")
+        let never = try Self.run(["train", "--epochs", "1", "--output", directory.appendingPathComponent("b").path, "--progress-interval", "0"])
+        #expect(never.status == 0 && !never.output.contains(" ETA "), "\(never.output)")
+        let bad = try Self.run(["train", "--epochs", "1", "--output", directory.appendingPathComponent("c").path, "--progress-interval", "-1"])
+        #expect(bad.status != 0 && bad.error.contains("--progress-interval"), "\(bad.error)")
     }
 }
