@@ -11,7 +11,7 @@ import PlateauTensor
 ///
 /// Descending along −α·g_⊥ shrinks the surrogate gap L(w + ε) − L(w) without changing the
 /// perturbed loss to first order. α = 0 with a constant ρ is SAM.
-public struct GSAM: SharpnessAwareRule {
+public struct GSAM: GradientScalingRule {
     /// ρ_t, usually proportional to the learning rate (the paper's schedule); see ``PerturbationRadius``.
     public var radius: PerturbationRadius
     /// α, the weight of the ascent along −g_⊥ that shrinks the surrogate gap; default 0.4.
@@ -34,9 +34,9 @@ public struct GSAM: SharpnessAwareRule {
 
     public var name: String { "gsam" }
 
-    /// ε = ρ_t·g/(‖g‖ + 1e-12), as SAM with this step's radius.
-    public func perturbation(parameters: ParameterSet, gradient: ParameterSet, context: StepContext) -> ParameterSet? {
-        gradient.normalized(toRadius: radius.value(in: context))
+    /// ε = ρ_t·g/(‖g‖ + 1e-12), as SAM with this step's radius: c = ρ/(‖g‖ + 1e-12).
+    public func perturbationScale(gradientNorm: Float, context: StepContext) -> Float? {
+        radius.value(in: context) / (gradientNorm + 1e-12)
     }
 
     /// d = g_p − α·g_⊥, g_⊥ = g − (g·ĝ_p)·ĝ_p (Zhuang et al. 2022, Alg. 1); g without a second pass.

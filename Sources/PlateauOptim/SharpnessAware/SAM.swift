@@ -7,7 +7,7 @@ import PlateauTensor
 ///     g = ∇L(w)
 ///     ε = ρ · g / ‖g‖           (global norm over all parameters)
 ///     w ← base(w, ∇L(w + ε))
-public struct SAM: SharpnessAwareRule {
+public struct SAM: GradientScalingRule {
     /// ρ, the neighbourhood radius ‖ε‖ (constant unless built with ``init(radius:)``); default 0.05.
     public var radius: PerturbationRadius
 
@@ -24,8 +24,8 @@ public struct SAM: SharpnessAwareRule {
 
     public var name: String { "sam" }
 
-    /// ε = ρ·g/(‖g‖ + 1e-12), with the global norm over all parameters.
-    public func perturbation(parameters: ParameterSet, gradient: ParameterSet, context: StepContext) -> ParameterSet? {
-        gradient.normalized(toRadius: radius.value(in: context))
+    /// ε = ρ·g/(‖g‖ + 1e-12), with the global norm over all parameters: c = ρ/(‖g‖ + 1e-12).
+    public func perturbationScale(gradientNorm: Float, context: StepContext) -> Float? {
+        radius.value(in: context) / (gradientNorm + 1e-12)
     }
 }

@@ -143,12 +143,12 @@ public struct SharpnessAwareMinimizer<Rule: SharpnessAwareRule, Base: Optimizer>
         rule.prepare(gradient: restricted(g.batch), context: context)
         // 3–4. Each group's ε and its gradient at w + ε, unless the rule skips the second pass.
         var perturbedGradients: [ParameterSet] = [], perturbationNorm: Float = 0
-        if let first = perturbation(w, g.groups[0], context, group: 0) {
+        if let first = perturbedPoint(w, g.groups[0], context, group: 0) {
             let selection = rule as? any SampleSelectingRule
             for group in passes.groups.indices {
-                let epsilon = group == 0 ? first : perturbation(w, g.groups[group], context, group: group) ?? first.zeros()
-                perturbationNorm = Swift.max(perturbationNorm, epsilon.norm())
-                perturbedGradients.append(passes.perturbedGradient(group: group, at: w + epsilon, selection: selection, loss: loss))
+                let (point, norm) = group == 0 ? first : perturbedPoint(w, g.groups[group], context, group: group) ?? (w, 0)
+                perturbationNorm = Swift.max(perturbationNorm, norm)
+                perturbedGradients.append(passes.perturbedGradient(group: group, at: point, selection: selection, loss: loss))
             }
         }
         let gp = perturbedGradients.isEmpty ? nil : passes.combined(perturbedGradients)
@@ -165,11 +165,20 @@ public struct SharpnessAwareMinimizer<Rule: SharpnessAwareRule, Base: Optimizer>
         return passes.report(gradient: g.batch, perturbationNorm: perturbationNorm)
     }
 
-    /// The rule's ε for one group, from that group's gradient, both restricted to `perturbs`.
-    private func perturbation(_ w: ParameterSet, _ gradient: ParameterSet, _ context: StepContext, group: Int) -> ParameterSet? {
+    /// w + ε for one group and ‖ε‖, with the rule's ε from that group's gradient, both
+    /// restricted to `perturbs`; `nil` when the rule skips the second pass. A
+    /// ``GradientScalingRule``'s point is formed in one pass and its norm from ‖g‖.
+    private func perturbedPoint(_ w: ParameterSet, _ gradient: ParameterSet, _ context: StepContext, group: Int) -> (point: ParameterSet, norm: Float)? {
         var context = context
         context.group = group
-        return rule.perturbation(parameters: w, gradient: restricted(gradient), context: context).map(restricted)
+        let gradient = restricted(gradient)
+        if let scaling = rule as? any GradientScalingRule {
+            let gradientNorm = gradient.norm()
+            guard let c = scaling.perturbationScale(gradientNorm: gradientNorm, context: context) else { return nil }
+            return (w.adding(gradient, scaledBy: c), Swift.abs(c) * gradientNorm)
+        }
+        guard let epsilon = rule.perturbation(parameters: w, gradient: gradient, context: context).map(restricted) else { return nil }
+        return (w + epsilon, epsilon.norm())
     }
 
     /// `set` with the entries of non-perturbed parameters zeroed.

@@ -114,6 +114,25 @@ extension SharpnessAwareRule {
     }
 }
 
+/// A rule whose ε is the gradient times a scalar, ε = c·g (SAM, GSAM, WSAM, LookSAM:
+/// c = ρ/(‖g‖ + 1e-12)). Knowing that, the driver forms w + c·g in one pass over the model
+/// and has ‖ε‖ = |c|·‖g‖ without another, instead of materializing ε, measuring it and adding
+/// it: two of the four whole-model passes a step spends beyond its two forward–backward
+/// passes, the part of SAM's cost above 2x SGD. The values are the same bit for bit (w + c·g
+/// rounds as w + (c·g) did).
+public protocol GradientScalingRule: SharpnessAwareRule {
+    /// c in ε = c·g for a (group's) gradient of norm `gradientNorm`, or `nil` to skip the
+    /// second pass as ``perturbation(parameters:gradient:context:)`` does.
+    func perturbationScale(gradientNorm: Float, context: StepContext) -> Float?
+}
+
+extension GradientScalingRule {
+    /// ε = c·g with c from ``perturbationScale(gradientNorm:context:)``.
+    public func perturbation(parameters: ParameterSet, gradient: ParameterSet, context: StepContext) -> ParameterSet? {
+        perturbationScale(gradientNorm: gradient.norm(), context: context).map { gradient.scaled(by: $0) }
+    }
+}
+
 /// A rule whose second pass back-propagates only some samples (ESAM's sharpness-sensitive
 /// data selection). Only rules that select adopt it; the driver asks once per group.
 public protocol SampleSelectingRule: SharpnessAwareRule {

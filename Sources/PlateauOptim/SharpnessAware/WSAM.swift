@@ -10,7 +10,7 @@ import PlateauTensor
 ///
 /// The decoupled term bypasses the base optimizer (no momentum, no Adam scaling): it is this
 /// rule's ``DecoupledRule`` hook.
-public struct WSAM: DecoupledRule {
+public struct WSAM: DecoupledRule, GradientScalingRule {
     /// ρ, the neighbourhood radius; default 0.05.
     public var radius: PerturbationRadius
     /// γ ∈ [0, 1), the sharpness weight: the sharpness term is scaled by α = γ/(1 − γ); default 0.9.
@@ -32,9 +32,9 @@ public struct WSAM: DecoupledRule {
     public var name: String { "wsam" }
     var alpha: Float { gamma / (1 - gamma) }
 
-    /// ε = ρ·g/(‖g‖ + 1e-12), as SAM.
-    public func perturbation(parameters: ParameterSet, gradient: ParameterSet, context: StepContext) -> ParameterSet? {
-        gradient.normalized(toRadius: radius.value(in: context))
+    /// ε = ρ·g/(‖g‖ + 1e-12), as SAM: c = ρ/(‖g‖ + 1e-12).
+    public func perturbationScale(gradientNorm: Float, context: StepContext) -> Float? {
+        radius.value(in: context) / (gradientNorm + 1e-12)
     }
 
     /// Coupled: d = (1 − α)·g + α·g_p. Decoupled (or with no second pass): d = g.
