@@ -129,6 +129,11 @@ struct TrainCommand: ParsableCommand {
             The run directory is locked while training (.lock holds the process id): a \
             second training there stops, naming that process.
 
+            Ctrl-C (or SIGTERM) stops the run after its current step and saves it mid-epoch \
+            in checkpoint-last.safetensors, prints the command that continues it and exits \
+            with status 130 (143 for SIGTERM); --resume then gives exactly the run that was \
+            never stopped. A second Ctrl-C quits at once, losing the unsaved part of the epoch.
+
             Options left out take config.json's value with --config or --resume, otherwise the \
             default shown. Sharpness-aware rules and objective terms run over --base-optimizer; \
             their own options (--rho, --saf-lambda, …) are listed below.

@@ -1,11 +1,12 @@
 import Foundation
 import PlateauData
 
-/// Writes a run file atomically (``AtomicFile``): a temporary file beside `url`, flushed,
-/// then renamed over `url`; on failure the temporary file is removed.
+/// Writes a file of a run or an experiment (checkpoints, metrics, `config.json`, reports)
+/// atomically (`AtomicFile`): a temporary file beside `url`, flushed, then renamed over
+/// `url`; on failure the temporary file is removed.
 ///
 /// - Throws: ``ConfigurationError`` (field `output`) naming the file and the reason.
-func writeAtomically(_ data: Data, to url: URL) throws {
+public func writeAtomically(_ data: Data, to url: URL) throws {
     do {
         try AtomicFile.write(data, to: url)
     } catch let error as DataError {
