@@ -11,8 +11,9 @@ import PlateauTensor
 /// after dropping the other groups: optimizer state (`optimizer.*`), SAF's memory bank
 /// (`saf.*`) and MESA's teacher (`mesa.*`) — any objective term's tensors under its name,
 /// listed in `__metadata__.objective_terms`. Run information sits in `__metadata__`:
-/// format, epoch, step, the run configuration, the input normalization and the
-/// optimizer's scalars (as exact bit patterns).
+/// format, epoch, step, the run configuration, the input normalization, the
+/// optimizer's scalars (as exact bit patterns) and, for a run stopped in the middle of an
+/// epoch, how far that epoch went (`partial_epoch`, see ``PartialEpoch``).
 public struct Checkpoint: Sendable {
     public static let format = "plateau-checkpoint-v1"
 
