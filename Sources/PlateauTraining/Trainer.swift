@@ -158,7 +158,7 @@ public struct Trainer {
         }
         func kept() -> String {
             if let lastCheckpoint, let output { return "the last good checkpoint (\(lastCheckpoint)) is kept in \(output.path)" }
-            return output == nil ? "nothing was saved" : "no checkpoint was written (one is written at the end of each epoch)"
+            return output == nil ? "nothing was saved" : "no checkpoint was written (one is written at the end of each epoch and when the run is stopped)"
         }
         // TensorBoard: a new event file per invocation (a resumed run adds one; TensorBoard
         // merges a directory's files by step).

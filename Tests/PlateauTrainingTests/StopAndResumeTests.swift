@@ -151,3 +151,24 @@ private func checkStopAndResume(_ c: RunConfiguration, stopAfter: Int, expect po
     let error = #expect(throws: DataError.self) { try Checkpoint.read(from: url) }
     #expect(error?.field == "__metadata__.partial_epoch.batches_done", "\(String(describing: error))")
 }
+
+@Test func aResumeFromAStopThatDivergesKeepsTheStoppedCheckpointAndSaysWhichItIs() throws {
+    // Stopped after step 2 of the first epoch, then resumed with a learning rate that
+    // overflows at once (the library's default policy accepts changed settings).
+    let c = configuration("sgd", epochs: 3)
+    let output = try temporaryDirectory("stop-diverge")
+    defer { try? FileManager.default.removeItem(at: output) }
+    var trainer = try Trainer(configuration: c, train: trainSet, test: testSet, output: output)
+    trainer.stopToken = StopToken()
+    var stopping = StoppingObserver(token: trainer.stopToken!, stopAfter: 2)
+    #expect(throws: TrainingInterrupted.self) { try trainer.run(observer: &stopping) }
+    let config = try Data(contentsOf: output.appendingPathComponent(RunDirectory.configurationFile))
+    var diverging = c
+    diverging.weightDecay = 100
+    diverging.learningRate = 3e38
+    let error = #expect(throws: TrainingError.self) { try train(diverging, output: output, resume: true) }
+    #expect(error?.description.contains("the last good checkpoint (epoch 1, step 2) is kept") == true, "\(String(describing: error))")
+    #expect(try Data(contentsOf: output.appendingPathComponent(RunDirectory.configurationFile)) == config, "config.json was rewritten")
+    let kept = try Checkpoint.read(from: output.appendingPathComponent(RunDirectory.lastCheckpointFile))
+    #expect(kept.epoch == 0 && kept.partialEpoch?.batchesDone == 2)
+}
