@@ -152,7 +152,7 @@ public struct Trainer {
             runFiles = []
         }
         if resumePoint != nil, startEpoch >= c.epochs { observer.message("nothing to train: the run has all \(c.epochs) epochs") }
-        // The epoch of the checkpoint a failure leaves behind (none yet: nil).
+        // The checkpoint a failure leaves behind, in words (none yet: nil).
         var lastCheckpoint: String? = resumePoint.map { point in
             point.partialEpoch.map { "epoch \(point.epoch + 1), step \($0.batchesDone)" } ?? "epoch \(point.epoch)"
         }

@@ -9,16 +9,21 @@ import Testing
 // A stopped training (Ctrl-C, SIGTERM: a StopToken) saves where it stopped, mid-epoch, and a
 // resume gives exactly the uninterrupted run.
 
-/// Requests a stop on its token once `stopAfter` steps (counted across epochs) are done.
+/// Requests a stop on its token once `stopAfter` steps (counted across epochs) are done, or
+/// with `duringEvaluation`, when the epoch of that step has been evaluated (a Ctrl-C that
+/// arrives after the epoch's last step was checked).
 private struct StoppingObserver: TrainingObserver {
     let token: StopToken
     let stopAfter: Int
+    var duringEvaluation = false
     var steps = 0
     mutating func stepFinished(epoch: Int, step: Int, of steps: Int, loss: Float, accuracy: Float, samplesPerSecond: Double) {
         self.steps += 1
-        if self.steps == stopAfter { token.request(signal: SIGINT) }
+        if self.steps == stopAfter, !duringEvaluation { token.request(signal: SIGINT) }
     }
-    mutating func epochFinished(_ metrics: EpochMetrics, of epochs: Int) {}
+    mutating func epochFinished(_ metrics: EpochMetrics, of epochs: Int) {
+        if steps == stopAfter, duringEvaluation { token.request(signal: SIGTERM) }
+    }
     mutating func message(_ text: String) {}
 }
 
@@ -32,7 +37,7 @@ private func digits(_ optimizer: String, epochs: Int = 2) -> RunConfiguration {
 
 /// Trains `c` straight through and, in another directory, stopped after `stopAfter` steps
 /// and resumed; everything the two runs leave must be the same, bit for bit.
-private func checkStopAndResume(_ c: RunConfiguration, stopAfter: Int, expect position: (epochs: Int, batches: Int)) throws {
+private func checkStopAndResume(_ c: RunConfiguration, stopAfter: Int, duringEvaluation: Bool = false, expect position: (epochs: Int, batches: Int)) throws {
     let straight = try temporaryDirectory("straight")
     let stopped = try temporaryDirectory("stopped")
     defer {
@@ -44,13 +49,13 @@ private func checkStopAndResume(_ c: RunConfiguration, stopAfter: Int, expect po
 
     var trainer = try Trainer.prepare(c, output: stopped)
     trainer.stopToken = StopToken()
-    var stopping = StoppingObserver(token: trainer.stopToken!, stopAfter: stopAfter)
+    var stopping = StoppingObserver(token: trainer.stopToken!, stopAfter: stopAfter, duringEvaluation: duringEvaluation)
     do {
         _ = try trainer.run(observer: &stopping)
         Issue.record("\(c.optimizer): the stop was not honoured")
     } catch let interrupted as TrainingInterrupted {
         #expect(interrupted.epochsDone == position.epochs && interrupted.batchesDone == position.batches, "\(interrupted)")
-        #expect(interrupted.signal == SIGINT)
+        #expect(interrupted.signal == (duringEvaluation ? SIGTERM : SIGINT))
         #expect(interrupted.description.contains("plateau train --output \(stopped.path) --resume"), "\(interrupted)")
     }
     #expect(stopping.steps == stopAfter, "steps were taken after the stop")
@@ -103,6 +108,10 @@ private func checkStopAndResume(_ c: RunConfiguration, stopAfter: Int, expect po
     try checkStopAndResume(digits("sgd"), stopAfter: 4, expect: (0, 4))
     // The last step of the run: the resume only evaluates and writes the last row.
     try checkStopAndResume(digits("sgd"), stopAfter: 8, expect: (1, 4))
+}
+
+@Test func aStopDuringTheEvaluationStopsAtTheEpochsCheckpoint() throws {
+    try checkStopAndResume(digits("sgd"), stopAfter: 4, duringEvaluation: true, expect: (1, 0))
 }
 
 @Test func aCheckpointWithoutTheStopFieldsStillResumes() throws {
