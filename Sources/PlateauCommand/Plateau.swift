@@ -28,6 +28,8 @@ struct RuntimeError: Error, CustomStringConvertible, LocalizedError {
 ///   (an unknown flag, a value out of range); the message is followed by the command's usage.
 /// - 1: the command failed while running (`RuntimeError`, a file that cannot be read, a
 ///   corrupt checkpoint, a NaN result, …): `Error: …` on standard error, no usage.
+/// - 130 / 143: `train` was stopped by SIGINT / SIGTERM and saved its run (128 + the
+///   signal's number, as a shell reports a process the signal ended).
 @main
 struct PlateauCommand: ParsableCommand {
     static let configuration = CommandConfiguration(

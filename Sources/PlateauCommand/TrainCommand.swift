@@ -129,6 +129,11 @@ struct TrainCommand: ParsableCommand {
             The run directory is locked while training (.lock holds the process id): a \
             second training there stops, naming that process.
 
+            Ctrl-C (or SIGTERM) stops the run after its current step and saves it mid-epoch \
+            in checkpoint-last.safetensors, prints the command that continues it and exits \
+            with status 130 (143 for SIGTERM); --resume then gives exactly the run that was \
+            never stopped. A second Ctrl-C quits at once, losing the unsaved part of the epoch.
+
             Options left out take config.json's value with --config or --resume, otherwise the \
             default shown. Sharpness-aware rules and objective terms run over --base-optimizer; \
             their own options (--rho, --saf-lambda, …) are listed below.
@@ -215,8 +220,15 @@ struct TrainCommand: ParsableCommand {
             do { try trainer.validateRunDirectory(output) } catch let error as ConfigurationError { throw ValidationError(error.description) }
         }
         progress.message("training \(c.model) on \(c.dataset) (\(trainer.train.count) train / \(trainer.test.count) test samples) with \(c.optimizer)\(c.output.map { ", run directory \($0)" } ?? "")")
+        // Ctrl-C and SIGTERM stop the run after its current step, saved (`--resume` continues it).
+        let signals = StopSignals { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }
+        defer { signals.stop() }
+        trainer.stopToken = signals.token
         let summary: TrainingSummary
-        do { summary = try trainer.run(observer: &progress) } catch {
+        do { summary = try trainer.run(observer: &progress) } catch let stopped as TrainingInterrupted {
+            progress.message("\(StopSignals.name(of: stopped.signal)): \(stopped.description)")
+            throw ExitCode(StopSignals.exitStatus(for: stopped.signal))  // as a shell reports a process ended by the signal
+        } catch {
             // A fresh directory the run never wrote into is not left behind (nor runs/, if new).
             for directory in fresh where (try? FileManager.default.contentsOfDirectory(atPath: directory.path))?.isEmpty == true {
                 try? FileManager.default.removeItem(at: directory)

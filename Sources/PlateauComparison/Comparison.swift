@@ -87,7 +87,7 @@ public enum Comparison {
                 let measured = SharpnessProbe.measure(loaded.model, on: subset, settings: plan.sharpness)
                 let encoder = JSONEncoder()
                 encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-                try encoder.encode(measured).write(to: cache, options: .atomic)
+                try writeAtomically(encoder.encode(measured), to: cache)
                 log(String(format: "%@: λ_max %.3f, ρ-sharpness %.4f (%d samples, %.1fs)", run.name, measured.eigenvalues.first ?? .nan,
                            measured.rhoSharpness ?? .nan, measured.samples, measured.seconds))
                 sharpness = measured

@@ -300,21 +300,7 @@ public enum Safetensors {
     }
 }
 
-/// Writes `data` to a temporary file next to `url`, then renames it over `url`.
+/// Writes `data` to `url` through ``AtomicFile`` (no half-written file, no stray temporary).
 func writeAtomically(_ data: Data, to url: URL) throws {
-    let name = displayName(url)
-    let directory = url.deletingLastPathComponent()
-    let temporary = directory.appendingPathComponent(".\(name).tmp-\(UUID().uuidString)")
-    do {
-        try data.write(to: temporary)
-    } catch {
-        throw DataError(
-            .unwritable, file: name, field: "temporary file", expected: "a writable directory \(directory.path)",
-            found: error.localizedDescription)
-    }
-    guard rename(temporary.path, url.path) == 0 else {
-        let reason = String(cString: strerror(errno))
-        try? FileManager.default.removeItem(at: temporary)
-        throw DataError(.unwritable, file: name, field: "rename", expected: "to replace \(url.path)", found: reason)
-    }
+    try AtomicFile.write(data, to: url)
 }

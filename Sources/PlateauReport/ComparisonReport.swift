@@ -264,8 +264,8 @@ public struct ComparisonReport {
     public func write(to directory: URL) throws {
         let figureDirectory = directory.appendingPathComponent("figures")
         try FileManager.default.createDirectory(at: figureDirectory, withIntermediateDirectories: true)
-        for f in figures() { try Data(f.svg.utf8).write(to: figureDirectory.appendingPathComponent("\(f.name).svg"), options: .atomic) }
-        try Data(html().utf8).write(to: directory.appendingPathComponent("report.html"), options: .atomic)
-        try Data(markdown().utf8).write(to: directory.appendingPathComponent("report.md"), options: .atomic)
+        for f in figures() { try writeAtomically(Data(f.svg.utf8), to: figureDirectory.appendingPathComponent("\(f.name).svg")) }
+        try writeAtomically(Data(html().utf8), to: directory.appendingPathComponent("report.html"))
+        try writeAtomically(Data(markdown().utf8), to: directory.appendingPathComponent("report.md"))
     }
 }

@@ -11,8 +11,9 @@ import PlateauTensor
 /// after dropping the other groups: optimizer state (`optimizer.*`), SAF's memory bank
 /// (`saf.*`) and MESA's teacher (`mesa.*`) — any objective term's tensors under its name,
 /// listed in `__metadata__.objective_terms`. Run information sits in `__metadata__`:
-/// format, epoch, step, the run configuration, the input normalization and the
-/// optimizer's scalars (as exact bit patterns).
+/// format, epoch, step, the run configuration, the input normalization, the
+/// optimizer's scalars (as exact bit patterns) and, for a run stopped in the middle of an
+/// epoch, how far that epoch went (`partial_epoch`, see ``PartialEpoch``).
 public struct Checkpoint: Sendable {
     public static let format = "plateau-checkpoint-v1"
 
@@ -26,8 +27,15 @@ public struct Checkpoint: Sendable {
     public var bestAccuracy: Float
     public var configuration: RunConfiguration
     public var normalization: Normalization?
+    /// The epoch after ``epoch`` as far as it went, when the training was stopped part-way
+    /// through it (`nil`: the checkpoint is at an epoch boundary, as every checkpoint
+    /// written before stops existed).
+    public var partialEpoch: PartialEpoch?
 
-    public init(model: ParameterSet, optimizer: OptimizerState, extras: ParameterSet, epoch: Int, step: Int, bestAccuracy: Float, configuration: RunConfiguration, normalization: Normalization?) {
+    public init(
+        model: ParameterSet, optimizer: OptimizerState, extras: ParameterSet, epoch: Int, step: Int, bestAccuracy: Float,
+        configuration: RunConfiguration, normalization: Normalization?, partialEpoch: PartialEpoch? = nil
+    ) {
         self.model = model
         self.optimizer = optimizer
         self.extras = extras
@@ -36,6 +44,7 @@ public struct Checkpoint: Sendable {
         self.bestAccuracy = bestAccuracy
         self.configuration = configuration
         self.normalization = normalization
+        self.partialEpoch = partialEpoch
     }
 
     /// Writes atomically (temporary file, then rename): an interrupted write leaves the
@@ -63,6 +72,9 @@ public struct Checkpoint: Sendable {
         if !termPrefixes.isEmpty { metadata["objective_terms"] = termPrefixes.joined(separator: ",") }
         if let normalization, let data = try? encoder.encode(normalization) {
             metadata["normalization"] = String(decoding: data, as: UTF8.self)
+        }
+        if let partialEpoch, let data = try? encoder.encode(partialEpoch.metadata) {
+            metadata[PartialEpoch.metadataKey] = String(decoding: data, as: UTF8.self)
         }
         try Safetensors.write(tensors, metadata: metadata, to: url)
     }
@@ -123,6 +135,13 @@ public struct Checkpoint: Sendable {
                     expected: "{\"mean\": [...], \"std\": [...]} with as many finite means as finite stds > 0", found: found)
             }
         }
+        var partialEpoch: PartialEpoch?
+        if let text = contents.metadata[PartialEpoch.metadataKey] {
+            guard let fields = try? JSONDecoder().decode([String: String].self, from: Data(text.utf8)) else {
+                throw DataError(.invalidHeader, file: file, field: "__metadata__.\(PartialEpoch.metadataKey)", expected: "a JSON object of strings", found: "\"\(text.prefix(80))\"")
+            }
+            partialEpoch = try PartialEpoch(metadata: fields, file: file)
+        }
         var model = ParameterSet(), optimizer = ParameterSet(), extras = ParameterSet()
         let termPrefixes = (contents.metadata["objective_terms"] ?? "saf,mesa").split(separator: ",").map { $0 + "." }
         for (name, tensor) in contents.tensors {
@@ -132,7 +151,8 @@ public struct Checkpoint: Sendable {
         }
         return Checkpoint(
             model: model, optimizer: OptimizerState(tensors: optimizer, scalars: scalars), extras: extras, epoch: epoch, step: step,
-            bestAccuracy: Float(contents.metadata["best_accuracy"] ?? "") ?? 0, configuration: configuration, normalization: normalization)
+            bestAccuracy: Float(contents.metadata["best_accuracy"] ?? "") ?? 0, configuration: configuration, normalization: normalization,
+            partialEpoch: partialEpoch)
     }
 
     /// Rejects what is plainly not a checkpoint before the safetensors reader reports a
@@ -166,6 +186,78 @@ public struct Checkpoint: Sendable {
         throw CheckpointError(
             path: url.path,
             message: "not a safetensors file (a checkpoint starts with an 8-byte header length and a JSON header '{'); found \(found)")
+    }
+}
+
+/// How far a stopped epoch went: what a resume needs to finish it exactly as an
+/// uninterrupted run would (the batch order is a function of seed and epoch; the rest is
+/// here). Stored in a checkpoint's `__metadata__.partial_epoch`, numbers as exact bit
+/// patterns.
+public struct PartialEpoch: Sendable, Equatable {
+    static let metadataKey = "partial_epoch"
+
+    /// Batches of the epoch done (1 … batches per epoch).
+    public var batchesDone: Int
+    /// Σ loss × batch size over those batches.
+    public var lossSum: Double
+    /// Training predictions that matched their labels.
+    public var correct: Int
+    /// Samples seen.
+    public var seen: Int
+    /// Forward–backward passes taken.
+    public var passes: Float
+    /// Optimizer steps taken.
+    public var steps: Int
+    /// Training seconds so far (wall clock: only the epoch's speed fields use it).
+    public var seconds: Double
+    /// The augmentation generator's state words, `nil` without augmentation.
+    public var augmentationGenerator: [UInt64]?
+
+    public init(batchesDone: Int, lossSum: Double, correct: Int, seen: Int, passes: Float, steps: Int, seconds: Double, augmentationGenerator: [UInt64]?) {
+        self.batchesDone = batchesDone
+        self.lossSum = lossSum
+        self.correct = correct
+        self.seen = seen
+        self.passes = passes
+        self.steps = steps
+        self.seconds = seconds
+        self.augmentationGenerator = augmentationGenerator
+    }
+
+    var metadata: [String: String] {
+        var fields = [
+            "batches_done": String(batchesDone), "loss_sum": String(lossSum.bitPattern), "correct": String(correct),
+            "seen": String(seen), "passes": String(passes.bitPattern), "steps": String(steps), "seconds": String(seconds.bitPattern),
+        ]
+        if let augmentationGenerator { fields["augmentation_generator"] = augmentationGenerator.map(String.init).joined(separator: ",") }
+        return fields
+    }
+
+    init(metadata fields: [String: String], file: String) throws {
+        func value<T: FixedWidthInteger>(_ key: String, _ type: T.Type, minimum: T = 0) throws -> T {
+            guard let text = fields[key], let value = T(text), value >= minimum else {
+                throw DataError(
+                    .invalidHeader, file: file, field: "__metadata__.\(Self.metadataKey).\(key)",
+                    expected: T.isSigned ? "an integer ≥ \(minimum)" : "an unsigned integer bit pattern", found: fields[key] ?? "nothing")
+            }
+            return value
+        }
+        batchesDone = try value("batches_done", Int.self, minimum: 1)
+        lossSum = Double(bitPattern: try value("loss_sum", UInt64.self))
+        correct = try value("correct", Int.self)
+        seen = try value("seen", Int.self, minimum: 1)
+        passes = Float(bitPattern: try value("passes", UInt32.self))
+        steps = try value("steps", Int.self, minimum: 1)
+        seconds = Double(bitPattern: try value("seconds", UInt64.self))
+        if let text = fields["augmentation_generator"] {
+            let words = text.split(separator: ",").compactMap { UInt64($0) }
+            guard words.count == 4, words != [0, 0, 0, 0] else {
+                throw DataError(
+                    .invalidHeader, file: file, field: "__metadata__.\(Self.metadataKey).augmentation_generator",
+                    expected: "four comma-separated unsigned integers, not all 0", found: text)
+            }
+            augmentationGenerator = words
+        }
     }
 }
 

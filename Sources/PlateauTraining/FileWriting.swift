@@ -1,11 +1,16 @@
 import Foundation
+import PlateauData
 
-/// Writes `data` to a temporary file beside `url`, then renames it over `url`.
-func writeAtomically(_ data: Data, to url: URL) throws {
+/// Writes a file of a run or an experiment (checkpoints, metrics, `config.json`, reports)
+/// atomically (`AtomicFile`): a temporary file beside `url`, flushed, then renamed over
+/// `url`; on failure the temporary file is removed.
+///
+/// - Throws: ``ConfigurationError`` (field `output`) naming the file and the reason.
+public func writeAtomically(_ data: Data, to url: URL) throws {
     do {
-        try data.write(to: url, options: .atomic)
-    } catch {
-        throw ConfigurationError(field: "output", message: "cannot write \(url.path): \(error.localizedDescription)")
+        try AtomicFile.write(data, to: url)
+    } catch let error as DataError {
+        throw ConfigurationError(field: "output", message: "cannot write \(url.path): \(error.field) failed (\(error.found)); expected \(error.expected)")
     }
 }
 

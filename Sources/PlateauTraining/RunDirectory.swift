@@ -99,6 +99,9 @@ public enum RunDirectory {
         guard checkpoint.epoch <= configuration.epochs else {
             throw ConfigurationError(field: "epochs", message: "the run in \(directory.path) has \(checkpoint.epoch) epochs done (\(lastCheckpointFile)); resume it with --epochs \(checkpoint.epoch) or more, got \(configuration.epochs)")
         }
+        if let partial = checkpoint.partialEpoch, checkpoint.epoch >= configuration.epochs {
+            throw ConfigurationError(field: "epochs", message: "the run in \(directory.path) was stopped in epoch \(checkpoint.epoch + 1), after step \(partial.batchesDone) (\(lastCheckpointFile)); resume it with --epochs \(checkpoint.epoch + 1) or more, got \(configuration.epochs)")
+        }
         if !policy.allowsChangedSettings {
             let stored = try RunConfiguration.load(from: configURL)
             let changes = changedSettings(stored: stored, given: configuration, registry: registry)

@@ -20,6 +20,9 @@ public struct Trainer {
     /// train over, a resume that changes settings. The default is permissive (`compare`
     /// restarts and resumes its runs in place); `plateau train` refuses unless asked.
     public var runDirectoryPolicy = RunDirectoryPolicy()
+    /// Looked at after every step: once requested, the trainer saves the run where it is
+    /// (mid-epoch) and throws ``TrainingInterrupted``. `nil`: the training runs to its end.
+    public var stopToken: StopToken?
 
     /// The methods the configuration may name (``MethodRegistry/standard`` unless a test or
     /// a plug-in registered more).
@@ -86,6 +89,9 @@ public struct Trainer {
         if let output, !resume || FileManager.default.fileExists(atPath: output.path) {
             try createRunDirectory(output)
             lock = try RunLock.acquire(output) { observer.message($0) }
+            // Under the lock no one else writes here: a temporary file is a crashed write's.
+            let leftovers = AtomicFile.removeLeftovers(in: output)
+            if !leftovers.isEmpty { observer.message("removed \(leftovers.count) temporary file\(leftovers.count == 1 ? "" : "s") left by an interrupted write in \(output.path)") }
         }
         let resumePoint = try output.flatMap { try validateRunDirectory($0) }
         // Files a fresh run writes now; a resumed run writes them with its first checkpoint,
@@ -118,6 +124,7 @@ public struct Trainer {
         let schedule = try TrainingSchedule.make(c, stepsPerEpoch: stepsPerEpoch)
         var engine = try StepEngine(configuration: c, model: model, sampleCount: trainSet.count, classCount: trainSet.classCount, registry: registry)
         var startEpoch = 0, globalStep = 0
+        var partial: PartialEpoch?
         var bestAccuracy: Float = -1
         var history: [EpochMetrics] = []
         if let checkpoint = resumePoint, let output {
@@ -127,12 +134,17 @@ public struct Trainer {
             startEpoch = checkpoint.epoch
             globalStep = checkpoint.step
             bestAccuracy = checkpoint.bestAccuracy
+            partial = checkpoint.partialEpoch
+            if let partial, partial.batchesDone > stepsPerEpoch || startEpoch >= c.epochs {
+                throw ConfigurationError(field: url.path, message: "the checkpoint stopped after batch \(partial.batchesDone) of epoch \(startEpoch + 1), but the run has \(stepsPerEpoch) batches per epoch and \(c.epochs) epochs; resume it with the settings it was started with")
+            }
             history = MetricsLog.read(from: output).filter { $0.epoch <= startEpoch }  // rows are numbered from 1
             let missing = Set(1...max(startEpoch, 1)).subtracting(history.map(\.epoch)).filter { $0 <= startEpoch }.sorted()
             if !missing.isEmpty {
                 observer.message("warning: \(output.appendingPathComponent("metrics.jsonl").path) has no row for epoch\(missing.count == 1 ? "" : "s") \(missing.map(String.init).joined(separator: ", ")) of the \(startEpoch) the checkpoint has done; the metrics files will lack \(missing.count == 1 ? "it" : "them")")
             }
-            observer.message("resuming after epoch \(startEpoch) (step \(globalStep)) from \(url.path)")
+            let position = partial.map { "step \($0.batchesDone) of \(stepsPerEpoch) of epoch \(startEpoch + 1)" } ?? "epoch \(startEpoch)"
+            observer.message("resuming after \(position) (step \(globalStep)) from \(url.path)")
         }
         if let output { runFiles.append((c.json, output.appendingPathComponent(RunDirectory.configurationFile))) }
         if !resume {
@@ -140,11 +152,13 @@ public struct Trainer {
             runFiles = []
         }
         if resumePoint != nil, startEpoch >= c.epochs { observer.message("nothing to train: the run has all \(c.epochs) epochs") }
-        // The epoch of the checkpoint a failure leaves behind (none yet: nil).
-        var lastCheckpoint: Int? = resumePoint?.epoch
+        // The checkpoint a failure leaves behind, in words (none yet: nil).
+        var lastCheckpoint: String? = resumePoint.map { point in
+            point.partialEpoch.map { "epoch \(point.epoch + 1), step \($0.batchesDone)" } ?? "epoch \(point.epoch)"
+        }
         func kept() -> String {
-            if let lastCheckpoint, let output { return "the last good checkpoint (epoch \(lastCheckpoint)) is kept in \(output.path)" }
-            return output == nil ? "nothing was saved" : "no checkpoint was written (one is written at the end of each epoch)"
+            if let lastCheckpoint, let output { return "the last good checkpoint (\(lastCheckpoint)) is kept in \(output.path)" }
+            return output == nil ? "nothing was saved" : "no checkpoint was written (one is written at the end of each epoch and when the run is stopped)"
         }
         // TensorBoard: a new event file per invocation (a resumed run adds one; TensorBoard
         // merges a directory's files by step).
@@ -157,8 +171,18 @@ public struct Trainer {
             var lossSum: Double = 0, correct = 0, seen = 0
             var passes: Float = 0, steps = 0
             var learningRate = c.learningRate
+            var earlierSeconds: Double = 0  // training time of the epoch before a stop
+            // A stopped epoch continues where it stopped, with its running sums; its batches
+            // are the same (a function of seed and epoch), the first ones skipped.
+            var skip = 0
+            if let resumed = partial.take() {
+                skip = resumed.batchesDone
+                (lossSum, correct, seen, passes, steps, earlierSeconds) = (resumed.lossSum, resumed.correct, resumed.seen, resumed.passes, resumed.steps, resumed.seconds)
+                if let words = resumed.augmentationGenerator { augmentGenerator = SeededGenerator(state: (words[0], words[1], words[2], words[3])) }
+                learningRate = schedule.learningRate(atStep: globalStep - 1)  // the last step's, should no step remain
+            }
             let batches = Batches(dataset: trainSet, batchSize: c.batchSize, shuffle: c.shuffle, dropLast: false, seed: c.seed, epoch: epoch)
-            for (index, raw) in batches.enumerated() {
+            for (index, raw) in batches.enumerated() where index >= skip {
                 let batch = augmentation.map { $0.apply(to: raw, using: &augmentGenerator) } ?? raw
                 learningRate = schedule.learningRate(atStep: globalStep)
                 let n = batch.count
@@ -178,9 +202,29 @@ public struct Trainer {
                 passes += report.passes
                 steps += 1
                 globalStep += 1
-                let elapsed = seconds(ContinuousClock.now - start)
+                let elapsed = earlierSeconds + seconds(ContinuousClock.now - start)
                 observer.stepFinished(epoch: epoch, step: index + 1, of: stepsPerEpoch, loss: Float(lossSum / Double(seen)),
                                       accuracy: Float(correct) / Float(seen), samplesPerSecond: Double(seen) / max(elapsed, 1e-9))
+                if let stop = stopToken?.signal {
+                    // The step is done; the epoch so far goes into the checkpoint, the metrics
+                    // files stay at the last finished epoch.
+                    let interrupted = TrainingInterrupted(output: output, epochsDone: epoch, batchesDone: index + 1, batchesPerEpoch: stepsPerEpoch, signal: stop)
+                    guard let output else { throw interrupted }
+                    guard !model.parameters.values.contains(where: \.hasNonFinite) else {
+                        throw TrainingError(description: "the weights became non-finite after the update at epoch \(epoch + 1), step \(index + 1) (global step \(globalStep)); \(kept()). Try a smaller --lr or --max-grad-norm.")
+                    }
+                    for (data, url) in runFiles { try writeAtomically(data, to: url) }
+                    runFiles = []
+                    let s = augmentGenerator.state
+                    let progress = PartialEpoch(
+                        batchesDone: index + 1, lossSum: lossSum, correct: correct, seen: seen, passes: passes, steps: steps,
+                        seconds: elapsed, augmentationGenerator: augmentation == nil ? nil : [s.0, s.1, s.2, s.3])
+                    let checkpoint = Checkpoint(
+                        model: model.stateDictionary, optimizer: engine.stepper.state, extras: engine.extras, epoch: epoch, step: globalStep,
+                        bestAccuracy: bestAccuracy, configuration: c, normalization: normalization, partialEpoch: progress)
+                    try checkpoint.write(to: output.appendingPathComponent(RunDirectory.lastCheckpointFile))
+                    throw interrupted
+                }
             }
             // A step's loss is measured before its update, so a NaN loss catches a bad update at
             // the next step; the epoch's last update is checked here, before it is evaluated and
@@ -188,12 +232,12 @@ public struct Trainer {
             guard !model.parameters.values.contains(where: \.hasNonFinite) else {
                 throw TrainingError(description: "the weights became non-finite after the update at epoch \(epoch + 1), step \(steps) (global step \(globalStep)); \(kept()). Try a smaller --lr or --max-grad-norm.")
             }
-            let trainSeconds = seconds(ContinuousClock.now - start)
+            let trainSeconds = earlierSeconds + seconds(ContinuousClock.now - start)
             let evaluation = Evaluation.run(model, on: testSet)
             let metrics = EpochMetrics(
                 epoch: epoch + 1, trainLoss: Float(lossSum / Double(seen)), trainAccuracy: Float(correct) / Float(seen),
                 testLoss: evaluation.loss, testAccuracy: evaluation.accuracy, learningRate: learningRate,
-                seconds: seconds(ContinuousClock.now - start), samplesPerSecond: Double(seen) / max(trainSeconds, 1e-9),
+                seconds: earlierSeconds + seconds(ContinuousClock.now - start), samplesPerSecond: Double(seen) / max(trainSeconds, 1e-9),
                 passesPerStep: passes / Float(max(steps, 1)), millisecondsPerStep: trainSeconds * 1000 / Double(max(steps, 1)))
             history.append(metrics)
             observer.epochFinished(metrics, of: c.epochs)
@@ -218,7 +262,12 @@ public struct Trainer {
                     try checkpoint.write(to: output.appendingPathComponent("checkpoint-best.safetensors"))
                 }
                 try checkpoint.write(to: output.appendingPathComponent(RunDirectory.lastCheckpointFile))
-                lastCheckpoint = epoch + 1
+                lastCheckpoint = "epoch \(epoch + 1)"
+            }
+            // A stop asked for during the evaluation or the writes: the epoch's checkpoint is
+            // the place to stop at.
+            if let stop = stopToken?.signal, epoch + 1 < c.epochs {
+                throw TrainingInterrupted(output: output, epochsDone: epoch + 1, batchesDone: 0, batchesPerEpoch: stepsPerEpoch, signal: stop)
             }
         }
         return (TrainingSummary(configuration: c, metrics: history, memoryBankBytes: engine.objectiveMemoryByteCount), model)
