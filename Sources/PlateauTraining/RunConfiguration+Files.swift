@@ -76,7 +76,7 @@ extension RunConfiguration {
             case .int:
                 if let int = node.int { return int }
                 if let unsigned = UInt64(scalar.string) { return NSNumber(value: unsigned) }
-                if let double = Double(scalar.string) { return double }
+                if let double = Double(scalar.string), double.isFinite { return double }
             case .float:
                 if let double = node.float {
                     if double.isNaN { return "nan" }
