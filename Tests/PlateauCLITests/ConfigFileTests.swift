@@ -58,3 +58,26 @@ extension CLITests {
         }
     }
 }
+
+extension CLITests {
+    /// A run directory written before the keys were the flags' names (camelCase
+    /// config.json) still resumes, with no setting reported as changed.
+    @Test func aRunWithACamelCaseConfigStillResumes() throws {
+        let run = try Self.temporaryDirectory().appendingPathComponent("run")
+        let first = try Self.run(["train", "--epochs", "1", "--optimizer", "sam", "--batch-size", "64", "--max-grad-norm", "5", "--output", run.path])
+        #expect(first.status == 0, "\(first.error)")
+        let file = run.appendingPathComponent("config.json")
+        var text = try String(contentsOf: file, encoding: .utf8)
+        let old = ["\"batch-size\"": "\"batchSize\"", "\"lr\"": "\"learningRate\"", "\"max-grad-norm\"": "\"maxGradientNorm\"",
+                   "\"tensorboard-interval\"": "\"tensorboardInterval\"", "\"weight-decay\"": "\"weightDecay\"", "\"base-optimizer\"": "\"baseOptimizer\""]
+        for (new, camel) in old {
+            #expect(text.contains(new), "config.json has no \(new)")
+            text = text.replacingOccurrences(of: new, with: camel)
+        }
+        try text.write(to: file, atomically: true, encoding: .utf8)
+        let resumed = try Self.run(["train", "--output", run.path, "--resume", "--epochs", "2"])
+        #expect(resumed.status == 0, "\(resumed.error)")
+        let changed = try Self.run(["train", "--output", run.path, "--resume", "--epochs", "3", "--batch-size", "32"])
+        #expect(changed.status == 64 && changed.error.contains("--batch-size 64 → 32"), "\(changed.error)")
+    }
+}
