@@ -9,7 +9,7 @@ import PackageDescription
 //   Plateau             umbrella: @_exported imports of the modules below
 //   PlateauReport       renders a comparison (HTML, Markdown, SVG)   -> Comparison, Training
 //   PlateauComparison   `compare`: runs, then their sharpness        -> Training, Analysis, Tensor
-//   PlateauTraining     trainer, loops, method table, experiment     -> Optim, Data, NN, Tensor
+//   PlateauTraining     trainer, loops, method table, experiment     -> Optim, Data, NN, Tensor, Yams
 //                       runner, checkpoints, dataset catalog
 //   PlateauAnalysis     Hessian, ρ-sharpness, landscapes             -> Data, NN, Tensor
 //   PlateauOptim        optimizers, sharpness-aware rules, objective -> NN, Tensor
@@ -31,6 +31,8 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        // YAML configuration files (`plateau train --config run.yaml`); PlateauTraining only.
+        .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
         // `swift package generate-documentation` (make docs); no target depends on it.
         .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.5.0"),
     ],
@@ -55,7 +57,10 @@ let package = Package(
         .target(name: "PlateauAnalysis", dependencies: ["PlateauTensor", "PlateauNN", "PlateauData"], swiftSettings: strict),
         .target(
             name: "PlateauTraining",
-            dependencies: ["PlateauTensor", "PlateauNN", "PlateauOptim", "PlateauData"],
+            dependencies: [
+                "PlateauTensor", "PlateauNN", "PlateauOptim", "PlateauData",
+                .product(name: "Yams", package: "Yams"),
+            ],
             swiftSettings: strict),
         .target(
             name: "PlateauData",

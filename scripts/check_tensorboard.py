@@ -36,7 +36,8 @@ def main(run):
         problems.append(f"epoch/epoch: {epochs}")
 
     steps = [s for s, _ in scalars.get("train/loss", [])]
-    interval = config.get("tensorboardInterval", 1)
+    # Runs written before the keys became the flags' names spelled it tensorboardInterval.
+    interval = config.get("tensorboard-interval", config.get("tensorboardInterval", 1))
     if interval == 1 and steps != list(range(len(steps))):
         problems.append(f"train/loss: steps are not 0, 1, 2, ...: {steps[:10]} ...")
     last_epoch_step = [s for s, _ in scalars.get("epoch/train_loss", [])]

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Mutation fuzzing of every file reader (safetensors, IDX raw and gzip, CIFAR, CSV/TSV, checkpoints, run
-# configuration JSON): builds plateau-fuzz in release and runs ITERATIONS mutated inputs per
+# configuration JSON and YAML): builds plateau-fuzz in release and runs ITERATIONS mutated inputs per
 # reader (default 100000) from the seeds in Tests/Fuzz/Seeds/<reader>/. Fails on a crash, a
 # hang (--timeout seconds per input), an allocation beyond the input's bound, or an
 # undocumented error type; failing inputs are written to .build/fuzz/.

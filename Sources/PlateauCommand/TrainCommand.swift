@@ -27,7 +27,7 @@ struct TrainModelAndDataOptions: ParsableArguments {
     @Option(parsing: .unconditional, help: "Fraction of training labels to corrupt, seeded (default: \(defaults.labelNoise)).") var labelNoise: Double?
     @Option(help: "Label noise kind: symmetric or pair (default: \(defaults.labelNoiseKind)).") var labelNoiseKind: String?
     @Flag(help: "Random-crop (and, for CIFAR, flip) augmentation.") var augment = false
-    @Flag(help: "Keep the dataset order (no shuffling).") var noShuffle = false
+    @Flag(inversion: .prefixedNo, help: "Shuffle the training samples every epoch (default); --no-shuffle keeps the dataset order.") var shuffle: Bool?
 
     func apply(to c: inout RunConfiguration) {
         set(model, \.model, in: &c); set(data.dataset, \.dataset, in: &c)
@@ -35,7 +35,7 @@ struct TrainModelAndDataOptions: ParsableArguments {
         if let trainLimit { c.trainLimit = trainLimit }
         set(labelNoise, \.labelNoise, in: &c); set(labelNoiseKind, \.labelNoiseKind, in: &c)
         if augment { c.augment = true }
-        if noShuffle { c.shuffle = false }
+        if let shuffle { c.shuffle = shuffle }
     }
 }
 
@@ -98,7 +98,8 @@ struct TrainSharpnessAwareOptions: ParsableArguments {
 /// `train`'s run options (the run directory's --output and --resume are listed under OPTIONS).
 struct TrainRunOptions: ParsableArguments {
     @Option(parsing: .unconditional, help: "Random seed (default: \(defaults.seed)).") var seed: UInt64?
-    @Option(help: "Read the run configuration from this JSON file (flags override it).") var config: String?
+    @Option(help: "Read the run configuration from this JSON or YAML file (.yaml/.yml); its keys are these flags' names, and flags override it.") var config: String?
+    @Flag(help: "Print the full resolved configuration (every key, the method's options with their defaults) as JSON, or as YAML with `--print-config yaml`, and exit without training; --config reads it back.") var printConfig = false
     @Option(help: "Start from the weights of this checkpoint.") var initialWeights: String?
     @Option(parsing: .unconditional, help: "Steps between TensorBoard scalars in the run directory's event file, 0: none (default: \(defaults.tensorboardInterval)).") var tensorboardInterval: Int?
     @Option(parsing: .unconditional, help: "Compute threads; results are the same for any count (default: \(defaults.threads)).") var threads: Int?
@@ -116,7 +117,8 @@ struct TrainCommand: ParsableCommand {
         commandName: "train",
         abstract: "Train a model with any optimizer of the family.",
         discussion: """
-            Writes into the run directory (--output): config.json (accepted back by --config), \
+            Writes into the run directory (--output): config.json (accepted back by --config, \
+            which also reads YAML; the keys are the flags' names, see --print-config), \
             metrics.jsonl and metrics.csv (one row per epoch), checkpoint-last.safetensors and \
             checkpoint-best.safetensors (PyTorch state_dict names), label-noise.json when \
             labels were corrupted, and a TensorBoard event file. Without --output the run goes \
@@ -162,6 +164,24 @@ struct TrainCommand: ParsableCommand {
     @Flag(help: "With --resume: accept settings that differ from the run's config.json.") var allowChanges = false
     @Argument(parsing: .allUnrecognized, help: .hidden) var methodArguments: [String] = []
 
+    /// The format `--print-config` was given (`--print-config yaml`), nil without the flag.
+    /// The word after the flag arrives among the unrecognized arguments: argument-parser
+    /// has no option whose value is optional.
+    var printFormat: ConfigurationFormat? {
+        guard runOptions.printConfig else { return nil }
+        return formatArgument.map { ConfigurationFormat(rawValue: methodArguments[$0])! } ?? .json
+    }
+
+    /// The index among `methodArguments` of `--print-config`'s format word: the first `json`
+    /// or `yaml` that is not the value of a preceding `--option`.
+    private var formatArgument: Int? {
+        guard runOptions.printConfig else { return nil }
+        return methodArguments.indices.first { i in
+            ConfigurationFormat(rawValue: methodArguments[i]) != nil
+                && (i == 0 || !methodArguments[i - 1].hasPrefix("-") || methodArguments[i - 1].contains("="))
+        }
+    }
+
     func makeConfiguration() throws -> RunConfiguration {
         var c = RunConfiguration()
         if let config = runOptions.config { c = try RunConfiguration.load(from: URL(fileURLWithPath: config)) }
@@ -185,7 +205,9 @@ struct TrainCommand: ParsableCommand {
         runOptions.apply(to: &c)
         if let output { c.output = output }
         do {
-            c.methodOptions.merge(try MethodRegistry.standard.settings(fromArguments: methodArguments, for: [c.optimizer])) { $1 }
+            var arguments = methodArguments
+            if let format = formatArgument { arguments.remove(at: format) }
+            c.methodOptions.merge(try MethodRegistry.standard.settings(fromArguments: arguments, for: [c.optimizer])) { $1 }
         } catch { throw ValidationError(error.description) }
         do { try c.validate() } catch { throw ValidationError("\(error)") }  // a setting no run can use: a usage error (64)
         return c
@@ -197,6 +219,10 @@ struct TrainCommand: ParsableCommand {
         if allowChanges && !resume { throw ValidationError("--allow-changes applies to --resume only") }
         if overwrite && resume { throw ValidationError("--overwrite and --resume exclude each other: --resume continues the run in --output, --overwrite replaces it") }
         var c = try makeConfiguration()
+        if let format = printFormat {
+            print(try c.printed(as: format), terminator: "")
+            return
+        }
         if let warning = MethodRegistry.standard.inactiveTermWarning(for: c) { printWarning(warning) }
         try Parallelism.withThreads(c.threads) {
         var trainer = try Trainer.prepare(c, output: c.output.map { URL(fileURLWithPath: $0) }, resume: resume)

@@ -106,11 +106,11 @@ public enum ExperimentRunner {
                 if FileManager.default.fileExists(atPath: stored.path) {
                     // More epochs than a run has is an extension: it resumes; anything else is another run.
                     let recorded = try RunConfiguration.load(from: stored), asked = plan.configuration(optimizer: optimizer, seedIndex: k)
-                    var ignored: Set<String> = ["threads", "output", "tensorboardInterval"]
+                    var ignored: Set<String> = ["threads", "output", "tensorboard-interval"]
                     if recorded.epochs <= asked.epochs { ignored.insert("epochs") }
                     let differences = recorded.differences(from: asked, ignoring: ignored)
                     if !differences.isEmpty {
-                        let list = differences.map { "\($0.key) \($0.stored) (stored) vs \($0.given) (asked)" }.joined(separator: ", ")
+                        let list = differences.map { "--\($0.key) \($0.stored) (stored) vs \($0.given) (asked)" }.joined(separator: ", ")
                         throw ExperimentError(description: "\(stored.path): the run was made with other settings: \(list). Use another --output, or remove \(stored.deletingLastPathComponent().path) to train it again.")
                     }
                 }

@@ -6,7 +6,7 @@ extension RunConfiguration {
     /// (settings that do not change results, such as `threads` or `output`). Method options
     /// are compared after `registry` fills in their defaults.
     public func differences(
-        from other: RunConfiguration, ignoring: Set<String> = ["threads", "output", "tensorboardInterval"],
+        from other: RunConfiguration, ignoring: Set<String> = ["threads", "output", "tensorboard-interval"],
         registry: MethodRegistry = .standard
     ) -> [(key: String, stored: String, given: String)] {
         func object(_ c: RunConfiguration) -> [String: Any] {

@@ -1,8 +1,10 @@
 import Foundation
 
 /// Everything that defines a training run. It is written to the run directory as
-/// `config.json` and accepted back by `plateau train --config`, so a run can be repeated
-/// exactly or resumed.
+/// `config.json` and accepted back by `plateau train --config` (JSON or YAML), so a run can
+/// be repeated exactly or resumed. Its keys are the names of `plateau train`'s flags
+/// (`batch-size`, `lr`, `rho`, …); files written before that spelled the common fields in
+/// camelCase (`batchSize`, `learningRate`) and are still read.
 public struct RunConfiguration: Codable, Sendable, Equatable {
     // Data
     public var model = "mlp"
@@ -89,54 +91,112 @@ public struct RunConfiguration: Codable, Sendable, Equatable {
         if schedule == "multistep", milestones.isEmpty { throw fail("milestones", "the multistep schedule needs at least one milestone epoch") }
     }
 
-    /// Reads a configuration written by a run (or by hand; missing fields take defaults).
-    public static func load(from url: URL) throws -> RunConfiguration {
+    /// Reads a configuration written by a run or by hand, JSON or YAML (by the file's
+    /// extension, else its content; missing fields take defaults). Keys are checked as
+    /// ``decode(_:source:format:registry:)`` describes.
+    public static func load(from url: URL, registry: MethodRegistry = .standard) throws -> RunConfiguration {
         let data: Data
         do { data = try Data(contentsOf: url) } catch {
             throw ConfigurationError(field: url.path, message: "cannot read the configuration file: \(error.localizedDescription)")
         }
-        return try decode(data, source: url.path)
+        return try decode(data, source: url.path, format: ConfigurationFormat(path: url.path, content: data), registry: registry)
     }
 
-    /// Decodes a configuration's JSON (as ``load(from:)`` does), with errors naming `source`.
-    public static func decode(_ data: Data, source: String) throws -> RunConfiguration {
+    /// Decodes a configuration file (as ``load(from:registry:)`` does), with errors naming
+    /// `source` (and, for YAML, the line). `format` nil: decided by the content.
+    ///
+    /// Strict: a key that is neither a field nor an option of the file's method is an error
+    /// suggesting the nearest key; an option of other methods names the methods it belongs
+    /// to. Files written before the method table (camelCase keys, every method's fields)
+    /// keep only their method's options.
+    public static func decode(
+        _ data: Data, source: String, format: ConfigurationFormat? = nil, registry: MethodRegistry = .standard
+    ) throws -> RunConfiguration {
+        let format = format ?? ConfigurationFormat(content: data)
+        var json = data, lines: [String: Int] = [:]
+        if format == .yaml { (json, lines) = try jsonFromYAML(data, source: source) }
+        func location(_ key: String?) -> String { key.flatMap { lines[$0] }.map { "\(source):\($0)" } ?? source }
+        let configuration: RunConfiguration
         do {
-            return try RunConfiguration.decoder.decode(RunConfiguration.self, from: data)
+            configuration = try RunConfiguration.decoder.decode(RunConfiguration.self, from: json)
         } catch let error as DecodingError {
-            throw ConfigurationError(field: source, message: describe(error, in: data))
+            let (key, message) = describe(error, in: json, format: format)
+            throw ConfigurationError(field: location(key), message: message)
         } catch {
             throw ConfigurationError(field: source, message: "\(error)")
         }
+        if let (key, message) = unknownKey(in: json, of: configuration, registry: registry) {
+            throw ConfigurationError(field: location(key), message: message)
+        }
+        return configuration
     }
 
+    /// The first key of the file `json` (decoded as `c`) that no setting of `c` reads, and why.
+    static func unknownKey(in json: Data, of c: RunConfiguration, registry: MethodRegistry) -> (String, String)? {
+        guard let object = (try? JSONSerialization.jsonObject(with: json)) as? [String: Any] else { return nil }
+        let legacy = isLegacyFile(object.keys)
+        // An unknown method is reported by `validate`, naming the choices: its options cannot be checked.
+        guard let method = try? registry.entry(named: c.optimizer) else { return nil }
+        let options = method.options.map(\.name)
+        for key in object.keys.sorted() {
+            if let field = CodingKeys(fileKey: key) {
+                if key != field.rawValue, object[field.rawValue] != nil {
+                    return (key, "key '\(key)' is the old spelling of '\(field.rawValue)', which the file also sets; keep one")
+                }
+                continue
+            }
+            if legacy, legacyOptions[key] != nil { continue }  // another method's field of an old file: dropped
+            let name = legacyOptions[key]?.0 ?? key
+            if options.contains(name) { continue }
+            let owners = registry.entries.filter { $0.options.contains { $0.name == name } }.map(\.name)
+            if !owners.isEmpty {
+                return (key, "key '\(key)' is an option of \(owners.joined(separator: ", ")), not of the file's method \(c.optimizer)"
+                    + (options.isEmpty ? ", which has no options of its own" : " (its options: \(options.joined(separator: ", ")))"))
+            }
+            // Old spellings count as near names too, suggested in the new spelling.
+            let candidates = CodingKeys.allCases.flatMap { [$0.rawValue, $0.legacyName] } + options
+            let near = nearestName(to: key, among: candidates).map { CodingKeys(fileKey: $0)?.rawValue ?? $0 }
+            return (key, "unknown key '\(key)'" + (near.map { ", did you mean '\($0)'?" } ?? "")
+                + " (the keys are `plateau train`'s flags; `plateau train --print-config` lists them)")
+        }
+        return nil
+    }
+
+    /// Whether a file was written before the method table: it holds every method's fields.
+    static func isLegacyFile(_ keys: some Sequence<String>) -> Bool { keys.contains("safTemperature") }
+
     /// A decoding error as people read it: `key 'epochs': expected an integer, found a
-    /// string "ten"` — the key path, the type the key has, and what the file holds there.
-    /// Only a file that does not parse at all is "not valid JSON".
-    static func describe(_ error: DecodingError, in data: Data) -> String {
+    /// string "ten"` — the key path, the type the key has, and what the file holds there —
+    /// with the top-level key it concerns. Only a file that does not parse at all is "not
+    /// valid JSON".
+    static func describe(_ error: DecodingError, in data: Data, format: ConfigurationFormat = .json) -> (key: String?, message: String) {
         let context: DecodingError.Context
         var expected: String? = nil
         switch error {
         case .typeMismatch(let type, let c): context = c; expected = typeDescription(type)
         case .valueNotFound(let type, let c): context = c; expected = typeDescription(type)
-        case .keyNotFound(let key, let c): return "\(keyPath(c.codingPath)): missing key '\(key.stringValue)'"
+        case .keyNotFound(let key, let c): return (c.codingPath.first?.stringValue, "\(keyPath(c.codingPath)): missing key '\(key.stringValue)'")
         case .dataCorrupted(let c): context = c
-        @unknown default: return "\(error)"
+        @unknown default: return (nil, "\(error)")
         }
         let path = context.codingPath
         guard !path.isEmpty else {
-            if expected != nil { return "expected a JSON object of settings, found \(describeJSON(value(at: [], in: data)))" }
+            if expected != nil {
+                let object = format == .yaml ? "a YAML mapping of settings (key: value lines)" : "a JSON object of settings"
+                return (nil, "expected \(object), found \(describeJSON(value(at: [], in: data)))")
+            }
             // Foundation reports a number that does not fit its field (2.5 or -1 for an
             // integer, 1e39 for a Float) as invalid data without a key: find the key.
             if let misfit = numberMisfit(in: data) { return misfit }
-            return "not valid JSON: \((context.underlyingError as NSError?)?.localizedDescription ?? context.debugDescription)"
+            return (nil, "not valid JSON: \((context.underlyingError as NSError?)?.localizedDescription ?? context.debugDescription)")
         }
         let found = value(at: path, in: data)
         let declared = expectedType(ofKey: path)
-        return "key '\(keyPath(path))': expected \(declared ?? expected ?? "a boolean, number, string or null"), found \(describeJSON(found))"
+        return (path[0].stringValue, "key '\(keyPath(path))': expected \(declared ?? expected ?? "a boolean, number, string or null"), found \(describeJSON(found))")
     }
 
-    /// The first number of a parsed file that its field's type cannot hold, described.
-    static func numberMisfit(in data: Data) -> String? {
+    /// The first number of a parsed file that its field's type cannot hold: its key, described.
+    static func numberMisfit(in data: Data) -> (key: String, message: String)? {
         guard let object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else { return nil }
         func fits(_ value: Any, integer: Bool, nonNegative: Bool = false) -> Bool {
             guard let number = value as? NSNumber, String(cString: number.objCType) != "c" else { return true }  // a type error, reported by the decoder
@@ -145,7 +205,7 @@ public struct RunConfiguration: Codable, Sendable, Equatable {
             return abs(d) <= Double(Float.greatestFiniteMagnitude)
         }
         for key in object.keys.sorted() {
-            guard let field = CodingKeys(stringValue: key), let value = object[key] else { continue }
+            guard let field = CodingKeys(fileKey: key), let value = object[key] else { continue }
             var bad: (path: String, value: Any)? = nil
             switch field {
             case .epochs, .batchSize, .warmupEpochs, .stepEpochs, .threads, .tensorboardInterval, .trainLimit, .microBatchSize, .mSharpness:
@@ -156,13 +216,13 @@ public struct RunConfiguration: Codable, Sendable, Equatable {
                 for (i, element) in ((value as? [Any]) ?? []).enumerated() where !fits(element, integer: true) { bad = ("\(key)[\(i)]", element); break }
             case .labelNoise, .learningRate, .momentum, .weightDecay, .gamma, .labelSmoothing, .maxGradientNorm:
                 if !fits(value, integer: false) {
-                    return "key '\(key)': expected a number within ±\(Float.greatestFiniteMagnitude), found the number \(value)"
+                    return (key, "key '\(key)': expected a number within ±\(Float.greatestFiniteMagnitude), found the number \(value)")
                 }
             default: break
             }
             if let bad {
                 let expected = field == .milestones ? "an integer (an epoch)" : expectedType(ofKey: [AnyCodingKey(key)]) ?? "an integer"
-                return "key '\(bad.path)': expected \(expected), found \(describeJSON(bad.value))"
+                return (key, "key '\(bad.path)': expected \(expected), found \(describeJSON(bad.value))")
             }
         }
         return nil
@@ -179,7 +239,7 @@ public struct RunConfiguration: Codable, Sendable, Equatable {
 
     /// What a field of the file must hold, from the field's Swift type (a method option: nil).
     static func expectedType(ofKey path: [any CodingKey]) -> String? {
-        guard let first = path.first, let key = CodingKeys(stringValue: first.stringValue) else { return nil }
+        guard let first = path.first, let key = CodingKeys(fileKey: first.stringValue) else { return nil }
         switch key {
         case .epochs, .batchSize, .warmupEpochs, .stepEpochs, .threads, .tensorboardInterval: return "an integer"
         case .trainLimit, .microBatchSize, .mSharpness: return "an integer or null"
@@ -245,14 +305,19 @@ public struct RunConfiguration: Codable, Sendable, Equatable {
     }
 
     public init(from decoder: any Decoder) throws {
-        // Every field is optional in the file: what is missing keeps its default.
+        // Every field is optional in the file: what is missing keeps its default. A field is
+        // read under its flag's name, or under its old camelCase name in older files.
         self.init()
-        let c = try decoder.container(keyedBy: CodingKeys.self)
-        func read<T: Decodable>(_ key: CodingKeys, _ value: inout T) throws {
-            if let decoded = try c.decodeIfPresent(T.self, forKey: key) { value = decoded }
+        let c = try decoder.container(keyedBy: AnyCodingKey.self)
+        func key(_ field: CodingKeys) -> AnyCodingKey {
+            let new = AnyCodingKey(field.rawValue)
+            return c.contains(new) ? new : AnyCodingKey(field.legacyName)
         }
-        func readOptional<T: Decodable>(_ key: CodingKeys, _ value: inout T?) throws {
-            if c.contains(key) { value = try c.decodeIfPresent(T.self, forKey: key) }
+        func read<T: Decodable>(_ field: CodingKeys, _ value: inout T) throws {
+            if let decoded = try c.decodeIfPresent(T.self, forKey: key(field)) { value = decoded }
+        }
+        func readOptional<T: Decodable>(_ field: CodingKeys, _ value: inout T?) throws {
+            if c.contains(key(field)) { value = try c.decodeIfPresent(T.self, forKey: key(field)) }
         }
         try read(.model, &model); try read(.dataset, &dataset); try readOptional(.dataDirectory, &dataDirectory)
         try readOptional(.trainLimit, &trainLimit); try read(.labelNoise, &labelNoise); try read(.labelNoiseKind, &labelNoiseKind)
@@ -265,17 +330,15 @@ public struct RunConfiguration: Codable, Sendable, Equatable {
         try readOptional(.mSharpness, &mSharpness); try read(.seed, &seed); try read(.threads, &threads); try readOptional(.output, &output)
         try readOptional(.initialWeights, &initialWeights); try read(.tensorboardInterval, &tensorboardInterval)
 
-        // Every other key is a method option. Files written before options moved into the
-        // method table spelled them in camelCase and held every method's fields: those are
-        // translated, and kept only for the method the file names.
-        let all = try decoder.container(keyedBy: AnyCodingKey.self)
-        let fieldNames = Set(CodingKeys.allCases.map(\.stringValue))
-        let legacy = all.allKeys.contains { $0.stringValue == "safTemperature" }
-        for key in all.allKeys where !fieldNames.contains(key.stringValue) {
-            let value = try all.decode(SettingValue.self, forKey: key)
-            if legacy {
-                guard let (name, methods) = Self.legacyOptions[key.stringValue] else { continue }
-                if methods.contains(optimizer), value != .null { methodOptions[name] = value }
+        // Every other key is a method option (``decode(_:source:format:registry:)`` rejects
+        // those the method lacks). Files written before options moved into the method table
+        // spelled them in camelCase and held every method's fields: those are translated, and
+        // kept only for the method the file names.
+        let legacy = Self.isLegacyFile(c.allKeys.map(\.stringValue))
+        for key in c.allKeys where CodingKeys(fileKey: key.stringValue) == nil {
+            let value = try c.decode(SettingValue.self, forKey: key)
+            if let (name, methods) = Self.legacyOptions[key.stringValue] {
+                if !legacy || (methods.contains(optimizer) && value != .null) { methodOptions[name] = value }
             } else {
                 methodOptions[key.stringValue] = value
             }
@@ -314,17 +377,53 @@ public struct RunConfiguration: Codable, Sendable, Equatable {
         }
     }
 
+    /// The file's keys: each field under its `plateau train` flag's name.
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case model, dataset, dataDirectory, trainLimit, labelNoise, labelNoiseKind, augment, shuffle
-        case epochs, batchSize, optimizer, baseOptimizer, learningRate, momentum, nesterov, weightDecay, schedule
-        case warmupEpochs, stepEpochs, milestones, gamma, labelSmoothing, maxGradientNorm, microBatchSize, mSharpness
-        case seed, threads, output, initialWeights, tensorboardInterval
+        case model, dataset, dataDirectory = "data-dir", trainLimit = "train-limit", labelNoise = "label-noise"
+        case labelNoiseKind = "label-noise-kind", augment, shuffle, epochs, batchSize = "batch-size", optimizer
+        case baseOptimizer = "base-optimizer", learningRate = "lr", momentum, nesterov, weightDecay = "weight-decay", schedule
+        case warmupEpochs = "warmup-epochs", stepEpochs = "step-epochs", milestones, gamma, labelSmoothing = "label-smoothing"
+        case maxGradientNorm = "max-grad-norm", microBatchSize = "micro-batch-size", mSharpness = "m-sharpness"
+        case seed, threads, output, initialWeights = "initial-weights", tensorboardInterval = "tensorboard-interval"
+
+        /// The key files written before the keys became the flags' names used: the
+        /// property's name (`batchSize`, `learningRate`, `maxGradientNorm`).
+        var legacyName: String {
+            switch self {
+            case .dataDirectory: "dataDirectory"
+            case .trainLimit: "trainLimit"
+            case .labelNoise: "labelNoise"
+            case .labelNoiseKind: "labelNoiseKind"
+            case .batchSize: "batchSize"
+            case .baseOptimizer: "baseOptimizer"
+            case .learningRate: "learningRate"
+            case .weightDecay: "weightDecay"
+            case .warmupEpochs: "warmupEpochs"
+            case .stepEpochs: "stepEpochs"
+            case .labelSmoothing: "labelSmoothing"
+            case .maxGradientNorm: "maxGradientNorm"
+            case .microBatchSize: "microBatchSize"
+            case .mSharpness: "mSharpness"
+            case .initialWeights: "initialWeights"
+            case .tensorboardInterval: "tensorboardInterval"
+            default: rawValue
+            }
+        }
+
+        /// The field a file's key names, in either spelling.
+        init?(fileKey: String) {
+            guard let field = Self(rawValue: fileKey) ?? Self.allCases.first(where: { $0.legacyName == fileKey }) else { return nil }
+            self = field
+        }
     }
+
+    /// Every field's key, as `config.json` and `--print-config` spell it (the flags' names).
+    public static var keys: [String] { CodingKeys.allCases.map(\.rawValue) }
 
     public func encode(to encoder: any Encoder) throws {
         var c = encoder.container(keyedBy: CodingKeys.self)
         try c.encode(model, forKey: .model); try c.encode(dataset, forKey: .dataset)
-        try c.encodeIfPresent(dataDirectory, forKey: .dataDirectory); try c.encodeIfPresent(trainLimit, forKey: .trainLimit)
+        try c.encode(dataDirectory, forKey: .dataDirectory); try c.encode(trainLimit, forKey: .trainLimit)
         try c.encode(labelNoise, forKey: .labelNoise); try c.encode(labelNoiseKind, forKey: .labelNoiseKind)
         try c.encode(augment, forKey: .augment); try c.encode(shuffle, forKey: .shuffle); try c.encode(epochs, forKey: .epochs)
         try c.encode(batchSize, forKey: .batchSize); try c.encode(optimizer, forKey: .optimizer)
@@ -332,10 +431,10 @@ public struct RunConfiguration: Codable, Sendable, Equatable {
         try c.encode(momentum, forKey: .momentum); try c.encode(nesterov, forKey: .nesterov); try c.encode(weightDecay, forKey: .weightDecay)
         try c.encode(schedule, forKey: .schedule); try c.encode(warmupEpochs, forKey: .warmupEpochs)
         try c.encode(stepEpochs, forKey: .stepEpochs); try c.encode(milestones, forKey: .milestones); try c.encode(gamma, forKey: .gamma)
-        try c.encode(labelSmoothing, forKey: .labelSmoothing); try c.encodeIfPresent(maxGradientNorm, forKey: .maxGradientNorm)
-        try c.encodeIfPresent(microBatchSize, forKey: .microBatchSize); try c.encodeIfPresent(mSharpness, forKey: .mSharpness)
+        try c.encode(labelSmoothing, forKey: .labelSmoothing); try c.encode(maxGradientNorm, forKey: .maxGradientNorm)
+        try c.encode(microBatchSize, forKey: .microBatchSize); try c.encode(mSharpness, forKey: .mSharpness)
         try c.encode(seed, forKey: .seed); try c.encode(threads, forKey: .threads)
-        try c.encodeIfPresent(output, forKey: .output); try c.encodeIfPresent(initialWeights, forKey: .initialWeights)
+        try c.encode(output, forKey: .output); try c.encode(initialWeights, forKey: .initialWeights)
         try c.encode(tensorboardInterval, forKey: .tensorboardInterval)
         var options = encoder.container(keyedBy: AnyCodingKey.self)
         for (name, value) in methodOptions { try options.encode(value, forKey: AnyCodingKey(name)) }

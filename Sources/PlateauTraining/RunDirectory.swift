@@ -38,7 +38,7 @@ public enum RunDirectory {
 
     /// Fields a resume may change without ``RunDirectoryPolicy/allowsChangedSettings``:
     /// they do not change what is computed (`epochs` may only grow, checked separately).
-    public static let resumableFields: Set<String> = ["epochs", "threads", "tensorboardInterval", "output"]
+    public static let resumableFields: Set<String> = ["epochs", "threads", "tensorboard-interval", "output"]
 
     /// Whether `directory` holds a run: its configuration, a checkpoint or metrics.
     public static func holdsRun(_ directory: URL) -> Bool {
@@ -106,7 +106,7 @@ public enum RunDirectory {
             let stored = try RunConfiguration.load(from: configURL)
             let changes = changedSettings(stored: stored, given: configuration, registry: registry)
             if !changes.isEmpty {
-                let list = changes.map { "\($0.field) \($0.stored) → \($0.given)" }.joined(separator: ", ")
+                let list = changes.map { "--\($0.field) \($0.stored) → \($0.given)" }.joined(separator: ", ")
                 throw ConfigurationError(field: configURL.path, message: "resuming would change the run's settings (stored → given): \(list); pass --allow-changes to resume with them anyway, or train into another --output")
             }
         }

@@ -161,7 +161,7 @@ import Testing
         let config = try Data(contentsOf: run.appendingPathComponent("config.json"))
         let changed = try Self.run(["train", "--output", run.path, "--resume", "--epochs", "2", "--lr", "0.1", "--rho", "0.2"])
         #expect(changed.status == 64, "status \(changed.status): \(changed.error)")
-        for text in ["config.json", "learningRate 0.05 → 0.1", "rho 0.05 → 0.2", "--allow-changes"] {
+        for text in ["config.json", "--lr 0.05 → 0.1", "--rho 0.05 → 0.2", "--allow-changes"] {
             #expect(changed.error.contains(text), "\(changed.error) does not mention \(text)")
         }
         #expect(try Data(contentsOf: run.appendingPathComponent("config.json")) == config, "config.json was rewritten")
@@ -170,7 +170,7 @@ import Testing
         let allowed = try Self.run(["train", "--output", run.path, "--resume", "--epochs", "3", "--lr", "0.1", "--allow-changes"])
         #expect(allowed.status == 0, "\(allowed.error)")
         let saved = try JSONSerialization.jsonObject(with: Data(contentsOf: run.appendingPathComponent("config.json"))) as? [String: Any]
-        #expect(saved?["learningRate"] as? Double == 0.1)
+        #expect(saved?["lr"] as? Double == 0.1)
     }
 
     /// Training into a directory that holds a run is refused unless --resume or

@@ -49,7 +49,7 @@ struct ExperimentRunnerTests {
             _ = try ExperimentRunner.run(changed) { _ in }
             Issue.record("a run trained at lr 0.05 was reused for lr 0.2")
         } catch let error as ExperimentError {
-            #expect(error.description.contains("learningRate 0.05"), "\(error)")
+            #expect(error.description.contains("--lr 0.05 (stored) vs 0.2 (asked)"), "\(error)")
             #expect(error.description.contains("0.2"))
         }
         // Settings that do not change results (threads) do not count.

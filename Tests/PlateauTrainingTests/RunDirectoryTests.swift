@@ -52,8 +52,8 @@ private func configText(_ directory: URL) throws -> Data {
         Issue.record("a resume with other settings went ahead")
     } catch let error as ConfigurationError {
         #expect(error.field.hasSuffix("config.json"))
-        #expect(error.message.contains("learningRate 0.05 → 0.1"), "\(error)")
-        #expect(error.message.contains("rho 0.05 → 0.2"), "\(error)")
+        #expect(error.message.contains("--lr 0.05 → 0.1"), "\(error)")
+        #expect(error.message.contains("--rho 0.05 → 0.2"), "\(error)")
         #expect(!error.message.contains("threads") && !error.message.contains("epochs") && !error.message.contains("tensorboard"), "\(error)")
     }
     #expect(try configText(output) == before)
