@@ -106,7 +106,7 @@ struct ModuleTests {
         resnet.setTraining(true)
         #expect(resnet.layer2[0].bn1.isTraining)
 
-        var wrn = WideResNet(depth: 10, widenFactor: 1, dropRate: 0.3, using: &g)
+        let wrn = WideResNet(depth: 10, widenFactor: 1, dropRate: 0.3, using: &g)
         let evaluation = wrn.training(false)
         #expect(!evaluation.block2[0].dropout.isTraining && !evaluation.block3[0].bn2.isTraining && !evaluation.bn1.isTraining)
         #expect(wrn.block2[0].dropout.isTraining, "training(_:) returns a copy")
