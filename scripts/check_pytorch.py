@@ -97,8 +97,8 @@ def main():
     path = Path(args.checkpoint)
     with safe_open(str(path), framework="pt") as f:
         metadata = f.metadata() or {}
-    if metadata.get("format") != "plateau-checkpoint-v1":
-        print(f"warning: {path} has __metadata__.format {metadata.get('format')!r}, expected 'plateau-checkpoint-v1'", file=sys.stderr)
+    if metadata.get("format") not in ("plateau-checkpoint-v1", "plateau-checkpoint-v2-mid-epoch"):
+        print(f"warning: {path} has __metadata__.format {metadata.get('format')!r}, expected plateau-checkpoint-v1 or -v2-mid-epoch", file=sys.stderr)
     config = json.loads(metadata["config"]) if "config" in metadata else {}
     model_name = args.model or config.get("model")
     if model_name is None:

@@ -23,7 +23,7 @@ struct EvalCommand: ParsableCommand {
         var c = saved.configuration
         if let dataset = data.dataset { c.dataset = dataset }
         if let directory = data.dataDir { c.dataDirectory = directory }
-        let (train, test) = try DatasetCatalog.load(c.dataset, dataDirectory: c.dataDirectory, seed: c.seed)
+        let (train, test) = try c.loadDatasets()
         var generator = SeededGenerator(seed: 0)
         let model = try ModelFactory.make(c.model, sampleShape: test.sampleShape, classCount: max(train.classCount, test.classCount), using: &generator)
         guard test.count > 0 else {

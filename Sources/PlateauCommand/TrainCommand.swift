@@ -4,10 +4,10 @@ import Plateau
 
 /// Options shared by commands that read a dataset.
 struct DatasetOptions: ParsableArguments {
-    @Option(help: "Dataset: digits (embedded), mnist, fashion-mnist, cifar10, cifar100, or a path to a .csv/.tsv table.")
+    @Option(parsing: .unconditional, help: "Dataset: digits (embedded), mnist, fashion-mnist, cifar10, cifar100, or a path to a .csv/.tsv table.")
     var dataset: String?
 
-    @Option(help: "Directory holding the dataset files (default: data/<dataset>).")
+    @Option(parsing: .unconditional, help: "Directory holding the dataset files (default: data/<dataset>).")
     var dataDir: String?
 }
 
@@ -21,11 +21,12 @@ private func set<T>(_ value: T?, _ keyPath: WritableKeyPath<RunConfiguration, T>
 
 /// `train`'s model and data options.
 struct TrainModelAndDataOptions: ParsableArguments {
-    @Option(help: "Model: \(ModelFactory.names.joined(separator: ", ")) (default: \(defaults.model)).") var model: String?
+    @Option(parsing: .unconditional, help: "Model: \(ModelFactory.names.joined(separator: ", ")) (default: \(defaults.model)).") var model: String?
     @OptionGroup var data: DatasetOptions
     @Option(parsing: .unconditional, help: "Use only the first N training samples (default: all).") var trainLimit: Int?
     @Option(parsing: .unconditional, help: "Fraction of training labels to corrupt, seeded (default: \(defaults.labelNoise)).") var labelNoise: Double?
-    @Option(help: "Label noise kind: symmetric or pair (default: \(defaults.labelNoiseKind)).") var labelNoiseKind: String?
+    @Option(parsing: .unconditional, help: "Label noise kind: symmetric or pair (default: \(defaults.labelNoiseKind)).") var labelNoiseKind: String?
+    @Option(parsing: .unconditional, help: "A CSV/TSV table's labels: integers (class indices 0..<C) or strings (class names, numbered in sorted order) (default: \(defaults.tableLabels)).") var tableLabels: String?
     @Flag(help: "Random-crop (and, for CIFAR, flip) augmentation.") var augment = false
     @Flag(inversion: .prefixedNo, help: "Shuffle the training samples every epoch (default); --no-shuffle keeps the dataset order.") var shuffle: Bool?
 
@@ -33,7 +34,7 @@ struct TrainModelAndDataOptions: ParsableArguments {
         set(model, \.model, in: &c); set(data.dataset, \.dataset, in: &c)
         if let directory = data.dataDir { c.dataDirectory = directory }
         if let trainLimit { c.trainLimit = trainLimit }
-        set(labelNoise, \.labelNoise, in: &c); set(labelNoiseKind, \.labelNoiseKind, in: &c)
+        set(labelNoise, \.labelNoise, in: &c); set(labelNoiseKind, \.labelNoiseKind, in: &c); set(tableLabels, \.tableLabels, in: &c)
         if augment { c.augment = true }
         if let shuffle { c.shuffle = shuffle }
     }
@@ -41,8 +42,8 @@ struct TrainModelAndDataOptions: ParsableArguments {
 
 /// `train`'s optimizer options.
 struct TrainOptimizerOptions: ParsableArguments {
-    @Option(help: "Method: \(MethodRegistry.standard.names.joined(separator: ", ")) (default: \(defaults.optimizer); their options are listed above).") var optimizer: String?
-    @Option(help: "Base optimizer under a sharpness-aware rule or objective term: \(MethodRegistry.standard.baseOptimizerNames.joined(separator: ", ")) (default: \(defaults.baseOptimizer)).") var baseOptimizer: String?
+    @Option(parsing: .unconditional, help: "Method: \(MethodRegistry.standard.names.joined(separator: ", ")) (default: \(defaults.optimizer); their options are listed above).") var optimizer: String?
+    @Option(parsing: .unconditional, help: "Base optimizer under a sharpness-aware rule or objective term: \(MethodRegistry.standard.baseOptimizerNames.joined(separator: ", ")) (default: \(defaults.baseOptimizer)).") var baseOptimizer: String?
     @Option(parsing: .unconditional, help: "Samples per step (default: \(defaults.batchSize)).") var batchSize: Int?
     @Option(parsing: .unconditional, help: "Learning rate, the peak for onecycle (default: \(defaults.learningRate)).") var lr: Float?
     @Option(parsing: .unconditional, help: "SGD momentum (default: \(defaults.momentum)).") var momentum: Float?
@@ -65,10 +66,10 @@ struct TrainOptimizerOptions: ParsableArguments {
 /// `train`'s epochs and learning-rate schedule.
 struct TrainScheduleOptions: ParsableArguments {
     @Option(parsing: .unconditional, help: "Epochs to train (default: \(defaults.epochs)).") var epochs: Int?
-    @Option(help: "Learning-rate schedule: \(RunConfiguration.schedules.joined(separator: ", ")) (default: \(defaults.schedule)).") var schedule: String?
+    @Option(parsing: .unconditional, help: "Learning-rate schedule: \(RunConfiguration.schedules.joined(separator: ", ")) (default: \(defaults.schedule)).") var schedule: String?
     @Option(parsing: .unconditional, help: "Linear warm-up epochs before the schedule (default: \(defaults.warmupEpochs)).") var warmupEpochs: Int?
     @Option(parsing: .unconditional, help: "Decay every this many epochs, step schedule (default: \(defaults.stepEpochs)).") var stepEpochs: Int?
-    @Option(help: "Comma-separated milestone epochs (multistep schedule).") var milestones: String?
+    @Option(parsing: .unconditional, help: "Comma-separated milestone epochs (multistep schedule).") var milestones: String?
     @Option(parsing: .unconditional, help: "Decay factor of step/multistep schedules (default: \(defaults.gamma)).") var gamma: Float?
 
     func apply(to c: inout RunConfiguration) throws {
@@ -98,9 +99,9 @@ struct TrainSharpnessAwareOptions: ParsableArguments {
 /// `train`'s run options (the run directory's --output and --resume are listed under OPTIONS).
 struct TrainRunOptions: ParsableArguments {
     @Option(parsing: .unconditional, help: "Random seed (default: \(defaults.seed)).") var seed: UInt64?
-    @Option(help: "Read the run configuration from this JSON or YAML file (.yaml/.yml); its keys are these flags' names, and flags override it.") var config: String?
+    @Option(parsing: .unconditional, help: "Read the run configuration from this JSON or YAML file (.yaml/.yml); its keys are these flags' names, and flags override it.") var config: String?
     @Flag(help: "Print the full resolved configuration (every key, the method's options with their defaults) as JSON, or as YAML with `--print-config yaml`, and exit without training; --config reads it back.") var printConfig = false
-    @Option(help: "Start from the weights of this checkpoint.") var initialWeights: String?
+    @Option(parsing: .unconditional, help: "Start from the weights of this checkpoint.") var initialWeights: String?
     @Option(parsing: .unconditional, help: "Steps between TensorBoard scalars in the run directory's event file, 0: none (default: \(defaults.tensorboardInterval)).") var tensorboardInterval: Int?
     @Option(parsing: .unconditional, help: "Compute threads; results are the same for any count (default: \(defaults.threads)).") var threads: Int?
 
@@ -158,7 +159,7 @@ struct TrainCommand: ParsableCommand {
     @OptionGroup(title: "Run") var runOptions: TrainRunOptions
     @OptionGroup(title: "Progress") var progressOptions: ProgressOptions
 
-    @Option(help: "Run directory for config, metrics and checkpoints (default: a fresh runs/<model>-<method>-<yyyymmdd>-<n>).") var output: String?
+    @Option(parsing: .unconditional, help: "Run directory for config, metrics and checkpoints (default: a fresh runs/<model>-<method>-<yyyymmdd>-<n>).") var output: String?
     @Flag(help: "Continue the run in --output from its last checkpoint (--epochs may grow; other settings must match config.json).") var resume = false
     @Flag(help: "Replace the run in --output: remove its checkpoints, metrics, event files, label-noise.json and config.json first.") var overwrite = false
     @Flag(help: "With --resume: accept settings that differ from the run's config.json.") var allowChanges = false

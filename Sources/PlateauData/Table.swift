@@ -204,7 +204,7 @@ public enum Table {
                         isInteger ? .invalidLabel : .nonNumericCell, file: file, field: labelField(row),
                         expected: isInteger || options.classCount != nil
                             ? "a class index in 0..<\(bound)"
-                            : "an integer class index in 0..<\(bound) (for class names, read the labels as strings: TableOptions(labels: .strings))",
+                            : "an integer class index in 0..<\(bound) (for class names, read the labels as strings: --table-labels strings, or TableOptions(labels: .strings))",
                         found: "\"\(cell.prefix(40))\"")
                 }
                 labels.append(label)

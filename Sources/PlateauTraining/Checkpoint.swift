@@ -16,6 +16,10 @@ import PlateauTensor
 /// epoch, how far that epoch went (`partial_epoch`, see ``PartialEpoch``).
 public struct Checkpoint: Sendable {
     public static let format = "plateau-checkpoint-v1"
+    /// The format of a checkpoint stopped mid-epoch: v1 plus `partial_epoch`. Its own name so
+    /// that a Plateau from before stops refuses the file instead of taking it for an epoch
+    /// boundary and silently training that epoch's first batches twice.
+    public static let midEpochFormat = "plateau-checkpoint-v2-mid-epoch"
 
     public var model: ParameterSet
     public var optimizer: OptimizerState
@@ -59,7 +63,7 @@ public struct Checkpoint: Sendable {
         let encoder = JSONEncoder()
         encoder.outputFormatting = .sortedKeys
         var metadata = [
-            "format": Self.format,
+            "format": partialEpoch == nil ? Self.format : Self.midEpochFormat,
             "epoch": String(epoch),
             "step": String(step),
             "best_accuracy": String(bestAccuracy),
@@ -97,8 +101,14 @@ public struct Checkpoint: Sendable {
             }
             return value
         }
-        guard try field("format") == format else {
-            throw DataError(.invalidHeader, file: file, field: "__metadata__.format", expected: format, found: contents.metadata["format"] ?? "")
+        let foundFormat = try field("format")
+        guard foundFormat == format || foundFormat == midEpochFormat else {
+            throw DataError(.invalidHeader, file: file, field: "__metadata__.format", expected: "\(format) or \(midEpochFormat)", found: foundFormat)
+        }
+        guard (foundFormat == midEpochFormat) == (contents.metadata[PartialEpoch.metadataKey] != nil) else {
+            throw DataError(.invalidHeader, file: file, field: "__metadata__.\(PartialEpoch.metadataKey)",
+                            expected: foundFormat == midEpochFormat ? "the position of the stopped epoch" : "nothing in a \(format) file",
+                            found: contents.metadata[PartialEpoch.metadataKey] ?? "nothing")
         }
         guard let epoch = Int(try field("epoch")), let step = Int(try field("step")), epoch >= 0, step >= 0 else {
             throw DataError(.invalidHeader, file: file, field: "__metadata__.epoch/step", expected: "non-negative integers", found: "\(contents.metadata["epoch"] ?? "") / \(contents.metadata["step"] ?? "")")

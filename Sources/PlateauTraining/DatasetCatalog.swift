@@ -56,7 +56,10 @@ public enum DatasetCatalog {
     ///   - name: a catalog name or a path to a CSV/TSV table (last column the label; 20% of
     ///     the rows, chosen with `seed`, become the test set).
     ///   - dataDirectory: where the files are; defaults to the dataset's directory under `data/`.
-    public static func load(_ name: String, dataDirectory: String?, seed: UInt64) throws -> (train: Dataset, test: Dataset) {
+    ///   - tableLabels: how a table's label column is read (``TableOptions/Labels``).
+    public static func load(
+        _ name: String, dataDirectory: String?, seed: UInt64, tableLabels: TableOptions.Labels = .integers
+    ) throws -> (train: Dataset, test: Dataset) {
         if let entry = entry(named: name) { return try entry.load(dataDirectory) }
         let url = URL(fileURLWithPath: name)
         guard ["csv", "tsv", "txt", "gz"].contains(url.pathExtension.lowercased()) else {
@@ -65,7 +68,7 @@ public enum DatasetCatalog {
         guard FileManager.default.fileExists(atPath: url.path) else {
             throw ConfigurationError(field: "dataset", message: "no file at \(url.path)")
         }
-        let table = try Table.load(url)
+        let table = try Table.load(url, options: TableOptions(labels: tableLabels))
         let (train, test) = table.split(validationFraction: 0.2, seed: seed)
         return (train, test)
     }

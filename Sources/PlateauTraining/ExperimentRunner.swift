@@ -93,7 +93,7 @@ public enum ExperimentRunner {
     public static func run(_ plan: ExperimentPlan, log: @escaping @Sendable (String) -> Void) throws -> ExperimentResult {
         try FileManager.default.createDirectory(at: plan.output, withIntermediateDirectories: true)
         let c = plan.base
-        let (rawTrain, rawTest) = try DatasetCatalog.load(c.dataset, dataDirectory: c.dataDirectory, seed: c.seed)
+        let (rawTrain, rawTest) = try c.loadDatasets()
         let trainSet = c.limitingTraining(rawTrain)
 
         var pending: [(String, Int)] = []

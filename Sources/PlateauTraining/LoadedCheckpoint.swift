@@ -20,7 +20,7 @@ public struct LoadedCheckpoint {
         var c = saved.configuration
         if let dataset { c.dataset = dataset }
         if let dataDirectory { c.dataDirectory = dataDirectory }
-        let (rawTrain, rawTest) = try DatasetCatalog.load(c.dataset, dataDirectory: c.dataDirectory, seed: c.seed)
+        let (rawTrain, rawTest) = try c.loadDatasets()
         try self.init(checkpoint: saved, configuration: c, rawTrain: rawTrain, rawTest: rawTest, source: url.path)
     }
 

@@ -9,6 +9,11 @@ extension RunConfiguration {
         return LabelNoise(labelNoiseKind == "pair" ? .pairFlip : .symmetric, rate: labelNoise, seed: seed &+ 7919)
     }
 
+    /// The training and test sets the configuration names (before ``limitingTraining(_:)``).
+    public func loadDatasets() throws -> (train: Dataset, test: Dataset) {
+        try DatasetCatalog.load(dataset, dataDirectory: dataDirectory, seed: seed, tableLabels: tableLabels == "strings" ? .strings : .integers)
+    }
+
     /// The first `trainLimit` samples of `dataset` (all of them without a limit).
     func limitingTraining(_ dataset: Dataset) -> Dataset {
         guard let limit = trainLimit, limit < dataset.count else { return dataset }

@@ -15,6 +15,10 @@ public struct RunConfiguration: Codable, Sendable, Equatable {
     public var trainLimit: Int? = nil
     public var labelNoise: Double = 0
     public var labelNoiseKind = "symmetric"
+    /// How a CSV/TSV table's label column is read: `integers` (class indices, the default) or
+    /// `strings` (class names, numbered in sorted order). Never guessed: one stray non-integer
+    /// label must not silently renumber every class.
+    public var tableLabels = "integers"
     /// Augment the training images as their dataset declares (``DatasetCatalog/Entry/augmentation``).
     public var augment = false
     public var shuffle = true
@@ -61,6 +65,9 @@ public struct RunConfiguration: Codable, Sendable, Equatable {
 
     public init() {}
 
+    /// The values of ``tableLabels``.
+    public static let tableLabelModes = ["integers", "strings"]
+
     public static let schedules = ["constant", "step", "multistep", "cosine", "onecycle"]
 
     /// Rejects values no run can use, naming the field and what was expected; the method
@@ -80,6 +87,9 @@ public struct RunConfiguration: Codable, Sendable, Equatable {
         guard gamma > 0, gamma.isFinite else { throw fail("gamma", "expected a finite decay factor > 0, got \(gamma)") }
         if let trainLimit, trainLimit < 1 { throw fail("train-limit", "expected a positive number of samples, got \(trainLimit)") }
         guard (0..<1).contains(labelNoise) else { throw fail("label-noise", "expected a rate in [0, 1), got \(labelNoise)") }
+        guard Self.tableLabelModes.contains(tableLabels) else {
+            throw fail("table-labels", "expected \(Self.tableLabelModes.joined(separator: " or ")), got '\(tableLabels)'")
+        }
         guard ["symmetric", "pair"].contains(labelNoiseKind) else { throw fail("label-noise-kind", "expected symmetric or pair, got '\(labelNoiseKind)'") }
         guard warmupEpochs >= 0, warmupEpochs < epochs || warmupEpochs == 0 else { throw fail("warmup-epochs", "expected fewer warm-up epochs than epochs (\(epochs)), got \(warmupEpochs)") }
         guard (0...1).contains(labelSmoothing) else { throw fail("label-smoothing", "expected a value in [0, 1], got \(labelSmoothing)") }
@@ -87,7 +97,7 @@ public struct RunConfiguration: Codable, Sendable, Equatable {
         if let mSharpness, mSharpness <= 0 { throw fail("m-sharpness", "expected a positive chunk size, got \(mSharpness)") }
         if let maxGradientNorm, !(maxGradientNorm > 0) { throw fail("max-grad-norm", "expected a positive norm (inf: no clipping), got \(maxGradientNorm)") }
         guard tensorboardInterval >= 0 else { throw fail("tensorboard-interval", "expected a number of steps ≥ 0 (0: no event file), got \(tensorboardInterval)") }
-        guard threads >= 1 else { throw fail("threads", "expected at least 1, got \(threads)") }
+        guard (1...1024).contains(threads) else { throw fail("threads", "expected 1...1024, got \(threads)") }
         if schedule == "multistep", milestones.isEmpty { throw fail("milestones", "the multistep schedule needs at least one milestone epoch") }
     }
 
@@ -249,7 +259,7 @@ public struct RunConfiguration: Codable, Sendable, Equatable {
         case .augment, .shuffle, .nesterov: return "a boolean (true or false)"
         case .milestones: return path.count > 1 ? "an integer (an epoch)" : "an array of integers (epochs)"
         case .dataDirectory, .output, .initialWeights: return "a string or null"
-        case .model, .dataset, .optimizer, .baseOptimizer, .labelNoiseKind, .schedule: return "a string"
+        case .model, .dataset, .optimizer, .baseOptimizer, .labelNoiseKind, .tableLabels, .schedule: return "a string"
         }
     }
 
@@ -321,6 +331,7 @@ public struct RunConfiguration: Codable, Sendable, Equatable {
         }
         try read(.model, &model); try read(.dataset, &dataset); try readOptional(.dataDirectory, &dataDirectory)
         try readOptional(.trainLimit, &trainLimit); try read(.labelNoise, &labelNoise); try read(.labelNoiseKind, &labelNoiseKind)
+        try read(.tableLabels, &tableLabels)
         try read(.augment, &augment); try read(.shuffle, &shuffle); try read(.epochs, &epochs); try read(.batchSize, &batchSize)
         try read(.optimizer, &optimizer); try read(.baseOptimizer, &baseOptimizer); try read(.learningRate, &learningRate)
         try read(.momentum, &momentum); try read(.nesterov, &nesterov); try read(.weightDecay, &weightDecay)
@@ -380,7 +391,7 @@ public struct RunConfiguration: Codable, Sendable, Equatable {
     /// The file's keys: each field under its `plateau train` flag's name.
     enum CodingKeys: String, CodingKey, CaseIterable {
         case model, dataset, dataDirectory = "data-dir", trainLimit = "train-limit", labelNoise = "label-noise"
-        case labelNoiseKind = "label-noise-kind", augment, shuffle, epochs, batchSize = "batch-size", optimizer
+        case labelNoiseKind = "label-noise-kind", tableLabels = "table-labels", augment, shuffle, epochs, batchSize = "batch-size", optimizer
         case baseOptimizer = "base-optimizer", learningRate = "lr", momentum, nesterov, weightDecay = "weight-decay", schedule
         case warmupEpochs = "warmup-epochs", stepEpochs = "step-epochs", milestones, gamma, labelSmoothing = "label-smoothing"
         case maxGradientNorm = "max-grad-norm", microBatchSize = "micro-batch-size", mSharpness = "m-sharpness"
@@ -425,6 +436,7 @@ public struct RunConfiguration: Codable, Sendable, Equatable {
         try c.encode(model, forKey: .model); try c.encode(dataset, forKey: .dataset)
         try c.encode(dataDirectory, forKey: .dataDirectory); try c.encode(trainLimit, forKey: .trainLimit)
         try c.encode(labelNoise, forKey: .labelNoise); try c.encode(labelNoiseKind, forKey: .labelNoiseKind)
+        try c.encode(tableLabels, forKey: .tableLabels)
         try c.encode(augment, forKey: .augment); try c.encode(shuffle, forKey: .shuffle); try c.encode(epochs, forKey: .epochs)
         try c.encode(batchSize, forKey: .batchSize); try c.encode(optimizer, forKey: .optimizer)
         try c.encode(baseOptimizer, forKey: .baseOptimizer); try c.encode(learningRate, forKey: .learningRate)

@@ -57,7 +57,7 @@ public struct Trainer {
         _ configuration: RunConfiguration, output: URL?, resume: Bool = false, registry: MethodRegistry = .standard
     ) throws -> Trainer {
         try configuration.validate(using: registry)
-        let (train, test) = try DatasetCatalog.load(configuration.dataset, dataDirectory: configuration.dataDirectory, seed: configuration.seed)
+        let (train, test) = try configuration.loadDatasets()
         return try Trainer(configuration: configuration, train: configuration.limitingTraining(train), test: test, output: output, resume: resume, registry: registry)
     }
 

@@ -51,3 +51,32 @@ extension CLITests {
         #expect(FileManager.default.fileExists(atPath: output + "/report.html"))
     }
 }
+
+/// Issue 10: a table's string labels are read only when asked (`--table-labels strings`):
+/// a class-name column without it is an error that says how, and with it the run trains and
+/// records the mode, so `eval` reads the table the same way.
+extension CLITests {
+    @Test func stringLabelsOfATableAreReadOnlyWhenAsked() throws {
+        let directory = try Self.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        var rows = "a,b,species\n"
+        for i in 0..<40 { rows += "\(Double(i % 2) + 0.01 * Double(i)),\(Double(i % 3)),\(i % 2 == 0 ? "setosa" : "virginica")\n" }
+        let table = directory.appendingPathComponent("iris.csv")
+        try rows.write(to: table, atomically: true, encoding: .utf8)
+
+        let refused = try Self.run(["train", "--dataset", table.path, "--epochs", "1", "--output", directory.appendingPathComponent("r1").path])
+        #expect(refused.status == 1, "\(refused.error)")
+        #expect(refused.error.contains("--table-labels strings"), "\(refused.error)")
+
+        let run = directory.appendingPathComponent("r2")
+        let trained = try Self.run(["train", "--dataset", table.path, "--table-labels", "strings", "--epochs", "1", "--output", run.path])
+        #expect(trained.status == 0, "\(trained.error)")
+        let config = try String(contentsOf: run.appendingPathComponent("config.json"), encoding: .utf8)
+        #expect(config.contains("\"table-labels\" : \"strings\""), "\(config)")
+        let evaluated = try Self.run(["eval", run.appendingPathComponent("checkpoint-last.safetensors").path])
+        #expect(evaluated.status == 0, "\(evaluated.error)")
+
+        let bad = try Self.run(["train", "--dataset", table.path, "--table-labels", "names"])
+        #expect(bad.status == 64 && bad.error.contains("table-labels: expected integers or strings, got 'names'"), "\(bad.error)")
+    }
+}

@@ -154,7 +154,7 @@ private func checkStopAndResume(_ c: RunConfiguration, stopAfter: Int, duringEva
     defer { try? FileManager.default.removeItem(at: directory) }
     let url = directory.appendingPathComponent("c.safetensors")
     try Safetensors.write([("w", Tensor(shape: [1], scalars: [1]))], metadata: [
-        "format": Checkpoint.format, "epoch": "0", "step": "1", "config": String(decoding: RunConfiguration().json, as: UTF8.self),
+        "format": Checkpoint.midEpochFormat, "epoch": "0", "step": "1", "config": String(decoding: RunConfiguration().json, as: UTF8.self),
         "optimizer_scalars": "{}", "partial_epoch": "{\"batches_done\":\"x\"}",
     ], to: url)
     let error = #expect(throws: DataError.self) { try Checkpoint.read(from: url) }
@@ -180,4 +180,27 @@ private func checkStopAndResume(_ c: RunConfiguration, stopAfter: Int, duringEva
     #expect(try Data(contentsOf: output.appendingPathComponent(RunDirectory.configurationFile)) == config, "config.json was rewritten")
     let kept = try Checkpoint.read(from: output.appendingPathComponent(RunDirectory.lastCheckpointFile))
     #expect(kept.epoch == 0 && kept.partialEpoch?.batchesDone == 2)
+}
+
+/// A mid-epoch checkpoint has its own format name, so a Plateau from before stops (which
+/// accepts only v1) refuses it instead of redoing the stopped epoch's first batches; and a
+/// file whose format and `partial_epoch` disagree is refused.
+@Test func aMidEpochCheckpointHasItsOwnFormatAndItMustAgreeWithItsPosition() throws {
+    let directory = try temporaryDirectory("partial-format")
+    defer { try? FileManager.default.removeItem(at: directory) }
+    var trainer = try Trainer(configuration: configuration("sgd", epochs: 2), train: trainSet, test: testSet, output: directory)
+    trainer.stopToken = StopToken()
+    var stopping = StoppingObserver(token: trainer.stopToken!, stopAfter: 3)
+    #expect(throws: TrainingInterrupted.self) { try trainer.run(observer: &stopping) }
+    let url = directory.appendingPathComponent(RunDirectory.lastCheckpointFile)
+    let contents = try Safetensors.read(from: url)
+    #expect(contents.metadata["format"] == Checkpoint.midEpochFormat)
+    #expect(try Checkpoint.read(from: url).partialEpoch != nil)
+
+    let mislabelled = directory.appendingPathComponent("mislabelled.safetensors")
+    var metadata = contents.metadata
+    metadata["format"] = Checkpoint.format
+    try Safetensors.write([("w", Tensor(shape: [1], scalars: [1]))], metadata: metadata, to: mislabelled)
+    let error = #expect(throws: DataError.self) { try Checkpoint.read(from: mislabelled) }
+    #expect(error?.field == "__metadata__.partial_epoch", "\(String(describing: error))")
 }
