@@ -274,8 +274,10 @@ public enum ShiftedMNIST {
 
     // MARK: - Reading and writing
 
-    /// The source's stored files (name, size, SHA-256) and its training and test sets.
-    static func readSource(_ directory: URL) throws -> ([DomainManifest.FileRecord], Dataset, Dataset) {
+    /// The four source files of `directory` (raw or `.gz`); a missing directory or file is a
+    /// ``DataError`` naming it. Cheap: lets a caller check `--from` before creating any output.
+    @discardableResult
+    public static func locateSource(_ directory: URL) throws -> [URL] {
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: directory.path, isDirectory: &isDirectory), isDirectory.boolValue else {
             throw DataError(.unreadable, file: directory.path, field: "--from", expected: "a directory holding the four MNIST IDX files", found: "no such directory")
@@ -284,9 +286,13 @@ public enum ShiftedMNIST {
             [MNIST.trainImagesFile, "train-images.idx3-ubyte"], [MNIST.trainLabelsFile, "train-labels.idx1-ubyte"],
             [MNIST.testImagesFile, "t10k-images.idx3-ubyte"], [MNIST.testLabelsFile, "t10k-labels.idx1-ubyte"],
         ]
+        return try names.map { try locate($0, in: directory) }
+    }
+
+    /// The source's stored files (name, size, SHA-256) and its training and test sets.
+    static func readSource(_ directory: URL) throws -> ([DomainManifest.FileRecord], Dataset, Dataset) {
         var records: [DomainManifest.FileRecord] = []
-        for candidates in names {
-            let url = try locate(candidates, in: directory)
+        for url in try locateSource(directory) {
             let bytes = try readStoredBytes(of: url)
             records.append(DomainManifest.FileRecord(name: url.lastPathComponent, bytes: bytes.count, sha256: SHA256.hexDigest(bytes)))
         }
