@@ -12,7 +12,7 @@ import PlateauTensor
 /// | shot_noise       | Poisson(λ·x) / λ per pixel                                                  | λ            | 60   | 25   | 12   | 5    | 3    |
 /// | impulse_noise    | with probability p the pixel becomes 0 or 1 (even odds), else x             | p            | 0.03 | 0.06 | 0.09 | 0.17 | 0.27 |
 /// | defocus_blur     | mean of x over the disk i² + j² ≤ r² around the pixel (zero outside)        | r (px)       | 1    | 1.5  | 2    | 2.5  | 3    |
-/// | motion_blur      | mean of x at p + t·(cos α, −sin α), t = k − (L−1)/2, k = 0…L−1; α ~ U(−45°, 45°) | L (px)  | 3    | 5    | 7    | 9    | 11   |
+/// | motion_blur      | mean of x at p + t·(cos α, −sin α), t from −(L−1)/2 to (L−1)/2 in ¼-px steps; α ~ U(−45°, 45°) | L (px) | 3    | 5    | 7    | 9    | 11   |
 /// | brightness       | x + c                                                                        | c            | 0.1  | 0.2  | 0.3  | 0.4  | 0.5  |
 /// | contrast         | (x − m)·c + m, m = the image's mean                                          | c            | 0.4  | 0.3  | 0.2  | 0.1  | 0.05 |
 /// | fog              | (x + a·F)·M / (M + a), M = max x, F a smooth random field in [0, 1]          | a            | 0.3  | 0.5  | 0.7  | 0.9  | 1.2  |
@@ -70,7 +70,7 @@ public enum Corruption: String, CaseIterable, Sendable, Codable {
         case .impulseNoise: return "with probability p the pixel becomes 0 or 1 (even odds), else x"
         case .defocusBlur: return "mean of x over the disk i^2+j^2 <= radius^2 around the pixel, zero outside the image"
         case .motionBlur:
-            return "mean of bilinear x at p + t*(cos a, -sin a), t = k-(length-1)/2 for k = 0..length-1, a ~ U(-45,45) degrees per image"
+            return "mean of bilinear x at p + t*(cos a, -sin a), t from -(length-1)/2 to (length-1)/2 in steps of 1/4, a ~ U(-45,45) degrees per image"
         case .brightness: return "clamp(x + c)"
         case .contrast: return "clamp((x - m)*c + m), m = mean of the image"
         case .fog:
@@ -162,20 +162,23 @@ public enum Corruption: String, CaseIterable, Sendable, Codable {
         return ImageTransforms.convolve(image, kernel: kernel.map { $0 / total }, radius: r).clamped
     }
 
-    /// The mean of `length` bilinear samples along a centred line at `angleDegrees`
-    /// (counter-clockwise from the x axis, on screen).
+    /// The mean of bilinear samples along a centred line of `length` pixels at `angleDegrees`
+    /// (counter-clockwise from the x axis, on screen), taken every quarter pixel:
+    /// `t = −(L−1)/2, −(L−1)/2 + ¼, …, (L−1)/2` (4(L−1)+1 samples). Quarter steps approximate
+    /// the line integral of a real motion blur; whole-pixel steps leave visible bands.
     public static func motionBlur(_ image: GrayImage, length: Int, angleDegrees: Double) -> GrayImage {
         let a = angleDegrees * .pi / 180
         let ux = cos(a), uy = -sin(a)
+        let samples = 4 * (length - 1) + 1
         var out = GrayImage(height: image.height, width: image.width)
         for y in 0..<image.height {
             for x in 0..<image.width {
                 var sum: Float = 0
-                for k in 0..<length {
-                    let t = Double(k) - Double(length - 1) / 2
+                for k in 0..<samples {
+                    let t = Double(k) / 4 - Double(length - 1) / 2
                     sum += image.bilinear(x: Double(x) + t * ux, y: Double(y) + t * uy)
                 }
-                out[x, y] = sum / Float(length)
+                out[x, y] = sum / Float(samples)
             }
         }
         return out.clamped

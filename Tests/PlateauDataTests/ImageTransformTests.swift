@@ -123,15 +123,19 @@ import PlateauTensor
         #expect(abs(out[1, 0] - 1.0 / 5) < 1e-6)
     }
 
-    @Test func motionBlurAlongXAveragesNeighbours() {
-        // L = 3 at 0°: the mean of x−1, x, x+1 on the same row.
+    @Test func motionBlurAveragesQuarterPixelSamplesAlongTheLine() {
+        // L = 3 at 0°: 9 samples at x − 1, x − ¾, …, x + 1 on the same row. Row 1 is
+        // 0, 1, 0.5, 0, so around x = 1 the bilinear values are
+        // 0, .25, .5, .75, 1, .875, .75, .625, .5 — mean 5.25 / 9.
         let out = Corruption.motionBlur(image, length: 3, angleDegrees: 0)
-        #expect(abs(out[1, 1] - (0 + 1 + 0.5) / 3) < 1e-6)
-        #expect(abs(out[3, 2] - (1 + 0 + 0) / 3) < 1e-6)
-        // At 90°: along the column (the line points up on screen: −y).
+        #expect(abs(out[1, 1] - 5.25 / 9) < 1e-6)
+        // (3, 2): row 2 is 0, 0.5, 1, 0 and black beyond: 1, .75, .5, .25, 0, 0, 0, 0, 0.
+        #expect(abs(out[3, 2] - 2.5 / 9) < 1e-6)
+        // At 90° the line runs along the column (towards −y on screen): the same numbers.
         let vertical = Corruption.motionBlur(image, length: 3, angleDegrees: 90)
-        #expect(abs(vertical[1, 1] - (0 + 1 + 0.5) / 3) < 1e-5)
-        #expect(abs(vertical[1, 3] - 0.5 / 3) < 1e-5)
+        #expect(abs(vertical[1, 1] - 5.25 / 9) < 1e-5)
+        // L = 1 is the identity.
+        #expect(Corruption.motionBlur(image, length: 1, angleDegrees: 30) == image)
     }
 
     @Test func pixelateAveragesBlocksAndRepeatsThem() {
