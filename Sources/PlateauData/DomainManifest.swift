@@ -204,4 +204,15 @@ public struct ShiftedDataset: Sendable {
     public func load(_ domain: DomainManifest.Domain) throws -> (train: Dataset, test: Dataset) {
         try MNIST.loadDirectory(directory(of: domain), name: "\(manifest.kind)-\(domain.name)")
     }
+
+    /// Every domain's training set (or test set), in manifest order, each paired with its
+    /// domain — DomainBed's environments, with the angle, corruption or colour probability
+    /// at hand. `names` restricts and orders them (an unknown name is a ``DataError``).
+    public func environments(test: Bool = false, names: [String]? = nil) throws -> [(domain: DomainManifest.Domain, data: Dataset)] {
+        let chosen = try names.map { try $0.map(domain(named:)) } ?? domains
+        return try chosen.map { domain in
+            let (train, testSet) = try load(domain)
+            return (domain, test ? testSet : train)
+        }
+    }
 }

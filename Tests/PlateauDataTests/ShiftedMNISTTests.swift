@@ -76,6 +76,12 @@ import PlateauTensor
                 // Stored as bytes: within half a grey level of the float rotation.
                 #expect(written.isClose(to: expected, relativeTolerance: 0, absoluteTolerance: 0.5 / 255 + 1e-6))
             }
+            // Environments keep their domain: DomainBed's leave-one-out reads all but one.
+            let environments = try shifted.environments(names: ["rot75", "rot15"])
+            #expect(environments.map(\.domain.angleDegrees) == [75, 15])
+            #expect(environments.map(\.data.count) == [2, 3])
+            #expect(try shifted.environments(test: true).map(\.data.count) == [1, 1, 1, 1, 1, 1])
+            expectDataError(.invalidArgument, naming: "manifest.json") { _ = try shifted.environments(names: ["rot90"]) }
             // rot0 is the source itself, byte for byte.
             let rot0 = try shifted.load(shifted.domain(named: "rot0"))
             #expect(rot0.train.images.scalars == source20.gathering(Array(dealt[0].prefix(3)), alongAxis: 0).scalars)
