@@ -1,12 +1,13 @@
 import ArgumentParser
 import Foundation
+import Plateau
 
 /// `plateau data`: obtaining datasets in standard formats.
 struct DataCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "data",
-        abstract: "Fetch datasets into data/ in their standard formats.",
-        subcommands: [Fetch.self]
+        abstract: "Fetch datasets into data/ in their standard formats, or make shifted variants of MNIST.",
+        subcommands: [Fetch.self, Make.self]
     )
 
     struct Fetch: ParsableCommand {
@@ -62,6 +63,120 @@ struct DataCommand: ParsableCommand {
             if let found = candidates.first(where: { FileManager.default.fileExists(atPath: $0.path) }) { return found.standardizedFileURL }
             throw RuntimeError(
                 "\(relativePath) not found: looked in the folders above the plateau executable and in the current folder (\(candidates.map(\.path).joined(separator: ", "))); pass --script PATH to the checkout's scripts/fetch_mnist.py")
+        }
+    }
+
+    struct Make: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Make shifted MNIST data: rotated-mnist, mnist-c, colored-mnist or multi-mnist.",
+            discussion: """
+                Reads the four MNIST IDX files in --from (raw or .gz) and writes standard IDX \
+                directories under --output, each loadable with `plateau train --dataset mnist \
+                --data-dir DIR`, plus a manifest.json (sorted keys) recording the kind, the seed, \
+                the source files' SHA-256, every domain's angle/corruption/environment with its \
+                formula and parameters, counts and the SHA-256 of every file written. The same \
+                source and seed give the same bytes. Formulas and layouts: docs/data.md.
+
+                rotated-mnist: rot0 … rot75 (DomainBed angles), disjoint sixths of the training \
+                images; each domain's last 20% (--test-fraction) is its t10k-* test file.
+                mnist-c: <corruption>/<severity>/ with the corrupted test images (severities 1-5; \
+                gaussian_noise shot_noise impulse_noise defocus_blur motion_blur brightness \
+                contrast fog pixelate elastic affine) and links to clean/'s training files.
+                colored-mnist: plus90, plus80, minus90 (DomainBed's +90%, +80%, -90% \
+                environments): binary label digit<5 with 25% noise, images [2, 28, 28] (red, \
+                green) in rank-4 IDX files.
+                multi-mnist: two overlapping digits per image (--size 28 or 36); \
+                train-labels-idx1-ubyte is the upper-left digit, train-labels-right-idx1-ubyte \
+                the lower-right one (likewise t10k-*).
+                """
+        )
+
+        @Argument(help: "What to make: rotated-mnist, mnist-c, colored-mnist or multi-mnist.") var kind: String
+        @Option(help: "The MNIST directory to read (the four IDX files, raw or .gz).") var from: String
+        @Option(help: "The directory to write; it must not exist or be empty (see --overwrite).") var output: String
+        @Option(help: "The seed of every random draw (shuffles, noise, colours, partners).") var seed: UInt64 = 0
+        @Option(help: "rotated-mnist and colored-mnist: the fraction of each domain written as its t10k-* test file.") var testFraction: Double = 0.2
+        @Option(help: "multi-mnist: the image side, 36 (the canvas) or 28 (area-resized).") var size: Int = 28
+        @Option(help: "mnist-c: the corruptions to write, comma-separated (default: all).") var corruptions: String?
+        @Option(help: "mnist-c: the severities to write, comma-separated (default: 1,2,3,4,5).") var severities: String?
+        @Flag(help: "Replace an earlier `data make` output in --output (a directory with a manifest.json).") var overwrite = false
+
+        func validate() throws {
+            guard ShiftedMNIST.Kind(rawValue: kind) != nil else {
+                throw ValidationError("unknown kind '\(kind)'; expected one of \(ShiftedMNIST.Kind.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            guard testFraction.isFinite, testFraction >= 0, testFraction < 1 else {
+                throw ValidationError("--test-fraction: expected a number in [0, 1), got \(testFraction)")
+            }
+            guard size == 28 || size == 36 else { throw ValidationError("--size: expected 28 or 36, got \(size)") }
+            _ = try parsedCorruptions()
+            _ = try parsedSeverities()
+        }
+
+        func parsedCorruptions() throws -> [Corruption] {
+            guard let corruptions else { return Corruption.allCases }
+            return try corruptions.split(separator: ",").map { name in
+                let name = name.trimmingCharacters(in: .whitespaces)
+                guard let corruption = Corruption(rawValue: name) else {
+                    throw ValidationError("--corruptions: unknown corruption '\(name)'; expected some of \(Corruption.allCases.map(\.rawValue).joined(separator: ", "))")
+                }
+                return corruption
+            }
+        }
+
+        func parsedSeverities() throws -> [Int] {
+            guard let severities else { return Array(Corruption.severities) }
+            return try severities.split(separator: ",").map { text in
+                guard let severity = Int(text.trimmingCharacters(in: .whitespaces)), Corruption.severities.contains(severity) else {
+                    throw ValidationError("--severities: expected numbers from 1 to 5, got '\(text)'")
+                }
+                return severity
+            }
+        }
+
+        func run() throws {
+            let kind = ShiftedMNIST.Kind(rawValue: kind)!
+            let outputURL = URL(fileURLWithPath: output), sourceURL = URL(fileURLWithPath: from)
+            try ShiftedMNIST.locateSource(sourceURL)
+            try Self.prepareOutput(outputURL, overwrite: overwrite)
+            var options = ShiftedMNIST.Options()
+            options.seed = seed
+            options.testFraction = testFraction
+            options.multiSize = size
+            options.corruptions = try parsedCorruptions()
+            options.severities = try parsedSeverities()
+            let start = ContinuousClock.now
+            let manifest = try ShiftedMNIST.make(kind, from: sourceURL, to: outputURL, options: options) { line in
+                print(line)
+                fflush(nil)
+            }
+            let seconds = (ContinuousClock.now - start).components
+            let elapsed = Double(seconds.seconds) + Double(seconds.attoseconds) * 1e-18
+            print("\(kind.rawValue): \(manifest.domains.count) domain(s) in \(output) (manifest.json), \(String(format: "%.1f", elapsed)) s")
+        }
+
+        /// Creates `url`, or accepts it empty; a non-empty directory is refused unless
+        /// `overwrite` is set and it holds an earlier `data make` output (a manifest.json), which
+        /// is then removed — never an arbitrary folder.
+        static func prepareOutput(_ url: URL, overwrite: Bool) throws {
+            let manager = FileManager.default
+            var isDirectory: ObjCBool = false
+            if manager.fileExists(atPath: url.path, isDirectory: &isDirectory) {
+                guard isDirectory.boolValue else { throw RuntimeError("--output: \(url.path) is a file, expected a directory") }
+                let contents = (try? manager.contentsOfDirectory(atPath: url.path)) ?? []
+                if !contents.isEmpty {
+                    guard overwrite else {
+                        throw RuntimeError("--output: \(url.path) is not empty (\(contents.count) entries); choose a new directory, or pass --overwrite to replace an earlier `data make` output")
+                    }
+                    guard contents.contains(DomainManifest.fileName) else {
+                        throw RuntimeError("--output: \(url.path) is not empty and holds no \(DomainManifest.fileName), so it is not an earlier `data make` output; --overwrite only replaces those — remove it yourself or choose a new directory")
+                    }
+                    do { try manager.removeItem(at: url) } catch { throw RuntimeError("--output: cannot remove \(url.path): \(error.localizedDescription)") }
+                }
+            }
+            do { try manager.createDirectory(at: url, withIntermediateDirectories: true) } catch {
+                throw RuntimeError("--output: cannot create \(url.path): \(error.localizedDescription)")
+            }
         }
     }
 }

@@ -10,6 +10,7 @@ import PlateauTensor
 ///     labels: magic 2049 = 0x00000801, N, N label bytes (each < 10)
 ///
 /// Pixels are scaled to `[0, 1]` by `x / 255`; images come back as `[N, 1, rows, columns]`.
+/// A rank-4 image file (magic 2052, `N, C, rows, columns`) comes back as `[N, C, rows, columns]`.
 /// Trailing bytes after the declared data are rejected, as is any inconsistency.
 public enum MNIST {
     /// The four standard file names, each optionally followed by `.gz`.
@@ -20,6 +21,8 @@ public enum MNIST {
 
     /// Magic number of an IDX image file (unsigned bytes, rank 3).
     public static let imagesMagic: UInt32 = 2051
+    /// Magic number of an IDX image file of rank 4 (`N, C, rows, columns`; Colored MNIST).
+    public static let images4Magic: UInt32 = 2052
     /// Magic number of an IDX label file (unsigned bytes, rank 1).
     public static let labelsMagic: UInt32 = 2049
 
@@ -28,34 +31,43 @@ public enum MNIST {
         "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
     ]
 
-    /// Parses an IDX image file's bytes into `[N, 1, rows, columns]` with values in `[0, 1]`.
+    /// Parses an IDX image file's bytes into `[N, C, rows, columns]` with values in `[0, 1]`:
+    /// a rank-3 file (magic 2051) gives `C = 1`; a rank-4 file (magic 2052, extents
+    /// `N, C, rows, columns`, as written for Colored MNIST's two colour planes) gives its `C`.
     public static func parseImages(_ bytes: [UInt8], file: String) throws -> Tensor {
-        let (count, rows, columns, pixels) = try imageHeader(bytes, file: file)
-        guard pixels <= bytes.count - 16 else {
+        let header = try imageHeader(bytes, file: file)
+        let (count, channels, rows, columns, pixels) = (header.count, header.channels, header.rows, header.columns, header.pixels)
+        let size = channels == 1 && header.headerSize == 16 ? "\(rows)×\(columns)" : "\(channels)×\(rows)×\(columns)"
+        guard pixels <= bytes.count - header.headerSize else {
             throw DataError(
                 .truncated, file: file, field: "pixel data",
-                expected: "\(count)·\(rows)·\(columns) bytes after the 16-byte header",
-                found: "\(bytes.count - 16) bytes")
+                expected: "\(count)·\(channels * rows * columns) bytes after the \(header.headerSize)-byte header",
+                found: "\(bytes.count - header.headerSize) bytes")
         }
-        guard pixels == bytes.count - 16 else {
+        guard pixels == bytes.count - header.headerSize else {
             throw DataError(
                 .invalidSize, file: file, field: "file size",
-                expected: "\(16 + pixels) bytes (16-byte header + \(count) images of \(rows)×\(columns))",
+                expected: "\(header.headerSize + pixels) bytes (\(header.headerSize)-byte header + \(count) images of \(size))",
                 found: "\(bytes.count) bytes")
         }
-        return Tensor(decoding: bytes, as: .uint8, shape: [count, 1, rows, columns], offset: 16, dividingBy: 255)
+        return Tensor(
+            decoding: bytes, as: .uint8, shape: [count, channels, rows, columns], offset: header.headerSize, dividingBy: 255)
     }
 
     /// Parses an image file's bytes as stored: raw IDX, or gzip. A gzip file is inflated
-    /// in two steps: its first 16 bytes (the header), then exactly the size the header
-    /// declares — never more, whatever the stream holds; trailing data or a short stream
-    /// is a ``DataError`` naming the file.
+    /// in two steps: its header (16 bytes, or 20 for a rank-4 file), then exactly the size
+    /// the header declares — never more, whatever the stream holds; trailing data or a short
+    /// stream is a ``DataError`` naming the file.
     public static func parseImagesFile(_ bytes: [UInt8], file: String) throws -> Tensor {
         guard Gzip.isGzip(bytes) else { return try parseImages(bytes, file: file) }
-        let (count, rows, columns, pixels) = try imageHeader(Gzip.inflatePrefix(bytes, count: 16, file: file), file: file)
+        var prefix = try Gzip.inflatePrefix(bytes, count: 16, file: file)
+        if try ByteReader(bytes: prefix, file: file).uint32BigEndian(at: 0, field: "magic number") == images4Magic {
+            prefix = try Gzip.inflatePrefix(bytes, count: 20, file: file)
+        }
+        let header = try imageHeader(prefix, file: file)
         let data = try Gzip.inflate(
-            bytes, file: file, exactly: 16 + pixels, field: "decompressed size",
-            describing: "16-byte header + \(count) images of \(rows)×\(columns)")
+            bytes, file: file, exactly: header.headerSize + header.pixels, field: "decompressed size",
+            describing: "\(header.headerSize)-byte header + \(header.count) images of \(header.channels)×\(header.rows)×\(header.columns)")
         return try parseImages(data, file: file)
     }
 
@@ -72,30 +84,43 @@ public enum MNIST {
     /// The largest pixel count a header may declare: 2³¹ bytes.
     static let maximumDataBytes = 1 << 31
 
-    /// (count, rows, columns, count·rows·columns) from an image file's header.
-    static func imageHeader(_ bytes: [UInt8], file: String) throws -> (Int, Int, Int, Int) {
+    /// An image file's header: extents, header size and pixel byte count.
+    struct ImageHeader {
+        var count: Int, channels: Int, rows: Int, columns: Int
+        /// 16 for rank 3, 20 for rank 4.
+        var headerSize: Int
+        /// count·channels·rows·columns.
+        var pixels: Int
+    }
+
+    /// The header of a rank-3 (magic 2051) or rank-4 (magic 2052) unsigned-byte image file.
+    static func imageHeader(_ bytes: [UInt8], file: String) throws -> ImageHeader {
         let reader = ByteReader(bytes: bytes, file: file)
         let magic = try reader.uint32BigEndian(at: 0, field: "magic number")
-        guard magic == imagesMagic else {
+        guard magic == imagesMagic || magic == images4Magic else {
             throw DataError(
                 .badMagic, file: file, field: "magic number",
-                expected: "2051 (0x00000803, unsigned-byte images of rank 3)", found: describeMagic(magic))
+                expected: "2051 (0x00000803, unsigned-byte images of rank 3) or 2052 (0x00000804, rank 4)",
+                found: describeMagic(magic))
         }
+        let rank4 = magic == images4Magic
         let count = Int(try reader.uint32BigEndian(at: 4, field: "image count"))
-        let rows = Int(try reader.uint32BigEndian(at: 8, field: "row count"))
-        let columns = Int(try reader.uint32BigEndian(at: 12, field: "column count"))
-        guard rows > 0, columns > 0 else {
+        let channels = rank4 ? Int(try reader.uint32BigEndian(at: 8, field: "channel count")) : 1
+        let rows = Int(try reader.uint32BigEndian(at: rank4 ? 12 : 8, field: "row count"))
+        let columns = Int(try reader.uint32BigEndian(at: rank4 ? 16 : 12, field: "column count"))
+        let headerSize = rank4 ? 20 : 16
+        guard rows > 0, columns > 0, channels > 0 else {
             throw DataError(
-                .invalidSize, file: file, field: "image size", expected: "positive rows and columns",
-                found: "\(rows)×\(columns)")
+                .invalidSize, file: file, field: "image size", expected: "positive channels, rows and columns",
+                found: rank4 ? "\(channels)×\(rows)×\(columns)" : "\(rows)×\(columns)")
         }
-        guard let pixels = checkedProduct([count, rows, columns]), pixels <= maximumDataBytes else {
+        guard let pixels = checkedProduct([count, channels, rows, columns]), pixels <= maximumDataBytes else {
             throw DataError(
                 .truncated, file: file, field: "pixel data",
-                expected: "\(count)·\(rows)·\(columns) bytes after the 16-byte header (at most \(maximumDataBytes))",
-                found: "\(bytes.count - 16) bytes")
+                expected: "\(count)·\(channels)·\(rows)·\(columns) bytes after the \(headerSize)-byte header (at most \(maximumDataBytes))",
+                found: "\(bytes.count - headerSize) bytes")
         }
-        return (count, rows, columns, pixels)
+        return ImageHeader(count: count, channels: channels, rows: rows, columns: columns, headerSize: headerSize, pixels: pixels)
     }
 
     /// Parses an IDX label file's bytes; every label must be below `classCount`.
@@ -182,12 +207,19 @@ public enum MNIST {
         return (train, test)
     }
 
-    /// Encodes images (`[N, 1, H, W]` or `[N, H, W]`, values in [0, 1]) as IDX bytes,
-    /// pixel = round(255·x) clamped to 0...255 — the inverse of ``parseImages(_:file:)``.
+    /// Encodes images (`[N, 1, H, W]` or `[N, H, W]`, values in [0, 1]) as rank-3 IDX bytes,
+    /// or `[N, C, H, W]` with `C > 1` as rank-4 IDX bytes (magic 2052); pixel = round(255·x)
+    /// clamped to 0...255 — the inverse of ``parseImages(_:file:)``.
     public static func encodeImages(_ images: Tensor) -> [UInt8] {
-        precondition(images.rank == 3 || (images.rank == 4 && images.shape[1] == 1), "encodeImages: shape \(images.shape)")
+        precondition(images.rank == 3 || images.rank == 4, "encodeImages: shape \(images.shape)")
         let n = images.shape[0], h = images.shape[images.rank - 2], w = images.shape[images.rank - 1]
-        var bytes = bigEndian(imagesMagic) + bigEndian(UInt32(n)) + bigEndian(UInt32(h)) + bigEndian(UInt32(w))
+        var bytes: [UInt8]
+        if images.rank == 4 && images.shape[1] != 1 {
+            bytes = bigEndian(images4Magic) + bigEndian(UInt32(n)) + bigEndian(UInt32(images.shape[1]))
+        } else {
+            bytes = bigEndian(imagesMagic) + bigEndian(UInt32(n))
+        }
+        bytes += bigEndian(UInt32(h)) + bigEndian(UInt32(w))
         bytes += images.scalars.map { UInt8(max(0, min(255, ($0 * 255).rounded()))) }
         return bytes
     }

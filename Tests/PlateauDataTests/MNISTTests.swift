@@ -131,6 +131,39 @@ import PlateauTensor
         }
     }
 
+    @Test func rankFourImagesRoundTripAsChannels() throws {
+        // Colored MNIST's [N, 2, H, W] images: magic 2052 and four extents, raw or gzip.
+        let colored = sampleImages(3, 2, 4, 5, seed: 4)
+        let bytes = MNIST.encodeImages(colored)
+        #expect(Array(bytes.prefix(20)) == [0, 0, 8, 4, 0, 0, 0, 3, 0, 0, 0, 2, 0, 0, 0, 4, 0, 0, 0, 5])
+        #expect(bytes.count == 20 + 3 * 2 * 4 * 5)
+        for stored in [bytes, try Gzip.compress(bytes)] {
+            let parsed = try MNIST.parseImagesFile(stored, file: "c")
+            #expect(parsed.shape == [3, 2, 4, 5])
+            #expect(parsed.isClose(to: colored, relativeTolerance: 0, absoluteTolerance: 1e-6))
+        }
+        // Single-channel rank-4 tensors stay rank-3 files (what every MNIST tool reads).
+        #expect(Array(MNIST.encodeImages(images).prefix(4)) == [0, 0, 8, 3])
+        try withTemporaryDirectory { dir in
+            try write(bytes, to: dir.appendingPathComponent("train-images-idx3-ubyte"))
+            try write(MNIST.encodeLabels([1, 0, 1]), to: dir.appendingPathComponent("train-labels-idx1-ubyte"))
+            try write(MNIST.encodeImages(sampleImages(1, 2, 4, 5)), to: dir.appendingPathComponent("t10k-images-idx3-ubyte"))
+            try write(MNIST.encodeLabels([0]), to: dir.appendingPathComponent("t10k-labels-idx1-ubyte"))
+            let (train, test) = try MNIST.loadDirectory(dir)
+            #expect(train.sampleShape == [2, 4, 5] && test.sampleShape == [2, 4, 5])
+        }
+    }
+
+    @Test func rankFourErrorsNameTheFile() {
+        let bytes = MNIST.encodeImages(sampleImages(2, 2, 3, 3))
+        expectDataError(.truncated, naming: "r4") { _ = try MNIST.parseImages(Array(bytes.dropLast()), file: "r4") }
+        expectDataError(.invalidSize, naming: "r4") { _ = try MNIST.parseImages(bytes + [7], file: "r4") }
+        expectDataError(.truncated, naming: "r4") { _ = try MNIST.parseImages(Array(bytes.prefix(18)), file: "r4") }
+        var zeroChannels = bytes
+        zeroChannels[11] = 0
+        expectDataError(.invalidSize, naming: "r4") { _ = try MNIST.parseImages(zeroChannels, file: "r4") }
+    }
+
     /// Uses the real MNIST files only when `scripts/fetch_mnist.py` has written them.
     @Test(.enabled(if: FileManager.default.fileExists(atPath: repositoryRoot.appendingPathComponent("data/mnist/t10k-labels-idx1-ubyte.gz").path)))
     func realMNISTIfPresent() throws {
