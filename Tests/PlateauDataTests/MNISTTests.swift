@@ -137,7 +137,7 @@ import PlateauTensor
         let bytes = MNIST.encodeImages(colored)
         #expect(Array(bytes.prefix(20)) == [0, 0, 8, 4, 0, 0, 0, 3, 0, 0, 0, 2, 0, 0, 0, 4, 0, 0, 0, 5])
         #expect(bytes.count == 20 + 3 * 2 * 4 * 5)
-        for stored in [bytes, try Gzip.compress(bytes)] {
+        for stored in [bytes, Gzip.compress(bytes)] {
             let parsed = try MNIST.parseImagesFile(stored, file: "c")
             #expect(parsed.shape == [3, 2, 4, 5])
             #expect(parsed.isClose(to: colored, relativeTolerance: 0, absoluteTolerance: 1e-6))
