@@ -2,20 +2,27 @@
 """Time Plateau's benchmark workloads in PyTorch and JAX, optionally interleaved with Plateau.
 
 The workloads are those of `plateau bench` (Sources/PlateauTraining/Benchmark.swift): float32,
-batch 128, synthetic standard-normal inputs and uniform random labels (4 batches used in
-turn), one training step = forward + cross-entropy + backward + SGD update (lr 0.01,
-momentum 0.9), timed after a warm-up; the reported time is the median over >= 50 steps.
+synthetic standard-normal inputs and uniform random labels (4 batches used in turn), one
+training step = forward + cross-entropy + backward + SGD update (lr 0.01, momentum 0.9), timed
+after a warm-up; the reported time is the median over >= 50 steps. Batch 128, except wrn16-4:
+32 (--batch-size overrides both).
 
   mlp       MLP 784-512-512-10 with ReLU
   lenet     LeNet-5 on 1x28x28: conv 6@5x5 pad 2, ReLU, max-pool 2, conv 16@5x5, ReLU,
             max-pool 2, 400-120-84-10 with ReLU
   resnet20  CIFAR ResNet-20 (option-A shortcuts, BatchNorm) on 3x32x32, 10 classes
+  vit       ViT on 1x28x28, 7x7 patches (17 tokens), d 64, 6 pre-norm blocks, 4 heads, MLP 256
+  mixer     MLP-Mixer on 1x28x28, 7x7 patches, d 64, 4 blocks, token MLP 32, channel MLP 256
+  wrn16-4   WRN-16-4 (pre-activation wide blocks, 64/128/256 channels) on 3x32x32
+  unet      U-Net on 1x28x28, 3 levels (16/32/64 channels), transposed-conv upsampling, 2 classes
+            per pixel: cross-entropy over all pixels against synthetic per-pixel labels
 
 PyTorch runs eagerly with torch.set_num_threads(--threads) and torch.optim.SGD(momentum=0.9).
 The model definitions are the twins in scripts/plateau_torch.py, the same ones that
-scripts/check_pytorch.py loads Plateau checkpoints into. JAX runs mlp and lenet (not
-resnet20) as one jax.jit-compiled train step with hand-written SGD momentum, in PyTorch's
-form (buf = m*buf + g; p -= lr*buf), with the parameters and momentum donated.
+scripts/check_pytorch.py loads Plateau checkpoints into (same parameter names and shapes; from
+Plateau's weights they reproduce Plateau's outputs). JAX runs mlp and lenet only, as one
+jax.jit-compiled train step with hand-written SGD momentum, in PyTorch's form
+(buf = m*buf + g; p -= lr*buf), with the parameters and momentum donated.
 
 On mlp and lenet (see --method-workloads) PyTorch also times two sharpness-aware methods, in
 the same interleaved blocks as its SGD, and reports each one's time relative to SGD
@@ -34,33 +41,46 @@ the same, as these do):
        logits are written to the bank. As in plateau bench, the steps run in epoch 5 with the
        bank pre-filled with random logits from epoch 2. (Both in Plateau and here the writes
        land in the slot that is read, so after the first pass over the 4 batches the mask is
-       zero; the KL is still computed in full, so the cost timed is the same.)
+       zero; the KL is still computed in full, so the cost timed is the same.) SAF needs
+       per-sample logits: on unet it is skipped, as plateau bench skips it.
+
+Processes and memory: every framework runs each workload in a fresh worker process of its
+own (one per PyTorch wait policy, see below), which builds the models, warms up and then runs
+one block per round when told; peak_rss_bytes is the worker's peak resident set (VmHWM) at
+the end: the interpreter, the framework's libraries, the models, data and every method timed
+on that workload. Plateau's peak_rss_bytes is what `plateau bench --json` reports for the
+workload (its peak while the workload ran, in its own process), the maximum over rounds.
 
 With --plateau PATH (the `plateau` binary, e.g. .build/release/plateau from
 `swift build -c release`), Plateau is timed in the same invocation: for every workload each
 round runs `plateau bench --json` for one block (--block-size steps, after its own
---plateau-warmup steps: each round is a fresh process), then a block of every PyTorch method,
-then a block of JAX, and so on for --steps / --block-size rounds, so slow drifts of a shared
-machine hit all frameworks alike. Plateau then runs sgd and, on the method workloads, saf
-and sam too. ratio_vs_plateau of a peer row is the median over rounds of its block median
-over Plateau's SGD block median in the same round; >= 1 means Plateau is faster.
+--plateau-warmup steps: each round is a fresh process), then a block of every PyTorch method
+(under each wait policy), then a block of JAX, and so on for --steps / --block-size rounds, so
+slow drifts of a shared machine hit all frameworks alike. Plateau then runs sgd and, on the
+method workloads, saf and sam too. ratio_vs_plateau of a peer row is the median over rounds of
+its block median over Plateau's block median for the same method in the same round; >= 1 means
+Plateau is faster. fraction_of_peak is a row's GFLOPS over the sgemm ceiling that Plateau
+measured in the same rounds (the best over its processes), for every framework alike.
 
 Output: one JSON object per line on stdout, per framework, workload and method, with the keys
 of `plateau bench --json` that apply (workload, optimizer, batch, ms_per_step_median,
-steps_per_second, gflops, passes_per_step, steps_measured, ratio_vs_sgd) plus framework
-("pytorch", "jax" or "plateau"), version, threads, ratio_vs_plateau; then a summary table on
-stderr (so `peers.py > results.jsonl` keeps a clean JSON-lines file).
+steps_per_second, gflops, fraction_of_peak, passes_per_step, steps_measured, ratio_vs_sgd,
+peak_rss_bytes) plus framework ("pytorch", "jax" or "plateau"), version, threads,
+ratio_vs_plateau and, for PyTorch, omp_wait_policy; then summary tables on stderr (so
+`peers.py > results.jsonl` keeps a clean JSON-lines file).
 
 Threads: PyTorch uses --threads intra-op threads. Its OpenMP runtime (libgomp) spins while it
-waits between parallel regions, and that is ruinous when the cores are busy with other work. On
-this 2-core machine under a load average of 4-8, a 2-thread MLP step took 75-98 ms with libgomp's
-default wait policy (unset) and 230-310 ms with OMP_WAIT_POLICY=active, but 13-18 ms with
-passive (20 ms with 1 thread). On a quiet moment active gave 6.4 ms. So unless OMP_WAIT_POLICY
-is already set, this script sets it to passive before importing torch; --omp-wait-policy
-active|unset chooses otherwise (try them on an idle machine). Plateau's OpenBLAS (pthreads
-build) does not read this variable. XLA's CPU backend sizes its thread pool by
-the CPUs the process may use; on a machine with more CPUs than --threads, run the whole
-script under `taskset -c 0-1` (for 2) to make JAX comparable. Plateau gets --threads.
+waits between parallel regions, which is fast on a quiet machine and ruinous when the cores are
+busy with other work: on this 2-core machine under a load average of 4-8, a 2-thread MLP step
+took 75-98 ms with libgomp's default wait policy (unset) and 230-310 ms with
+OMP_WAIT_POLICY=active, but 13-18 ms with passive (20 ms with 1 thread); on a quiet machine
+passive costs PyTorch speed instead. PyTorch as users run it is the default policy, so
+--omp-wait-policy (a comma-separated list of unset, passive, active) defaults to "unset,passive":
+both, each in its own worker processes, in the same rounds (or $OMP_WAIT_POLICY alone when it
+is set). Plateau's OpenBLAS (pthreads build) does not read this variable. XLA's CPU backend
+sizes its thread pool by the CPUs the process may use; on a machine with more CPUs than
+--threads, run the whole script under `taskset -c 0-1` (for 2) to make JAX comparable. Plateau
+gets --threads.
 
 Dependencies: torch and numpy, and jax/jaxlib for the JAX rows; nothing is downloaded unless
 you pass --install. If they do not import, the script re-runs itself with the venv's Python
@@ -72,6 +92,7 @@ Examples:
   benchmarks/peers.py --install                       # create the venv, then run PyTorch and JAX
   benchmarks/peers.py --workloads mlp,lenet --frameworks pytorch
   swift build -c release && benchmarks/peers.py --plateau .build/release/plateau
+  benchmarks/peers.py --plateau .build/release/plateau --workloads vit,unet --omp-wait-policy unset
 """
 
 from __future__ import annotations
@@ -79,37 +100,94 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import multiprocessing
 import os
+import resource
 import subprocess
 import sys
 import time
+import traceback
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "scripts"))
 import peer_env  # noqa: E402
 
-WORKLOADS = ("mlp", "lenet", "resnet20")
+WORKLOADS = ("mlp", "lenet", "resnet20", "vit", "mixer", "wrn16-4", "unet")
 JAX_WORKLOADS = ("mlp", "lenet")
 METHODS = ("sgd", "sam", "saf")
+POLICIES = ("unset", "passive", "active")
 CLASSES = 10
+UNET_CLASSES = 2  # per pixel, as Benchmark.unetClasses
 BATCHES = 4
 
 
-def flops_per_step(workload: str, batch: int) -> float:
-    """Forward + backward FLOPs of one step, as Benchmark.swift counts them."""
+def default_batch(workload: str) -> int:
+    """As BenchmarkWorkload.defaultBatchSize: 128, and 32 for WRN-16-4 (~300 GFLOP a step at 128)."""
+    return 32 if workload == "wrn16-4" else 128
+
+
+def conv_macs(cin, cout, k, positions):
+    return cin * cout * k * k * positions
+
+
+def multiply_adds(workload: str) -> int:
+    """Multiply-adds of one sample's forward pass through every product, counted as
+    Benchmark.swift counts them (Benchmark.multiplyAddsPerSample): convolutions and linear
+    layers (weights times output positions; input positions for a transposed convolution) and
+    attention's Q.K^T and A.V; norms, activations, pooling, softmax and the loss are left out."""
     if workload == "mlp":
-        return 6.0 * batch * (784 * 512 + 512 * 512 + 512 * 10)
+        return 784 * 512 + 512 * 512 + 512 * 10
     if workload == "lenet":
-        macs = 6 * 25 * 784 + 16 * 150 * 100 + 400 * 120 + 120 * 84 + 84 * 10
-        return 6.0 * macs * batch
-    macs = 16 * 27 * 1024 + 6 * 16 * 144 * 1024 + 32 * 144 * 256 + 5 * 32 * 288 * 256
-    macs += 64 * 288 * 64 + 5 * 64 * 576 * 64 + 640
-    return 6.0 * macs * batch
+        return 6 * 25 * 784 + 16 * 150 * 100 + 400 * 120 + 120 * 84 + 84 * 10
+    if workload == "resnet20":
+        macs = 16 * 27 * 1024 + 6 * 16 * 144 * 1024 + 32 * 144 * 256 + 5 * 32 * 288 * 256
+        return macs + 64 * 288 * 64 + 5 * 64 * 576 * 64 + 640
+    if workload == "vit":
+        d, depth, tokens, hidden = 64, 6, 17, 256
+        block = tokens * (3 * d * d + d * d + 2 * d * hidden) + 2 * tokens * tokens * d
+        return conv_macs(1, d, 7, tokens - 1) + depth * block + d * CLASSES
+    if workload == "mixer":
+        d, depth, patches, token_hidden, channel_hidden = 64, 4, 16, 32, 256
+        block = d * 2 * patches * token_hidden + patches * 2 * d * channel_hidden
+        return conv_macs(1, d, 7, patches) + depth * block + d * CLASSES
+    if workload == "wrn16-4":
+        widths, positions = [16, 64, 128, 256], [1024, 256, 64]
+        macs = conv_macs(3, 16, 3, 1024) + widths[3] * CLASSES
+        for g in range(3):
+            cin, cout, p = widths[g], widths[g + 1], positions[g]
+            macs += conv_macs(cin, cout, 3, p) + conv_macs(cout, cout, 3, p) + conv_macs(cin, cout, 1, p)  # entering block
+            macs += 2 * conv_macs(cout, cout, 3, p)  # second block
+        return macs
+    if workload == "unet":
+        c, p = [16, 32, 64], [784, 196, 49]
+
+        def double(cin, cout, positions):
+            return conv_macs(cin, cout, 3, positions) + conv_macs(cout, cout, 3, positions)
+
+        macs = double(1, c[0], p[0]) + double(c[0], c[1], p[1]) + double(c[1], c[2], p[2])
+        macs += conv_macs(c[2], c[1], 2, p[2]) + double(2 * c[1], c[1], p[1])  # up1: transposed conv reads 7x7
+        macs += conv_macs(c[1], c[0], 2, p[1]) + double(2 * c[0], c[0], p[0])  # up2
+        return macs + conv_macs(c[0], UNET_CLASSES, 1, p[0])
+    raise ValueError(workload)
+
+
+def flops_per_step(workload: str, batch: int) -> float:
+    """Forward + backward FLOPs of one step, as Benchmark.swift counts them: 6 per
+    multiply-add and sample (2 forward, 4 backward: the gradients of both operands)."""
+    return 6.0 * multiply_adds(workload) * batch
+
+
+def batch_for(args, workload: str) -> int:
+    return args.batch_size if args.batch_size is not None else default_batch(workload)
 
 
 def input_shape(workload: str, batch: int):
-    return {"mlp": (batch, 784), "lenet": (batch, 1, 28, 28), "resnet20": (batch, 3, 32, 32)}[workload]
+    if workload == "mlp":
+        return (batch, 784)
+    if workload in ("resnet20", "wrn16-4"):
+        return (batch, 3, 32, 32)
+    return (batch, 1, 28, 28)
 
 
 def median(values):
@@ -118,19 +196,44 @@ def median(values):
     return s[len(s) // 2]
 
 
+def peak_rss_bytes(status_text=None):
+    """The peak resident set (VmHWM of /proc/self/status, or the given text) in bytes; where
+    /proc is missing, getrusage's ru_maxrss (kB on Linux)."""
+    if status_text is None:
+        try:
+            with open("/proc/self/status") as f:
+                status_text = f.read()
+        except OSError:
+            return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    for line in status_text.splitlines():
+        if line.startswith("VmHWM:"):
+            fields = line[len("VmHWM:"):].split()
+            if len(fields) == 2 and fields[1] == "kB" and fields[0].isdigit():
+                return int(fields[0]) * 1024
+    return None
+
+
+def methods_for(workload, args):
+    """The methods timed on `workload`: sgd, plus --methods on the method workloads; SAF
+    needs per-sample logits, which the U-Net's per-pixel outputs are not."""
+    if workload not in args.method_workloads:
+        return ["sgd"]
+    return [m for m in args.methods if not (workload == "unet" and m == "saf")]
+
+
 def parse_args():
     parser = argparse.ArgumentParser(
         description=__doc__.split("\n\n")[0],
         epilog="\n\n".join(__doc__.split("\n\n")[1:]),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--workloads", default=",".join(WORKLOADS), help="comma-separated, from mlp,lenet,resnet20 (default all)")
+    parser.add_argument("--workloads", default=",".join(WORKLOADS), help=f"comma-separated, from {','.join(WORKLOADS)} (default all)")
     parser.add_argument("--frameworks", default="pytorch,jax", help="comma-separated peers, from pytorch,jax (default both)")
     parser.add_argument("--methods", default=",".join(METHODS), help="PyTorch methods, from sgd,sam,saf (default all; sgd is always run)")
-    parser.add_argument("--method-workloads", default="mlp,lenet", help="workloads on which sam and saf run (default mlp,lenet)")
+    parser.add_argument("--method-workloads", default="mlp,lenet", help="workloads on which sam and saf run (default mlp,lenet; saf never on unet)")
     parser.add_argument("--plateau", metavar="PATH", help="the plateau binary; interleave `plateau bench --json` blocks with the peers")
     parser.add_argument("--plateau-warmup", type=int, default=3, help="warm-up steps of each Plateau block's fresh process (default 3)")
-    parser.add_argument("--batch-size", type=int, default=128, help="samples per step (default 128)")
+    parser.add_argument("--batch-size", type=int, help="samples per step (default 128; 32 for wrn16-4)")
     parser.add_argument("--steps", type=int, default=50, help="measured steps per framework, method and workload, rounded up to whole blocks (default 50)")
     parser.add_argument("--block-size", type=int, default=5, help="steps per interleaved block (default 5)")
     parser.add_argument("--warmup", type=int, default=5, help="warm-up steps of each peer runner (default 5; JAX compiles in the first)")
@@ -142,9 +245,10 @@ def parse_args():
     parser.add_argument("--saf-lambda", type=float, default=0.3, help="SAF weight lambda (default 0.3)")
     parser.add_argument("--saf-tau", type=float, default=5.0, help="SAF temperature tau (default 5)")
     parser.add_argument("--saf-lag", type=int, default=3, help="SAF lag in epochs (default 3)")
-    parser.add_argument("--omp-wait-policy", choices=("passive", "active", "unset"),
-                        help="OMP_WAIT_POLICY for PyTorch's OpenMP threads; unset leaves libgomp's default "
-                             "(spin a while, then sleep) (default: $OMP_WAIT_POLICY if set, else passive)")
+    parser.add_argument("--omp-wait-policy", metavar="LIST",
+                        help="comma-separated OMP_WAIT_POLICY values for PyTorch's OpenMP threads, from unset (libgomp's "
+                             "default: spin a while, then sleep), passive, active; each runs in its own worker processes "
+                             "(default: $OMP_WAIT_POLICY if set, else unset,passive)")
     parser.add_argument("--no-table", action="store_true", help="print only the JSON lines")
     parser.add_argument("--install", action="store_true", help="create the venv and pip install torch safetensors numpy jax jaxlib if torch is missing")
     parser.add_argument("--venv", type=Path, default=peer_env.DEFAULT_VENV, help=f"the venv to use or create (default {peer_env.DEFAULT_VENV})")
@@ -161,7 +265,15 @@ def parse_args():
     args.frameworks = split(args.frameworks, ("pytorch", "jax"), "framework")
     args.methods = ["sgd"] + [m for m in split(args.methods, METHODS, "method") if m != "sgd"]
     args.method_workloads = split(args.method_workloads, WORKLOADS, "workload")
-    for name in ("batch_size", "steps", "block_size", "threads"):
+    if args.omp_wait_policy is None:
+        inherited = os.environ.get("OMP_WAIT_POLICY")
+        args.omp_wait_policy = inherited.lower() if inherited else "unset,passive"
+    args.policies = list(dict.fromkeys(split(args.omp_wait_policy.lower(), POLICIES, "--omp-wait-policy value")))
+    if not args.policies:
+        parser.error("--omp-wait-policy: expected at least one of unset, passive, active")
+    if args.batch_size is not None and args.batch_size <= 0:
+        parser.error("--batch-size must be positive")
+    for name in ("steps", "block_size", "threads"):
         if getattr(args, name) <= 0:
             parser.error(f"--{name.replace('_', '-')} must be positive")
     if args.warmup < 0 or args.plateau_warmup < 0:
@@ -188,15 +300,15 @@ class TorchRunner:
         self.passes = 2 if method == "sam" else 1
         self.version = torch.__version__
         torch.manual_seed(args.seed)
-        sample = input_shape(workload, args.batch_size)[1:]
-        if workload == "resnet20":
-            model = plateau_torch.ResNet(20, 3, CLASSES)
-        else:
-            model = plateau_torch.make(workload, (1, 28, 28), CLASSES)
+        n = batch_for(args, workload)
+        sample = input_shape(workload, n)[1:]
+        classes = UNET_CLASSES if workload == "unet" else CLASSES
+        model = plateau_torch.make(workload, sample if len(sample) == 3 else (1, 28, 28), classes)
         model.train()
-        n = args.batch_size
+        # The U-Net learns a label per pixel: labels [N, H, W], and F.cross_entropy averages over all pixels.
+        label_shape = (n, *sample[1:]) if workload == "unet" else (n,)
         batches = [
-            (torch.randn(n, *sample), torch.randint(0, CLASSES, (n,)), torch.arange(b * n, (b + 1) * n))
+            (torch.randn(n, *sample), torch.randint(0, classes, label_shape), torch.arange(b * n, (b + 1) * n))
             for b in range(BATCHES)
         ]
         self.cursor = 0
@@ -433,7 +545,7 @@ class JaxRunner:
         self.train_step = jax.jit(train_step, donate_argnums=(0, 1))
         self.params = params
         self.buf = jax.tree_util.tree_map(jnp.zeros_like, params)
-        n = args.batch_size
+        n = batch_for(args, workload)
         data_keys = jax.random.split(keys[7], 2 * BATCHES)
         self.batches = [
             (jax.random.normal(data_keys[2 * b], input_shape(workload, n), jnp.float32),
@@ -462,7 +574,7 @@ def plateau_block(args, workload, methods):
     command = [
         args.plateau, "bench", "--json", "--workloads", workload, "--optimizers", ",".join(methods),
         "--steps", str(args.block_size), "--block-size", str(args.block_size), "--warmup", str(args.plateau_warmup),
-        "--batch-size", str(args.batch_size), "--threads", str(args.threads), "--seed", str(args.seed),
+        "--batch-size", str(batch_for(args, workload)), "--threads", str(args.threads), "--seed", str(args.seed),
     ]
     done = subprocess.run(command, capture_output=True, text=True)
     if done.returncode != 0:
@@ -481,113 +593,229 @@ def plateau_block(args, workload, methods):
 
 
 # ---------------------------------------------------------------------------------------------
+# Workers: one process per framework, workload and wait policy
+
+
+def worker_main(conn, framework, workload, args):
+    """Builds the runners of one framework on one workload, warms them up, then runs one block
+    of every runner per "block" message; "finish" answers with the process's peak RSS."""
+    try:
+        if framework == "pytorch":
+            import torch
+
+            torch.set_num_threads(args.threads)
+            runners = [TorchRunner(workload, m, args) for m in methods_for(workload, args)]
+        else:
+            runners = [JaxRunner(workload, args)]
+        for r in runners:
+            for _ in range(args.warmup):
+                r.step()
+        conn.send(("ready", [(r.optimizer, r.passes, r.version) for r in runners]))
+        while True:
+            command = conn.recv()
+            if command == "block":
+                conn.send(("block", [[r.step() for _ in range(args.block_size)] for r in runners]))
+            else:
+                conn.send(("finished", peak_rss_bytes()))
+                return
+    except BaseException:  # noqa: BLE001 - reported to the parent, which stops
+        conn.send(("error", traceback.format_exc()))
+
+
+class Worker:
+    """The parent's handle on a worker process; `policy` is its OMP_WAIT_POLICY (None: JAX)."""
+
+    def __init__(self, framework, workload, policy, args):
+        self.framework, self.workload, self.policy = framework, workload, policy
+        context = multiprocessing.get_context("spawn")
+        self.conn, child = context.Pipe()
+        # libgomp reads the variable when torch loads it in the child: set it around the start.
+        saved = os.environ.get("OMP_WAIT_POLICY")
+        if policy in (None, "unset"):
+            os.environ.pop("OMP_WAIT_POLICY", None)
+        else:
+            os.environ["OMP_WAIT_POLICY"] = policy.upper()
+        try:
+            self.process = context.Process(target=worker_main, args=(child, framework, workload, args), daemon=True)
+            self.process.start()
+        finally:
+            if saved is None:
+                os.environ.pop("OMP_WAIT_POLICY", None)
+            else:
+                os.environ["OMP_WAIT_POLICY"] = saved
+        child.close()
+        self.runners = self._receive("ready")  # [(optimizer, passes, version)]
+        self.times = [[] for _ in self.runners]
+        self.blocks = [[] for _ in self.runners]
+
+    @property
+    def label(self):
+        return self.framework if self.policy is None else f"{self.framework}[{self.policy}]"
+
+    def _receive(self, expected):
+        try:
+            kind, payload = self.conn.recv()
+        except EOFError:
+            raise SystemExit(f"{self.label} worker on {self.workload} exited (status {self.process.exitcode})")
+        if kind == "error":
+            raise SystemExit(f"{self.label} worker on {self.workload} failed:\n{payload}")
+        assert kind == expected, (kind, expected)
+        return payload
+
+    def block(self):
+        self.conn.send("block")
+        for i, block in enumerate(self._receive("block")):
+            self.times[i] += block
+            self.blocks[i].append(median(block))
+
+    def finish(self):
+        self.conn.send("finish")
+        peak = self._receive("finished")
+        self.process.join()
+        return peak
+
+
+# ---------------------------------------------------------------------------------------------
 
 
 def run_workload(workload, args, emit):
-    methods = args.methods if workload in args.method_workloads else ["sgd"]
-    runners = []
+    methods = methods_for(workload, args)
+    if workload == "unet" and "saf" in args.methods and workload in args.method_workloads:
+        print("note: saf needs per-sample logits [N, C]; the U-Net's outputs are per-pixel [N, C, H, W], so saf is "
+              "skipped on unet", file=sys.stderr)
+    batch = batch_for(args, workload)
+    workers = []
     if "pytorch" in args.frameworks:
-        runners += [TorchRunner(workload, m, args) for m in methods]
+        workers += [Worker("pytorch", workload, policy, args) for policy in args.policies]
     if "jax" in args.frameworks and workload in JAX_WORKLOADS and args.have_jax:
-        runners.append(JaxRunner(workload, args))
+        workers.append(Worker("jax", workload, None, args))
     rounds = (args.steps + args.block_size - 1) // args.block_size
-    print(f"{workload}: {rounds} rounds of {args.block_size}-step blocks: "
-          + ", ".join((["plateau(" + ",".join(methods) + ")"] if args.plateau else []) + [f"{r.framework}/{r.optimizer}" for r in runners]),
+    print(f"{workload} (batch {batch}): {rounds} rounds of {args.block_size}-step blocks: "
+          + ", ".join((["plateau(" + ",".join(methods) + ")"] if args.plateau else [])
+                      + [f"{w.label}/{o}" for w in workers for o, _, _ in w.runners]),
           file=sys.stderr, flush=True)
-    for r in runners:
-        for _ in range(args.warmup):
-            r.step()
-    times = {id(r): [] for r in runners}
-    blocks = {id(r): [] for r in runners}
     plateau_blocks = {m: [] for m in methods}
     plateau_ratios = {m: [] for m in methods}
-    plateau_rows = {}
+    plateau_ceilings, plateau_peaks, plateau_rows = [], [], {}
     for round_index in range(rounds):
         if args.plateau:
             rows = plateau_block(args, workload, methods)
             for m in methods:
                 plateau_blocks[m].append(rows[m]["ms_per_step_median"])
                 plateau_ratios[m].append(rows[m].get("ratio_vs_sgd", 1.0))
+                if rows[m].get("fraction_of_peak"):
+                    plateau_ceilings.append(rows[m]["gflops"] / rows[m]["fraction_of_peak"])
+                if "peak_rss_bytes" in rows[m]:
+                    plateau_peaks.append(rows[m]["peak_rss_bytes"])
             plateau_rows = rows
-        for r in runners:
-            block = [r.step() for _ in range(args.block_size)]
-            times[id(r)] += block
-            blocks[id(r)].append(median(block))
+        for w in workers:
+            w.block()
         print(f"  round {round_index + 1}/{rounds}", file=sys.stderr, end="\r", flush=True)
     print(" " * 30, file=sys.stderr, end="\r")
+    peaks = {id(w): w.finish() for w in workers}
 
-    flops = flops_per_step(workload, args.batch_size)
+    flops = flops_per_step(workload, batch)
+    # The best sgemm rate any of Plateau's processes reached: a ceiling measured while other work
+    # held the cores is too low, and every row is a fraction of the same number.
+    ceiling = max(plateau_ceilings) if plateau_ceilings else None
     results = []
     if args.plateau:
         for m in methods:
             ms = median(plateau_blocks[m])
             row = {
-                "framework": "plateau", "workload": workload, "optimizer": m, "batch": args.batch_size,
+                "framework": "plateau", "workload": workload, "optimizer": m, "batch": batch,
                 "ms_per_step_median": ms, "steps_per_second": 1000 / ms, "gflops": flops / ms / 1e6,
                 "passes_per_step": plateau_rows[m].get("passes_per_step"), "steps_measured": rounds * args.block_size,
                 "ratio_vs_sgd": median(plateau_ratios[m]), "threads": args.threads, "version": "plateau",
             }
+            if ceiling:
+                row["fraction_of_peak"] = flops / ms / 1e6 / ceiling
+            if plateau_peaks:
+                row["peak_rss_bytes"] = max(plateau_peaks)
             results.append(row)
-    sgd_blocks = {r.framework: blocks[id(r)] for r in runners if r.optimizer == "sgd"}
-    for r in runners:
-        ms = median(times[id(r)])
-        row = {
-            "framework": r.framework, "workload": workload, "optimizer": r.optimizer, "batch": args.batch_size,
-            "ms_per_step_median": ms, "steps_per_second": 1000 / ms, "gflops": flops / ms / 1e6,
-            "passes_per_step": r.passes, "steps_measured": len(times[id(r)]), "threads": args.threads, "version": r.version,
-        }
-        if r.framework == "pytorch":
-            row["omp_wait_policy"] = args.omp_wait_policy
-        base = sgd_blocks.get(r.framework)
-        if base:
-            row["ratio_vs_sgd"] = median([a / b for a, b in zip(blocks[id(r)], base)])
-        if args.plateau and plateau_blocks.get(r.optimizer):
-            row["ratio_vs_plateau"] = median([a / b for a, b in zip(blocks[id(r)], plateau_blocks[r.optimizer])])
-        results.append(row)
+    for w in workers:
+        sgd_blocks = w.blocks[0]  # sgd is always a worker's first runner
+        for i, (optimizer, passes, version) in enumerate(w.runners):
+            ms = median(w.times[i])
+            row = {
+                "framework": w.framework, "workload": workload, "optimizer": optimizer, "batch": batch,
+                "ms_per_step_median": ms, "steps_per_second": 1000 / ms, "gflops": flops / ms / 1e6,
+                "passes_per_step": passes, "steps_measured": len(w.times[i]), "threads": args.threads, "version": version,
+                "ratio_vs_sgd": median([a / b for a, b in zip(w.blocks[i], sgd_blocks)]),
+            }
+            if w.policy is not None:
+                row["omp_wait_policy"] = w.policy
+            if peaks[id(w)] is not None:
+                row["peak_rss_bytes"] = peaks[id(w)]
+            if ceiling:
+                row["fraction_of_peak"] = flops / ms / 1e6 / ceiling
+            if args.plateau and plateau_blocks.get(optimizer):
+                row["ratio_vs_plateau"] = median([a / b for a, b in zip(w.blocks[i], plateau_blocks[optimizer])])
+            results.append(row)
     for row in results:
         emit(row)
     return results
 
 
+def row_label(row):
+    policy = row.get("omp_wait_policy")
+    return row["framework"] if policy is None else f"{row['framework']}[{policy}]"
+
+
 def table(rows, args):
     out = []
-    frameworks = (["plateau"] if args.plateau else []) + args.frameworks
-    out.append(f"peers: batch {args.batch_size}, {args.threads} threads, median of {rows[0]['steps_measured'] if rows else 0} steps; "
+    labels = list(dict.fromkeys(row_label(r) for r in rows))
+    peers = [label for label in labels if label != "plateau"]
+    out.append(f"peers: {args.threads} threads, median of {rows[0]['steps_measured'] if rows else 0} steps; "
                "numbers from a shared machine are noisy")
-    header = f"{'workload':<10} {'method':<6}" + "".join(f" {f + ' ms':>12}" for f in frameworks)
+    header = f"{'workload':<9} {'batch':>5} {'method':<6}" + "".join(f" {label + ' ms':>18}" for label in labels)
     if args.plateau:
-        header += "".join(f" {f + '/plateau':>16}" for f in args.frameworks)
+        header += "".join(f" {label + '/plateau':>24}" for label in peers)
     out.append(header)
-    by_key = {(r["framework"], r["workload"], r["optimizer"]): r for r in rows}
+    by_key = {(row_label(r), r["workload"], r["optimizer"]): r for r in rows}
     for workload in args.workloads:
         for method in args.methods:
-            if not any((f, workload, method) in by_key for f in frameworks):
+            present = [by_key[k] for k in ((label, workload, method) for label in labels) if k in by_key]
+            if not present:
                 continue
-            line = f"{workload:<10} {method:<6}"
-            for f in frameworks:
-                r = by_key.get((f, workload, method))
-                line += f" {r['ms_per_step_median']:>12.2f}" if r else f" {'-':>12}"
+            line = f"{workload:<9} {present[0]['batch']:>5} {method:<6}"
+            for label in labels:
+                r = by_key.get((label, workload, method))
+                line += f" {r['ms_per_step_median']:>18.2f}" if r else f" {'-':>18}"
             if args.plateau:
-                for f in args.frameworks:
-                    r = by_key.get((f, workload, method))
-                    line += f" {r['ratio_vs_plateau']:>15.2f}x" if r and "ratio_vs_plateau" in r else f" {'-':>16}"
+                for label in peers:
+                    r = by_key.get((label, workload, method))
+                    line += f" {r['ratio_vs_plateau']:>23.2f}x" if r and "ratio_vs_plateau" in r else f" {'-':>24}"
             out.append(line)
     if args.plateau:
         out.append("(peer/plateau: median over rounds of the peer's block median over Plateau's; >= 1 means Plateau is faster)")
+    out.append("")
+    out.append("fraction of the sgemm ceiling (Plateau's, same rounds) and peak resident memory (MB), SGD rows:")
+    out.append(f"{'workload':<9}" + "".join(f" {label + ' peak':>20}" for label in labels)
+               + "".join(f" {label + ' of peak':>20}" for label in labels))
+    for workload in args.workloads:
+        line = f"{workload:<9}"
+        for label in labels:
+            r = by_key.get((label, workload, "sgd"))
+            line += f" {r['peak_rss_bytes'] / 1e6:>20.0f}" if r and "peak_rss_bytes" in r else f" {'-':>20}"
+        for label in labels:
+            r = by_key.get((label, workload, "sgd"))
+            line += f" {100 * r['fraction_of_peak']:>19.0f}%" if r and "fraction_of_peak" in r else f" {'-':>20}"
+        out.append(line)
     method_rows = [r for r in rows if r["optimizer"] != "sgd"]
     if method_rows:
         out.append("")
         out.append("time relative to the same framework's SGD (median over rounds of block ratios):")
-        fw = [f for f in frameworks if f in ("plateau", "pytorch")]
-        out.append(f"{'workload':<10} {'method':<6}" + "".join(f" {f + ' vs sgd':>16}" for f in fw))
+        fw = [label for label in labels if not label.startswith("jax")]
+        out.append(f"{'workload':<9} {'method':<6}" + "".join(f" {label + ' vs sgd':>22}" for label in fw))
         for workload in args.workloads:
             for method in args.methods[1:]:
-                if not any((f, workload, method) in by_key for f in fw):
+                if not any((label, workload, method) in by_key for label in fw):
                     continue
-                line = f"{workload:<10} {method:<6}"
-                for f in fw:
-                    r = by_key.get((f, workload, method))
-                    line += f" {r['ratio_vs_sgd']:>15.2f}x" if r else f" {'-':>16}"
+                line = f"{workload:<9} {method:<6}"
+                for label in fw:
+                    r = by_key.get((label, workload, method))
+                    line += f" {r['ratio_vs_sgd']:>21.2f}x" if r else f" {'-':>22}"
                 out.append(line)
     return "\n".join(out)
 
@@ -597,17 +825,6 @@ def main():
     peer_env.ensure(["torch", "numpy"], ["torch", "safetensors", "numpy", "jax", "jaxlib"], args.venv, args.install, __file__)
     import importlib.util
 
-    # Set before torch loads its OpenMP runtime (libgomp reads it when it initializes).
-    if args.omp_wait_policy == "unset":
-        os.environ.pop("OMP_WAIT_POLICY", None)
-    elif args.omp_wait_policy:
-        os.environ["OMP_WAIT_POLICY"] = args.omp_wait_policy.upper()
-    else:
-        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-    args.omp_wait_policy = os.environ.get("OMP_WAIT_POLICY", "unset").lower()
-    import torch
-
-    torch.set_num_threads(args.threads)
     args.have_jax = importlib.util.find_spec("jax") is not None
     if "jax" in args.frameworks and not args.have_jax:
         print(f"jax is not installed in {sys.executable}; skipping JAX (pip install jax jaxlib, or --install)", file=sys.stderr)

@@ -9,8 +9,15 @@ struct BenchCommand: ParsableCommand {
         abstract: "Measure time per training step (release builds only give meaningful numbers).",
         discussion: """
             Runs each workload with synthetic data after a warm-up and reports the median \
-            time per step over the measured steps, and the achieved GFLOPS as a fraction \
-            of the machine's sgemm ceiling. Build with `swift run -c release plateau bench`.
+            time per step over the measured steps, the achieved GFLOPS as a fraction \
+            of the machine's sgemm ceiling, and the peak resident memory while the workload \
+            ran. Build with `swift run -c release plateau bench`.
+
+            Workloads: mlp (784-512-512-10), lenet (LeNet-5) on 1x28x28; resnet20 and \
+            wrn16-4 on 3x32x32; vit and mixer (as `plateau train --model vit|mixer` builds \
+            them: 7x7 patches) on 1x28x28; unet (3 levels, width 16) on 1x28x28 with a \
+            per-pixel cross-entropy over 2 classes (methods that add an objective term, \
+            saf and mesa, do not apply there and are skipped).
             """
     )
 
@@ -23,8 +30,8 @@ struct BenchCommand: ParsableCommand {
     @Option(parsing: .unconditional, help: "Steps per interleaved block.")
     var blockSize: Int = 5
 
-    @Option(parsing: .unconditional, help: "Samples per step.")
-    var batchSize: Int = 128
+    @Option(parsing: .unconditional, help: "Samples per step (default: 128; 32 for wrn16-4).")
+    var batchSize: Int?
 
     @Option(parsing: .unconditional, help: "Measured steps per workload (the median is reported).")
     var steps: Int = 50
@@ -83,8 +90,16 @@ struct BenchCommand: ParsableCommand {
         for workload in selected where workload != .sgemm {
             if !json { FileHandle.standardError.write(Data("running \(workload.rawValue)…\n".utf8)) }
             let methods = optimizers.split(separator: ",").map(String.init)
-            var results = try Benchmark.run(workload, methods: methods, batchSize: batchSize, steps: steps, warmup: warmup, blockSize: blockSize, seed: seed, ceiling: ceiling.best)
-            let peak = BenchmarkResult.peakResidentBytes()
+            for method in methods {
+                if let reason = try Benchmark.skipReason(method: method, workload: workload) {
+                    FileHandle.standardError.write(Data("note: \(reason)\n".utf8))
+                }
+            }
+            // Each workload's own peak; where it cannot be reset, only the first workload's
+            // peak is its own, and later ones report none rather than an earlier one's.
+            let peakIsOwn = BenchmarkResult.resetPeakResident() || rows.allSatisfy { $0.workload.hasPrefix("sgemm") }
+            var results = try Benchmark.run(workload, methods: methods, batchSize: batchSize ?? workload.defaultBatchSize, steps: steps, warmup: warmup, blockSize: blockSize, seed: seed, ceiling: ceiling.best)
+            let peak = peakIsOwn ? BenchmarkResult.peakResidentBytes() : nil
             for i in results.indices { results[i].peakResidentBytes = peak }
             rows += results
         }

@@ -32,6 +32,26 @@ public func crossEntropy(logits: Tensor, labels: [Int], labelSmoothing: Float = 
     return reduce(perSample, reduction)
 }
 
+/// Cross-entropy per pixel of dense logits `[N, C, H, W]` (segmentation) against integer
+/// labels, one per pixel in N, H, W order (`N·H·W` of them). A sample's loss is the mean over
+/// its H·W pixels of −log softmax(z[n, :, h, w])[y[n, h, w]], so `.mean` is the mean over all
+/// pixels: PyTorch's `F.cross_entropy` on `[N, C, H, W]` logits and `[N, H, W]` labels.
+/// Computed along the class axis in place, without moving the classes last.
+public func pixelwiseCrossEntropy(logits: Tensor, labels: [Int], reduction: Reduction = .mean) -> Tensor {
+    precondition(logits.rank == 4, "pixelwiseCrossEntropy: logits must be [N, C, H, W], got \(logits.shape)")
+    let (classes, plane) = (logits.shape[1], logits.shape[2] * logits.shape[3])
+    precondition(labels.count == logits.shape[0] * plane,
+                 "pixelwiseCrossEntropy: \(logits.shape[0] * plane) pixels of logits \(logits.shape) but \(labels.count) labels")
+    var target = [Float](repeating: 0, count: logits.count)
+    for (i, label) in labels.enumerated() {
+        precondition(label >= 0 && label < classes, "pixelwiseCrossEntropy: label \(label) out of range 0..<\(classes)")
+        let (sample, pixel) = i.quotientAndRemainder(dividingBy: plane)
+        target[(sample * classes + label) * plane + pixel] = 1
+    }
+    let perPixel = -(logits.logSoftmax(alongAxis: 1) * Tensor(shape: logits.shape, scalars: target)).sum(alongAxis: 1)  // [N, H, W]
+    return reduce(perPixel.mean(alongAxes: [1, 2]), reduction)
+}
+
 /// Negative log-likelihood of log-probabilities `[N, C]` at integer labels.
 public func negativeLogLikelihood(logProbabilities: Tensor, labels: [Int], reduction: Reduction = .mean) -> Tensor {
     precondition(logProbabilities.rank == 2 && logProbabilities.shape[0] == labels.count,

@@ -1,12 +1,42 @@
 import Foundation
+#if canImport(Glibc)
+import Glibc
+// glibc's malloc_trim(3); <malloc.h> is not part of the Glibc module map.
+@_silgen_name("malloc_trim") private func malloc_trim(_ padding: Int) -> Int32
+#endif
 import PlateauData
 import PlateauNN
 import PlateauOptim
 import PlateauTensor
 
-/// The engine workloads that `plateau bench` times.
+/// The engine workloads that `plateau bench` times: one per model family of the CLI, on
+/// synthetic data of its dataset's shape, plus the sgemm ceiling.
 public enum BenchmarkWorkload: String, CaseIterable, Sendable {
-    case mlp, lenet, resnet20, sgemm
+    case mlp, lenet, resnet20
+    /// The CLI's `vit` (ModelFactory) on 1×28×28 with 7×7 patches.
+    case vit
+    /// The CLI's `mixer` (ModelFactory) on 1×28×28 with 7×7 patches.
+    case mixer
+    /// The CLI's `wrn16-4` on 3×32×32.
+    case wideResNet16x4 = "wrn16-4"
+    /// ``PlateauNN/UNet`` (3 levels, width 16, 2 classes) on 1×28×28 with a per-pixel
+    /// cross-entropy over synthetic per-pixel labels.
+    case unet
+    case sgemm
+
+    /// The batch size of `plateau bench` and `benchmarks/peers.py` unless given: 128, as the
+    /// CLI trains; 32 for WRN-16-4, whose step at 128 (≈ 300 GFLOP) would take seconds.
+    public var defaultBatchSize: Int { self == .wideResNet16x4 ? 32 : 128 }
+
+    /// One sample's shape.
+    public var sampleShape: [Int] {
+        switch self {
+        case .mlp: [784]
+        case .resnet20, .wideResNet16x4: [3, 32, 32]
+        case .lenet, .vit, .mixer, .unet: [1, 28, 28]
+        case .sgemm: []
+        }
+    }
 }
 
 /// One benchmark row: a workload's per-step times and derived rates.
@@ -26,7 +56,8 @@ public struct BenchmarkResult: Sendable {
     public var passesPerStep: Float = 1
     /// Bytes of SAF's memory bank, sized for 60,000 samples (MNIST).
     public var memoryBankBytes: Int? = nil
-    /// The process's peak resident memory after this workload, in bytes.
+    /// The process's peak resident memory while this workload ran (all its methods), in bytes:
+    /// see ``resetPeakResident()``.
     public var peakResidentBytes: Int? = nil
 
     public init(workload: String, optimizer: String, batch: Int, milliseconds: [Double], flopsPerStep: Double, ceiling: Double) {
@@ -46,7 +77,7 @@ public struct BenchmarkResult: Sendable {
     public var gflops: Double { flopsPerStep / median / 1e6 }
     public var fractionOfPeak: Double { gflops / ceiling }
 
-    public static let tableHeader = "workload     optimizer  batch    ms/step    steps/s     GFLOPS  of peak   vs SGD  passes  bank MB"
+    public static let tableHeader = "workload     optimizer  batch    ms/step    steps/s     GFLOPS  of peak   vs SGD  passes  bank MB  peak MB"
 
     public var tableLine: String {
         func pad(_ s: String, _ n: Int) -> String { s.padding(toLength: max(n, s.count), withPad: " ", startingAt: 0) }
@@ -55,6 +86,7 @@ public struct BenchmarkResult: Sendable {
             + (ratioToSGD.map { String(format: "  %6.2fx", $0) } ?? "        -")
             + String(format: "  %6.2f", passesPerStep)
             + (memoryBankBytes.map { String(format: "  %7.1f", Double($0) / 1e6) } ?? "        -")
+            + (peakResidentBytes.map { String(format: "  %7.0f", Double($0) / 1e6) } ?? "        -")
     }
 
     public var jsonLine: String {
@@ -68,18 +100,42 @@ public struct BenchmarkResult: Sendable {
         if fractionOfPeak.isFinite { object["fraction_of_peak"] = fractionOfPeak }
         if let ratioToSGD { object["ratio_vs_sgd"] = ratioToSGD }
         if let memoryBankBytes { object["memory_bank_bytes"] = memoryBankBytes }
-        if let peakResidentBytes { object["peak_resident_bytes"] = peakResidentBytes }
+        if let peakResidentBytes { object["peak_rss_bytes"] = peakResidentBytes }
         object = object.filter { ($0.value as? Double)?.isFinite ?? true }
         let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data("{}".utf8)
         return String(decoding: data, as: UTF8.self)
     }
 
-    /// The process's peak resident set size (Linux `VmHWM`), if readable.
+    /// This process's peak resident set size (Linux `VmHWM`) in bytes, if readable.
     public static func peakResidentBytes() -> Int? {
-        guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
-              let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
-              let kilobytes = Int(line.split(separator: " ").dropFirst().first ?? "") else { return nil }
+        guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return nil }
+        return peakResidentBytes(status: status)
+    }
+
+    /// The `VmHWM` field of a `/proc/<pid>/status` text, in bytes. The kernel pads the kB value
+    /// to 8 characters after a tab, so from 10 GB on no space separates it from the tab.
+    public static func peakResidentBytes(status: String) -> Int? {
+        guard let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }) else { return nil }
+        let fields = line.dropFirst("VmHWM:".count).split(whereSeparator: { $0 == " " || $0 == "\t" })
+        guard fields.count == 2, fields[1] == "kB", let kilobytes = Int(fields[0]) else { return nil }
         return kilobytes * 1024
+    }
+
+    /// Starts a new peak: returns the heap's free memory to the system (the CLI keeps freed
+    /// memory in the heap for speed, so an earlier workload's buffers would otherwise count as
+    /// resident), then resets `VmHWM` to the current resident size by writing 5 to
+    /// `/proc/self/clear_refs` (Linux ≥ 4.0). Returns false where that is not possible, and the
+    /// peak then covers the process's whole life.
+    public static func resetPeakResident() -> Bool {
+        #if canImport(Glibc)
+        _ = malloc_trim(0)
+        let descriptor = open("/proc/self/clear_refs", O_WRONLY)
+        guard descriptor >= 0 else { return false }
+        defer { close(descriptor) }
+        return write(descriptor, "5", 1) == 1
+        #else
+        return false
+        #endif
     }
 }
 
@@ -116,21 +172,29 @@ public enum Benchmark {
     /// by SGD's in the same round (`ratio_vs_sgd`). The block mean, not its median, so that a
     /// method whose steps differ in cost (LookSAM: one SAM step every k) is charged for all of
     /// them; the median over rounds keeps the ratio robust to a disturbed round.
+    ///
+    /// Methods that do not apply to the workload (see ``skipReason(method:workload:registry:)``)
+    /// are left out of the results.
     public static func run(
         _ workload: BenchmarkWorkload, methods: [String], batchSize: Int, steps: Int, warmup: Int, blockSize: Int = 5,
         seed: UInt64, ceiling: Double, registry: MethodRegistry = .standard
     ) throws -> [BenchmarkResult] {
         var generator = SeededGenerator(seed: seed)
+        let methods = try methods.filter { try skipReason(method: $0, workload: workload, registry: registry) == nil }
+        let inputShape = [batchSize] + workload.sampleShape
+        func flops(_ multiplyAdds: Int) -> Double { 6 * Double(multiplyAdds) * Double(batchSize) }
+        func timed<M: Layer>(_ model: M, _ multiplyAdds: Int, pixelClasses: Int? = nil) throws -> [BenchmarkResult] {
+            try time(model, workload.rawValue, inputShape: inputShape, flops: flops(multiplyAdds), methods: methods, steps: steps,
+                     warmup: warmup, blockSize: blockSize, ceiling: ceiling, registry: registry, pixelClasses: pixelClasses,
+                     using: &generator)
+        }
         switch workload {
         case .mlp:
             let model = MLP(sizes: [784, 512, 512, 10], using: &generator)
-            let flops = 6.0 * Double(batchSize) * Double(784 * 512 + 512 * 512 + 512 * 10)
-            return try time(model, "mlp", inputShape: [batchSize, 784], flops: flops, methods: methods, steps: steps, warmup: warmup, blockSize: blockSize, ceiling: ceiling, registry: registry, using: &generator)
+            return try timed(model, 784 * 512 + 512 * 512 + 512 * 10)
         case .lenet:
             let model = LeNet5(using: &generator)
-            let macs: Int = 6 * 25 * 784 + 16 * 150 * 100 + 400 * 120 + 120 * 84 + 84 * 10
-            let flops = 6 * Double(macs) * Double(batchSize)
-            return try time(model, "lenet", inputShape: [batchSize, 1, 28, 28], flops: flops, methods: methods, steps: steps, warmup: warmup, blockSize: blockSize, ceiling: ceiling, registry: registry, using: &generator)
+            return try timed(model, 6 * 25 * 784 + 16 * 150 * 100 + 400 * 120 + 120 * 84 + 84 * 10)
         case .resnet20:
             let model = ResNet(depth: 20, using: &generator)
             // conv MACs per image: stem 16·27·1024, stage1 6 convs 16·144·1024, stage2 32·144·256 + 5·32·288·256,
@@ -138,10 +202,82 @@ public enum Benchmark {
             var macs: Int = 16 * 27 * 1024 + 6 * 16 * 144 * 1024
             macs += 32 * 144 * 256 + 5 * 32 * 288 * 256
             macs += 64 * 288 * 64 + 5 * 64 * 576 * 64 + 640
-            let flops = 6 * Double(macs) * Double(batchSize)
-            return try time(model, "resnet20", inputShape: [batchSize, 3, 32, 32], flops: flops, methods: methods, steps: steps, warmup: warmup, blockSize: blockSize, ceiling: ceiling, registry: registry, using: &generator)
+            return try timed(model, macs)
+        case .vit, .mixer, .wideResNet16x4:
+            // Built as `plateau train --model NAME` builds it, so the bench times what trains.
+            let model = try ModelFactory.make(workload.rawValue, sampleShape: workload.sampleShape, classCount: 10, using: &generator)
+            return try timed(model, multiplyAddsPerSample(model, sampleShape: workload.sampleShape)!)
+        case .unet:
+            let model = UNet(inputChannels: 1, classCount: unetClasses, levels: 3, width: 16, using: &generator)
+            return try timed(model, multiplyAddsPerSample(model, sampleShape: workload.sampleShape)!, pixelClasses: unetClasses)
         case .sgemm:
             preconditionFailure("sgemm is measured by sgemmCeiling()")
+        }
+    }
+
+    /// The U-Net workload's classes per pixel (foreground/background, as a digit mask would be).
+    public static let unetClasses = 2
+
+    /// Why `method` cannot be timed on `workload`, or `nil` when it can. A method that adds an
+    /// objective term (SAF's and MESA's distillation over per-sample logits `[N, C]`) does not
+    /// apply to the U-Net, whose outputs are per-pixel `[N, C, H, W]`.
+    ///
+    /// - Throws: ``ConfigurationError`` when `method` is not in `registry`.
+    public static func skipReason(method: String, workload: BenchmarkWorkload, registry: MethodRegistry = .standard) throws -> String? {
+        guard workload == .unet, try registry.entry(named: method).kind == .objective else { return nil }
+        return "\(method) adds an objective term on per-sample logits [N, C], but the U-Net's outputs are per-pixel "
+            + "[N, C, H, W]; \(method) is skipped on \(workload.rawValue)"
+    }
+
+    /// Multiply-adds of one sample's forward pass through every product: convolutions,
+    /// transposed convolutions and linear layers (their weights' element counts times the
+    /// output positions, or the input positions for a transposed convolution) and attention's
+    /// Q·Kᵀ and A·V (T²·d each per block). Normalization, activations, pooling, softmax,
+    /// residual additions and the loss are not counted. A step is counted as 6 FLOPs per
+    /// multiply-add and sample: 2 forward, and backward two products of the forward one's
+    /// size (the gradients with respect to both operands), as for the other workloads.
+    /// Read from the built model, so it follows the model's sizes; `nil` for a model type
+    /// this does not know.
+    public static func multiplyAddsPerSample(_ model: any Layer, sampleShape: [Int]) -> Int? {
+        let positions = sampleShape.count == 3 ? sampleShape[1] * sampleShape[2] : 1
+        switch model {
+        case let vit as VisionTransformer:
+            let tokens = vit.positionEmbedding.shape[1], d = vit.dimension
+            let patch = vit.patchEmbedding.weight.count * (tokens - 1)
+            let blocks = vit.blocks.reduce(0) { total, block in
+                let weights = block.attention.inProjectionWeight.count + block.attention.outProjection.weight.count
+                    + block.mlp.fc1.weight.count + block.mlp.fc2.weight.count
+                return total + tokens * weights + 2 * tokens * tokens * d
+            }
+            return patch + blocks + vit.head.weight.count
+        case let mixer as MLPMixer:
+            let patches = mixer.blocks[0].tokenMixing.fc1.weight.shape[1]
+            let channels = mixer.blocks[0].channelMixing.fc1.weight.shape[1]
+            let blocks = mixer.blocks.reduce(0) { total, block in
+                // Token mixing: one MLP over the patches per channel; channel mixing: one over the channels per patch.
+                total + channels * (block.tokenMixing.fc1.weight.count + block.tokenMixing.fc2.weight.count)
+                    + patches * (block.channelMixing.fc1.weight.count + block.channelMixing.fc2.weight.count)
+            }
+            return mixer.stem.weight.count * patches + blocks + mixer.head.weight.count
+        case let wrn as WideResNet:
+            // Groups 2 and 3 enter with stride 2: a quarter of the positions each time.
+            func group(_ blocks: [WideBasicBlock], _ positions: Int) -> Int {
+                blocks.reduce(0) { $0 + positions * ($1.conv1.weight.count + $1.conv2.weight.count + ($1.convShortcut?.weight.count ?? 0)) }
+            }
+            return wrn.conv1.weight.count * positions + group(wrn.block1, positions) + group(wrn.block2, positions / 4)
+                + group(wrn.block3, positions / 16) + wrn.fc.weight.count
+        case let unet as UNet:
+            // Level l has positions / 4^l; the transposed convolution of decoder step i reads level levels − 1 − i.
+            func level(_ l: Int) -> Int { positions >> (2 * l) }
+            func double(_ d: DoubleConv) -> Int { d.conv1.weight.count + d.conv2.weight.count }
+            var macs = double(unet.inc) * level(0) + unet.outc.weight.count * level(0)
+            for i in unet.down.indices { macs += double(unet.down[i]) * level(i + 1) }
+            for i in unet.up.indices {
+                macs += unet.upsample[i].weight.count * level(unet.levels - 1 - i) + double(unet.up[i]) * level(unet.levels - 2 - i)
+            }
+            return macs
+        default:
+            return nil
         }
     }
 
@@ -150,13 +286,20 @@ public enum Benchmark {
 
     static func time<M: Layer>(
         _ initial: M, _ name: String, inputShape: [Int], flops: Double, methods: [String], steps: Int, warmup: Int,
-        blockSize: Int, ceiling: Double, registry: MethodRegistry, using generator: inout SeededGenerator
+        blockSize: Int, ceiling: Double, registry: MethodRegistry, pixelClasses: Int? = nil, using generator: inout SeededGenerator
     ) throws -> [BenchmarkResult] {
-        let classes = 10, batchSize = inputShape[0], batchCount = 4
+        let classes = pixelClasses ?? 10, batchSize = inputShape[0], batchCount = 4
         let batches = (0..<batchCount).map { b in
             Batch(images: Tensor.randomNormal(inputShape, using: &generator),
                   labels: (0..<batchSize).map { _ in Int.random(in: 0..<classes, using: &generator) },
                   indices: Array((b * batchSize)..<((b + 1) * batchSize)))
+        }
+        // A dense model learns one label per pixel: uniform synthetic labels, per sample.
+        let pixelLabels: PixelCrossEntropyTerm? = pixelClasses.map { classes in
+            let pixels = inputShape.dropFirst(2).reduce(1, *)
+            return PixelCrossEntropyTerm(labels: (0..<(batchCount * batchSize)).map { _ in
+                (0..<pixels).map { _ in Int.random(in: 0..<classes, using: &generator) }
+            })
         }
         // Every method starts from the same weights and runs in the epoch where SAF/MESA are
         // active, with SAF's bank holding the past outputs it reads.
@@ -172,6 +315,7 @@ public enum Benchmark {
                 c.methodOptions["saf-start"] = .int(epoch - 1)  // active in the epochs after it
             }
             var engine = try StepEngine(configuration: c, model: initial, sampleCount: max(bankSamples, batchSize * batchCount), classCount: classes, registry: registry)
+            if let pixelLabels { engine.objective.terms[0] = pixelLabels }  // the data loss, per pixel
             for index in engine.objective.terms.indices {
                 guard var saf = engine.objective.terms[index] as? SAF else { continue }
                 // Past outputs for the lag epochs before the first measured one; later passes
@@ -224,6 +368,24 @@ public enum Benchmark {
             let kept = engines[i].objectiveMemoryByteCount
             result.memoryBankBytes = kept > 0 ? kept : nil
             return result
+        }
+    }
+}
+
+/// The U-Net workload's data loss: ``PlateauNN/pixelwiseCrossEntropy(logits:labels:reduction:)``
+/// of the outputs `[r, C, H, W]` against fixed per-pixel labels of each sample, the mean over
+/// its pixels per sample (so the batch mean is the mean over all pixels, as PyTorch's
+/// `F.cross_entropy` on `[N, C, H, W]`).
+struct PixelCrossEntropyTerm: ObjectiveTerm {
+    /// The labels of each sample's H·W pixels, by dataset index.
+    let labels: [[Int]]
+
+    var name: String { "pixel_cross_entropy" }
+
+    mutating func loss<Model: Layer>(for batch: StepBatch, model: Model) -> TermLoss? {
+        let batchLabels = batch.indices.map { labels[$0] }
+        return { input, _ in
+            pixelwiseCrossEntropy(logits: input.outputs, labels: input.selecting(batchLabels).flatMap { $0 }, reduction: .none)
         }
     }
 }
