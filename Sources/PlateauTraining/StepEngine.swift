@@ -44,7 +44,8 @@ public struct StepEngine<Model: Layer> {
         }
         var outputRows = OutputRows(rowCount: n)
         var diagnostics = DiagnosticSums()
-        let report = stepper.step(&model, batchSize: n) { (m: inout Model, request: LossRequest) -> Tensor in
+        let measurement = objective.measurement(for: stepBatch, model: model)
+        let perSampleLoss = { (m: inout Model, request: LossRequest) -> Tensor in
             let images = request.samples.map { batch.images.gathering($0, alongAxis: 0) } ?? batch.images
             let labels = request.samples.map { $0.map { batch.labels[$0] } } ?? batch.labels
             let outputs = m(images)
@@ -54,7 +55,13 @@ public struct StepEngine<Model: Layer> {
             diagnostics.add(total: total, terms: terms, at: request.point)
             return total
         }
+        let report = if let measurement {
+            stepper.step(&model, batchSize: n, measure: { _ in measurement }, loss: perSampleLoss)
+        } else {
+            stepper.step(&model, batchSize: n, loss: perSampleLoss)
+        }
         lastStep = diagnostics.result
+        lastStep.measurement = measurement
         let logits = outputRows.tensor
         if report.loss.isFinite { objective.stepFinished(on: stepBatch, outputs: logits, model: model) }
         return (report, logits)
@@ -80,6 +87,8 @@ public struct StepDiagnostics: Sendable {
     public var termMeans: [(name: String, value: Float)] = []
     /// The mean per-sample loss evaluated at w + ε, `nil` when the step took no second pass.
     public var perturbedLoss: Float?
+    /// What the objective measured for the rule before the step (TRAM's ρ_t), if anything.
+    public var measurement: Float?
 }
 
 /// Sums of per-sample values over a step's passes.

@@ -299,6 +299,7 @@ public struct Trainer {
         if diagnostics.termMeans.count > 1 {
             scalars += diagnostics.termMeans.map { ("train/term/\($0.name)", $0.value) }
         }
+        if let measurement = diagnostics.measurement { scalars.append(("train/measured_radius", measurement)) }
         if let perturbed = diagnostics.perturbedLoss {
             scalars += [("train/perturbation_norm", report.perturbationNorm), ("train/perturbed_loss", perturbed)]
         }

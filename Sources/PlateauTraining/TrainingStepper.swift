@@ -8,6 +8,11 @@ import PlateauTensor
 public protocol TrainingStepper: Sendable {
     var learningRate: Float { get set }
     mutating func step<Model: Module>(_ model: inout Model, batchSize: Int, loss: (inout Model, LossRequest) -> Tensor) -> StepReport
+    /// A step whose rule reads `measure`'s value, computed once at w without gradients, as
+    /// `StepContext.measurement` (TRAM's radius).
+    mutating func step<Model: Module>(
+        _ model: inout Model, batchSize: Int, measure: (inout Model) -> Float, loss: (inout Model, LossRequest) -> Tensor
+    ) -> StepReport
     var state: OptimizerState { get }
     mutating func restore(_ state: OptimizerState) throws
 }

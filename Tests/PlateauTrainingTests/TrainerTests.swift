@@ -36,7 +36,7 @@ import Testing
 
 /// Trains 4 epochs at once and as 2 + 2 with a resume in between; every tensor of the final
 /// checkpoint (model, optimizer state, SAF bank / MESA teacher) must be bit-identical.
-private func checkResume(_ c: RunConfiguration) throws {
+func checkResume(_ c: RunConfiguration) throws {
     let straight = try temporaryDirectory("straight-\(c.optimizer)")
     let interrupted = try temporaryDirectory("resumed-\(c.optimizer)")
     defer {

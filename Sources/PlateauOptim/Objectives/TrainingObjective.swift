@@ -103,6 +103,11 @@ public protocol ObjectiveTerm: Sendable {
     /// Called after each successful step; the default does nothing.
     mutating func stepFinished<Model: Layer>(on batch: StepBatch, outputs: Tensor, model: Model)
 
+    /// A value measured on the batch at the current weights, without gradients, before the
+    /// step's first pass, that the method's sharpness-aware rule reads as
+    /// `StepContext.measurement` (TRAM's radius); `nil` (the default) for none.
+    mutating func measurement<Model: Layer>(for batch: StepBatch, model: Model) -> Float?
+
     /// Tensors to save in a checkpoint (unprefixed); empty by default.
     var checkpointState: ParameterSet { get }
 
@@ -116,6 +121,7 @@ public protocol ObjectiveTerm: Sendable {
 extension ObjectiveTerm {
     /// Does nothing.
     public mutating func stepFinished<Model: Layer>(on batch: StepBatch, outputs: Tensor, model: Model) {}
+    public mutating func measurement<Model: Layer>(for batch: StepBatch, model: Model) -> Float? { nil }
     /// Empty: a stateless term.
     public var checkpointState: ParameterSet { ParameterSet() }
     /// Accepts only an empty state; throws ``OptimizerStateError/unexpectedKey(_:)`` (as `"<name>.<key>"`) otherwise.
@@ -174,6 +180,15 @@ public struct TrainingObjective: Sendable {
     /// Lets every term update its state after a successful step.
     public mutating func stepFinished<Model: Layer>(on batch: StepBatch, outputs: Tensor, model: Model) {
         for index in terms.indices { terms[index].stepFinished(on: batch, outputs: outputs, model: model) }
+    }
+
+    /// The first term's measurement on `batch` at `model` (see
+    /// ``ObjectiveTerm/measurement(for:model:)``), `nil` when no term measures.
+    public mutating func measurement<Model: Layer>(for batch: StepBatch, model: Model) -> Float? {
+        for index in terms.indices {
+            if let value = terms[index].measurement(for: batch, model: model) { return value }
+        }
+        return nil
     }
 
     /// Every term's checkpoint tensors, under `"<term name>."`.

@@ -103,6 +103,18 @@ public struct MethodEntry: Sendable {
 
     /// An objective term added to the cross-entropy; the base optimizer trains the sum.
     /// `make` receives the initial model (a teacher may copy it).
+    /// A sharpness-aware rule that reads a value measured on each batch by its own objective
+    /// term (``ObjectiveTerm/measurement(for:model:)``), such as TRAM's radius from the
+    /// distance to a reference model: the rule over the base optimizer, and the term beside
+    /// the cross-entropy.
+    public static func sharpnessAware<Options: MethodOptions>(
+        _ name: String, summary: String, options: Options.Type,
+        make: @escaping @Sendable (Options, MethodContext) throws -> any SharpnessAwareRule,
+        measuredBy term: @escaping @Sendable (Options, MethodContext, any Layer) throws -> any ObjectiveTerm
+    ) -> MethodEntry {
+        MethodEntry(name: name, kind: .sharpnessAware, summary: summary, options: options, rule: make, term: term)
+    }
+
     public static func objective<Options: MethodOptions>(
         _ name: String, summary: String, options: Options.Type,
         make: @escaping @Sendable (Options, MethodContext, any Layer) throws -> any ObjectiveTerm

@@ -37,6 +37,13 @@ extension MethodRegistry {
         .sharpnessAware("fsam", summary: "Friendly SAM (Li et al. 2024): perturb along g minus an EMA of the full gradient", options: FriendlySAMOptions.self) { o, _ in
             FriendlySAM(rho: o.rho, sigma: o.fsamSigma, lambda: o.fsamLambda, form: o.fsamForm)
         },
+        .sharpnessAware(
+            "tram", summary: "TRAM (Sherborne et al. 2024): SAM with ρ_t = s·KL(f_ref(x) ‖ f_θ(x)), the distance to a reference function",
+            options: TRAMOptions.self, make: { _, _ in TRAM() },
+            measuredBy: { o, context, model in
+                TrustRegionReference(model: model, reference: o.tramReference, divergence: o.tramDivergence, scale: o.tramScale,
+                                     noise: o.tramNoise, seed: context.configuration.seed)
+            }),
         .objective("saf", summary: "SAF (Du et al. 2022): + λ·τ²·KL(outputs E epochs ago ‖ now), no extra pass", options: SAFOptions.self) { o, context, _ in
             SAF(sampleCount: context.sampleCount, classCount: context.classCount, lambda: o.safLambda, temperature: o.safTau,
                 lag: o.safLag, startEpoch: o.safStart, halfPrecision: o.safHalf)
@@ -119,6 +126,30 @@ public struct LookSAMOptions: MethodOptions {
 
 /// ESAM's forms as an option value: `official` or `plateau`.
 extension ESAM.Form: EnumeratedOptionValue {}
+extension TrustRegionReference.Reference: EnumeratedOptionValue {}
+extension TrustRegionReference.Divergence: EnumeratedOptionValue {}
+
+/// TRAM's options: the reference (θ₀, θ_{t−1} or the input-noised model), the divergence,
+/// the scale s of ρ_t = s·d and TRAM-x's noise σ. Not in the paper: the defaults follow the
+/// reference code (forward KL, s = 1) and R3F's small noise for TRAM-x.
+public struct TRAMOptions: MethodOptions {
+    public var tramReference: TrustRegionReference.Reference = .initial
+    public var tramDivergence: TrustRegionReference.Divergence = .forward
+    public var tramScale: Float = 1
+    public var tramNoise: Float = 0.01
+    public init() {}
+    public static let options = [
+        OptionSpec("tram-reference", \TRAMOptions.tramReference,
+                   help: "initial: the starting (pre-trained) weights θ₀; previous: the weights before the last update; input-noise: the model on x + N(0, σ²)."),
+        OptionSpec("tram-divergence", \TRAMOptions.tramDivergence, help: "forward KL(f_ref ‖ f_θ), reverse KL(f_θ ‖ f_ref), or symmetric (their sum), averaged over the batch."),
+        OptionSpec("tram-scale", \TRAMOptions.tramScale, help: "s in ρ_t = s·d (the reference code's scaling is 1/(classes·batch size))."),
+        OptionSpec("tram-noise", \TRAMOptions.tramNoise, help: "σ of TRAM-x's input noise (--tram-reference input-noise)."),
+    ]
+    public func validate() throws(ConfigurationError) {
+        guard tramScale >= 0, tramScale.isFinite else { throw ConfigurationError(field: "tram-scale", message: "expected a finite scale ≥ 0, got \(tramScale)") }
+        guard tramNoise > 0, tramNoise.isFinite else { throw ConfigurationError(field: "tram-noise", message: "expected a finite σ > 0, got \(tramNoise)") }
+    }
+}
 
 /// FriendlySAM's forms as an option value: `official` or `paper`.
 extension FriendlySAM.Form: EnumeratedOptionValue {}
