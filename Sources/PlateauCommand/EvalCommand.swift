@@ -15,6 +15,8 @@ struct EvalCommand: ParsableCommand {
     @Flag(help: "Print one JSON object (one per batch with --stream-batch-size).") var json = false
     @Option(parsing: .unconditional, help: "Evaluate as a stream of batches of this size, in order, printing each batch's loss and accuracy.")
     var streamBatchSize: Int?
+    @Option(parsing: .unconditional, help: "Also report how far the model's function drifted from this checkpoint's: the mean KL(f_ref(x) ‖ f(x)) over the test split (e.g. from the pre-trained model after fine-tuning).")
+    var driftFrom: String?
 
     func run() throws {
         PlateauCommand.configureRuntime()
@@ -46,12 +48,36 @@ struct EvalCommand: ParsableCommand {
         guard result.loss.isFinite, result.accuracy.isFinite else {
             throw RuntimeError("\(url.lastPathComponent): the loss on \(c.dataset) is \(result.loss), not a number (the inputs or the model overflow)")
         }
+        let drift = try driftFrom.map { try self.drift(of: model, weights: saved.model, normalization: normalization, on: test, from: $0) }
         if json {
-            let object: [String: Any] = ["accuracy": JSONNumbers.fraction(result.accuracy), "loss": Double(result.loss), "samples": test.count, "dataset": c.dataset, "model": c.model]
+            var object: [String: Any] = ["accuracy": JSONNumbers.fraction(result.accuracy), "loss": Double(result.loss), "samples": test.count, "dataset": c.dataset, "model": c.model]
+            if let drift { object["drift_kl"] = Double(drift) }
             print(String(decoding: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]), as: UTF8.self))
         } else {
             print(String(format: "%@ on %@ test (%d samples): accuracy %.2f%%, loss %.4f", c.model, c.dataset, test.count, result.accuracy * 100, result.loss))
+            if let drift { print(String(format: "drift from %@: mean KL(f_ref ‖ f) %.5f", driftFrom!, drift)) }
         }
+    }
+
+    /// Mean KL(f_ref ‖ f) over `test` from the checkpoint at `path`, each model on its own
+    /// normalization of the samples.
+    private func drift<M: Layer>(of model: M, weights: ParameterSet, normalization: Normalization, on test: Dataset, from path: String) throws -> Float {
+        let referenceURL = URL(fileURLWithPath: path)
+        let reference = try Checkpoint.read(from: referenceURL)
+        var generator = SeededGenerator(seed: 0)
+        var referenceModel = try ModelFactory.make(
+            reference.configuration.model, sampleShape: test.sampleShape, classCount: test.classCount, using: &generator)
+        try referenceModel.load(stateDictionary: reference.model, source: referenceURL.path)
+        try reference.normalization?.check(for: test, file: referenceURL.lastPathComponent, field: "__metadata__.normalization")
+        let referenceNormalization = reference.normalization ?? normalization
+        var loaded = model
+        try loaded.load(stateDictionary: weights, source: checkpoint)
+        func opened<R: Layer>(_ r: R) -> Float {
+            Evaluation.drift(of: loaded, from: r, on: test, normalize: { normalization.apply(to: $0) }, normalizeReference: { referenceNormalization.apply(to: $0) })
+        }
+        let value = opened(referenceModel)
+        guard value.isFinite else { throw RuntimeError("--drift-from \(path): the divergence is \(value) (do the two models output the same classes?)") }
+        return value
     }
 
     private func stream<M: Layer>(_ model: M, weights: ParameterSet, source: String, on dataset: Dataset, batchSize: Int) throws {
