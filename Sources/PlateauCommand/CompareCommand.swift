@@ -99,11 +99,21 @@ struct CompareCommand: ParsableCommand {
         plan.experiment.progressInterval = progressOptions.progressInterval
         print("compare: \(methods.joined(separator: ", ")) × \(seeds) seed\(seeds == 1 ? "" : "s") = \(runCount) runs of \(model) on \(c.dataset), \(epochs) epochs; \(concurrent) at once, \(blasThreads) BLAS thread\(blasThreads == 1 ? "" : "s") each; output \(output)")
         let lock = NSLock()
-        let result = try Comparison.run(plan) { line in
-            lock.lock()
-            print(line)
-            fflush(nil)
-            lock.unlock()
+        // Ctrl-C and SIGTERM stop every run after its current step, saved; rerunning continues.
+        let signals = StopSignals { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }
+        defer { signals.stop() }
+        plan.experiment.stopToken = signals.token
+        let result: ComparisonSummary
+        do {
+            result = try Comparison.run(plan) { line in
+                lock.lock()
+                print(line)
+                fflush(nil)
+                lock.unlock()
+            }
+        } catch let stopped as ExperimentInterrupted {
+            print("\(StopSignals.name(of: stopped.signal)): \(stopped.description)")
+            throw ExitCode(StopSignals.exitStatus(for: stopped.signal))
         }
         let note = "plateau " + CommandLine.arguments.dropFirst().joined(separator: " ")
         try ComparisonReport(result, note: note).write(to: plan.experiment.output)

@@ -16,6 +16,10 @@ public struct ExperimentPlan: Sendable {
     public var threads: Int
     /// Seconds between a training run's progress lines (0: only its epoch lines).
     public var progressInterval: Double = 10
+    /// When requested (Ctrl-C), every running run stops after its current step and saves a
+    /// mid-epoch checkpoint, no new run starts, and ``ExperimentRunner/run(_:log:)`` throws
+    /// ``ExperimentInterrupted``; running the plan again continues every run exactly.
+    public var stopToken: StopToken? = nil
 
     public init(optimizers: [String], seeds: Int, base: RunConfiguration, output: URL, jobs: Int, threads: Int) {
         self.optimizers = optimizers
@@ -130,7 +134,7 @@ public enum ExperimentRunner {
         let workers = max(1, min(plan.jobs, pending.count))
         DispatchQueue.concurrentPerform(iterations: workers) { _ in
             Parallelism.withThreads(plan.threads) {
-            while let (optimizer, k) = queue.next() {
+            while !(plan.stopToken?.isRequested ?? false), let (optimizer, k) = queue.next() {
                 let configuration = plan.configuration(optimizer: optimizer, seedIndex: k)
                 let name = ExperimentPlan.runName(optimizer, k)
                 let directory = plan.directory(optimizer: optimizer, seedIndex: k)
@@ -138,10 +142,13 @@ public enum ExperimentRunner {
                 do {
                     let number = (plan.optimizers.firstIndex(of: optimizer) ?? 0) * plan.seeds + k + 1
                     log("\(name): \(resume ? "resuming" : "training") (run \(number) of \(plan.optimizers.count * plan.seeds), \(configuration.epochs) epochs)")
-                    let trainer = try Trainer(configuration: configuration, train: trainSet, test: rawTest, output: directory, resume: resume)
+                    var trainer = try Trainer(configuration: configuration, train: trainSet, test: rawTest, output: directory, resume: resume)
+                    trainer.stopToken = plan.stopToken
                     var observer = PrefixedLog(name: name, log: log, epochs: configuration.epochs, interval: plan.progressInterval)
                     let summary = try trainer.run(observer: &observer)
                     log(String(format: "%@: done, test accuracy %.2f%%, %.3f ms/step", name, summary.finalTestAccuracy * 100, summary.millisecondsPerStep))
+                } catch let stopped as TrainingInterrupted {
+                    log("\(name): stopped \(stopped.position), saved")
                 } catch {
                     queue.fail("\(name): \(error)")
                 }
@@ -149,6 +156,7 @@ public enum ExperimentRunner {
             }
         }
         if let failure = queue.failures.first { throw ExperimentError(description: failure) }
+        if let signal = plan.stopToken?.signal { throw ExperimentInterrupted(output: plan.output, signal: signal) }
         let trainingSeconds = seconds(ContinuousClock.now - trainingStart)
 
         let runs = plan.optimizers.flatMap { optimizer in
@@ -218,4 +226,23 @@ private struct PrefixedLog: TrainingObserver {
     }
 
     mutating func message(_ text: String) { log("\(name): \(text)") }
+}
+
+/// A comparison stopped by a signal: every run that was training saved a mid-epoch
+/// checkpoint, the rest had not started; the same plan run again continues them exactly.
+public struct ExperimentInterrupted: Error, CustomStringConvertible, LocalizedError, Sendable {
+    public var output: URL
+    /// The signal that stopped it (SIGINT, SIGTERM).
+    public var signal: Int32
+
+    public init(output: URL, signal: Int32) {
+        self.output = output
+        self.signal = signal
+    }
+
+    public var description: String {
+        "the comparison in \(output.path) stopped; every run in progress is saved. Run the same command again to continue it."
+    }
+
+    public var errorDescription: String? { description }
 }

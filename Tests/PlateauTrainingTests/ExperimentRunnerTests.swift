@@ -66,3 +66,45 @@ final class Lines: @unchecked Sendable {
     func append(_ line: String) { lock.lock(); storage.append(line); lock.unlock() }
     var all: [String] { lock.lock(); defer { lock.unlock() }; return storage }
 }
+
+extension ExperimentRunnerTests {
+    @Test("a stopped comparison saves its running run mid-epoch, starts no other, and the same plan run again ends bit-identical to an uninterrupted one")
+    func aStoppedComparisonContinuesExactly() throws {
+        let straight = try temporaryDirectory("experiment-straight")
+        let stopped = try temporaryDirectory("experiment-stopped")
+        defer {
+            try? FileManager.default.removeItem(at: straight)
+            try? FileManager.default.removeItem(at: stopped)
+        }
+        func plan(_ directory: URL) -> ExperimentPlan {
+            var plan = Self.plan(directory)
+            plan.optimizers = ["sgd", "sam"]
+            plan.base.epochs = 2
+            return plan
+        }
+        _ = try ExperimentRunner.run(plan(straight)) { _ in }
+
+        // The stop is requested as the first run starts: it stops after its first step.
+        var interrupted = plan(stopped)
+        let token = StopToken()
+        interrupted.stopToken = token
+        let lines = Lines()
+        #expect(throws: ExperimentInterrupted.self) {
+            _ = try ExperimentRunner.run(interrupted) { line in
+                lines.append(line)
+                if line.contains("training") { _ = token.request(signal: 2) }
+            }
+        }
+        #expect(lines.all.contains { $0.hasPrefix("sgd-seed0: stopped") }, "\(lines.all)")
+        #expect(!lines.all.contains { $0.hasPrefix("sam-seed0") }, "a run started after the stop: \(lines.all)")
+        let partial = try Checkpoint.read(from: interrupted.directory(optimizer: "sgd", seedIndex: 0).appendingPathComponent("checkpoint-last.safetensors"))
+        #expect(partial.partialEpoch != nil)
+
+        _ = try ExperimentRunner.run(plan(stopped)) { _ in }
+        for optimizer in ["sgd", "sam"] {
+            let a = try Checkpoint.read(from: plan(straight).directory(optimizer: optimizer, seedIndex: 0).appendingPathComponent("checkpoint-last.safetensors"))
+            let b = try Checkpoint.read(from: plan(stopped).directory(optimizer: optimizer, seedIndex: 0).appendingPathComponent("checkpoint-last.safetensors"))
+            #expect(a.model == b.model && a.optimizer.tensors == b.optimizer.tensors, "\(optimizer) differs after the stop and the rerun")
+        }
+    }
+}
