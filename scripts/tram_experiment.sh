@@ -4,9 +4,9 @@
 # for 2 epochs with AdamW, SAM (ρ 0.01, 0.05), ASAM and TRAM (θ₀, θ_{t−1}, input noise), 3
 # seeds, and evaluate in-domain (30°) and out of domain (0°, 60°, 75°, MNIST-C Gaussian noise
 # and defocus blur at severity 3, both unrotated), with each model's drift from the
-# pre-trained function (eval --drift-from). TRAM-θ₀ is also run at two smaller scales s: 0.05,
-# and 1/(C·B) = 1/320, the reference code's normalization for 10 classes and batch 32. About
-# 6 minutes on 2 cores.
+# pre-trained function (eval --drift-from). TRAM runs at its default scale s = 0.05; TRAM-θ₀
+# also at s = 1 (the formula taken literally) and 1/(C·B) = 1/320 (the reference code's
+# normalization for 10 classes and batch 32). About 6 minutes on 2 cores.
 #
 #     scripts/tram_experiment.sh [OUT]      (needs data/mnist: plateau data fetch mnist)
 set -euo pipefail
@@ -53,7 +53,7 @@ asam --optimizer asam --base-optimizer adamw --lr 1e-3 --rho 0.5
 tram-initial --optimizer tram --base-optimizer adamw --lr 1e-3 --tram-reference initial
 tram-previous --optimizer tram --base-optimizer adamw --lr 1e-3 --tram-reference previous
 tram-noise --optimizer tram --base-optimizer adamw --lr 1e-3 --tram-reference input-noise
-tram-initial-s0.05 --optimizer tram --base-optimizer adamw --lr 1e-3 --tram-reference initial --tram-scale 0.05
+tram-initial-s1 --optimizer tram --base-optimizer adamw --lr 1e-3 --tram-reference initial --tram-scale 1
 tram-initial-code --optimizer tram --base-optimizer adamw --lr 1e-3 --tram-reference initial --tram-scale 0.003125
 METHODS
 done

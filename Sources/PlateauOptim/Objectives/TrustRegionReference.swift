@@ -41,7 +41,7 @@ public struct TrustRegionReference: ObjectiveTerm {
     private var generator: SeededGenerator
 
     public init<Model: Layer>(
-        model: Model, reference: Reference = .initial, divergence: Divergence = .forward, scale: Float = 1, noise: Float = 1e-2, seed: UInt64 = 0
+        model: Model, reference: Reference = .initial, divergence: Divergence = .forward, scale: Float = 0.05, noise: Float = 1e-2, seed: UInt64 = 0
     ) {
         self.reference = reference
         self.divergence = divergence
