@@ -27,7 +27,7 @@ struct EvalCommand: ParsableCommand {
         if let directory = data.dataDir { c.dataDirectory = directory }
         let (train, test) = try c.loadDatasets()
         var generator = SeededGenerator(seed: 0)
-        let model = try ModelFactory.make(c.model, sampleShape: test.sampleShape, classCount: max(train.classCount, test.classCount), using: &generator)
+        let model = try ModelFactory.make(c.model, sampleShape: test.sampleShape, classCount: max(train.classCount, test.classCount), norm: c.normalizationKind, using: &generator)
         guard test.count > 0 else {
             throw RuntimeError("the test split of \(c.dataset) is empty: nothing to evaluate (a table's test split is 20% of its rows)")
         }

@@ -31,7 +31,7 @@ public struct LoadedCheckpoint {
         try saved.normalization?.check(
             for: train, file: URL(fileURLWithPath: source).lastPathComponent, field: "__metadata__.normalization")
         var generator = SeededGenerator(seed: 0)
-        var model = try ModelFactory.make(c.model, sampleShape: train.sampleShape, classCount: max(train.classCount, rawTest.classCount), using: &generator)
+        var model = try ModelFactory.make(c.model, sampleShape: train.sampleShape, classCount: max(train.classCount, rawTest.classCount), norm: c.normalizationKind, using: &generator)
         try model.load(stateDictionary: saved.model, source: source)
         let normalization = saved.normalization ?? Normalization.fit(train)
         train = normalization.apply(to: train)

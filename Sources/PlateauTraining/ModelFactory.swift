@@ -5,22 +5,33 @@ import PlateauTensor
 public enum ModelFactory {
     public static let names = ["mlp", "lenet", "resnet20", "resnet32", "resnet56", "wrn16-4", "wrn16-8", "wrn28-10", "vit", "mixer"]
 
+    /// The models that take a ``NormalizationKind`` (`--norm`); the others have their own
+    /// normalization (BatchNorm in the ResNets, LayerNorm in ViT and Mixer).
+    public static let normalizable = ["mlp", "lenet"]
+
     /// A freshly initialized model.
     ///
+    /// - Parameter norm: the normalization after each hidden layer (``normalizable`` models only).
     /// - Throws: ``ConfigurationError`` naming the model when the samples do not fit it
-    ///   (LeNet-5 needs 28×28 images, ResNets need `[C, H, W]` images).
+    ///   (LeNet-5 needs 28×28 images, ResNets need `[C, H, W]` images), or naming `norm`
+    ///   when a model that does not take it is given a normalization.
     public static func make(
-        _ name: String, sampleShape: [Int], classCount: Int, using generator: inout some RandomNumberGenerator
+        _ name: String, sampleShape: [Int], classCount: Int, norm: NormalizationKind = .none,
+        using generator: inout some RandomNumberGenerator
     ) throws -> any Layer {
         let features = sampleShape.reduce(1, *)
+        if norm != .none, names.contains(name), !normalizable.contains(name) {
+            throw ConfigurationError(
+                field: "norm", message: "only \(normalizable.joined(separator: " and ")) take a normalization option, got '\(norm.rawValue)' for \(name) (which has its own); use none")
+        }
         switch name {
         case "mlp":
-            return MLP(sizes: [features, 512, 512, classCount], using: &generator)
+            return MLP(sizes: [features, 512, 512, classCount], norm: norm, using: &generator)
         case "lenet":
             guard sampleShape.count == 3, sampleShape[1] == 28, sampleShape[2] == 28 else {
                 throw ConfigurationError(field: "model", message: "lenet expects [C, 28, 28] images, the dataset has samples of shape \(sampleShape)")
             }
-            return LeNet5(inputChannels: sampleShape[0], classCount: classCount, using: &generator)
+            return LeNet5(inputChannels: sampleShape[0], classCount: classCount, norm: norm, using: &generator)
         case "resnet20", "resnet32", "resnet56":
             guard sampleShape.count == 3, sampleShape[1] >= 8, sampleShape[2] >= 8 else {
                 throw ConfigurationError(field: "model", message: "\(name) expects [C, H, W] images of at least 8x8, the dataset has samples of shape \(sampleShape)")

@@ -1,4 +1,5 @@
 import Foundation
+import PlateauNN
 
 /// Everything that defines a training run. It is written to the run directory as
 /// `config.json` and accepted back by `plateau train --config` (JSON or YAML), so a run can
@@ -19,6 +20,11 @@ public struct RunConfiguration: Codable, Sendable, Equatable {
     /// `strings` (class names, numbered in sorted order). Never guessed: one stray non-integer
     /// label must not silently renumber every class.
     public var tableLabels = "integers"
+    /// The normalization after each hidden layer of `lenet` and `mlp`: a
+    /// ``NormalizationKind`` name (`none`, `batch`, `group`, `layer`). `none`, the default,
+    /// is the models as they were before the option, so older runs and checkpoints load as
+    /// they were written.
+    public var norm = "none"
     /// Augment the training images as their dataset declares (``DatasetCatalog/Entry/augmentation``).
     public var augment = false
     public var shuffle = true
@@ -65,6 +71,9 @@ public struct RunConfiguration: Codable, Sendable, Equatable {
 
     public init() {}
 
+    /// ``norm`` as a kind (`none` for an unknown name, which ``validate(using:)`` rejects).
+    public var normalizationKind: NormalizationKind { NormalizationKind(rawValue: norm) ?? .none }
+
     /// The values of ``tableLabels``.
     public static let tableLabelModes = ["integers", "strings"]
 
@@ -89,6 +98,12 @@ public struct RunConfiguration: Codable, Sendable, Equatable {
         guard (0..<1).contains(labelNoise) else { throw fail("label-noise", "expected a rate in [0, 1), got \(labelNoise)") }
         guard Self.tableLabelModes.contains(tableLabels) else {
             throw fail("table-labels", "expected \(Self.tableLabelModes.joined(separator: " or ")), got '\(tableLabels)'")
+        }
+        guard let kind = NormalizationKind(rawValue: norm) else {
+            throw fail("norm", "expected one of \(NormalizationKind.allCases.map(\.rawValue).joined(separator: ", ")), got '\(norm)'")
+        }
+        guard kind == .none || ModelFactory.normalizable.contains(model) else {
+            throw fail("norm", "only \(ModelFactory.normalizable.joined(separator: " and ")) take a normalization, got '\(norm)' for \(model) (which has its own); use none")
         }
         guard ["symmetric", "pair"].contains(labelNoiseKind) else { throw fail("label-noise-kind", "expected symmetric or pair, got '\(labelNoiseKind)'") }
         guard warmupEpochs >= 0, warmupEpochs < epochs || warmupEpochs == 0 else { throw fail("warmup-epochs", "expected fewer warm-up epochs than epochs (\(epochs)), got \(warmupEpochs)") }
@@ -259,7 +274,7 @@ public struct RunConfiguration: Codable, Sendable, Equatable {
         case .augment, .shuffle, .nesterov: return "a boolean (true or false)"
         case .milestones: return path.count > 1 ? "an integer (an epoch)" : "an array of integers (epochs)"
         case .dataDirectory, .output, .initialWeights: return "a string or null"
-        case .model, .dataset, .optimizer, .baseOptimizer, .labelNoiseKind, .tableLabels, .schedule: return "a string"
+        case .model, .dataset, .optimizer, .baseOptimizer, .labelNoiseKind, .tableLabels, .norm, .schedule: return "a string"
         }
     }
 
@@ -331,7 +346,7 @@ public struct RunConfiguration: Codable, Sendable, Equatable {
         }
         try read(.model, &model); try read(.dataset, &dataset); try readOptional(.dataDirectory, &dataDirectory)
         try readOptional(.trainLimit, &trainLimit); try read(.labelNoise, &labelNoise); try read(.labelNoiseKind, &labelNoiseKind)
-        try read(.tableLabels, &tableLabels)
+        try read(.tableLabels, &tableLabels); try read(.norm, &norm)
         try read(.augment, &augment); try read(.shuffle, &shuffle); try read(.epochs, &epochs); try read(.batchSize, &batchSize)
         try read(.optimizer, &optimizer); try read(.baseOptimizer, &baseOptimizer); try read(.learningRate, &learningRate)
         try read(.momentum, &momentum); try read(.nesterov, &nesterov); try read(.weightDecay, &weightDecay)
@@ -391,7 +406,7 @@ public struct RunConfiguration: Codable, Sendable, Equatable {
     /// The file's keys: each field under its `plateau train` flag's name.
     enum CodingKeys: String, CodingKey, CaseIterable {
         case model, dataset, dataDirectory = "data-dir", trainLimit = "train-limit", labelNoise = "label-noise"
-        case labelNoiseKind = "label-noise-kind", tableLabels = "table-labels", augment, shuffle, epochs, batchSize = "batch-size", optimizer
+        case labelNoiseKind = "label-noise-kind", tableLabels = "table-labels", norm, augment, shuffle, epochs, batchSize = "batch-size", optimizer
         case baseOptimizer = "base-optimizer", learningRate = "lr", momentum, nesterov, weightDecay = "weight-decay", schedule
         case warmupEpochs = "warmup-epochs", stepEpochs = "step-epochs", milestones, gamma, labelSmoothing = "label-smoothing"
         case maxGradientNorm = "max-grad-norm", microBatchSize = "micro-batch-size", mSharpness = "m-sharpness"
@@ -436,7 +451,7 @@ public struct RunConfiguration: Codable, Sendable, Equatable {
         try c.encode(model, forKey: .model); try c.encode(dataset, forKey: .dataset)
         try c.encode(dataDirectory, forKey: .dataDirectory); try c.encode(trainLimit, forKey: .trainLimit)
         try c.encode(labelNoise, forKey: .labelNoise); try c.encode(labelNoiseKind, forKey: .labelNoiseKind)
-        try c.encode(tableLabels, forKey: .tableLabels)
+        try c.encode(tableLabels, forKey: .tableLabels); try c.encode(norm, forKey: .norm)
         try c.encode(augment, forKey: .augment); try c.encode(shuffle, forKey: .shuffle); try c.encode(epochs, forKey: .epochs)
         try c.encode(batchSize, forKey: .batchSize); try c.encode(optimizer, forKey: .optimizer)
         try c.encode(baseOptimizer, forKey: .baseOptimizer); try c.encode(learningRate, forKey: .learningRate)

@@ -69,7 +69,7 @@ public struct Trainer {
     /// Runs the whole training and returns its metrics and the trained model.
     public func runReturningModel(observer: inout some TrainingObserver) throws -> (summary: TrainingSummary, model: any Layer) {
         var generator = SeededGenerator(seed: configuration.seed)
-        let model = try ModelFactory.make(configuration.model, sampleShape: train.sampleShape, classCount: max(train.classCount, test.classCount), using: &generator)
+        let model = try ModelFactory.make(configuration.model, sampleShape: train.sampleShape, classCount: max(train.classCount, test.classCount), norm: configuration.normalizationKind, using: &generator)
         return try run(model, observer: &observer)
     }
 

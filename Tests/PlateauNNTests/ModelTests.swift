@@ -121,10 +121,10 @@ struct ModelTests {
         var g = SeededGenerator(seed: 124)
         var resnet = ResNet(depth: 8, using: &g)
         #expect(resnet(random([2, 3, 8, 8], seed: 125)).shape == [2, 10])
-        let lenet = LeNet5(using: &g)
+        var lenet = LeNet5(using: &g)
         #expect(lenet(random([2, 1, 28, 28], seed: 126)).shape == [2, 10])
         #expect(lenet.parameterCount == (1 * 6 * 25 + 6) + (6 * 16 * 25 + 16) + (400 * 120 + 120) + (120 * 84 + 84) + (84 * 10 + 10))
-        let mlp = MLP(sizes: [12, 7, 3], using: &g)
+        var mlp = MLP(sizes: [12, 7, 3], using: &g)
         #expect(mlp(random([5, 3, 2, 2], seed: 127)).shape == [5, 3], "flattens image input")
         #expect(mlp.parameterCount == 12 * 7 + 7 + 7 * 3 + 3)
     }

@@ -219,7 +219,7 @@ private struct BatchLog: LoopObserver {
     var generator = SeededGenerator(seed: 5)
     let model = MLP(sizes: [4, 8, 3], using: &generator)
     let batch = Batch(images: Tensor.randomNormal([10, 4], using: &generator), labels: (0..<10).map { $0 % 3 }, indices: Array(0..<10))
-    let reference = model
+    var reference = model
     let expected = withoutGradients { reference(batch.images) }
     for (method, micro, chunk) in [("sgd", nil, nil), ("sgd", 3, nil), ("sam", 4, 5), ("sam", nil, 4)] as [(String, Int?, Int?)] {
         var c = configuration(method, epochs: 1)

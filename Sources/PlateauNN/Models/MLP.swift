@@ -2,24 +2,36 @@ import PlateauTensor
 
 /// A multilayer perceptron: Linear–ReLU blocks and a final Linear, on flattened input.
 /// Parameters are named `layers.0.weight`, `layers.1.weight`, … (ReLUs hold no parameters).
+///
+/// With a ``NormalizationKind`` other than `none`, hidden layer i is followed by `norms.i`
+/// before its ReLU (PyTorch twin: `self.norms = nn.ModuleList([...])` beside `self.layers`,
+/// `relu(norms[i](layers[i](x)))`): `batch` is `nn.BatchNorm1d`, `group` is
+/// `nn.GroupNorm(G, F)` with the largest G ≤ 32 dividing the width F, `layer` is `nn.LayerNorm(F)`.
 public struct MLP: Layer {
     public var layers: [Linear]
+    /// One per hidden layer, or empty without normalization.
+    public var norms: [NormLayer]
 
     /// - Parameter sizes: input size, hidden sizes, output size, e.g. `[784, 512, 512, 10]`.
-    public init(sizes: [Int], using generator: inout some RandomNumberGenerator) {
+    /// - Parameter norm: the normalization after each hidden layer.
+    public init(sizes: [Int], norm: NormalizationKind = .none, using generator: inout some RandomNumberGenerator) {
         precondition(sizes.count >= 2, "MLP: needs at least input and output sizes, got \(sizes)")
         layers = zip(sizes, sizes.dropFirst()).map { Linear(inputCount: $0, outputCount: $1, using: &generator) }
+        norms = sizes.dropFirst().dropLast().compactMap { NormLayer.forFeatures(norm, $0, groupedFeatures: true) }
     }
 
-    public mutating func visit(_ visitor: ModuleVisitor) { visitor.children("layers", &layers) }
+    public mutating func visit(_ visitor: ModuleVisitor) {
+        visitor.children("layers", &layers)
+        visitor.children("norms", &norms)
+    }
 
-    public func callAsFunction(_ input: Tensor) -> Tensor {
+    public mutating func callAsFunction(_ input: Tensor) -> Tensor {
         let expected = layers[0].weight.shape[1]
         var x = input.rank == 2 ? input : input.flattened()
         precondition(x.shape[1] == expected, "MLP: expected \(expected) input features, got input of shape \(input.shape)")
         for (i, layer) in layers.enumerated() {
             x = layer(x)
-            if i < layers.count - 1 { x = x.relu() }
+            if i < layers.count - 1 { x = norms.isEmpty ? x.relu() : norms[i].rectified(x) }
         }
         return x
     }
