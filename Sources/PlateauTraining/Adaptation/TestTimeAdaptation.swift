@@ -100,7 +100,7 @@ public struct AdaptationError: Error, CustomStringConvertible, LocalizedError, S
     public var errorDescription: String? { message }
 
     /// Throws unless `model` has normalization parameters for `method` to adapt.
-    static func requireNormParameters<M: Layer>(_ model: M, method: String) throws {
+    public static func requireNormParameters<M: Layer>(_ model: M, method: String) throws {
         guard !NormAffineView(model: model).parameters.isEmpty else {
             throw AdaptationError(
                 "\(method) adapts only the affine parameters of normalization layers, and this model has none: "
