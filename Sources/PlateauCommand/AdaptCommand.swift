@@ -78,6 +78,16 @@ struct AdaptCommand: ParsableCommand {
         var generator = SeededGenerator(seed: 0)
         var model = try ModelFactory.make(c.model, sampleShape: shape, classCount: streams[0].dataset.classCount, norm: c.normalizationKind, using: &generator)
         try model.load(stateDictionary: saved.model, source: url.path)
+        if method != .none, batchSize == 1, c.normalizationKind == .batch {
+            throw ValidationError(
+                "--batch-size 1: \(c.model) with --norm batch has BatchNorm after its linear layers, which cannot normalize a single "
+                    + "sample in training mode (PyTorch refuses it too); adapt a --norm group or layer model at batch size 1")
+        }
+        if method != .none, c.normalizationKind == .batch, setting != .mixed, let single = streams.first(where: { $0.dataset.count == 1 }) {
+            throw ValidationError(
+                "--data-dir: the stream \(single.name) has a single sample, which BatchNorm after \(c.model)'s linear layers cannot "
+                    + "normalize in training mode; give it more samples or use --setting mixed")
+        }
         let learningRate = lr ?? method.defaultLearningRate(batchSize: batchSize)
         let classCount = streams[0].dataset.classCount
         let result = try Parallelism.withThreads(threads) {

@@ -91,6 +91,16 @@ extension CLITests {
             let result = try Self.run(["adapt", checkpoint] + arguments)
             #expect(result.status == 64 && result.error.contains(message), "\(arguments): exit \(result.status)\n\(result.error)")
         }
+        let batchRun = directory.appendingPathComponent("bn").path
+        let bn = try Self.run(["train", "--model", "mlp", "--norm", "batch", "--dataset", "mnist", "--data-dir", clean.path, "--epochs", "1",
+                               "--batch-size", "8", "--output", batchRun])
+        #expect(bn.status == 0, "\(bn.error)")
+        let single = try Self.run(["adapt", batchRun + "/checkpoint-last.safetensors", "--method", "sar", "--data-dir", clean.path, "--batch-size", "1"])
+        #expect(single.status == 64 && single.error.contains("--batch-size 1: mlp with --norm batch"), "\(single.error)")
+        // 16 samples in batches of 5: the lone 16th joins the third batch instead of crashing BatchNorm.
+        let lone = try Self.run(["adapt", batchRun + "/checkpoint-last.safetensors", "--method", "tent", "--data-dir", clean.path,
+                                 "--batch-size", "5", "--json"])
+        #expect(lone.status == 0 && lone.output.contains("\"batches\":3"), "\(lone.output)\(lone.error)")
         let badNorm = try Self.run(["train", "--model", "lenet", "--norm", "instance", "--epochs", "1"])
         #expect(badNorm.status == 64 && badNorm.error.contains("norm: expected one of none, batch, group, layer, got 'instance'"), "\(badNorm.error)")
         let resnetNorm = try Self.run(["train", "--model", "resnet20", "--norm", "batch", "--epochs", "1"])

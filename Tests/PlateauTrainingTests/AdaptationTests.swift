@@ -221,3 +221,19 @@ struct AdaptationTests {
         #expect(AdaptationMethod.tent.defaultLearningRate(batchSize: 1) == base / 64 * 2)
     }
 }
+
+@Suite("Adaptation streams")
+struct AdaptationStreamTests {
+    @Test func settingsOrderTheStreams() {
+        let labels = [[2, 0, 1, 0, 2, 1, 0], [1, 1, 0]]
+        let mild = AdaptationSetting.mild.segments(streamSizes: [7, 3], labels: labels, batchSize: 3, seed: 1)
+        #expect(mild.count == 2 && mild[0].map(\.count) == [3, 4] && mild[1].map(\.count) == [3], "a lone 7th sample joins the batch before")
+        #expect(Set(mild[0].flatMap { $0 }.map(\.sample)) == Set(0..<7) && mild[1].flatMap { $0 }.allSatisfy { $0.stream == 1 })
+        let sorted = AdaptationSetting.labelShift.segments(streamSizes: [7, 3], labels: labels, batchSize: 2, seed: 1)
+        #expect(sorted[0].flatMap { $0 }.map { labels[0][$0.sample] } == [0, 0, 0, 1, 1, 2, 2])
+        let mixed = AdaptationSetting.mixed.segments(streamSizes: [7, 3], labels: labels, batchSize: 4, seed: 1)
+        #expect(mixed.count == 1 && mixed[0].map(\.count) == [4, 4, 2] && Set(mixed[0].flatMap { $0 }.map(\.stream)) == [0, 1])
+        #expect(AdaptationSetting.mixed.segments(streamSizes: [7, 3], labels: labels, batchSize: 4, seed: 1).map { $0.map { $0.map(\.sample) } }
+                == mixed.map { $0.map { $0.map(\.sample) } }, "seeded: the same order every time")
+    }
+}

@@ -69,7 +69,8 @@ public struct AdaptationStream: Sendable {
 }
 
 /// How the test streams are presented to the adapting model, after the wild settings of
-/// Niu et al. (2023). In every setting the order within a stream is shuffled with the seed.
+/// Niu et al. (2023). In every setting the order within a stream is shuffled with the seed,
+/// and with batches of more than one sample a lone last sample joins the batch before it.
 ///
 /// - `mild`: each stream on its own, starting from the source model (one corruption at a
 ///   time, i.i.d. labels), as Tent's evaluation does.
@@ -88,7 +89,11 @@ public enum AdaptationSetting: String, CaseIterable, Sendable {
         precondition(batchSize > 0, "AdaptationSetting: batch size must be positive, got \(batchSize)")
         var generator = SeededGenerator(seed: seed)
         func batches(_ items: [(stream: Int, sample: Int)]) -> [[(stream: Int, sample: Int)]] {
-            stride(from: 0, to: items.count, by: batchSize).map { Array(items[$0..<min($0 + batchSize, items.count)]) }
+            var result = stride(from: 0, to: items.count, by: batchSize).map { Array(items[$0..<min($0 + batchSize, items.count)]) }
+            // A lone last sample joins the batch before it: BatchNorm after a linear layer
+            // cannot normalize one value per feature in training mode.
+            if batchSize > 1, result.count > 1, result.last!.count == 1 { result[result.count - 2] += result.removeLast() }
+            return result
         }
         let shuffled = streamSizes.enumerated().map { stream, size in
             (0..<size).shuffled(using: &generator).map { (stream: stream, sample: $0) }
