@@ -46,7 +46,7 @@ import Testing
     @Test func helpListsTheSubcommands() throws {
         let result = try Self.run(["--help"])
         #expect(result.status == 0)
-        for command in ["train", "eval", "demo", "bench", "data"] {
+        for command in ["train", "eval", "adapt", "demo", "bench", "data"] {
             #expect(result.output.contains(command), "--help does not mention \(command)")
         }
     }
