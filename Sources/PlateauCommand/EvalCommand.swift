@@ -66,7 +66,8 @@ struct EvalCommand: ParsableCommand {
         let reference = try Checkpoint.read(from: referenceURL)
         var generator = SeededGenerator(seed: 0)
         var referenceModel = try ModelFactory.make(
-            reference.configuration.model, sampleShape: test.sampleShape, classCount: test.classCount, using: &generator)
+            reference.configuration.model, sampleShape: test.sampleShape, classCount: test.classCount,
+            norm: reference.configuration.normalizationKind, using: &generator)
         try referenceModel.load(stateDictionary: reference.model, source: referenceURL.path)
         try reference.normalization?.check(for: test, file: referenceURL.lastPathComponent, field: "__metadata__.normalization")
         let referenceNormalization = reference.normalization ?? normalization

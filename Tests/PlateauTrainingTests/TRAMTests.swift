@@ -23,7 +23,7 @@ import Testing
 
     @Test func theRadiusIsZeroWhileTheModelIsItsReferenceAndScalesTheDistance() {
         var generator = SeededGenerator(seed: 3)
-        let model = MLP(sizes: [4, 6, 3], using: &generator)
+        var model = MLP(sizes: [4, 6, 3], using: &generator)  // var: a forward pass may update BatchNorm statistics (--norm)
         let batch = StepBatch(inputs: Tensor.randomNormal([5, 4], using: &generator), labels: [0, 1, 2, 0, 1], indices: Array(0..<5), epoch: 0)
         var term = TrustRegionReference(model: model, reference: .initial, scale: 2)
         #expect(term.measurement(for: batch, model: model) == 0)
