@@ -12,7 +12,8 @@ struct AdaptCommand: ParsableCommand {
             Each batch is predicted first and then used for one update of the normalization layers' affine \
             parameters (train with --norm batch, group or layer). --data-dir is an MNIST-format directory with \
             a test split (t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte), or a directory of them such as \
-            <corruption>/<severity>/ from `plateau data make mnist-c`; each is one stream. Settings: mild (each \
+            <corruption>/<severity>/ from `plateau data make mnist-c`; each is one stream (a top-level clean/ among \
+            others is left out). Settings: mild (each \
             stream alone from the source model, shuffled), label-shift (each stream alone, sorted by class), mixed \
             (all streams shuffled into one, adapted continuously). Default learning rate: the SAR authors' rule, \
             0.00025 for batch size ≥ 32, else 0.00025·B/32, doubled for sar at batch size 1.

@@ -36,6 +36,7 @@ extension CLITests {
         try Self.writeBars(to: clean, count: 32, prefix: "t10k", seed: 2, noise: 10)
         try Self.writeBars(to: shifted.appendingPathComponent("noise/5"), count: 40, prefix: "t10k", seed: 3, noise: 90)
         try Self.writeBars(to: shifted.appendingPathComponent("dim/5"), count: 24, prefix: "t10k", seed: 4, scale: 0.4)
+        try Self.writeBars(to: shifted.appendingPathComponent("clean"), count: 8, prefix: "t10k", seed: 7)  // left out
         let run = directory.appendingPathComponent("run").path
         let trained = try Self.run(["train", "--model", "lenet", "--norm", "group", "--dataset", "mnist", "--data-dir", clean.path,
                                     "--epochs", "1", "--batch-size", "16", "--output", run])

@@ -18,8 +18,8 @@ public struct AdaptationStream: Sendable {
     /// The test splits in an MNIST-format (IDX) directory: the directory itself when it
     /// holds `t10k-images-idx3-ubyte` and `t10k-labels-idx1-ubyte` (raw or `.gz`, dotted
     /// names too), else every subdirectory up to three levels down that does, sorted by path
-    /// (`<corruption>/<severity>/` as `plateau data make mnist-c` writes them). Training
-    /// files are not needed.
+    /// (`<corruption>/<severity>/` as `plateau data make mnist-c` writes them), leaving out a
+    /// top-level `clean` among others (mnist-c's unshifted copy). Training files are not needed.
     ///
     /// - Throws: ``AdaptationError`` when the directory is missing or holds no test split;
     ///   ``DataError`` for a malformed file.
@@ -42,6 +42,9 @@ public struct AdaptationStream: Sendable {
             }
         }
         search(directory, [], depth: 0)
+        // mnist-c's clean/ copy is the source domain, not a shift: among other streams it is
+        // left out (point --data-dir at it to adapt on it).
+        if found.count > 1 { found.removeAll { $0.0 == "clean" } }
         guard !found.isEmpty else {
             throw AdaptationError(
                 "\(directory.path) holds no MNIST-format test split (t10k-images-idx3-ubyte and t10k-labels-idx1-ubyte, "
