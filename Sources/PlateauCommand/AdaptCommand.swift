@@ -31,6 +31,9 @@ struct AdaptCommand: ParsableCommand {
     @Option(parsing: .unconditional, help: "Learning rate of the SGD step (default: the SAR authors' rule for the batch size).")
     var lr: Float?
     @Option(parsing: .unconditional, help: "SAR's SAM radius ρ.") var rho: Float = 0.05
+    @Option(parsing: .unconditional, help: "SAR's entropy margin E₀ (default: 0.4·ln C, 0.921 for 10 classes).") var margin: Float?
+    @Option(parsing: .unconditional, help: "SAR's reset threshold e_m on the moving average of the entropy (0: never reset).")
+    var resetThreshold: Float = 0.2
     @Option(parsing: .unconditional, help: "Use only the first N samples of each stream (default: all).") var limit: Int?
     @Option(parsing: .unconditional, help: "Predictions the collapse indicator looks back over.") var collapseWindow: Int = 500
     @Option(parsing: .unconditional, help: "Seed of the stream order.") var seed: UInt64 = 0
@@ -50,6 +53,8 @@ struct AdaptCommand: ParsableCommand {
         try OptionCheck.threads(threads)
         if let lr { try OptionCheck.number(lr, "lr", atLeast: 0, strictly: true) }
         try OptionCheck.number(rho, "rho", atLeast: 0)
+        if let margin { try OptionCheck.number(margin, "margin", atLeast: 0, strictly: true) }
+        try OptionCheck.number(resetThreshold, "reset-threshold", atLeast: 0)
     }
 
     func run() throws {
@@ -94,13 +99,14 @@ struct AdaptCommand: ParsableCommand {
         let result = try Parallelism.withThreads(threads) {
             try adapt(model, method: method, setting: setting, streams: streams, learningRate: learningRate, classCount: classCount)
         }
-        report(result, method: method, learningRate: learningRate, model: c.model, norm: c.norm)
+        report(result, method: method, learningRate: learningRate, model: c.model, norm: c.norm,
+               margin: margin ?? EntropyFilter.defaultMargin(classCount: classCount))
     }
 
     private func adapt<M: Layer>(
         _ model: M, method: AdaptationMethod, setting: AdaptationSetting, streams: [AdaptationStream], learningRate: Float, classCount: Int
     ) throws -> AdaptationResult {
-        let margin = EntropyFilter.defaultMargin(classCount: classCount)
+        let margin = margin ?? EntropyFilter.defaultMargin(classCount: classCount)
         if method != .none {
             do { try AdaptationError.requireNormParameters(model, method: method.rawValue) } catch let error as AdaptationError {
                 throw ValidationError("--method \(method.rawValue): \(error.message)")
@@ -122,11 +128,11 @@ struct AdaptCommand: ParsableCommand {
                                    makeAdapter: { try Tent(model: model, learningRate: learningRate) }, progress: progress)
         case .sar:
             return try adaptOnline(streams: streams, setting: setting, batchSize: batchSize, seed: seed, window: collapseWindow,
-                                   makeAdapter: { try SAR(model: model, learningRate: learningRate, margin: margin, rho: rho) }, progress: progress)
+                                   makeAdapter: { try SAR(model: model, learningRate: learningRate, margin: margin, rho: rho, resetThreshold: resetThreshold) }, progress: progress)
         }
     }
 
-    private func report(_ result: AdaptationResult, method: AdaptationMethod, learningRate: Float, model: String, norm: String) {
+    private func report(_ result: AdaptationResult, method: AdaptationMethod, learningRate: Float, model: String, norm: String, margin: Float) {
         func fields(_ a: OnlineAccuracy) -> [String: Any] {
             ["samples": a.samples, "accuracy": JSONNumbers.fraction(Float(a.accuracy)), "batches": a.batches, "resets": a.resets,
              "collapse": JSONNumbers.fraction(Float(a.collapse)), "label_concentration": JSONNumbers.fraction(Float(a.labelConcentration))]
@@ -142,6 +148,11 @@ struct AdaptCommand: ParsableCommand {
             object["model"] = model
             object["norm"] = norm
             object["seed"] = seed
+            if method == .sar {
+                object["rho"] = Double("\(rho)") ?? Double(rho)
+                object["margin"] = Double("\(margin)") ?? Double(margin)
+                object["reset_threshold"] = Double("\(resetThreshold)") ?? Double(resetThreshold)
+            }
             object["streams"] = result.streams.map { stream in fields(stream.accuracy).merging(["name": stream.name]) { a, _ in a } }
             if let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]) { print(String(decoding: data, as: UTF8.self)) }
             return
@@ -153,7 +164,9 @@ struct AdaptCommand: ParsableCommand {
         }
         let o = result.overall
         var line = String(format: "overall: online accuracy %.2f%% over %d samples in %d batches, %d resets", o.accuracy * 100, o.samples, o.batches, o.resets)
-        if method == .sar { line += ", \(o.kept) samples kept by the entropy filter, \(o.keptTwice) by both" }
+        if method == .sar {
+            line += ", \(o.kept) samples kept by the entropy filter (E₀ \(margin)), \(o.keptTwice) by both; reset threshold \(resetThreshold)"
+        }
         print(line)
     }
 }

@@ -54,6 +54,12 @@ extension CLITests {
         #expect(object["lr"] as? Double == 0.00025 / 64 * 8 * 2, "the default rule for batch size 8")
         #expect((object["kept"] as? Int).map { (0...64).contains($0) } == true && object["resets"] is Int && object["collapse"] is Double)
         #expect(sar.error.contains("batch 8/8"), "progress on standard error: \(sar.error)")
+        #expect(object["reset_threshold"] as? Double == 0.2 && object["rho"] as? Double == 0.05)
+        #expect(abs((object["margin"] as? Double ?? 0) - 0.4 * log(10)) < 1e-6, "E₀ = 0.4·ln 10")
+        let noReset = try Self.run(["adapt", checkpoint, "--method", "sar", "--data-dir", shifted.path, "--reset-threshold", "0",
+                                    "--margin", "3", "--json"])
+        #expect(noReset.status == 0 && noReset.output.contains("\"resets\":0") && noReset.output.contains("\"kept\":64"),
+                "E₀ 3 > ln 10 keeps every sample; threshold 0 never resets: \(noReset.output)\(noReset.error)")
 
         let tent = try Self.run(["adapt", checkpoint, "--method", "tent", "--data-dir", shifted.path, "--setting", "label-shift",
                                  "--batch-size", "1", "--lr", "0.01", "--limit", "10"])
@@ -88,6 +94,8 @@ extension CLITests {
             (["--data-dir", clean.path, "--method", "eata"], "--method: expected one of none, tent, sar, got 'eata'"),
             (["--data-dir", clean.path, "--batch-size", "0"], "--batch-size: expected 1...65536, got 0"),
             (["--data-dir", clean.path, "--lr", "-1"], "--lr: expected a finite number > 0.0"),
+            (["--data-dir", clean.path, "--reset-threshold", "-0.1"], "--reset-threshold: expected a finite number ≥ 0.0"),
+            (["--data-dir", clean.path, "--margin", "0"], "--margin: expected a finite number > 0.0"),
         ] {
             let result = try Self.run(["adapt", checkpoint] + arguments)
             #expect(result.status == 64 && result.error.contains(message), "\(arguments): exit \(result.status)\n\(result.error)")
