@@ -24,6 +24,7 @@ private let cases: [Case] = [
     Case(input: [1, 5, 7, 7], weight: [7, 5, 3, 3], padding: (1, 1)),  // batch 1, odd channel counts
     Case(input: [2, 1, 12, 12], weight: [6, 1, 5, 5]),  // LeNet's first layer, no padding
     Case(input: [2, 4, 9, 11], weight: [5, 4, 3, 2], stride: (1, 2), padding: (2, 1), dilation: (2, 1), bias: false),
+    Case(input: [37, 4, 6, 6], weight: [8, 4, 3, 3], padding: (1, 1)),  // two full chunks of 16 and a remainder
 ]
 
 /// Runs `body` with convolutions on oneDNN (every shape it accepts).
@@ -100,17 +101,26 @@ private func convolutionAndGradients(_ c: Case, seed: UInt64) -> [Tensor] {
         }
     }
 
-    /// Same inputs, same thread count: the same bits, run after run (and after the cache
-    /// holds the primitives).
-    @Test func resultsRepeatBitForBit() throws {
-        let c = Case(input: [16, 16, 12, 12], weight: [16, 16, 3, 3], padding: (1, 1))
+    /// Same inputs: the same bits on a re-run, and the same bits at 1, 2 and 3 threads (the
+    /// batch is split into fixed chunks run single-threaded, and the filter gradient adds the
+    /// chunks in order). Three chunks (16 + 16 + 8 samples), so the split across threads varies.
+    @Test func resultsAreBitIdenticalAcrossRunsAndThreadCounts() throws {
         let onednn = try OneDNNConvolutions(selection: .always)
-        for threads in [1, 2] {
-            let runs = Parallelism.withThreads(threads) {
-                Backends.$convolutions.withValue(onednn) { (0..<3).map { _ in convolutionAndGradients(c, seed: 820) } }
+        for c in [
+            Case(input: [40, 16, 12, 12], weight: [16, 16, 3, 3], padding: (1, 1)),
+            Case(input: [40, 8, 13, 13], weight: [16, 8, 3, 3], stride: (2, 2), padding: (1, 1), bias: false),
+        ] {
+            var runs: [(threads: Int, values: [[Float]])] = []
+            for threads in [1, 2, 3, 2] {
+                let values = Parallelism.withThreads(threads) {
+                    Backends.$convolutions.withValue(onednn) { convolutionAndGradients(c, seed: 820).map(\.scalars) }
+                }
+                runs.append((threads, values))
             }
             for run in runs.dropFirst() {
-                for (a, b) in zip(run, runs[0]) { #expect(a.scalars == b.scalars, "\(threads) threads: a re-run changed the bits") }
+                for (name, (a, b)) in zip(["output", "∂x", "∂w", "∂b"], zip(run.values, runs[0].values)) {
+                    #expect(a == b, "\(c): \(name) at \(run.threads) threads differs from 1 thread")
+                }
             }
         }
     }

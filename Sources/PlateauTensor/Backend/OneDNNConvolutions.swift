@@ -8,17 +8,18 @@ import Glibc
 /// kernels PyTorch's CPU path uses, in oneDNN's blocked layouts (`nChw16c` on AVX-512),
 /// with reorders from and to Plateau's NCHW around each call.
 ///
-/// Primitives are created once per (shape, pass, thread count) and kept in a cache owned by
-/// this value (guarded by a lock; the primitives themselves may run from several tasks at
-/// once, each call bringing its own scratch memory).
+/// Primitives are created once per shape and kept in a cache owned by this value (guarded
+/// by a lock; the primitives themselves may run from several threads at once, each call
+/// bringing its own scratch memory).
 ///
-/// Threads: Debian builds oneDNN on OpenMP. Each call sets the calling thread's OpenMP
-/// thread count to ``Parallelism/threadCount`` (an OpenMP setting that is per thread, so
-/// concurrent tasks with different counts do not see each other's), and primitives are
-/// cached per count, since oneDNN fixes its work split when it creates one. Results are
-/// bit-identical from run to run at a given count. Across counts they are not in general:
-/// the backward-weights pass sums over the batch in per-thread partial sums (see
-/// docs/results.md, "Issue 11: oneDNN", for what was measured).
+/// Threads: Debian builds oneDNN on OpenMP, whose idle workers spin for the cores while
+/// Plateau's own loops run (measured: LeNet's step 2.6x slower at 2 threads). So oneDNN
+/// runs single-threaded (the calling thread's OpenMP count is set to 1 around each call) and
+/// Plateau splits the batch into fixed chunks of ``chunkSize`` samples spread over
+/// ``Parallelism/threadCount`` threads, as the lowering does. Each chunk's result depends only
+/// on its shape, and the filter gradient adds the chunks' partial sums in chunk order, so
+/// results are bit-identical across runs and across thread counts on one machine. Across
+/// machines they are not: oneDNN picks its kernels by instruction set (AVX2, AVX-512).
 public final class OneDNNConvolutions: ConvolutionBackend, @unchecked Sendable {
     /// Which shapes go to oneDNN.
     public enum Selection: Sendable, Equatable {
@@ -62,62 +63,112 @@ public final class OneDNNConvolutions: ConvolutionBackend, @unchecked Sendable {
         true
     }
 
+    /// Samples per oneDNN call. Fixed, never derived from the thread count: the filter
+    /// gradient is summed chunk by chunk in chunk order, so the chunk size is part of the
+    /// arithmetic (as `Tensor.convolutionChunkSize` is for the lowering).
+    public static let chunkSize = 16
+
     private struct Key: Hashable {
         var shape: ConvolutionShape
         var hasBias: Bool
-        var threads: Int
+    }
+
+    /// The shapes of a batch's chunks: full ones, then the remainder.
+    private static func chunks(of shape: ConvolutionShape) -> (count: Int, shape: (Int) -> ConvolutionShape, first: (Int) -> Int) {
+        let count = (shape.batch + chunkSize - 1) / chunkSize
+        return (count, { chunk in
+            var s = shape
+            s.batch = Swift.min(shape.batch, (chunk + 1) * chunkSize) - chunk * chunkSize
+            return s
+        }, { $0 * chunkSize })
     }
 
     // MARK: - ConvolutionBackend
 
     public func prepare(_ shape: ConvolutionShape, hasBias: Bool) -> Bool {
         if selection == .measured && !OneDNNConvolutions.measuredFaster(shape) { return false }
-        return entry(shape, hasBias: hasBias) != nil
+        let chunks = OneDNNConvolutions.chunks(of: shape)
+        // The full chunk and the remainder (the last chunk) are the only two shapes.
+        return [0, chunks.count - 1].allSatisfy { entry(chunks.shape($0), hasBias: hasBias) != nil }
     }
 
     public func forward(
         _ shape: ConvolutionShape, input: UnsafePointer<Float>, weight: UnsafePointer<Float>,
         bias: UnsafePointer<Float>?, output: UnsafeMutablePointer<Float>
     ) {
-        let entry = preparedEntry(shape, hasBias: bias != nil)
-        var buffers: [Int32: UnsafeMutableRawPointer] = [
-            DNNL_ARG_SRC: UnsafeMutableRawPointer(mutating: input),
-            DNNL_ARG_WEIGHTS: UnsafeMutableRawPointer(mutating: weight),
-            DNNL_ARG_DST: UnsafeMutableRawPointer(output),
-        ]
-        if let bias { buffers[DNNL_ARG_BIAS] = UnsafeMutableRawPointer(mutating: bias) }
-        run(entry.forward, buffers, shape)
+        let (oh, ow) = shape.outputSize
+        let inputSample = shape.channels * shape.height * shape.width, outputSample = shape.outputChannels * oh * ow
+        let chunks = OneDNNConvolutions.chunks(of: shape)
+        parallelFor(chunks.count, grain: 1) { range in
+            for chunk in range {
+                let s = chunks.shape(chunk), first = chunks.first(chunk)
+                let entry = preparedEntry(s, hasBias: bias != nil)
+                var buffers: [Int32: UnsafeMutableRawPointer] = [
+                    DNNL_ARG_SRC: UnsafeMutableRawPointer(mutating: input + first * inputSample),
+                    DNNL_ARG_WEIGHTS: UnsafeMutableRawPointer(mutating: weight),
+                    DNNL_ARG_DST: UnsafeMutableRawPointer(output + first * outputSample),
+                ]
+                if let bias { buffers[DNNL_ARG_BIAS] = UnsafeMutableRawPointer(mutating: bias) }
+                run(entry.forward, buffers, s)
+            }
+        }
     }
 
     public func backwardData(
         _ shape: ConvolutionShape, outputGradient: UnsafePointer<Float>, weight: UnsafePointer<Float>,
         inputGradient: UnsafeMutablePointer<Float>
     ) {
-        let entry = preparedEntry(shape, hasBias: false)
-        if entry.croppedInput { inputGradient.initialize(repeating: 0, count: shape.batch * shape.channels * shape.height * shape.width) }
-        run(entry.backwardData, [
-            DNNL_ARG_DIFF_DST: UnsafeMutableRawPointer(mutating: outputGradient),
-            DNNL_ARG_WEIGHTS: UnsafeMutableRawPointer(mutating: weight),
-            DNNL_ARG_DIFF_SRC: UnsafeMutableRawPointer(inputGradient),
-        ], shape)
+        let (oh, ow) = shape.outputSize
+        let inputSample = shape.channels * shape.height * shape.width, outputSample = shape.outputChannels * oh * ow
+        let chunks = OneDNNConvolutions.chunks(of: shape)
+        parallelFor(chunks.count, grain: 1) { range in
+            for chunk in range {
+                let s = chunks.shape(chunk), first = chunks.first(chunk)
+                let entry = preparedEntry(s, hasBias: false)
+                let dx = inputGradient + first * inputSample
+                if entry.croppedInput { dx.initialize(repeating: 0, count: s.batch * inputSample) }
+                run(entry.backwardData, [
+                    DNNL_ARG_DIFF_DST: UnsafeMutableRawPointer(mutating: outputGradient + first * outputSample),
+                    DNNL_ARG_WEIGHTS: UnsafeMutableRawPointer(mutating: weight),
+                    DNNL_ARG_DIFF_SRC: UnsafeMutableRawPointer(dx),
+                ], s)
+            }
+        }
     }
 
     public func backwardWeights(
         _ shape: ConvolutionShape, input: UnsafePointer<Float>, outputGradient: UnsafePointer<Float>,
         weightGradient: UnsafeMutablePointer<Float>
     ) {
-        let entry = preparedEntry(shape, hasBias: false)
-        run(entry.backwardWeights, [
-            DNNL_ARG_SRC: UnsafeMutableRawPointer(mutating: input),
-            DNNL_ARG_DIFF_DST: UnsafeMutableRawPointer(mutating: outputGradient),
-            DNNL_ARG_DIFF_WEIGHTS: UnsafeMutableRawPointer(weightGradient),
-        ], shape)
+        let (oh, ow) = shape.outputSize
+        let inputSample = shape.channels * shape.height * shape.width, outputSample = shape.outputChannels * oh * ow
+        let weightCount = shape.outputChannels * shape.channels * shape.kernelHeight * shape.kernelWidth
+        let chunks = OneDNNConvolutions.chunks(of: shape)
+        // Chunk 0 writes the result, every other chunk a partial sum; added in chunk order.
+        var partials = [Float](unsafeUninitializedCapacity: (chunks.count - 1) * weightCount) { $1 = (chunks.count - 1) * weightCount }
+        partials.withUnsafeMutableBufferPointer { partials in
+            parallelFor(chunks.count, grain: 1) { range in
+                for chunk in range {
+                    let s = chunks.shape(chunk), first = chunks.first(chunk)
+                    let entry = preparedEntry(s, hasBias: false)
+                    let target = chunk == 0 ? weightGradient : partials.baseAddress! + (chunk - 1) * weightCount
+                    run(entry.backwardWeights, [
+                        DNNL_ARG_SRC: UnsafeMutableRawPointer(mutating: input + first * inputSample),
+                        DNNL_ARG_DIFF_DST: UnsafeMutableRawPointer(mutating: outputGradient + first * outputSample),
+                        DNNL_ARG_DIFF_WEIGHTS: UnsafeMutableRawPointer(target),
+                    ], s)
+                }
+            }
+            for chunk in 1..<Swift.max(chunks.count, 1) {
+                addVector(partials.baseAddress! + (chunk - 1) * weightCount, into: weightGradient, count: weightCount)
+            }
+        }
     }
 
     // MARK: - Cache
 
-    /// The entry for `shape` at the current thread count. The backward passes do not depend
-    /// on the bias: they use the entry without one.
+    /// The entry of a chunk's shape. The backward passes do not depend on the bias: they
+    /// use the entry without one.
     private func preparedEntry(_ shape: ConvolutionShape, hasBias: Bool) -> Entry {
         guard let entry = entry(shape, hasBias: hasBias) else {
             preconditionFailure("OneDNNConvolutions: oneDNN declined \(shape), which prepare(_:hasBias:) accepted")
@@ -126,10 +177,10 @@ public final class OneDNNConvolutions: ConvolutionBackend, @unchecked Sendable {
     }
 
     private func entry(_ shape: ConvolutionShape, hasBias: Bool) -> Entry? {
-        let key = Key(shape: shape, hasBias: hasBias, threads: Parallelism.threadCount)
+        let key = Key(shape: shape, hasBias: hasBias)
         if let cached = lock.withLock({ entries[key] }) { return cached }
         // Created outside the lock (it JIT-compiles kernels); a race creates two and keeps one.
-        let created = OpenMP.withThreads(key.threads) { Entry(engine: engine, shape: shape, hasBias: hasBias) }
+        let created = OpenMP.withThreads(1) { Entry(engine: engine, shape: shape, hasBias: hasBias) }
         return lock.withLock {
             if let cached = entries[key] { return cached }
             entries[key] = .some(created)
@@ -142,7 +193,7 @@ public final class OneDNNConvolutions: ConvolutionBackend, @unchecked Sendable {
     /// Runs one pass: reorders each NCHW input into the primitive's layout, executes it, and
     /// reorders its outputs back.
     private func run(_ pass: Pass, _ buffers: [Int32: UnsafeMutableRawPointer], _ shape: ConvolutionShape) {
-        OpenMP.withThreads(Parallelism.threadCount) {
+        OpenMP.withThreads(1) {
             var stream: dnnl_stream_t?
             check(dnnl_stream_create(&stream, engine, dnnl_stream_default_flags.rawValue), "stream", shape)
             defer { dnnl_stream_destroy(stream) }
