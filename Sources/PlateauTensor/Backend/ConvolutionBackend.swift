@@ -81,13 +81,13 @@ public protocol ConvolutionBackend: Sendable {
 
 extension Backends {
     /// The environment variable that chooses the default convolution path of a process:
-    /// `lowering` (the default: im2col / row shifts and the gemm backend), `onednn` (every
-    /// shape oneDNN accepts) or `auto` (oneDNN where it measured faster; see
-    /// ``OneDNNConvolutions/Selection-swift.enum/measured``).
+    /// `auto` (the default: oneDNN where it measured faster, see
+    /// ``OneDNNConvolutions/Selection-swift.enum/measured``), `onednn` (every shape oneDNN
+    /// accepts) or `lowering` (im2col / row shifts and the gemm backend, the reference).
     public static let convolutionsVariable = "PLATEAU_CONVOLUTIONS"
 
-    /// The convolution kernels used in this task: `nil` lowers every convolution to products
-    /// on ``current``. Bind another for a scope with
+    /// The convolution kernels used in this task (by default oneDNN where it measured faster,
+    /// see ``convolutionsVariable``): `nil` lowers every convolution to products on ``current``. Bind another for a scope with
     /// `Backends.$convolutions.withValue(try OneDNNConvolutions()) { … }`.
     ///
     /// A task-local of its own rather than a property of the gemm backend, because the two are
@@ -95,14 +95,15 @@ extension Backends {
     /// convolution path comes from ``convolutionsVariable``, so one binary compares both.
     @TaskLocal public static var convolutions: (any ConvolutionBackend)? = Backends.convolutionsFromEnvironment()
 
-    /// The convolution backend ``convolutionsVariable`` names (`nil` for `lowering` or when unset).
+    /// The convolution backend ``convolutionsVariable`` names (`nil` for `lowering`; unset or
+    /// empty is `auto`).
     ///
     /// - Throws: ``BackendError`` for an unknown value, or when oneDNN cannot start.
     public static func convolutions(named value: String?) throws -> (any ConvolutionBackend)? {
-        switch value ?? "lowering" {
-        case "", "lowering": return nil
+        switch value ?? "" {
+        case "lowering": return nil
         case "onednn": return try OneDNNConvolutions(selection: .always)
-        case "auto": return try OneDNNConvolutions(selection: .measured)
+        case "", "auto": return try OneDNNConvolutions(selection: .measured)
         case let other:
             throw BackendError(
                 "\(convolutionsVariable): expected lowering, onednn or auto, found '\(other)'")
@@ -110,7 +111,8 @@ extension Backends {
     }
 
     /// The default of ``convolutions``: a bad value is reported once on standard error and
-    /// the lowering used (a default value cannot throw, and a typo must not stop a run).
+    /// the lowering used (a default value cannot throw, and a typo must not stop a run), as
+    /// when oneDNN cannot start.
     private static func convolutionsFromEnvironment() -> (any ConvolutionBackend)? {
         do {
             return try convolutions(named: ProcessInfo.processInfo.environment[convolutionsVariable])
