@@ -16,9 +16,9 @@ import PackageDescription
 //                       terms (SAF, MESA)
 //   PlateauData         datasets, batches, augmentation, safetensors -> Tensor, CZlib
 //   PlateauNN           modules, layers, models, losses              -> Tensor
-//   PlateauTensor       tensors, autodiff, ops, backend              -> COpenBLAS
+//   PlateauTensor       tensors, autodiff, ops, backend              -> COpenBLAS, CDNNL
 //
-// Only the backend file in PlateauTensor imports COpenBLAS; only Gzip.swift imports CZlib.
+// Only the backend files in PlateauTensor import COpenBLAS and CDNNL; only Gzip.swift imports CZlib.
 let strict: [SwiftSetting] = [.swiftLanguageMode(.v6)]
 
 let package = Package(
@@ -43,6 +43,12 @@ let package = Package(
             pkgConfig: "openblas",
             providers: [.apt(["libopenblas-dev"])]
         ),
+        // oneDNN's convolution primitives (Debian: libdnnl-dev, which ships no pkg-config file).
+        // Only the oneDNN backend file in PlateauTensor imports it.
+        .systemLibrary(
+            name: "CDNNL",
+            providers: [.apt(["libdnnl-dev"])]
+        ),
         // zlib's inflate, for .gz datasets (Debian: zlib1g-dev). Only PlateauData imports it.
         .systemLibrary(
             name: "CZlib",
@@ -51,7 +57,7 @@ let package = Package(
         ),
 
         // MARK: - Public API
-        .target(name: "PlateauTensor", dependencies: ["COpenBLAS"], swiftSettings: strict),
+        .target(name: "PlateauTensor", dependencies: ["COpenBLAS", "CDNNL"], swiftSettings: strict),
         .target(name: "PlateauNN", dependencies: ["PlateauTensor"], swiftSettings: strict),
         .target(name: "PlateauOptim", dependencies: ["PlateauTensor", "PlateauNN"], swiftSettings: strict),
         .target(name: "PlateauAnalysis", dependencies: ["PlateauTensor", "PlateauNN", "PlateauData"], swiftSettings: strict),

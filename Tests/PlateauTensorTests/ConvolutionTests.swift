@@ -33,28 +33,41 @@ struct ConvCase: CustomTestStringConvertible, Sendable {
         ConvCase(input: [9, 1, 5, 5], weight: [2, 1, 3, 3], stride: (2, 2), padding: (1, 1)),
     ]
 
-    @Test(arguments: cases) func forwardMatchesDirectLoop(_ c: ConvCase) {
+    /// Runs `body` with convolutions lowered to products and again on oneDNN, so both paths
+    /// meet the same checks.
+    static func onEveryConvolutionPath(_ body: () -> Void) throws {
+        Backends.$convolutions.withValue(nil, operation: body)
+        try Backends.$convolutions.withValue(OneDNNConvolutions(), operation: body)
+    }
+
+    @Test(arguments: cases) func forwardMatchesDirectLoop(_ c: ConvCase) throws {
         let x = u(c.input, 100), w = u(c.weight, 101), b = c.bias ? u([c.weight[0]], 102) : nil
-        let y = x.conv2d(weight: w, bias: b, stride: c.stride, padding: c.padding, dilation: c.dilation, groups: c.groups)
         let expected = naiveConv2d(x, w, bias: b, stride: c.stride, padding: c.padding, dilation: c.dilation, groups: c.groups)
-        expectClose(y, expected, relative: 1e-5, absolute: 1e-5)
-        let reference = Backends.$current.withValue(ReferenceBackend()) {
-            x.conv2d(weight: w, bias: b, stride: c.stride, padding: c.padding, dilation: c.dilation, groups: c.groups)
+        try Self.onEveryConvolutionPath {
+            let y = x.conv2d(weight: w, bias: b, stride: c.stride, padding: c.padding, dilation: c.dilation, groups: c.groups)
+            expectClose(y, expected, relative: 1e-5, absolute: 1e-5, "\(Backends.convolutions?.name ?? "lowering")")
         }
+        let reference = Backends.$convolutions.withValue(nil) { Backends.$current.withValue(ReferenceBackend()) {
+            x.conv2d(weight: w, bias: b, stride: c.stride, padding: c.padding, dilation: c.dilation, groups: c.groups)
+        } }
         expectClose(reference, expected, relative: 1e-5, absolute: 1e-5)
     }
 
-    @Test(arguments: cases) func gradient(_ c: ConvCase) {
+    @Test(arguments: cases) func gradient(_ c: ConvCase) throws {
         var inputs = [u(c.input, 103), u(c.weight, 104)]
         if c.bias { inputs.append(u([c.weight[0]], 105)) }
-        checkGradients(at: inputs) { t in
-            t[0].conv2d(weight: t[1], bias: c.bias ? t[2] : nil, stride: c.stride, padding: c.padding, dilation: c.dilation, groups: c.groups)
+        try Self.onEveryConvolutionPath {
+            checkGradients(at: inputs) { t in
+                t[0].conv2d(weight: t[1], bias: c.bias ? t[2] : nil, stride: c.stride, padding: c.padding, dilation: c.dilation, groups: c.groups)
+            }
         }
     }
 
-    @Test(arguments: cases) func secondOrder(_ c: ConvCase) {
-        checkSecondOrderGradients(at: [u(c.input, 106), u(c.weight, 107)]) { t in
-            t[0].conv2d(weight: t[1], stride: c.stride, padding: c.padding, dilation: c.dilation, groups: c.groups)
+    @Test(arguments: cases) func secondOrder(_ c: ConvCase) throws {
+        try Self.onEveryConvolutionPath {
+            checkSecondOrderGradients(at: [u(c.input, 106), u(c.weight, 107)]) { t in
+                t[0].conv2d(weight: t[1], stride: c.stride, padding: c.padding, dilation: c.dilation, groups: c.groups)
+            }
         }
     }
 

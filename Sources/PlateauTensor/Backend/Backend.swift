@@ -4,7 +4,9 @@
 /// im2col), attention — reduces to `gemm`, so a backend is one method. ``OpenBLASBackend``
 /// (Linux) is the default; ``ReferenceBackend`` is plain Swift loops, the oracle the tests
 /// compare against. An Accelerate backend on macOS is one more conforming type calling
-/// `cblas_sgemm` from Accelerate.
+/// `cblas_sgemm` from Accelerate. Convolutions may instead run on a library's own kernels
+/// (``ConvolutionBackend``, chosen by ``Backends/convolutions``); this lowering stays their
+/// reference.
 ///
 /// Matrices are row-major. The call computes
 /// `C = alpha * op(A) * op(B) + beta * C` where `op(X)` is `X` or `Xᵀ`,

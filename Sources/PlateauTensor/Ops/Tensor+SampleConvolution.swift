@@ -27,6 +27,12 @@ extension Tensor {
         let chunks = (n + chunkSize - 1) / chunkSize
         let backend = Backends.current
         let input = self
+        if n > 0, let native = Backends.convolutions {
+            let shape = ConvolutionShape(input: self.shape, weight: weight.shape, g)
+            if native.prepare(shape, hasBias: bias != nil) {
+                return convolvedNatively(weight: weight, bias: bias, shape: shape, backend: native)
+            }
+        }
         if let same = SameConvolution(g, height: h, width: w, channels: c) {
             return convolvedSameSampleBySample(weight: weight, bias: bias, same: same, geometry: g)
         }
@@ -207,6 +213,49 @@ extension Tensor {
             ]
             if bias != nil { results.append(needsBias ? gradient.channelSums() : nil) }
             return results
+        }, differentiable: { gradient, _ in
+            Tensor.convolutionPullbackComposite(gradient, input: input, weight: weight, hasBias: bias != nil, g)
+        })
+    }
+
+    /// ``convolvedSampleBySample(weight:bias:geometry:)`` on a library's kernels (one call per
+    /// pass for the whole batch). A recorded backward pass still differentiates the composite
+    /// pullback, so second-order derivatives are the lowering's.
+    func convolvedNatively(weight: Tensor, bias: Tensor?, shape: ConvolutionShape, backend: any ConvolutionBackend) -> Tensor {
+        let (oh, ow) = shape.outputSize
+        let outputShape = [shape.batch, shape.outputChannels, oh, ow]
+        let values = scalars.withUnsafeBufferPointer { x in
+            weight.scalars.withUnsafeBufferPointer { filters in
+                makeScalars(count: outputShape.product) { out in
+                    if let bias {
+                        bias.scalars.withUnsafeBufferPointer { b in
+                            backend.forward(shape, input: x.baseAddress!, weight: filters.baseAddress!, bias: b.baseAddress!, output: out)
+                        }
+                    } else {
+                        backend.forward(shape, input: x.baseAddress!, weight: filters.baseAddress!, bias: nil, output: out)
+                    }
+                }
+            }
+        }
+        let input = self, g = shape.geometry
+        let needsInput = node != nil, needsWeight = weight.node != nil, needsBias = bias?.node != nil
+        let inputs = bias.map { [self, weight, $0] } ?? [self, weight]
+        return Tensor.fused(.convolution, shape: outputShape, scalars: values, inputs: inputs, fast: { gradient, _ in
+            let results: [Tensor?] = gradient.scalars.withUnsafeBufferPointer { dy in
+                let inputGradient: Tensor? = needsInput ? weight.scalars.withUnsafeBufferPointer { filters in
+                    Tensor(shape: input.shape, scalars: makeScalars(count: input.count) { dx in
+                        backend.backwardData(shape, outputGradient: dy.baseAddress!, weight: filters.baseAddress!, inputGradient: dx)
+                    })
+                } : nil
+                let weightGradient: Tensor? = needsWeight ? input.scalars.withUnsafeBufferPointer { x in
+                    Tensor(shape: weight.shape, scalars: makeScalars(count: weight.count) { dw in
+                        backend.backwardWeights(shape, input: x.baseAddress!, outputGradient: dy.baseAddress!, weightGradient: dw)
+                    })
+                } : nil
+                return [inputGradient, weightGradient]
+            }
+            // The bias gradient keeps Plateau's fixed-order sums (independent of threads).
+            return bias == nil ? results : results + [needsBias ? gradient.channelSums() : nil]
         }, differentiable: { gradient, _ in
             Tensor.convolutionPullbackComposite(gradient, input: input, weight: weight, hasBias: bias != nil, g)
         })

@@ -1,0 +1,445 @@
+internal import CDNNL
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Convolutions on oneDNN's primitives (Debian: `libdnnl-dev`, oneDNN 2.6): the JIT
+/// kernels PyTorch's CPU path uses, in oneDNN's blocked layouts (`nChw16c` on AVX-512),
+/// with reorders from and to Plateau's NCHW around each call.
+///
+/// Primitives are created once per shape and kept in a cache owned by this value (guarded
+/// by a lock; the primitives themselves may run from several threads at once, each call
+/// bringing its own scratch memory).
+///
+/// Threads: Debian builds oneDNN on OpenMP, whose idle workers spin for the cores while
+/// Plateau's own loops run (measured: LeNet's step 2.6x slower at 2 threads). So oneDNN
+/// runs single-threaded (the calling thread's OpenMP count is set to 1 around each call) and
+/// Plateau splits the batch into fixed chunks of ``chunkSize`` samples spread over
+/// ``Parallelism/threadCount`` threads, as the lowering does. Each chunk's result depends only
+/// on its shape, and the filter gradient adds the chunks' partial sums in chunk order, so
+/// results are bit-identical across runs and across thread counts on one machine. Across
+/// machines they are not: oneDNN picks its kernels by instruction set (AVX2, AVX-512).
+public final class OneDNNConvolutions: ConvolutionBackend, @unchecked Sendable {
+    /// Which shapes go to oneDNN.
+    public enum Selection: Sendable, Equatable {
+        /// Every shape oneDNN can compute.
+        case always
+        /// Only shapes where oneDNN measured faster than the lowering on this project's
+        /// benchmark machine (``OneDNNConvolutions/measuredFaster(_:)``).
+        case measured
+    }
+
+    /// Which shapes go to oneDNN.
+    public let selection: Selection
+    public var name: String { selection == .always ? "onednn" : "onednn-auto" }
+
+    // Handles are created in `init` and destroyed in `deinit`; the cache is only touched
+    // under `lock`, and cached entries are immutable.
+    private let engine: dnnl_engine_t
+    private let lock = NSLock()
+    private var entries: [Key: Entry?] = [:]
+
+    /// Starts a oneDNN CPU engine.
+    ///
+    /// - Throws: ``BackendError`` when oneDNN cannot create its engine.
+    public init(selection: Selection = .always) throws {
+        var engine: dnnl_engine_t?
+        let status = dnnl_engine_create(&engine, dnnl_cpu, 0)
+        guard status == dnnl_success, let engine else {
+            throw BackendError("oneDNN: cannot create a CPU engine (status \(status.rawValue))")
+        }
+        self.engine = engine
+        self.selection = selection
+    }
+
+    deinit {
+        entries.removeAll()
+        dnnl_engine_destroy(engine)
+    }
+
+    /// The rule behind ``Selection-swift.enum/measured``: every shape, so far. Each layer of
+    /// ResNet-20 and LeNet-5 at batch 128 measured faster on oneDNN, forward and forward +
+    /// backward, by 1.2x (LeNet's one-channel first layer, forward + backward) to 9.6x (docs/results.md, "Issue 11:
+    /// oneDNN"; `PLATEAU_CONVOLUTION_TIMINGS=1 swift test -c release --filter
+    /// ConvolutionTimings`). A shape measured slower is routed back to the lowering here.
+    public static func measuredFaster(_ shape: ConvolutionShape) -> Bool {
+        true
+    }
+
+    /// Samples per oneDNN call. Fixed, never derived from the thread count: the filter
+    /// gradient is summed chunk by chunk in chunk order, so the chunk size is part of the
+    /// arithmetic (as `Tensor.convolutionChunkSize` is for the lowering).
+    public static let chunkSize = 16
+
+    private struct Key: Hashable {
+        var shape: ConvolutionShape
+        var hasBias: Bool
+    }
+
+    /// The shapes of a batch's chunks: full ones, then the remainder.
+    private static func chunks(of shape: ConvolutionShape) -> (count: Int, shape: (Int) -> ConvolutionShape, first: (Int) -> Int) {
+        let count = (shape.batch + chunkSize - 1) / chunkSize
+        return (count, { chunk in
+            var s = shape
+            s.batch = Swift.min(shape.batch, (chunk + 1) * chunkSize) - chunk * chunkSize
+            return s
+        }, { $0 * chunkSize })
+    }
+
+    // MARK: - ConvolutionBackend
+
+    public func prepare(_ shape: ConvolutionShape, hasBias: Bool) -> Bool {
+        if selection == .measured && !OneDNNConvolutions.measuredFaster(shape) { return false }
+        let chunks = OneDNNConvolutions.chunks(of: shape)
+        // The full chunk and the remainder (the last chunk) are the only two shapes.
+        return [0, chunks.count - 1].allSatisfy { entry(chunks.shape($0), hasBias: hasBias) != nil }
+    }
+
+    public func forward(
+        _ shape: ConvolutionShape, input: UnsafePointer<Float>, weight: UnsafePointer<Float>,
+        bias: UnsafePointer<Float>?, output: UnsafeMutablePointer<Float>
+    ) {
+        let (oh, ow) = shape.outputSize
+        let inputSample = shape.channels * shape.height * shape.width, outputSample = shape.outputChannels * oh * ow
+        let chunks = OneDNNConvolutions.chunks(of: shape)
+        parallelFor(chunks.count, grain: 1) { range in
+            for chunk in range {
+                let s = chunks.shape(chunk), first = chunks.first(chunk)
+                let entry = preparedEntry(s, hasBias: bias != nil)
+                var buffers: [Int32: UnsafeMutableRawPointer] = [
+                    DNNL_ARG_SRC: UnsafeMutableRawPointer(mutating: input + first * inputSample),
+                    DNNL_ARG_WEIGHTS: UnsafeMutableRawPointer(mutating: weight),
+                    DNNL_ARG_DST: UnsafeMutableRawPointer(output + first * outputSample),
+                ]
+                if let bias { buffers[DNNL_ARG_BIAS] = UnsafeMutableRawPointer(mutating: bias) }
+                run(entry.forward, buffers, s)
+            }
+        }
+    }
+
+    public func backwardData(
+        _ shape: ConvolutionShape, outputGradient: UnsafePointer<Float>, weight: UnsafePointer<Float>,
+        inputGradient: UnsafeMutablePointer<Float>
+    ) {
+        let (oh, ow) = shape.outputSize
+        let inputSample = shape.channels * shape.height * shape.width, outputSample = shape.outputChannels * oh * ow
+        let chunks = OneDNNConvolutions.chunks(of: shape)
+        parallelFor(chunks.count, grain: 1) { range in
+            for chunk in range {
+                let s = chunks.shape(chunk), first = chunks.first(chunk)
+                let entry = preparedEntry(s, hasBias: false)
+                let dx = inputGradient + first * inputSample
+                if entry.croppedInput { dx.initialize(repeating: 0, count: s.batch * inputSample) }
+                run(entry.backwardData, [
+                    DNNL_ARG_DIFF_DST: UnsafeMutableRawPointer(mutating: outputGradient + first * outputSample),
+                    DNNL_ARG_WEIGHTS: UnsafeMutableRawPointer(mutating: weight),
+                    DNNL_ARG_DIFF_SRC: UnsafeMutableRawPointer(dx),
+                ], s)
+            }
+        }
+    }
+
+    public func backwardWeights(
+        _ shape: ConvolutionShape, input: UnsafePointer<Float>, outputGradient: UnsafePointer<Float>,
+        weightGradient: UnsafeMutablePointer<Float>
+    ) {
+        let (oh, ow) = shape.outputSize
+        let inputSample = shape.channels * shape.height * shape.width, outputSample = shape.outputChannels * oh * ow
+        let weightCount = shape.outputChannels * shape.channels * shape.kernelHeight * shape.kernelWidth
+        let chunks = OneDNNConvolutions.chunks(of: shape)
+        // Chunk 0 writes the result, every other chunk a partial sum; added in chunk order.
+        var partials = [Float](unsafeUninitializedCapacity: (chunks.count - 1) * weightCount) { $1 = (chunks.count - 1) * weightCount }
+        partials.withUnsafeMutableBufferPointer { partials in
+            parallelFor(chunks.count, grain: 1) { range in
+                for chunk in range {
+                    let s = chunks.shape(chunk), first = chunks.first(chunk)
+                    let entry = preparedEntry(s, hasBias: false)
+                    let target = chunk == 0 ? weightGradient : partials.baseAddress! + (chunk - 1) * weightCount
+                    run(entry.backwardWeights, [
+                        DNNL_ARG_SRC: UnsafeMutableRawPointer(mutating: input + first * inputSample),
+                        DNNL_ARG_DIFF_DST: UnsafeMutableRawPointer(mutating: outputGradient + first * outputSample),
+                        DNNL_ARG_DIFF_WEIGHTS: UnsafeMutableRawPointer(target),
+                    ], s)
+                }
+            }
+            for chunk in 1..<Swift.max(chunks.count, 1) {
+                addVector(partials.baseAddress! + (chunk - 1) * weightCount, into: weightGradient, count: weightCount)
+            }
+        }
+    }
+
+    // MARK: - Cache
+
+    /// The entry of a chunk's shape. The backward passes do not depend on the bias: they
+    /// use the entry without one.
+    private func preparedEntry(_ shape: ConvolutionShape, hasBias: Bool) -> Entry {
+        guard let entry = entry(shape, hasBias: hasBias) else {
+            preconditionFailure("OneDNNConvolutions: oneDNN declined \(shape), which prepare(_:hasBias:) accepted")
+        }
+        return entry
+    }
+
+    private func entry(_ shape: ConvolutionShape, hasBias: Bool) -> Entry? {
+        let key = Key(shape: shape, hasBias: hasBias)
+        if let cached = lock.withLock({ entries[key] }) { return cached }
+        // Created outside the lock (it JIT-compiles kernels); a race creates two and keeps one.
+        let created = OpenMP.withThreads(1) { Entry(engine: engine, shape: shape, hasBias: hasBias) }
+        return lock.withLock {
+            if let cached = entries[key] { return cached }
+            entries[key] = .some(created)
+            return created
+        }
+    }
+
+    // MARK: - Execution
+
+    /// Runs one pass: reorders each NCHW input into the primitive's layout, executes it, and
+    /// reorders its outputs back.
+    private func run(_ pass: Pass, _ buffers: [Int32: UnsafeMutableRawPointer], _ shape: ConvolutionShape) {
+        OpenMP.withThreads(1) {
+            var stream: dnnl_stream_t?
+            check(dnnl_stream_create(&stream, engine, dnnl_stream_default_flags.rawValue), "stream", shape)
+            defer { dnnl_stream_destroy(stream) }
+            var memories: [dnnl_memory_t?] = []
+            var scratch: [UnsafeMutableRawPointer] = []
+            defer {
+                for memory in memories { dnnl_memory_destroy(memory) }
+                for buffer in scratch { free(buffer) }
+            }
+            func memory(_ descriptor: dnnl_memory_desc_t, _ handle: UnsafeMutableRawPointer?) -> dnnl_memory_t? {
+                var descriptor = descriptor, memory: dnnl_memory_t?
+                check(dnnl_memory_create(&memory, &descriptor, engine, handle), "memory", shape)
+                memories.append(memory)
+                return memory
+            }
+            func allocate(_ bytes: Int) -> UnsafeMutableRawPointer {
+                var pointer: UnsafeMutableRawPointer?
+                precondition(posix_memalign(&pointer, 64, Swift.max(bytes, 64)) == 0 && pointer != nil,
+                             "OneDNNConvolutions: cannot allocate \(bytes) bytes for \(shape)")
+                scratch.append(pointer!)
+                return pointer!
+            }
+            func execute(_ primitive: dnnl_primitive_t, _ arguments: [dnnl_exec_arg_t]) {
+                check(dnnl_primitive_execute(primitive, stream, Int32(arguments.count), arguments), "execute", shape)
+            }
+            var arguments: [dnnl_exec_arg_t] = []
+            var outputReorders: [(dnnl_primitive_t, dnnl_memory_t?, dnnl_memory_t?)] = []
+            for argument in pass.arguments {
+                guard let pointer = buffers[argument.index] else { continue }
+                let user = memory(argument.user, pointer)
+                guard let reorder = argument.reorder else {
+                    arguments.append(dnnl_exec_arg_t(arg: argument.index, memory: user))
+                    continue
+                }
+                let inner = memory(argument.inner, allocate(argument.innerBytes))
+                arguments.append(dnnl_exec_arg_t(arg: argument.index, memory: inner))
+                if argument.isOutput {
+                    outputReorders.append((reorder, inner, user))
+                } else {
+                    execute(reorder, [dnnl_exec_arg_t(arg: DNNL_ARG_FROM, memory: user), dnnl_exec_arg_t(arg: DNNL_ARG_TO, memory: inner)])
+                }
+            }
+            if let scratchpad = pass.scratchpad {
+                arguments.append(dnnl_exec_arg_t(arg: DNNL_ARG_SCRATCHPAD, memory: memory(scratchpad.descriptor, allocate(scratchpad.bytes))))
+            }
+            execute(pass.primitive, arguments)
+            for (reorder, from, to) in outputReorders {
+                execute(reorder, [dnnl_exec_arg_t(arg: DNNL_ARG_FROM, memory: from), dnnl_exec_arg_t(arg: DNNL_ARG_TO, memory: to)])
+            }
+            check(dnnl_stream_wait(stream), "wait", shape)
+        }
+    }
+}
+
+/// Fails with the oneDNN status: a call that succeeded when the primitive was created
+/// failing now is a broken invariant (or memory exhausted), not bad input.
+private func check(_ status: dnnl_status_t, _ what: String, _ shape: ConvolutionShape) {
+    precondition(status == dnnl_success, "OneDNNConvolutions: \(what) failed with status \(status.rawValue) for \(shape)")
+}
+
+/// The three primitives of one shape, or `nil` from the initializer when oneDNN declines it.
+private final class Entry: @unchecked Sendable {
+    let forward: Pass, backwardData: Pass, backwardWeights: Pass
+    /// Whether oneDNN sees the input without its last rows or columns (which no window reads).
+    let croppedInput: Bool
+
+    init?(engine: dnnl_engine_t, shape s: ConvolutionShape, hasBias: Bool) {
+        let (oh, ow) = s.outputSize
+        // oneDNN's right padding is whatever makes the output size come out: negative when
+        // the last window stops short of the input's end, which not every kernel accepts.
+        let padRight = [
+            (oh - 1) * s.strideHeight + (s.kernelHeight - 1) * s.dilationHeight + 1 - s.height - s.paddingHeight,
+            (ow - 1) * s.strideWidth + (s.kernelWidth - 1) * s.dilationWidth + 1 - s.width - s.paddingWidth,
+        ]
+        // A negative one means the last rows (columns) are read by no window. oneDNN does not
+        // take negative padding: it sees a view of the input without them instead (strides of
+        // the full image), and the input gradient there is zero.
+        let cropped = (Swift.max(0, -padRight[0]), Swift.max(0, -padRight[1]))
+        croppedInput = cropped != (0, 0)
+        let strides: [Int64] = [Int64(s.strideHeight), Int64(s.strideWidth)]
+        let dilates: [Int64] = [Int64(s.dilationHeight - 1), Int64(s.dilationWidth - 1)]
+        let padLeft: [Int64] = [Int64(s.paddingHeight), Int64(s.paddingWidth)]
+        let padR: [Int64] = padRight.map { Int64(Swift.max(0, $0)) }
+        func descriptor(_ dims: [Int], _ tag: dnnl_format_tag_t) -> dnnl_memory_desc_t {
+            var md = dnnl_memory_desc_t()
+            let dims64 = dims.map(Int64.init)
+            _ = dnnl_memory_desc_init_by_tag(&md, Int32(dims.count), dims64, dnnl_f32, tag)
+            return md
+        }
+        let src = [s.batch, s.channels, s.height - cropped.0, s.width - cropped.1], wei = [s.outputChannels, s.channels, s.kernelHeight, s.kernelWidth]
+        let dst = [s.batch, s.outputChannels, oh, ow]
+        var userSrc = dnnl_memory_desc_t()
+        let imageStrides = [s.channels * s.height * s.width, s.height * s.width, s.width, 1].map(Int64.init)
+        _ = dnnl_memory_desc_init_by_strides(&userSrc, 4, src.map(Int64.init), dnnl_f32, imageStrides)
+        let userWei = descriptor(wei, dnnl_oihw), userDst = descriptor(dst, dnnl_nchw)
+        var anySrc = descriptor(src, dnnl_format_tag_any), anyWei = descriptor(wei, dnnl_format_tag_any)
+        var anyDst = descriptor(dst, dnnl_format_tag_any), bias = descriptor([s.outputChannels], dnnl_x)
+
+        var attributes: dnnl_primitive_attr_t?
+        guard dnnl_primitive_attr_create(&attributes) == dnnl_success else { return nil }
+        defer { dnnl_primitive_attr_destroy(attributes) }
+        // Scratch memory per call (ours), so that concurrent calls never share oneDNN's.
+        guard dnnl_primitive_attr_set_scratchpad_mode(attributes, dnnl_scratchpad_mode_user) == dnnl_success else { return nil }
+
+        var forwardDesc = dnnl_convolution_desc_t()
+        let forwardStatus = hasBias
+            ? dnnl_dilated_convolution_forward_desc_init(
+                &forwardDesc, dnnl_forward_training, dnnl_convolution_direct, &anySrc, &anyWei, &bias, &anyDst,
+                strides, dilates, padLeft, padR)
+            : dnnl_dilated_convolution_forward_desc_init(
+                &forwardDesc, dnnl_forward_training, dnnl_convolution_direct, &anySrc, &anyWei, nil, &anyDst,
+                strides, dilates, padLeft, padR)
+        guard forwardStatus == dnnl_success else { return nil }
+        var forwardPD: dnnl_primitive_desc_t?
+        guard dnnl_primitive_desc_create(&forwardPD, &forwardDesc, attributes, engine, nil) == dnnl_success, let forwardPD else { return nil }
+        defer { dnnl_primitive_desc_destroy(forwardPD) }
+
+        var dataDesc = dnnl_convolution_desc_t()
+        guard dnnl_dilated_convolution_backward_data_desc_init(
+            &dataDesc, dnnl_convolution_direct, &anySrc, &anyWei, &anyDst, strides, dilates, padLeft, padR) == dnnl_success
+        else { return nil }
+        var dataPD: dnnl_primitive_desc_t?
+        guard dnnl_primitive_desc_create(&dataPD, &dataDesc, attributes, engine, forwardPD) == dnnl_success, let dataPD else { return nil }
+        defer { dnnl_primitive_desc_destroy(dataPD) }
+
+        var weightsDesc = dnnl_convolution_desc_t()
+        guard dnnl_dilated_convolution_backward_weights_desc_init(
+            &weightsDesc, dnnl_convolution_direct, &anySrc, &anyWei, nil, &anyDst, strides, dilates, padLeft, padR) == dnnl_success
+        else { return nil }
+        var weightsPD: dnnl_primitive_desc_t?
+        guard dnnl_primitive_desc_create(&weightsPD, &weightsDesc, attributes, engine, forwardPD) == dnnl_success, let weightsPD else { return nil }
+        defer { dnnl_primitive_desc_destroy(weightsPD) }
+
+        var forwardArguments = [
+            Argument(index: DNNL_ARG_SRC, query: dnnl_query_src_md, user: userSrc, isOutput: false),
+            Argument(index: DNNL_ARG_WEIGHTS, query: dnnl_query_weights_md, user: userWei, isOutput: false),
+            Argument(index: DNNL_ARG_DST, query: dnnl_query_dst_md, user: userDst, isOutput: true),
+        ]
+        if hasBias { forwardArguments.append(Argument(index: DNNL_ARG_BIAS, query: dnnl_query_weights_md, queryIndex: 1, user: bias, isOutput: false)) }
+        guard let forward = Pass(forwardPD, forwardArguments, engine: engine),
+              let backwardData = Pass(dataPD, [
+                Argument(index: DNNL_ARG_DIFF_DST, query: dnnl_query_diff_dst_md, user: userDst, isOutput: false),
+                Argument(index: DNNL_ARG_WEIGHTS, query: dnnl_query_weights_md, user: userWei, isOutput: false),
+                Argument(index: DNNL_ARG_DIFF_SRC, query: dnnl_query_diff_src_md, user: userSrc, isOutput: true),
+              ], engine: engine),
+              let backwardWeights = Pass(weightsPD, [
+                Argument(index: DNNL_ARG_SRC, query: dnnl_query_src_md, user: userSrc, isOutput: false),
+                Argument(index: DNNL_ARG_DIFF_DST, query: dnnl_query_diff_dst_md, user: userDst, isOutput: false),
+                Argument(index: DNNL_ARG_DIFF_WEIGHTS, query: dnnl_query_diff_weights_md, user: userWei, isOutput: true),
+              ], engine: engine)
+        else { return nil }
+        (self.forward, self.backwardData, self.backwardWeights) = (forward, backwardData, backwardWeights)
+    }
+}
+
+/// One argument of a primitive: its NCHW (user) layout and the primitive's.
+private struct Argument {
+    var index: Int32
+    var query: dnnl_query_t
+    var queryIndex: Int32 = 0
+    var user: dnnl_memory_desc_t
+    var isOutput: Bool
+    /// Filled by `Pass`: the primitive's layout, its size, and the reorder between the two
+    /// (user → inner for inputs, inner → user for outputs; `nil` when the layouts agree).
+    var inner = dnnl_memory_desc_t()
+    var innerBytes = 0
+    var reorder: dnnl_primitive_t?
+}
+
+/// A primitive, its arguments and its scratchpad.
+private final class Pass: @unchecked Sendable {
+    let primitive: dnnl_primitive_t
+    let arguments: [Argument]
+    let scratchpad: (descriptor: dnnl_memory_desc_t, bytes: Int)?
+
+    init?(_ pd: dnnl_primitive_desc_t, _ arguments: [Argument], engine: dnnl_engine_t) {
+        var arguments = arguments
+        var reorders: [dnnl_primitive_t] = []
+        var failed = false
+        for i in arguments.indices {
+            guard let inner = dnnl_primitive_desc_query_md(pd, arguments[i].query, arguments[i].queryIndex)?.pointee else {
+                failed = true
+                break
+            }
+            arguments[i].inner = inner
+            arguments[i].innerBytes = dnnl_memory_desc_get_size(&arguments[i].inner)
+            if dnnl_memory_desc_equal(&arguments[i].user, &arguments[i].inner) != 0 { continue }
+            var reorderPD: dnnl_primitive_desc_t?
+            let created = arguments[i].isOutput
+                ? dnnl_reorder_primitive_desc_create(&reorderPD, &arguments[i].inner, engine, &arguments[i].user, engine, nil)
+                : dnnl_reorder_primitive_desc_create(&reorderPD, &arguments[i].user, engine, &arguments[i].inner, engine, nil)
+            var reorder: dnnl_primitive_t?
+            if created == dnnl_success, dnnl_primitive_create(&reorder, reorderPD) == dnnl_success, let reorder {
+                arguments[i].reorder = reorder
+                reorders.append(reorder)
+            } else {
+                failed = true
+            }
+            dnnl_primitive_desc_destroy(reorderPD)
+            if failed { break }
+        }
+        var primitive: dnnl_primitive_t?
+        if !failed && dnnl_primitive_create(&primitive, pd) != dnnl_success { failed = true }
+        guard !failed, let primitive else {
+            for reorder in reorders { dnnl_primitive_destroy(reorder) }
+            return nil
+        }
+        self.primitive = primitive
+        self.arguments = arguments
+        if var md = dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0)?.pointee, dnnl_memory_desc_get_size(&md) > 0 {
+            scratchpad = (md, dnnl_memory_desc_get_size(&md))
+        } else {
+            scratchpad = nil
+        }
+    }
+
+    deinit {
+        dnnl_primitive_destroy(primitive)
+        for argument in arguments { if let reorder = argument.reorder { dnnl_primitive_destroy(reorder) } }
+    }
+}
+
+/// The calling thread's OpenMP thread count, which oneDNN's OpenMP build reads when it
+/// creates and runs a primitive. `omp_set_num_threads` is looked up in the process (libgomp
+/// is loaded as oneDNN's dependency) rather than linked, since Debian keeps `libgomp.so`
+/// in GCC's private directory.
+private enum OpenMP {
+    private struct Function: @unchecked Sendable { let set: (@convention(c) (Int32) -> Void)?, get: (@convention(c) () -> Int32)? }
+    private static let functions: Function = {
+        let handle = dlopen(nil, RTLD_NOW)
+        let set = dlsym(handle, "omp_set_num_threads"), get = dlsym(handle, "omp_get_max_threads")
+        return Function(
+            set: set.map { unsafeBitCast($0, to: (@convention(c) (Int32) -> Void).self) },
+            get: get.map { unsafeBitCast($0, to: (@convention(c) () -> Int32).self) })
+    }()
+
+    /// Runs `body` with this thread's OpenMP count at `threads`, then restores it.
+    static func withThreads<R>(_ threads: Int, _ body: () -> R) -> R {
+        guard let set = functions.set, let get = functions.get else { return body() }
+        let previous = get()
+        set(Int32(threads))
+        defer { set(previous) }
+        return body()
+    }
+}

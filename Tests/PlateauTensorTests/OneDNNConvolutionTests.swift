@@ -1,0 +1,142 @@
+import Foundation
+import Testing
+@testable import PlateauTensor
+
+private func u(_ shape: [Int], _ seed: UInt64) -> Tensor { TestData.uniform(shape, seed: seed) }
+
+/// A convolution case: input shape, filters `[OC, C, kh, kw]`, stride, padding, dilation, bias.
+private struct Case: CustomStringConvertible {
+    var input: [Int], weight: [Int]
+    var stride = (1, 1), padding = (0, 0), dilation = (1, 1)
+    var bias = true
+    var description: String { "x\(input) w\(weight) stride \(stride) pad \(padding) dilation \(dilation) bias \(bias)" }
+    var geometry: WindowGeometry {
+        WindowGeometry(kernel: (weight[2], weight[3]), stride: stride, padding: padding, dilation: dilation)
+    }
+}
+
+private let cases: [Case] = [
+    Case(input: [4, 16, 10, 10], weight: [16, 16, 3, 3], padding: (1, 1)),  // ResNet's 3×3 'same'
+    Case(input: [2, 3, 9, 9], weight: [6, 3, 5, 5], padding: (2, 2)),  // 5×5 pad 2, odd size
+    Case(input: [3, 8, 9, 9], weight: [16, 8, 3, 3], stride: (2, 2), padding: (1, 1)),  // downsampling, odd size
+    Case(input: [3, 16, 8, 8], weight: [32, 16, 1, 1], stride: (2, 2), bias: false),  // ResNet's 1×1 shortcut
+    Case(input: [2, 16, 7, 7], weight: [8, 16, 1, 1]),  // 1×1 stride 1
+    Case(input: [1, 5, 7, 7], weight: [7, 5, 3, 3], padding: (1, 1)),  // batch 1, odd channel counts
+    Case(input: [2, 1, 12, 12], weight: [6, 1, 5, 5]),  // LeNet's first layer, no padding
+    Case(input: [2, 4, 9, 11], weight: [5, 4, 3, 2], stride: (1, 2), padding: (2, 1), dilation: (2, 1), bias: false),
+    Case(input: [37, 4, 6, 6], weight: [8, 4, 3, 3], padding: (1, 1)),  // two full chunks of 16 and a remainder
+]
+
+/// Runs `body` with convolutions on oneDNN (every shape it accepts).
+private func onOneDNN<R>(_ body: () throws -> R) throws -> R {
+    try Backends.$convolutions.withValue(try OneDNNConvolutions(selection: .always), operation: body)
+}
+
+/// Runs `body` with every convolution lowered to products (the reference).
+private func onLowering<R>(_ body: () throws -> R) rethrows -> R {
+    try Backends.$convolutions.withValue(nil, operation: body)
+}
+
+/// Forward value and the gradients of ⟨c, conv(x, w) + b⟩ with respect to x, w (and b).
+private func convolutionAndGradients(_ c: Case, seed: UInt64) -> [Tensor] {
+    let x = u(c.input, seed).trackingGradients(), w = (u(c.weight, seed + 1) * 0.5).trackingGradients()
+    let b = c.bias ? u([c.weight[0]], seed + 2).trackingGradients() : nil
+    let y = withGradients { x.conv2d(weight: w, bias: b, stride: c.stride, padding: c.padding, dilation: c.dilation) }
+    let cotangent = u(y.shape, seed + 3)
+    let grads = gradients(of: y, withRespectTo: [x, w] + (b.map { [$0] } ?? []), seed: cotangent)
+    return [y] + grads
+}
+
+@Suite struct OneDNNConvolutionTests {
+    /// Each case runs on oneDNN (not silently on the lowering), and its forward value,
+    /// input gradient, filter gradient and bias gradient agree with the lowering.
+    @Test func forwardAndGradientsMatchTheLowering() throws {
+        let onednn = try OneDNNConvolutions(selection: .always)
+        for (i, c) in cases.enumerated() {
+            let shape = ConvolutionShape(input: c.input, weight: c.weight, c.geometry)
+            #expect(onednn.prepare(shape, hasBias: c.bias), "oneDNN declined \(c)")
+            let reference = onLowering { convolutionAndGradients(c, seed: 700 + UInt64(10 * i)) }
+            let native = Backends.$convolutions.withValue(onednn) { convolutionAndGradients(c, seed: 700 + UInt64(10 * i)) }
+            for (name, (a, e)) in zip(["output", "∂x", "∂w", "∂b"], zip(native, reference)) {
+                expectClose(a, e, relative: 1e-4, absolute: 1e-4, "\(c): \(name)")
+            }
+        }
+    }
+
+    /// The oneDNN pullback against central finite differences through the op.
+    @Test func gradientsMatchFiniteDifferences() throws {
+        // Small versions of the cases (each input element costs two forward passes).
+        let small = [
+            Case(input: [2, 2, 6, 6], weight: [3, 2, 5, 5], padding: (2, 2)),
+            Case(input: [2, 3, 7, 7], weight: [4, 3, 3, 3], stride: (2, 2), padding: (1, 1)),
+            Case(input: [2, 4, 6, 6], weight: [5, 4, 1, 1], stride: (2, 2), bias: false),
+            Case(input: [1, 2, 7, 8], weight: [3, 2, 3, 2], stride: (1, 2), padding: (2, 1), dilation: (2, 1)),
+        ]
+        for c in small {
+            let inputs = [u(c.input, 800), u(c.weight, 801) * 0.5] + (c.bias ? [u([c.weight[0]], 802)] : [])
+            try onOneDNN {
+                checkGradients(at: inputs) { p in
+                    p[0].conv2d(weight: p[1], bias: c.bias ? p[2] : nil, stride: c.stride, padding: c.padding, dilation: c.dilation).tanh()
+                }
+            }
+        }
+    }
+
+    /// Second order stays exact with oneDNN bound: the recorded backward pass differentiates
+    /// the composite pullback, and the HVP matches finite differences of gradients.
+    @Test func hessianVectorProductsStayExact() throws {
+        let images = u([2, 3, 6, 6], 810)
+        func loss(_ p: [Tensor]) -> Tensor {
+            let h = images.conv2d(weight: p[0], bias: p[1], padding: (1, 1)).tanh()
+                .conv2d(weight: p[2], stride: (2, 2), padding: (1, 1)).tanh()  // [2, 4, 3, 3]
+            return h.square().mean()
+        }
+        let w = [u([4, 3, 3, 3], 811), u([4], 812), u([4, 4, 3, 3], 813) * 0.5]
+        let v = [u([4, 3, 3, 3], 814), u([4], 815), u([4, 4, 3, 3], 816)]
+        try onOneDNN {
+            let exact = hessianVectorProduct(at: w, along: v, of: loss)
+            let numeric = HessianTests.finiteDifferenceHVP(at: w, along: v, loss)
+            for (e, n) in zip(exact, numeric) { expectClose(e, n, relative: 2e-2, absolute: 2e-3) }
+            checkSecondOrderGradients(at: [images, w[0]]) { p in p[0].conv2d(weight: p[1], padding: (1, 1)).tanh() }
+        }
+    }
+
+    /// Same inputs: the same bits on a re-run, and the same bits at 1, 2 and 3 threads (the
+    /// batch is split into fixed chunks run single-threaded, and the filter gradient adds the
+    /// chunks in order). Three chunks (16 + 16 + 8 samples), so the split across threads varies.
+    @Test func resultsAreBitIdenticalAcrossRunsAndThreadCounts() throws {
+        let onednn = try OneDNNConvolutions(selection: .always)
+        for c in [
+            Case(input: [40, 16, 12, 12], weight: [16, 16, 3, 3], padding: (1, 1)),
+            Case(input: [40, 8, 13, 13], weight: [16, 8, 3, 3], stride: (2, 2), padding: (1, 1), bias: false),
+        ] {
+            var runs: [(threads: Int, values: [[Float]])] = []
+            for threads in [1, 2, 3, 2] {
+                let values = Parallelism.withThreads(threads) {
+                    Backends.$convolutions.withValue(onednn) { convolutionAndGradients(c, seed: 820).map(\.scalars) }
+                }
+                runs.append((threads, values))
+            }
+            for run in runs.dropFirst() {
+                for (name, (a, b)) in zip(["output", "∂x", "∂w", "∂b"], zip(run.values, runs[0].values)) {
+                    #expect(a == b, "\(c): \(name) at \(run.threads) threads differs from 1 thread")
+                }
+            }
+        }
+    }
+
+    /// `PLATEAU_CONVOLUTIONS` values: the three names, and a clear error for anything else.
+    @Test func environmentValues() throws {
+        #expect(try Backends.convolutions(named: nil)?.name == "onednn-auto")
+        #expect(try Backends.convolutions(named: "")?.name == "onednn-auto")
+        #expect(try Backends.convolutions(named: "lowering") == nil)
+        #expect(try Backends.convolutions(named: "onednn")?.name == "onednn")
+        #expect(try Backends.convolutions(named: "auto")?.name == "onednn-auto")
+        #expect(throws: BackendError.self) { try Backends.convolutions(named: "mkl") }
+        do {
+            _ = try Backends.convolutions(named: "mkl")
+        } catch {
+            #expect("\(error)" == "PLATEAU_CONVOLUTIONS: expected lowering, onednn or auto, found 'mkl'")
+        }
+    }
+}
