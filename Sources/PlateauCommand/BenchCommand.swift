@@ -107,7 +107,11 @@ struct BenchCommand: ParsableCommand {
             for row in rows { print(row.jsonLine) }
             return
         } else {
-            print("BLAS: OpenBLAS, \(threads) threads; sgemm ceiling \(String(format: "%.1f", ceiling.best)) GFLOPS")
+            let convolutions = Backends.convolutions?.name ?? "lowering to sgemm"
+            print("BLAS: OpenBLAS (\(OpenBLASBackend.coreName) kernels), \(threads) threads; sgemm ceiling \(String(format: "%.1f", ceiling.best)) GFLOPS; convolutions: \(convolutions)")
+            if ["Prescott", "Core2", "Penryn", "Dunnington", "Nehalem", "Atom", "generic"].contains(OpenBLASBackend.coreName) {
+                printWarning("warning: OpenBLAS chose its \(OpenBLASBackend.coreName) kernels, slow on a modern CPU it did not recognize; try OPENBLAS_CORETYPE=SkylakeX (AVX-512) or Haswell (AVX2) in the environment")
+            }
             print(BenchmarkResult.tableHeader)
             for row in rows { print(row.tableLine) }
         }

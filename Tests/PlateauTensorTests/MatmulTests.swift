@@ -84,3 +84,10 @@ struct MatmulCase: CustomTestStringConvertible, Sendable {
         #expect(blasBuffer == cBuffer)
     }
 }
+
+/// `plateau bench` prints the core OpenBLAS chose its kernels for, and warns about a generic
+/// fallback: the name must come through (an unrecognized CPU gave "Prescott" kernels 4x slower).
+@Test func openBLASReportsTheCoreItChoseKernelsFor() {
+    let core = OpenBLASBackend.coreName
+    #expect(!core.isEmpty && core != "unknown", "\(core)")
+}

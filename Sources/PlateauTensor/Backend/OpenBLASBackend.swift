@@ -39,6 +39,16 @@ public struct OpenBLASBackend: Backend {
 
     public var name: String { "openblas" }
 
+    /// The CPU core OpenBLAS chose its kernels for (`"Haswell"`, `"SkylakeX"`). Worth printing:
+    /// on CPUs it does not recognize (some virtual machines report a bare "Intel Xeon
+    /// Processor") OpenBLAS falls back to a generic core such as `Prescott`, whose kernels run
+    /// several times slower; `OPENBLAS_CORETYPE=SkylakeX` (or `Haswell`) set before the process
+    /// starts overrides the choice.
+    public static var coreName: String {
+        guard let name = openblas_get_corename() else { return "unknown" }
+        return String(cString: name)
+    }
+
     /// OpenBLAS starts with one thread per core; every call but an `.openBLAS` one runs on one.
     private static let singleThreaded: Void = { openblas_set_num_threads(1) }()
 
