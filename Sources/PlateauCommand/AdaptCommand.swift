@@ -81,9 +81,7 @@ struct AdaptCommand: ParsableCommand {
         } else {
             printWarning("warning: \(url.lastPathComponent) stores no input normalization; the images are used as read (0...1)")
         }
-        var generator = SeededGenerator(seed: 0)
-        var model = try ModelFactory.make(c.model, sampleShape: shape, classCount: streams[0].dataset.classCount, norm: c.normalizationKind, using: &generator)
-        try model.load(stateDictionary: saved.model, source: url.path)
+        let model = try saved.loadedModel(sampleShape: shape, classCount: streams[0].dataset.classCount, source: url.path)
         if method != .none, batchSize == 1, c.normalizationKind == .batch {
             throw ValidationError(
                 "--batch-size 1: \(c.model) with --norm batch has BatchNorm after its linear layers, which cannot normalize a single "

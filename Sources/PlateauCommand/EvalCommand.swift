@@ -26,8 +26,8 @@ struct EvalCommand: ParsableCommand {
         if let dataset = data.dataset { c.dataset = dataset }
         if let directory = data.dataDir { c.dataDirectory = directory }
         let (train, test) = try c.loadDatasets()
-        var generator = SeededGenerator(seed: 0)
-        let model = try ModelFactory.make(c.model, sampleShape: test.sampleShape, classCount: max(train.classCount, test.classCount), norm: c.normalizationKind, using: &generator)
+        // Loaded once: evaluation, streaming and the drift all read this model.
+        let model = try saved.loadedModel(sampleShape: test.sampleShape, classCount: max(train.classCount, test.classCount), source: url.path)
         guard test.count > 0 else {
             throw RuntimeError("the test split of \(c.dataset) is empty: nothing to evaluate (a table's test split is 20% of its rows)")
         }
@@ -41,14 +41,14 @@ struct EvalCommand: ParsableCommand {
         let normalization = saved.normalization ?? Normalization.fit(train)
         if let streamBatchSize {
             guard streamBatchSize > 0 else { throw ValidationError("--stream-batch-size: expected a positive number, got \(streamBatchSize)") }
-            try stream(model, weights: saved.model, source: url.path, on: normalization.apply(to: test), batchSize: streamBatchSize)
+            try stream(model, on: normalization.apply(to: test), batchSize: streamBatchSize)
             return
         }
-        let result = try evaluate(model, weights: saved.model, source: url.path, on: normalization.apply(to: test))
+        let result = Evaluation.run(model, on: normalization.apply(to: test))
         guard result.loss.isFinite, result.accuracy.isFinite else {
             throw RuntimeError("\(url.lastPathComponent): the loss on \(c.dataset) is \(result.loss), not a number (the inputs or the model overflow)")
         }
-        let drift = try driftFrom.map { try self.drift(of: model, weights: saved.model, normalization: normalization, on: test, from: $0) }
+        let drift = try driftFrom.map { try self.drift(of: model, normalization: normalization, on: test, from: $0) }
         if json {
             var object: [String: Any] = ["accuracy": JSONNumbers.fraction(result.accuracy), "loss": Double(result.loss), "samples": test.count, "dataset": c.dataset, "model": c.model]
             if let drift { object["drift_kl"] = Double(drift) }
@@ -61,39 +61,29 @@ struct EvalCommand: ParsableCommand {
 
     /// Mean KL(f_ref ‖ f) over `test` from the checkpoint at `path`, each model on its own
     /// normalization of the samples.
-    private func drift<M: Layer>(of model: M, weights: ParameterSet, normalization: Normalization, on test: Dataset, from path: String) throws -> Float {
+    private func drift(of model: any Layer, normalization: Normalization, on test: Dataset, from path: String) throws -> Float {
         let referenceURL = URL(fileURLWithPath: path)
         let reference = try Checkpoint.read(from: referenceURL)
-        var generator = SeededGenerator(seed: 0)
-        var referenceModel = try ModelFactory.make(
-            reference.configuration.model, sampleShape: test.sampleShape, classCount: test.classCount,
-            norm: reference.configuration.normalizationKind, using: &generator)
-        try referenceModel.load(stateDictionary: reference.model, source: referenceURL.path)
+        let referenceModel = try reference.loadedModel(sampleShape: test.sampleShape, classCount: test.classCount, source: referenceURL.path)
         try reference.normalization?.check(for: test, file: referenceURL.lastPathComponent, field: "__metadata__.normalization")
         let referenceNormalization = reference.normalization ?? normalization
-        var loaded = model
-        try loaded.load(stateDictionary: weights, source: checkpoint)
-        func opened<R: Layer>(_ r: R) -> Float {
-            Evaluation.drift(of: loaded, from: r, on: test, normalize: { normalization.apply(to: $0) }, normalizeReference: { referenceNormalization.apply(to: $0) })
+        func opened<M: Layer, R: Layer>(_ m: M, _ r: R) -> Float {
+            Evaluation.drift(of: m, from: r, on: test, normalize: { normalization.apply(to: $0) }, normalizeReference: { referenceNormalization.apply(to: $0) })
         }
-        let value = opened(referenceModel)
+        let value = opened(model, referenceModel)
         guard value.isFinite else { throw RuntimeError("--drift-from \(path): the divergence is \(value) (do the two models output the same classes?)") }
         return value
     }
 
-    private func stream<M: Layer>(_ model: M, weights: ParameterSet, source: String, on dataset: Dataset, batchSize: Int) throws {
-        var loaded = model
-        try loaded.load(stateDictionary: weights, source: source)
-        var loop = StreamLoop<M>(dataset: dataset, batchSize: batchSize)
-        var printer = BatchPrinter(json: json)
-        let result = try loop.run(&loaded, observer: &printer)
+    private func stream(_ model: any Layer, on dataset: Dataset, batchSize: Int) throws {
+        func opened<M: Layer>(_ model: M) throws -> StreamResult {
+            var loaded = model
+            var loop = StreamLoop<M>(dataset: dataset, batchSize: batchSize)
+            var printer = BatchPrinter(json: json)
+            return try loop.run(&loaded, observer: &printer)
+        }
+        let result = try opened(model)
         if !json { print(String(format: "online accuracy %.2f%% over %d samples in %d batches", result.accuracy * 100, result.samples, result.batches.count)) }
-    }
-
-    private func evaluate<M: Layer>(_ model: M, weights: ParameterSet, source: String, on dataset: Dataset) throws -> (loss: Float, accuracy: Float) {
-        var loaded = model
-        try loaded.load(stateDictionary: weights, source: source)
-        return Evaluation.run(loaded, on: dataset)
     }
 }
 

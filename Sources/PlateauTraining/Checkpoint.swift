@@ -271,6 +271,19 @@ public struct PartialEpoch: Sendable, Equatable {
     }
 }
 
+extension Checkpoint {
+    /// The model the stored configuration names (model and `norm`), built for samples of
+    /// `sampleShape` and `classCount` classes, holding this checkpoint's weights; errors name
+    /// `source`. The one way every command turns a checkpoint back into a network.
+    public func loadedModel(sampleShape: [Int], classCount: Int, source: String) throws -> any Layer {
+        var generator = SeededGenerator(seed: 0)  // every parameter is then replaced by the checkpoint's
+        var network = try ModelFactory.make(
+            configuration.model, sampleShape: sampleShape, classCount: classCount, norm: configuration.normalizationKind, using: &generator)
+        try network.load(stateDictionary: model, source: source)
+        return network
+    }
+}
+
 /// A path that is not a checkpoint at all (a directory, a text file).
 public struct CheckpointError: Error, CustomStringConvertible, LocalizedError, Sendable {
     public var path: String

@@ -30,9 +30,9 @@ public struct LoadedCheckpoint {
         // The stored normalization must fit the data before anything is built from it.
         try saved.normalization?.check(
             for: train, file: URL(fileURLWithPath: source).lastPathComponent, field: "__metadata__.normalization")
-        var generator = SeededGenerator(seed: 0)
-        var model = try ModelFactory.make(c.model, sampleShape: train.sampleShape, classCount: max(train.classCount, rawTest.classCount), norm: c.normalizationKind, using: &generator)
-        try model.load(stateDictionary: saved.model, source: source)
+        var stored = saved
+        stored.configuration = c
+        let model = try stored.loadedModel(sampleShape: train.sampleShape, classCount: max(train.classCount, rawTest.classCount), source: source)
         let normalization = saved.normalization ?? Normalization.fit(train)
         train = normalization.apply(to: train)
         if let noise = c.labelNoiseModel { train = noise.apply(to: train).0 }
