@@ -95,6 +95,8 @@ struct BatchPrinter: LoopObserver {
             let encoder = JSONEncoder()
             encoder.keyEncodingStrategy = .convertToSnakeCase
             encoder.outputFormatting = .sortedKeys
+            // A diverged model's loss is inf/nan: spelled as strings, as metrics.jsonl does.
+            encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
             var rounded = metrics  // accuracies as every --json prints them
             rounded.accuracy = Float(JSONNumbers.fraction(metrics.accuracy))
             rounded.cumulativeAccuracy = Float(JSONNumbers.fraction(metrics.cumulativeAccuracy))

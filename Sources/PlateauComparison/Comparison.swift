@@ -78,7 +78,11 @@ public enum Comparison {
         var runs: [ComparisonRun] = []
         for run in experiment.runs {
             let cache = run.directory.appendingPathComponent("sharpness.json")
-            var sharpness = try? JSONDecoder().decode(SharpnessSummary.self, from: Data(contentsOf: cache))
+            // A diverged run's loss and eigenvalues are inf/nan, which JSON has no numbers for:
+            // spelled as strings, as metrics.jsonl spells them.
+            let decoder = JSONDecoder()
+            decoder.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+            var sharpness = try? decoder.decode(SharpnessSummary.self, from: Data(contentsOf: cache))
             if sharpness == nil || run.trained || sharpness?.samples != min(plan.sharpnessSamples, trainCount) {
                 let checkpoint = try Checkpoint.read(from: run.directory.appendingPathComponent("checkpoint-last.safetensors"))
                 let loaded = try LoadedCheckpoint(checkpoint: checkpoint, configuration: checkpoint.configuration, rawTrain: experiment.rawTrain,
@@ -87,6 +91,7 @@ public enum Comparison {
                 let measured = SharpnessProbe.measure(loaded.model, on: subset, settings: plan.sharpness)
                 let encoder = JSONEncoder()
                 encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+                encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
                 try writeAtomically(encoder.encode(measured), to: cache)
                 log(String(format: "%@: λ_max %.3f, ρ-sharpness %.4f (%d samples, %.1fs)", run.name, measured.eigenvalues.first ?? .nan,
                            measured.rhoSharpness ?? .nan, measured.samples, measured.seconds))
