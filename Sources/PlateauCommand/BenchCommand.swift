@@ -77,7 +77,12 @@ struct BenchCommand: ParsableCommand {
 
     func run() throws {
         PlateauCommand.configureRuntime()
-        let backend = OpenBLASBackend(threading: blasThreading ? .openBLAS(threads: threads) : .plateau)
+        // --blas-threading: the backend's own threads split each product instead of Plateau's blocks.
+        let backend: any Backend = switch Backends.current {
+        case is OneDNNBackend: OneDNNBackend(threading: blasThreading ? .oneDNN(threads: threads) : .plateau)
+        case is OpenBLASBackend: OpenBLASBackend(threading: blasThreading ? .openBLAS(threads: threads) : .plateau)
+        case let other: other
+        }
         try Parallelism.withThreads(loopThreads ?? threads) { try Backends.$current.withValue(backend) {
         let selected = try parsedWorkloads()
         let ceiling = selected.contains(.sgemm) || !skipCeiling ? Benchmark.sgemmCeiling() : (best: Double.nan, bySize: [])
@@ -108,9 +113,11 @@ struct BenchCommand: ParsableCommand {
             return
         } else {
             let convolutions = Backends.convolutions?.name ?? "lowering to sgemm"
-            print("BLAS: OpenBLAS (\(OpenBLASBackend.coreName) kernels), \(threads) threads; sgemm ceiling \(String(format: "%.1f", ceiling.best)) GFLOPS; convolutions: \(convolutions)")
-            if ["Prescott", "Core2", "Penryn", "Dunnington", "Nehalem", "Atom", "generic"].contains(OpenBLASBackend.coreName) {
-                printWarning("warning: OpenBLAS chose its \(OpenBLASBackend.coreName) kernels, slow on a modern CPU it did not recognize; try OPENBLAS_CORETYPE=SkylakeX (AVX-512) or Haswell (AVX2) in the environment")
+            let gemm = backend is OneDNNBackend ? "oneDNN (\(OneDNNBackend.instructionSet) kernels)"
+                : backend is OpenBLASBackend ? "OpenBLAS (\(OpenBLASBackend.coreName) kernels)" : backend.name
+            print("gemm: \(gemm), \(threads) threads; sgemm ceiling \(String(format: "%.1f", ceiling.best)) GFLOPS; convolutions: \(convolutions)")
+            if backend is OpenBLASBackend, ["Prescott", "Core2", "Penryn", "Dunnington", "Nehalem", "Atom", "generic"].contains(OpenBLASBackend.coreName) {
+                printWarning("warning: OpenBLAS chose its \(OpenBLASBackend.coreName) kernels, slow on a modern CPU it did not recognize; use the default PLATEAU_GEMM=onednn, or try OPENBLAS_CORETYPE=SkylakeX (AVX-512) or Haswell (AVX2) in the environment")
             }
             print(BenchmarkResult.tableHeader)
             for row in rows { print(row.tableLine) }

@@ -38,12 +38,14 @@ struct MatmulCase: CustomTestStringConvertible, Sendable {
     @Test(arguments: cases) func backendsAgree(_ c: MatmulCase) {
         let a = u(c.a, 94), b = u(c.b, 95)
         let blas = Backends.$current.withValue(OpenBLASBackend()) { a.matmul(b, transposingSelf: c.ta, transposingOther: c.tb) }
+        let oneDNN = Backends.$current.withValue(OneDNNBackend()) { a.matmul(b, transposingSelf: c.ta, transposingOther: c.tb) }
         let reference = Backends.$current.withValue(ReferenceBackend()) {
             #expect(Backends.current.name == "reference")
             return a.matmul(b, transposingSelf: c.ta, transposingOther: c.tb)
         }
         let naive = naiveMatmul(a, b, transposeA: c.ta, transposeB: c.tb)
         expectClose(blas, naive, relative: 1e-5, absolute: 1e-5)
+        expectClose(oneDNN, naive, relative: 1e-5, absolute: 1e-5)
         expectClose(reference, naive, relative: 1e-6, absolute: 1e-6)
     }
 
@@ -65,23 +67,63 @@ struct MatmulCase: CustomTestStringConvertible, Sendable {
         #expect(Tensor.zeros([2, 0]).matmul(Tensor.zeros([0, 3])) == Tensor.zeros([2, 3]))
     }
 
-    @Test func referenceBackendHonoursAlphaBetaAndLeadingDimensions() {
-        // C (2x2, ldc 3) = 2·A(2x3 inside lda 4)·B + 1·C
+    @Test(arguments: [ReferenceBackend() as any Backend, OpenBLASBackend(), OneDNNBackend()])
+    func backendsHonourAlphaBetaAndLeadingDimensions(_ backend: any Backend) {
+        // C (2x2, ldc 3) = 2·A(2x3 inside lda 4)·B + 1·C; A·B = [[4, 5], [10, 11]]. The -7s
+        // lie between C's rows and must be left alone.
         let a: [Float] = [1, 2, 3, 99, 4, 5, 6, 99]
         let b: [Float] = [1, 0, 0, 1, 1, 1]
-        var cBuffer: [Float] = [1, 1, -7, 1, 1, -7]
-        var blasBuffer = cBuffer
-        for backend in [ReferenceBackend() as any Backend, OpenBLASBackend()] {
-            var out = backend is ReferenceBackend ? cBuffer : blasBuffer
-            out.withUnsafeMutableBufferPointer { c in
-                backend.gemm(transposeA: false, transposeB: false, m: 2, n: 2, k: 3, alpha: 2, a: a, lda: 4, b: b, ldb: 2,
-                             beta: 1, c: c.baseAddress!, ldc: 3)
-            }
-            if backend is ReferenceBackend { cBuffer = out } else { blasBuffer = out }
+        var c: [Float] = [1, 1, -7, 1, 1, -7]
+        c.withUnsafeMutableBufferPointer { c in
+            backend.gemm(transposeA: false, transposeB: false, m: 2, n: 2, k: 3, alpha: 2, a: a, lda: 4, b: b, ldb: 2,
+                         beta: 1, c: c.baseAddress!, ldc: 3)
         }
-        // A·B = [[4, 5], [10, 11]]
-        #expect(cBuffer == [9, 11, -7, 21, 23, -7])
-        #expect(blasBuffer == cBuffer)
+        #expect(c == [9, 11, -7, 21, 23, -7], "\(backend.name)")
+        // An empty inner dimension leaves β·C.
+        var d: [Float] = [1, 2, 3, 4]
+        d.withUnsafeMutableBufferPointer { d in
+            backend.gemm(transposeA: true, transposeB: true, m: 2, n: 2, k: 0, alpha: 1, a: a, lda: 2, b: b, ldb: 1,
+                         beta: 0.5, c: d.baseAddress!, ldc: 2)
+        }
+        #expect(d == [0.5, 1, 1.5, 2], "\(backend.name)")
+    }
+
+    /// oneDNN's product of the same matrices is the same bits wherever they sit in memory: the
+    /// allocator's choice of address must not change a run (its kernels could take another
+    /// path for aligned rows). Offsets of 0…15 floats cover every 64-byte alignment.
+    @Test(arguments: [(128, 512, 784, false, false), (784, 512, 128, true, false), (128, 784, 512, false, true),
+                      (64, 64, 576, false, false), (100, 10, 512, false, false)])
+    func oneDNNProductsDoNotDependOnAlignment(_ shape: (m: Int, n: Int, k: Int, ta: Bool, tb: Bool)) {
+        var g = SeededGenerator(seed: 7)
+        let a = Tensor.randomNormal([shape.m * shape.k], using: &g).scalars
+        let b = Tensor.randomNormal([shape.k * shape.n], using: &g).scalars
+        let backend = OneDNNBackend()
+        func product(offset: Int) -> [Float] {
+            let shiftB = (offset * 7) % 16, shiftC = (offset * 3) % 16
+            let pa = [Float](repeating: 0, count: offset) + a, pb = [Float](repeating: 0, count: shiftB) + b
+            var c = [Float](repeating: 0, count: shape.m * shape.n + shiftC)
+            pa.withUnsafeBufferPointer { pa in pb.withUnsafeBufferPointer { pb in c.withUnsafeMutableBufferPointer { c in
+                backend.gemm(transposeA: shape.ta, transposeB: shape.tb, m: shape.m, n: shape.n, k: shape.k, alpha: 1,
+                             a: pa.baseAddress! + offset, lda: shape.ta ? shape.m : shape.k,
+                             b: pb.baseAddress! + shiftB, ldb: shape.tb ? shape.k : shape.n,
+                             beta: 0, c: c.baseAddress! + shiftC, ldc: shape.n)
+            } } }
+            return Array(c.dropFirst(shiftC))
+        }
+        let aligned = product(offset: 0)
+        for offset in 1..<16 { #expect(product(offset: offset) == aligned, "offset \(offset) floats") }
+    }
+
+    /// `PLATEAU_GEMM` names a backend; anything else is an error that lists the choices.
+    @Test func backendsAreNamed() throws {
+        #expect(try Backends.gemm(named: nil) is OneDNNBackend)
+        #expect(try Backends.gemm(named: "openblas") is OpenBLASBackend)
+        #expect(try Backends.gemm(named: "reference") is ReferenceBackend)
+        #expect(throws: BackendError.self) { try Backends.gemm(named: "mkl") }
+        do { _ = try Backends.gemm(named: "mkl") } catch {
+            #expect("\(error)".contains("PLATEAU_GEMM: expected onednn, openblas or reference, found 'mkl'"))
+        }
+        #expect(!OneDNNBackend.instructionSet.isEmpty && OneDNNBackend.instructionSet != "unknown")
     }
 }
 

@@ -1,8 +1,10 @@
+import Foundation
+
 /// The compute seam: the dense linear-algebra kernels Plateau delegates to a vendor library.
 ///
 /// Everything heavy in a network — fully connected layers, convolutions (through
-/// im2col), attention — reduces to `gemm`, so a backend is one method. ``OpenBLASBackend``
-/// (Linux) is the default; ``ReferenceBackend`` is plain Swift loops, the oracle the tests
+/// im2col), attention — reduces to `gemm`, so a backend is one method. ``OneDNNBackend``
+/// (Linux) is the default, ``OpenBLASBackend`` the alternative; ``ReferenceBackend`` is plain Swift loops, the oracle the tests
 /// compare against. An Accelerate backend on macOS is one more conforming type calling
 /// `cblas_sgemm` from Accelerate. Convolutions may instead run on a library's own kernels
 /// (``ConvolutionBackend``, chosen by ``Backends/convolutions``); this lowering stays their
@@ -40,9 +42,40 @@ public protocol Backend: Sendable {
 
 /// Which backend the current task computes with.
 public enum Backends {
-    /// The backend used by tensor operations in this task. Defaults to OpenBLAS; bind
-    /// another for a scope with `Backends.$current.withValue(ReferenceBackend()) { … }`.
-    @TaskLocal public static var current: any Backend = OpenBLASBackend()
+    /// The backend used by tensor operations in this task: the one ``gemmVariable`` names,
+    /// oneDNN by default. Bind another for a scope with
+    /// `Backends.$current.withValue(ReferenceBackend()) { … }`.
+    @TaskLocal public static var current: any Backend = Backends.gemmFromEnvironment()
+
+    /// The environment variable that chooses the default matrix-multiply backend of a process:
+    /// `onednn` (the default, ``OneDNNBackend``), `openblas` (``OpenBLASBackend``) or
+    /// `reference` (``ReferenceBackend``, plain loops: for checking, very slow). The two BLAS
+    /// backends agree to rounding, not bit for bit.
+    public static let gemmVariable = "PLATEAU_GEMM"
+
+    /// The backend ``gemmVariable`` names (unset or empty is `onednn`).
+    ///
+    /// - Throws: ``BackendError`` for an unknown value.
+    public static func gemm(named value: String?) throws -> any Backend {
+        switch value ?? "" {
+        case "", "onednn": return OneDNNBackend()
+        case "openblas": return OpenBLASBackend()
+        case "reference": return ReferenceBackend()
+        case let other:
+            throw BackendError("\(gemmVariable): expected onednn, openblas or reference, found '\(other)'")
+        }
+    }
+
+    /// The default of ``current``: a bad value is reported once on standard error and oneDNN
+    /// used (a default value cannot throw, and a typo must not stop a run).
+    private static func gemmFromEnvironment() -> any Backend {
+        do {
+            return try gemm(named: ProcessInfo.processInfo.environment[gemmVariable])
+        } catch {
+            FileHandle.standardError.write(Data("warning: \(error); using onednn\n".utf8))
+            return OneDNNBackend()
+        }
+    }
 }
 
 /// Plain-Swift matrix multiply: slow, obviously correct, the test oracle.

@@ -1,8 +1,5 @@
 internal import CDNNL
 import Foundation
-#if canImport(Glibc)
-import Glibc
-#endif
 
 /// Convolutions on oneDNN's primitives (Debian: `libdnnl-dev`, oneDNN 2.6): the JIT
 /// kernels PyTorch's CPU path uses, in oneDNN's blocked layouts (`nChw16c` on AVX-512),
@@ -417,29 +414,5 @@ private final class Pass: @unchecked Sendable {
     deinit {
         dnnl_primitive_destroy(primitive)
         for argument in arguments { if let reorder = argument.reorder { dnnl_primitive_destroy(reorder) } }
-    }
-}
-
-/// The calling thread's OpenMP thread count, which oneDNN's OpenMP build reads when it
-/// creates and runs a primitive. `omp_set_num_threads` is looked up in the process (libgomp
-/// is loaded as oneDNN's dependency) rather than linked, since Debian keeps `libgomp.so`
-/// in GCC's private directory.
-private enum OpenMP {
-    private struct Function: @unchecked Sendable { let set: (@convention(c) (Int32) -> Void)?, get: (@convention(c) () -> Int32)? }
-    private static let functions: Function = {
-        let handle = dlopen(nil, RTLD_NOW)
-        let set = dlsym(handle, "omp_set_num_threads"), get = dlsym(handle, "omp_get_max_threads")
-        return Function(
-            set: set.map { unsafeBitCast($0, to: (@convention(c) (Int32) -> Void).self) },
-            get: get.map { unsafeBitCast($0, to: (@convention(c) () -> Int32).self) })
-    }()
-
-    /// Runs `body` with this thread's OpenMP count at `threads`, then restores it.
-    static func withThreads<R>(_ threads: Int, _ body: () -> R) -> R {
-        guard let set = functions.set, let get = functions.get else { return body() }
-        let previous = get()
-        set(Int32(threads))
-        defer { set(previous) }
-        return body()
     }
 }

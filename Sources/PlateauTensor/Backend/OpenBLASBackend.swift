@@ -58,14 +58,8 @@ public struct OpenBLASBackend: Backend {
     /// (it would then be split by OpenBLAS, and its last bits would depend on the count).
     private static let threadSetting = WriterPreferringLock()
 
-    /// Multiply–adds per block below which splitting costs more than it gains.
-    static let blockGrain = 1 << 20
-    /// The most blocks a product is split into (enough for 4 threads). Part of the
-    /// arithmetic: changing it changes results in the last bits.
-    static let maximumBlocks = 4
-
-    /// `C ← α·op(A)·op(B) + β·C` through `cblas_sgemm`, split into at most four row or column blocks when
-    /// large enough (with `.plateau` threading); the split is part of the arithmetic.
+    /// `C ← α·op(A)·op(B) + β·C` through `cblas_sgemm`, split into ``ProductBlocks`` (with `.plateau`
+    /// threading); the split is part of the arithmetic.
     public func gemm(
         transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int,
         alpha: Float, a: UnsafePointer<Float>, lda: Int,
@@ -92,28 +86,8 @@ public struct OpenBLASBackend: Backend {
             }
             return
         }
-        // The blocks depend on the shape alone, never on the thread count: OpenBLAS's result
-        // for an element depends on the width of the block it is computed in, so a fixed
-        // blocking is what makes runs bit-identical whatever the number of threads.
-        let blockCount = Swift.min(OpenBLASBackend.maximumBlocks, m * n * Swift.max(k, 1) / OpenBLASBackend.blockGrain)
         OpenBLASBackend.threadSetting.shared {
-            guard blockCount >= 2 else {
-                call(rows: 0..<m, columns: 0..<n)
-                return
-            }
-            // Blocks are multiples of 16 columns (rows) so the micro-kernel's tiles stay whole.
-            let splitColumns = n >= m || m < 32 * blockCount
-            let extent = splitColumns ? n : m
-            let blocks = (0..<blockCount).map { p -> Range<Int> in
-                let lower = Swift.min(extent, (p * extent / blockCount + 8) / 16 * 16)
-                let upper = p == blockCount - 1 ? extent : Swift.min(extent, ((p + 1) * extent / blockCount + 8) / 16 * 16)
-                return lower..<Swift.max(lower, upper)
-            }
-            parallelFor(blockCount, grain: 1) { range in
-                for block in blocks[range] where !block.isEmpty {
-                    if splitColumns { call(rows: 0..<m, columns: block) } else { call(rows: block, columns: 0..<n) }
-                }
-            }
+            ProductBlocks.forEach(m: m, n: n, k: k) { rows, columns in call(rows: rows, columns: columns) }
         }
     }
 }
