@@ -136,6 +136,16 @@ struct AdaptationTests {
         #expect(!reset && recovery.average == 0.3, "the average restarts")
     }
 
+    /// e_m keeps the paper's ratio to E₀: 0.2 at 1000 classes, 0.2·ln 10 / ln 1000 at 10.
+    @Test func theDefaultResetThresholdScalesWithTheClassCount() {
+        #expect(abs(ModelRecovery.defaultThreshold(classCount: 1000) - 0.2) < 1e-7)
+        #expect(abs(ModelRecovery.defaultThreshold(classCount: 10) - 0.066_666_67) < 1e-7)
+        for c in [2, 10, 100, 1000] {
+            let ratio = ModelRecovery.defaultThreshold(classCount: c) / EntropyFilter.defaultMargin(classCount: c)
+            #expect(abs(ratio - 0.2 / (0.4 * Float(log(1000.0)))) < 1e-6, "C = \(c)")
+        }
+    }
+
     /// A confident model: L₂ < 0.2 on the first batch, so SAR resets at once, back to the
     /// source weights exactly (the same run without recovery does move them).
     @Test func sarResetRestoresTheSourceWeightsExactly() throws {
