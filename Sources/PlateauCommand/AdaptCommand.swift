@@ -32,8 +32,11 @@ struct AdaptCommand: ParsableCommand {
     var lr: Float?
     @Option(parsing: .unconditional, help: "SAR's SAM radius ρ.") var rho: Float = 0.05
     @Option(parsing: .unconditional, help: "SAR's entropy margin E₀ (default: 0.4·ln C, 0.921 for 10 classes).") var margin: Float?
-    @Option(parsing: .unconditional, help: "SAR's reset threshold e_m on the moving average of the entropy (0: never reset).")
-    var resetThreshold: Float = 0.2
+    @Option(parsing: .unconditional, help: """
+        SAR's reset threshold e_m on the moving average of the entropy (default: 0.2·ln C / ln 1000, the paper's 0.2 \
+        scaled to C classes, 0.0667 for 10; 0: never reset).
+        """)
+    var resetThreshold: Float?
     @Option(parsing: .unconditional, help: "Use only the first N samples of each stream (default: all).") var limit: Int?
     @Option(parsing: .unconditional, help: "Predictions the collapse indicator looks back over.") var collapseWindow: Int = 500
     @Option(parsing: .unconditional, help: "Seed of the stream order.") var seed: UInt64 = 0
@@ -54,7 +57,7 @@ struct AdaptCommand: ParsableCommand {
         if let lr { try OptionCheck.number(lr, "lr", atLeast: 0, strictly: true) }
         try OptionCheck.number(rho, "rho", atLeast: 0)
         if let margin { try OptionCheck.number(margin, "margin", atLeast: 0, strictly: true) }
-        try OptionCheck.number(resetThreshold, "reset-threshold", atLeast: 0)
+        if let resetThreshold { try OptionCheck.number(resetThreshold, "reset-threshold", atLeast: 0) }
     }
 
     func run() throws {
@@ -98,13 +101,15 @@ struct AdaptCommand: ParsableCommand {
             try adapt(model, method: method, setting: setting, streams: streams, learningRate: learningRate, classCount: classCount)
         }
         report(result, method: method, learningRate: learningRate, model: c.model, norm: c.norm,
-               margin: margin ?? EntropyFilter.defaultMargin(classCount: classCount))
+               margin: margin ?? EntropyFilter.defaultMargin(classCount: classCount),
+               resetThreshold: resetThreshold ?? ModelRecovery.defaultThreshold(classCount: classCount))
     }
 
     private func adapt<M: Layer>(
         _ model: M, method: AdaptationMethod, setting: AdaptationSetting, streams: [AdaptationStream], learningRate: Float, classCount: Int
     ) throws -> AdaptationResult {
         let margin = margin ?? EntropyFilter.defaultMargin(classCount: classCount)
+        let resetThreshold = resetThreshold ?? ModelRecovery.defaultThreshold(classCount: classCount)
         if method != .none {
             do { try AdaptationError.requireNormParameters(model, method: method.rawValue) } catch let error as AdaptationError {
                 throw ValidationError("--method \(method.rawValue): \(error.message)")
@@ -130,7 +135,9 @@ struct AdaptCommand: ParsableCommand {
         }
     }
 
-    private func report(_ result: AdaptationResult, method: AdaptationMethod, learningRate: Float, model: String, norm: String, margin: Float) {
+    private func report(
+        _ result: AdaptationResult, method: AdaptationMethod, learningRate: Float, model: String, norm: String, margin: Float, resetThreshold: Float
+    ) {
         func fields(_ a: OnlineAccuracy) -> [String: Any] {
             ["samples": a.samples, "accuracy": JSONNumbers.fraction(Float(a.accuracy)), "batches": a.batches, "resets": a.resets,
              "collapse": JSONNumbers.fraction(Float(a.collapse)), "label_concentration": JSONNumbers.fraction(Float(a.labelConcentration))]

@@ -136,6 +136,16 @@ struct AdaptationTests {
         #expect(!reset && recovery.average == 0.3, "the average restarts")
     }
 
+    /// e_m keeps the paper's ratio to E₀: 0.2 at 1000 classes, 0.2·ln 10 / ln 1000 at 10.
+    @Test func theDefaultResetThresholdScalesWithTheClassCount() {
+        #expect(abs(ModelRecovery.defaultThreshold(classCount: 1000) - 0.2) < 1e-7)
+        #expect(abs(ModelRecovery.defaultThreshold(classCount: 10) - 0.066_666_67) < 1e-7)
+        for c in [2, 10, 100, 1000] {
+            let ratio = ModelRecovery.defaultThreshold(classCount: c) / EntropyFilter.defaultMargin(classCount: c)
+            #expect(abs(ratio - 0.2 / (0.4 * Float(log(1000.0)))) < 1e-6, "C = \(c)")
+        }
+    }
+
     /// A confident model: L₂ < 0.2 on the first batch, so SAR resets at once, back to the
     /// source weights exactly (the same run without recovery does move them).
     @Test func sarResetRestoresTheSourceWeightsExactly() throws {
@@ -236,4 +246,33 @@ struct AdaptationStreamTests {
         #expect(AdaptationSetting.mixed.segments(streamSizes: [7, 3], labels: labels, batchSize: 4, seed: 1).map { $0.map { $0.map(\.sample) } }
                 == mixed.map { $0.map { $0.map(\.sample) } }, "seeded: the same order every time")
     }
+
+    /// Stream directories reached through symbolic links are streams too: a subset of
+    /// corruptions is naturally assembled with `ln -s`, and such links were skipped (the
+    /// directory then held "no test split", or silently fewer streams).
+    @Test func streamsAreFoundThroughSymbolicLinks() throws {
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("plateau-streams-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: root) }
+        let data = root.appendingPathComponent("data"), view = root.appendingPathComponent("view")
+        for (path, count) in [("data/fog/5", 3), ("data/contrast/5", 2), ("view/real/5", 4)] {
+            try writeTinyTestSplit(to: root.appendingPathComponent(path), count: count)
+        }
+        let files = FileManager.default
+        try files.createSymbolicLink(at: view.appendingPathComponent("fog"), withDestinationURL: data.appendingPathComponent("fog"))
+        try files.createSymbolicLink(at: view.appendingPathComponent("contrast5"), withDestinationURL: data.appendingPathComponent("contrast/5"))
+        let streams = try AdaptationStream.discover(in: view)
+        #expect(streams.map(\.name) == ["contrast5", "fog/5", "real/5"] && streams.map(\.dataset.count) == [2, 3, 4])
+        try files.createSymbolicLink(at: root.appendingPathComponent("link"), withDestinationURL: view)
+        #expect(try AdaptationStream.discover(in: root.appendingPathComponent("link")).count == 3, "--data-dir itself a link")
+    }
+}
+
+/// Writes `count` 2×2 test images (`t10k-…` IDX files, labels 0, 1, 2, …) into `directory`.
+private func writeTinyTestSplit(to directory: URL, count: Int) throws {
+    try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+    func bigEndian(_ values: [UInt32]) -> [UInt8] { values.flatMap { v in (0..<4).map { UInt8((v >> (24 - 8 * $0)) & 0xFF) } } }
+    let images = bigEndian([2051, UInt32(count), 2, 2]) + (0..<(4 * count)).map { UInt8($0 * 7 % 256) }
+    let labels = bigEndian([2049, UInt32(count)]) + (0..<count).map { UInt8($0 % 10) }
+    try Data(images).write(to: directory.appendingPathComponent("t10k-images-idx3-ubyte"))
+    try Data(labels).write(to: directory.appendingPathComponent("t10k-labels-idx1-ubyte"))
 }

@@ -17,15 +17,14 @@ public struct AdaptationStream: Sendable {
 
     /// The test splits in an MNIST-format (IDX) directory: the directory itself when it
     /// holds `t10k-images-idx3-ubyte` and `t10k-labels-idx1-ubyte` (raw or `.gz`, dotted
-    /// names too), else every subdirectory up to three levels down that does, sorted by path
+    /// names too), else every subdirectory (or symbolic link to one) up to three levels down that does, sorted by path
     /// (`<corruption>/<severity>/` as `plateau data make mnist-c` writes them), leaving out a
     /// top-level `clean` among others (mnist-c's unshifted copy). Training files are not needed.
     ///
     /// - Throws: ``AdaptationError`` when the directory is missing or holds no test split;
     ///   ``DataError`` for a malformed file.
     public static func discover(in directory: URL) throws -> [AdaptationStream] {
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: directory.path, isDirectory: &isDirectory), isDirectory.boolValue else {
+        guard isDirectory(directory) else {
             throw AdaptationError("\(directory.path) is not a directory")
         }
         var found: [(String, URL, URL)] = []
@@ -34,10 +33,13 @@ public struct AdaptationStream: Sendable {
                 found.append((relative.isEmpty ? url.lastPathComponent : relative.joined(separator: "/"), files.images, files.labels))
                 return
             }
+            // Symbolic links are followed, as a subset of corruptions is naturally assembled with
+            // `ln -s`: Foundation lists a linked directory only through its resolved path, and
+            // fileExists (unlike the isDirectory resource value) follows links. The depth bound
+            // keeps a link cycle finite.
             guard depth < 3, let children = try? FileManager.default.contentsOfDirectory(
-                at: url, includingPropertiesForKeys: [.isDirectoryKey], options: [.skipsHiddenFiles]) else { return }
-            for child in children.sorted(by: { $0.lastPathComponent < $1.lastPathComponent })
-            where (try? child.resourceValues(forKeys: [.isDirectoryKey]).isDirectory) == true {
+                at: url.resolvingSymlinksInPath(), includingPropertiesForKeys: nil, options: [.skipsHiddenFiles]) else { return }
+            for child in children.sorted(by: { $0.lastPathComponent < $1.lastPathComponent }) where Self.isDirectory(child) {
                 search(child, relative + [child.lastPathComponent], depth: depth + 1)
             }
         }
@@ -53,6 +55,11 @@ public struct AdaptationStream: Sendable {
         return try found.map { name, images, labels in
             AdaptationStream(name: name, dataset: try MNIST.load(images: images, labels: labels, name: name))
         }
+    }
+
+    private static func isDirectory(_ url: URL) -> Bool {
+        var flag: ObjCBool = false
+        return FileManager.default.fileExists(atPath: url.path, isDirectory: &flag) && flag.boolValue
     }
 
     private static func testFiles(in directory: URL) -> (images: URL, labels: URL)? {
