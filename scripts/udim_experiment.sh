@@ -112,8 +112,10 @@ if folds:
     print("| method | " + " | ".join(f"{f} held out" for f in folds) + " | mean | training-domain validation |")
     print("|---|" + "---|" * (len(folds) + 2))
     for m in methods:
-        seeds = sorted({r["seed"] for r in rows if r["part"] == "lodo" and r["method"] == m})
-        mean = [st.mean([r["accuracy"] for r in rows if r["part"] == "lodo" and r["method"] == m and r["seed"] == s and r["domain"] == r["fold"]]) for s in seeds]
+        # The mean over folds per seed (seeds with every fold only), then mean ± std over seeds.
+        held = {s: [r["accuracy"] for r in rows if r["part"] == "lodo" and r["method"] == m and r["seed"] == s and r["domain"] == r["fold"]]
+                for s in {r["seed"] for r in rows if r["part"] == "lodo"}}
+        mean = [st.mean(v) for v in held.values() if len(v) == len(folds)]
         validation = [r["accuracy"] for r in rows if r["part"] == "lodo" and r["method"] == m and r["domain"] == "validation"]
         print(f"| {m} | " + " | ".join(cell(acc("lodo", m, f, f)) for f in folds) + f" | {cell(mean)} | {cell(validation)} |")
 PY
