@@ -7,7 +7,7 @@ struct DatasetOptions: ParsableArguments {
     @Option(parsing: .unconditional, help: "Dataset: digits (embedded), mnist, fashion-mnist, cifar10, cifar100, or a path to a .csv/.tsv table.")
     var dataset: String?
 
-    @Option(parsing: .unconditional, help: "Directory holding the dataset files (default: data/<dataset>).")
+    @Option(parsing: .unconditional, help: "Directory holding the dataset files (default: data/<dataset>); for mnist and fashion-mnist, several comma-separated domain directories are read as one dataset, their samples taken in turn (domain generalization).")
     var dataDir: String?
 }
 

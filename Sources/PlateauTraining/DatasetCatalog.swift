@@ -1,5 +1,6 @@
 import Foundation
 import PlateauData
+import PlateauTensor
 
 /// Finds the CLI's named datasets (and tables given by path) in standard formats.
 public enum DatasetCatalog {
@@ -60,7 +61,10 @@ public enum DatasetCatalog {
     public static func load(
         _ name: String, dataDirectory: String?, seed: UInt64, tableLabels: TableOptions.Labels = .integers
     ) throws -> (train: Dataset, test: Dataset) {
-        if let entry = entry(named: name) { return try entry.load(dataDirectory) }
+        if let entry = entry(named: name) {
+            guard let dataDirectory, dataDirectory.contains(",") else { return try entry.load(dataDirectory) }
+            return try loadDomains(entry, directories: dataDirectory)
+        }
         let url = URL(fileURLWithPath: name)
         guard ["csv", "tsv", "txt", "gz"].contains(url.pathExtension.lowercased()) else {
             throw ConfigurationError(field: "dataset", message: "expected one of \(names.joined(separator: ", ")) or a path to a .csv/.tsv table, got '\(name)'")
@@ -71,6 +75,42 @@ public enum DatasetCatalog {
         let table = try Table.load(url, options: TableOptions(labels: tableLabels))
         let (train, test) = table.split(validationFraction: 0.2, seed: seed)
         return (train, test)
+    }
+
+    /// Several domains of one dataset (`--data-dir rot0,rot15,…`) as one training set and
+    /// one test set, for domain generalization: each set takes the domains' samples in turn
+    /// (the first of every domain, then the second, …), so that a `--train-limit` or a batch
+    /// draws from every domain alike. The test set is then the training domains' held-out
+    /// split: the data of DomainBed's training-domain validation.
+    static func loadDomains(_ entry: Entry, directories list: String) throws -> (train: Dataset, test: Dataset) {
+        let directories = list.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
+        if let empty = directories.firstIndex(where: { $0.isEmpty }) {
+            throw ConfigurationError(field: "data-dir", message: "expected comma-separated directories, got an empty entry at position \(empty + 1) in '\(list)'")
+        }
+        let domains = try directories.map { try entry.load($0) }
+        return (try interleaving(domains.map(\.train), directories: directories), try interleaving(domains.map(\.test), directories: directories))
+    }
+
+    /// The samples of `domains` taken in turn; every domain must have the first one's classes and sample shape.
+    static func interleaving(_ domains: [Dataset], directories: [String]) throws -> Dataset {
+        let first = domains[0]
+        for (domain, directory) in zip(domains, directories).dropFirst() {
+            guard domain.classCount == first.classCount, domain.sampleShape == first.sampleShape else {
+                throw ConfigurationError(
+                    field: "data-dir",
+                    message: "\(directory): expected \(first.classCount) classes of samples shaped \(first.sampleShape) like \(directories[0]), found \(domain.classCount) classes of \(domain.sampleShape)")
+            }
+        }
+        var order: [Int] = []
+        var offsets: [Int] = []
+        var total = 0
+        for domain in domains { offsets.append(total); total += domain.count }
+        for position in 0..<(domains.map(\.count).max() ?? 0) {
+            for (d, domain) in domains.enumerated() where position < domain.count { order.append(offsets[d] + position) }
+        }
+        let images = Tensor.concatenating(domains.map(\.images), alongAxis: 0).gathering(order, alongAxis: 0)
+        let labels = domains.flatMap(\.labels)
+        return Dataset(name: first.name, images: images, labels: order.map { labels[$0] }, classCount: first.classCount, classNames: first.classNames)
     }
 
     /// `path` as a URL, or an error naming the dataset and how to get it when there is no directory there.

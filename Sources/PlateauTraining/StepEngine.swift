@@ -50,7 +50,15 @@ public struct StepEngine<Model: Layer> {
             let labels = request.samples.map { $0.map { batch.labels[$0] } } ?? batch.labels
             let outputs = m(images)
             if request.point == .parameters { outputRows.store(outputs, at: request.samples) }
-            let input = TermInput(outputs: outputs, rows: request.samples, labels: labels, point: request.point)
+            var input = TermInput(outputs: outputs, rows: request.samples, labels: labels, point: request.point)
+            if m is any LinearHeaded {
+                // A copy holds the same tracked weights as `m`, so gradients still reach them.
+                let snapshot = m
+                input.featuresAndOutputs = { x in
+                    var model = snapshot as! any LinearHeaded
+                    return model.featuresAndOutputs(x)
+                }
+            }
             let (total, terms) = loss(input) { m($0) }
             diagnostics.add(total: total, terms: terms, at: request.point)
             return total

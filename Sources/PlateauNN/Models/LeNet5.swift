@@ -10,7 +10,7 @@ import PlateauTensor
 /// `self.norm1 = nn.GroupNorm(2, 6)` (or `nn.BatchNorm2d(6)`, …) beside `conv1`, and its
 /// forward is `pool(relu(norm1(conv1(x))))`. The convs keep their bias even before
 /// BatchNorm (where it has no effect), so that every kind shares the `none` layers' names.
-public struct LeNet5: Layer {
+public struct LeNet5: LinearHeaded {
     public var conv1: Conv2d
     public var norm1: NormLayer?
     public var conv2: Conv2d
@@ -49,12 +49,19 @@ public struct LeNet5: Layer {
     }
 
     public mutating func callAsFunction(_ input: Tensor) -> Tensor {
+        fc3(features(input))
+    }
+
+    /// The 84 activations `fc3` maps to the outputs.
+    public mutating func features(_ input: Tensor) -> Tensor {
         precondition(input.rank == 4 && input.shape[2] == 28 && input.shape[3] == 28,
                      "LeNet5: expected [N, C, 28, 28] images, got \(input.shape)")
         var x = norm1.rectified(conv1(input)).maxPool2d(kernel: (2, 2))
         x = norm2.rectified(conv2(x)).maxPool2d(kernel: (2, 2)).flattened()
         x = norm3.rectified(fc1(x))
-        x = norm4.rectified(fc2(x))
-        return fc3(x)
+        return norm4.rectified(fc2(x))
     }
+
+    /// `fc3`.
+    public var head: Linear { fc3 }
 }

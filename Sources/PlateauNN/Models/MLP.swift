@@ -7,7 +7,7 @@ import PlateauTensor
 /// before its ReLU (PyTorch twin: `self.norms = nn.ModuleList([...])` beside `self.layers`,
 /// `relu(norms[i](layers[i](x)))`): `batch` is `nn.BatchNorm1d`, `group` is
 /// `nn.GroupNorm(G, F)` with the largest G ≤ 32 dividing the width F, `layer` is `nn.LayerNorm(F)`.
-public struct MLP: Layer {
+public struct MLP: LinearHeaded {
     public var layers: [Linear]
     /// One per hidden layer, or empty without normalization.
     public var norms: [NormLayer]
@@ -26,13 +26,21 @@ public struct MLP: Layer {
     }
 
     public mutating func callAsFunction(_ input: Tensor) -> Tensor {
+        layers[layers.count - 1](features(input))
+    }
+
+    /// The last hidden layer's activations (the flattened input when there is none).
+    public mutating func features(_ input: Tensor) -> Tensor {
         let expected = layers[0].weight.shape[1]
         var x = input.rank == 2 ? input : input.flattened()
         precondition(x.shape[1] == expected, "MLP: expected \(expected) input features, got input of shape \(input.shape)")
-        for (i, layer) in layers.enumerated() {
-            x = layer(x)
-            if i < layers.count - 1 { x = norms.isEmpty ? x.relu() : norms[i].rectified(x) }
+        for i in 0..<(layers.count - 1) {
+            x = layers[i](x)
+            x = norms.isEmpty ? x.relu() : norms[i].rectified(x)
         }
         return x
     }
+
+    /// The final Linear.
+    public var head: Linear { layers[layers.count - 1] }
 }

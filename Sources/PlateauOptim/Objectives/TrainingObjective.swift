@@ -50,13 +50,22 @@ public struct TermInput {
     public var labels: [Int]
     /// Where the weights are (a term may want to act at w only).
     public var point: LossRequest.Point
+    /// The model as it stands in this evaluation, run on other inputs, returning its
+    /// last layer's input features beside the outputs; `nil` unless the model is
+    /// ``/PlateauNN/LinearHeaded``. For terms that need per-sample last-layer gradients in
+    /// closed form (UDIM's inconsistency).
+    public var featuresAndOutputs: ((Tensor) -> (features: Tensor, outputs: Tensor))?
 
     /// An evaluation of `rows` (`nil`: the whole batch) at `point`, with those rows' `outputs` and `labels`.
-    public init(outputs: Tensor, rows: [Int]?, labels: [Int], point: LossRequest.Point) {
+    public init(
+        outputs: Tensor, rows: [Int]?, labels: [Int], point: LossRequest.Point,
+        featuresAndOutputs: ((Tensor) -> (features: Tensor, outputs: Tensor))? = nil
+    ) {
         self.outputs = outputs
         self.rows = rows
         self.labels = labels
         self.point = point
+        self.featuresAndOutputs = featuresAndOutputs
     }
 
     /// `values` (one per batch position) restricted to this evaluation's rows.

@@ -115,6 +115,16 @@ public struct MethodEntry: Sendable {
         MethodEntry(name: name, kind: .sharpnessAware, summary: summary, options: options, rule: make, term: term)
     }
 
+    /// A sharpness-aware rule trained together with its own objective term beside the
+    /// cross-entropy (UDIM: SAM plus an inconsistency penalty on input-perturbed copies).
+    public static func sharpnessAware<Options: MethodOptions>(
+        _ name: String, summary: String, options: Options.Type,
+        make: @escaping @Sendable (Options, MethodContext) throws -> any SharpnessAwareRule,
+        withTerm term: @escaping @Sendable (Options, MethodContext, any Layer) throws -> any ObjectiveTerm
+    ) -> MethodEntry {
+        MethodEntry(name: name, kind: .sharpnessAware, summary: summary, options: options, rule: make, term: term)
+    }
+
     public static func objective<Options: MethodOptions>(
         _ name: String, summary: String, options: Options.Type,
         make: @escaping @Sendable (Options, MethodContext, any Layer) throws -> any ObjectiveTerm

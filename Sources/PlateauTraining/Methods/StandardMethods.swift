@@ -44,6 +44,16 @@ extension MethodRegistry {
                 TrustRegionReference(model: model, reference: o.tramReference, divergence: o.tramDivergence, scale: o.tramScale,
                                      noise: o.tramNoise, seed: context.configuration.seed)
             }),
+        .sharpnessAware(
+            "udim", summary: "UDIM (Shin et al. 2024): SAM + λ × the last layer's gradient inconsistency between x and x̃, x̃ an ascent step on L + ρ‖∇L‖",
+            options: UDIMOptions.self, make: { o, _ in SAM(rho: o.rho) },
+            withTerm: { o, context, model in
+                guard model is any LinearHeaded else {
+                    throw ConfigurationError(
+                        field: "model", message: "udim needs a model whose last layer is linear (mlp, lenet), got '\(context.configuration.model)'")
+                }
+                return UDIM(rho: o.rho, inputRadius: o.udimRhoX, lambda: o.udimLambda, warmupEpochs: o.udimWarmup, normalization: o.udimNormalization)
+            }),
         .objective("saf", summary: "SAF (Du et al. 2022): + λ·τ²·KL(outputs E epochs ago ‖ now), no extra pass", options: SAFOptions.self) { o, context, _ in
             SAF(sampleCount: context.sampleCount, classCount: context.classCount, lambda: o.safLambda, temperature: o.safTau,
                 lag: o.safLag, startEpoch: o.safStart, halfPrecision: o.safHalf)
@@ -151,6 +161,37 @@ public struct TRAMOptions: MethodOptions {
     public func validate() throws(ConfigurationError) {
         guard tramScale >= 0, tramScale.isFinite else { throw ConfigurationError(field: "tram-scale", message: "expected a finite scale ≥ 0, got \(tramScale)") }
         guard tramNoise > 0, tramNoise.isFinite else { throw ConfigurationError(field: "tram-noise", message: "expected a finite σ > 0, got \(tramNoise)") }
+    }
+}
+
+extension UDIM.Normalization: EnumeratedOptionValue {}
+
+/// UDIM's options: SAM's ρ (0.05, also the ρ of the input objective L + ρ‖∇L‖), the input
+/// step ρ_x (1, per-sample L2 in normalized-input units; the code's 10 is for its
+/// batch-dimension normalization), λ (1, the code's scripts), the epochs of plain SAM
+/// before the term switches on (1; the code warms up for a fifth of its steps) and the
+/// normalization of the input step.
+public struct UDIMOptions: MethodOptions {
+    public var rho: Float = 0.05
+    public var udimRhoX: Float = 1
+    public var udimLambda: Float = 1
+    public var udimWarmup: Int = 1
+    public var udimNormalization: UDIM.Normalization = .sample
+    public init() {}
+    public static let options = [
+        OptionSpec("rho", \UDIMOptions.rho, help: "SAM's radius ρ, also the ρ of the input objective L + ρ‖∇L‖."),
+        OptionSpec("udim-rho-x", \UDIMOptions.udimRhoX, help: "ρ_x, the size of the input perturbation (normalized-input units)."),
+        OptionSpec("udim-lambda", \UDIMOptions.udimLambda, help: "λ, the weight of the inconsistency penalty."),
+        OptionSpec("udim-warmup", \UDIMOptions.udimWarmup, help: "Epochs of plain SAM before the penalty switches on."),
+        OptionSpec(
+            "udim-normalization", \UDIMOptions.udimNormalization,
+            help: "sample: each sample's input step has norm ρ_x; batch: each input coordinate's steps across the batch do (the reference code)."),
+    ]
+    public func validate() throws(ConfigurationError) {
+        try nonNegativeRadius(rho)
+        guard udimRhoX >= 0, udimRhoX.isFinite else { throw ConfigurationError(field: "udim-rho-x", message: "expected a finite radius ≥ 0, got \(udimRhoX)") }
+        guard udimLambda >= 0, udimLambda.isFinite else { throw ConfigurationError(field: "udim-lambda", message: "expected a finite weight ≥ 0, got \(udimLambda)") }
+        guard udimWarmup >= 0 else { throw ConfigurationError(field: "udim-warmup", message: "expected a number of epochs ≥ 0, got \(udimWarmup)") }
     }
 }
 
