@@ -252,7 +252,7 @@ struct DriftCommand: ParsableCommand {
             return
         }
         print("\(model) (norm \(norm)), \(seeds) seed\(seeds == 1 ? "" : "s") from \(seed), \(shots) shots, \(phaseSamples) stream images per phase, "
-            + "rotation +\(rotationStep)°/phase, \(corruption) at severity t; batch \(batchSize), lr \(lr); mean ± std over seeds, %")
+            + "rotation +\(rotationStep)°/phase, \(corruption == "none" ? "no corruption" : "\(corruption) at severity min(t, 5)"); batch \(batchSize), lr \(lr); mean ± std over seeds, %")
         for metric in metrics.prefix(2) {
             print("\n\(metric.title)")
             print("| phase | drift | " + methods.map(\.rawValue).joined(separator: " | ") + " |")
