@@ -10,7 +10,8 @@
 #   fmtl-ew, fmtl-pcgrad   --optimizer fmtl --base-optimizer adam --aggregator ew|pcgrad (rho 0.05)
 # Environment: DATA (multi-mnist directory; made from MNIST=/work/main/data/mnist when absent,
 # default data/multi-mnist), PLATEAU (default .build/release/plateau), SEEDS (default "0 1 2"),
-# EPOCHS (default 5), LIMIT (training images, default 8000), JOBS (parallel runs, default 2).
+# EPOCHS (default 5), LIMIT (training images, default 8000), JOBS (parallel runs, default 2),
+# METHODS (a subset of the six names below, space-separated; default all).
 # Each run uses --threads 1; finished runs (metrics for every epoch) are skipped, so the script
 # can be re-run to continue. The summary is scripts/fmtl_summary.py's.
 set -euo pipefail
@@ -35,7 +36,8 @@ declare -A flags=(
     [fmtl-ew]="--optimizer fmtl --base-optimizer adam --rho 0.05 --aggregator ew"
     [fmtl-pcgrad]="--optimizer fmtl --base-optimizer adam --rho 0.05 --aggregator pcgrad"
 )
-methods="ew pcgrad mgda sam fmtl-ew fmtl-pcgrad"
+methods=${METHODS:-ew pcgrad mgda sam fmtl-ew fmtl-pcgrad}
+for method in $methods; do [ -n "${flags[$method]:-}" ] || { echo "METHODS: unknown method '$method'" >&2; exit 2; }; done
 
 # One line per run (seed-major, so that early seeds complete first): directory and flags.
 list=$(mktemp)
