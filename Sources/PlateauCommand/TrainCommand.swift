@@ -267,7 +267,10 @@ struct TrainCommand: ParsableCommand {
             }
             throw error
         }
-        progress.message(String(format: "final test accuracy %.2f%% (best %.2f%%), %.2f ms/step", summary.finalTestAccuracy * 100, summary.bestTestAccuracy * 100, summary.millisecondsPerStep))
+        progress.message(String(format: "final test accuracy %.2f%% (best %.2f%%), %.2f ms/step", summary.finalTestAccuracy * 100, summary.bestTestAccuracy * 100, summary.millisecondsPerStep)
+            + (summary.finalTaskTestAccuracies.map { tasks in
+                "; the mean of the tasks' " + tasks.enumerated().map { String(format: "task %d %.2f%%", $0.offset + 1, $0.element * 100) }.joined(separator: ", ")
+            } ?? ""))
         }
     }
 

@@ -147,6 +147,7 @@ private func engineAndBatch(_ c: RunConfiguration) throws -> (MultiTaskLeNet, St
     #expect(accuracies.count == 2)
     #expect(abs(row.testAccuracy - (accuracies[0] + accuracies[1]) / 2) < 1e-6)
     #expect(row.taskGradientCosine != nil && summary.metrics.count == 1)
+    #expect(summary.finalTaskTestAccuracies == accuracies)
     let csv = try String(contentsOf: directory.appendingPathComponent("metrics.csv"), encoding: .utf8)
     #expect(csv.hasPrefix(MetricsLogHeader.multiTask))
     // The checkpoint loads back into the multi-head network.

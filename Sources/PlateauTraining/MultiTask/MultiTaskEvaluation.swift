@@ -43,3 +43,8 @@ public enum MultiTaskEvaluation {
         return (sum, correct)
     }
 }
+
+extension TrainingSummary {
+    /// A multi-task run's last test accuracy of each task, in task order (`nil` for one task).
+    public var finalTaskTestAccuracies: [Float]? { metrics.last?.taskTestAccuracies }
+}
