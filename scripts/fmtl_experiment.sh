@@ -23,10 +23,6 @@ epochs=${EPOCHS:-5}
 limit=${LIMIT:-8000}
 jobs=${JOBS:-2}
 [ -x "$plateau" ] || { echo "build first: swift build -c release (or set PLATEAU)" >&2; exit 2; }
-if [ ! -f "$data/train-labels-right-idx1-ubyte" ]; then
-    "$plateau" data make multi-mnist --from "${MNIST:-/work/main/data/mnist}" --output "$data"
-fi
-mkdir -p "$out"
 
 declare -A flags=(
     [ew]="--optimizer adam --aggregator ew"
@@ -38,6 +34,10 @@ declare -A flags=(
 )
 methods=${METHODS:-ew pcgrad mgda sam fmtl-ew fmtl-pcgrad}
 for method in $methods; do [ -n "${flags[$method]:-}" ] || { echo "METHODS: unknown method '$method'" >&2; exit 2; }; done
+if [ ! -f "$data/train-labels-right-idx1-ubyte" ]; then
+    "$plateau" data make multi-mnist --from "${MNIST:-/work/main/data/mnist}" --output "$data"
+fi
+mkdir -p "$out"
 
 # One line per run (seed-major, so that early seeds complete first): directory and flags.
 list=$(mktemp)
