@@ -39,6 +39,10 @@ struct EvalCommand: ParsableCommand {
                     + "\(nonFinite.prefix(5).joined(separator: ", "))\(nonFinite.count > 5 ? ", …" : ""): its loss and accuracy would be NaN")
         }
         let normalization = saved.normalization ?? Normalization.fit(train)
+        if c.tasks > 1 {  // EvalCommand+MultiTask.swift
+            try evaluateTasks(model, configuration: c, test: normalization.apply(to: test), classCount: max(train.classCount, test.classCount), checkpoint: url)
+            return
+        }
         if let streamBatchSize {
             guard streamBatchSize > 0 else { throw ValidationError("--stream-batch-size: expected a positive number, got \(streamBatchSize)") }
             try stream(model, on: normalization.apply(to: test), batchSize: streamBatchSize)

@@ -4,7 +4,7 @@ import Plateau
 
 /// Options shared by commands that read a dataset.
 struct DatasetOptions: ParsableArguments {
-    @Option(parsing: .unconditional, help: "Dataset: digits (embedded), mnist, fashion-mnist, cifar10, cifar100, or a path to a .csv/.tsv table.")
+    @Option(parsing: .unconditional, help: "Dataset: digits (embedded), mnist, fashion-mnist, multi-mnist (two tasks, see --tasks), cifar10, cifar100, or a path to a .csv/.tsv table.")
     var dataset: String?
 
     @Option(parsing: .unconditional, help: "Directory holding the dataset files (default: data/<dataset>); for mnist and fashion-mnist, several comma-separated domain directories are read as one dataset, their samples taken in turn (domain generalization).")
@@ -148,6 +148,8 @@ struct TrainCommand: ParsableCommand {
               plateau train --model lenet --dataset mnist --optimizer saf \\
                 --epochs 10 --output runs/lenet-saf
               plateau train --output runs/lenet-saf --resume
+              plateau train --model lenet --dataset multi-mnist --tasks 2 \\
+                --optimizer fmtl --aggregator pcgrad --output runs/mtl-fmtl
 
             \(MethodRegistry.standard.helpText())
             """
@@ -157,6 +159,7 @@ struct TrainCommand: ParsableCommand {
     @OptionGroup(title: "Optimizer") var optimization: TrainOptimizerOptions
     @OptionGroup(title: "Schedule") var scheduling: TrainScheduleOptions
     @OptionGroup(title: "Sharpness-aware") var sharpnessAware: TrainSharpnessAwareOptions
+    @OptionGroup(title: "Multi-task") var multiTask: TrainMultiTaskOptions
     @OptionGroup(title: "Run") var runOptions: TrainRunOptions
     @OptionGroup(title: "Progress") var progressOptions: ProgressOptions
 
@@ -204,6 +207,7 @@ struct TrainCommand: ParsableCommand {
         optimization.apply(to: &c)
         try scheduling.apply(to: &c)
         sharpnessAware.apply(to: &c)
+        multiTask.apply(to: &c)
         runOptions.apply(to: &c)
         if let output { c.output = output }
         do {
@@ -263,7 +267,10 @@ struct TrainCommand: ParsableCommand {
             }
             throw error
         }
-        progress.message(String(format: "final test accuracy %.2f%% (best %.2f%%), %.2f ms/step", summary.finalTestAccuracy * 100, summary.bestTestAccuracy * 100, summary.millisecondsPerStep))
+        progress.message(String(format: "final test accuracy %.2f%% (best %.2f%%), %.2f ms/step", summary.finalTestAccuracy * 100, summary.bestTestAccuracy * 100, summary.millisecondsPerStep)
+            + (summary.finalTaskTestAccuracies.map { tasks in
+                "; the mean of the tasks' " + tasks.enumerated().map { String(format: "task %d %.2f%%", $0.offset + 1, $0.element * 100) }.joined(separator: ", ")
+            } ?? ""))
         }
     }
 

@@ -277,8 +277,7 @@ extension Checkpoint {
     /// `source`. The one way every command turns a checkpoint back into a network.
     public func loadedModel(sampleShape: [Int], classCount: Int, source: String) throws -> any Layer {
         var generator = SeededGenerator(seed: 0)  // every parameter is then replaced by the checkpoint's
-        var network = try ModelFactory.make(
-            configuration.model, sampleShape: sampleShape, classCount: classCount, norm: configuration.normalizationKind, using: &generator)
+        var network = try ModelFactory.make(for: configuration, sampleShape: sampleShape, classCount: classCount, using: &generator)
         try network.load(stateDictionary: model, source: source)
         return network
     }

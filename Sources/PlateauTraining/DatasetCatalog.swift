@@ -10,6 +10,9 @@ public enum DatasetCatalog {
         public let name: String
         /// Crop (and flip) under `--augment`.
         public let augmentation: AugmentationRecipe
+        /// The tasks of a multi-task dataset, in label order (``/PlateauData/TaskLabels``);
+        /// empty for a single-task one.
+        public var taskNames: [String] = []
         /// Reads the training and test sets from the data directory (nil: the default one).
         let load: @Sendable (_ dataDirectory: String?) throws -> (train: Dataset, test: Dataset)
     }
@@ -27,6 +30,11 @@ public enum DatasetCatalog {
         Entry(name: "fashion-mnist", augmentation: AugmentationRecipe(cropPadding: 3, horizontalFlip: false)) {
             let url = try directory($0 ?? "data/fashion-mnist", of: "fashion-mnist", hint: "Put the four Fashion-MNIST IDX files there, or pass --data-dir.")
             return try MNIST.loadDirectory(url, name: "fashion-mnist", classNames: MNIST.fashionClassNames)
+        },
+        Entry(name: "multi-mnist", augmentation: AugmentationRecipe(cropPadding: 3, horizontalFlip: false), taskNames: MultiMNIST.taskNames) {
+            let url = try directory($0 ?? "data/multi-mnist", of: "multi-mnist",
+                                    hint: "Make it with `plateau data make multi-mnist --from data/mnist --output data/multi-mnist`, or pass --data-dir.")
+            return try MultiMNIST.loadDirectory(url)
         },
         Entry(name: "cifar10", augmentation: AugmentationRecipe(cropPadding: 4, horizontalFlip: true)) {
             let url = try directory($0 ?? "data/cifar-10-batches-bin", of: "cifar10", hint: "Unpack the CIFAR-10 binary version there, or pass --data-dir.")

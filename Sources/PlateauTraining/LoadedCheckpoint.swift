@@ -26,6 +26,10 @@ public struct LoadedCheckpoint {
 
     /// Builds from an already read checkpoint and raw (unnormalized) splits.
     public init(checkpoint saved: Checkpoint, configuration c: RunConfiguration, rawTrain: Dataset, rawTest: Dataset, source: String) throws {
+        guard c.tasks == 1 else {
+            throw ConfigurationError(
+                field: "tasks", message: "\(source) is a multi-task checkpoint (\(c.tasks) tasks): the sharpness measures, landscapes and adaptation take single-task models; evaluate it with `plateau eval`")
+        }
         var train = c.limitingTraining(rawTrain)
         // The stored normalization must fit the data before anything is built from it.
         try saved.normalization?.check(

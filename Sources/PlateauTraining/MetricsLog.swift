@@ -14,6 +14,12 @@ public struct EpochMetrics: Codable, Sendable, Equatable {
     public var passesPerStep: Float
     /// Mean milliseconds per optimizer step (`ms_per_step` in both files).
     public var millisecondsPerStep: Double
+    /// A multi-task run's test accuracy of each task, in task order (`nil` for one task);
+    /// `testAccuracy` is then their mean and `testLoss` the sum of the tasks' losses.
+    public var taskTestAccuracies: [Float]?
+    /// A multi-task run's mean over the epoch's steps of the cosine between the tasks'
+    /// gradients of the shared parameters at w (mean pairwise for more than two tasks).
+    public var taskGradientCosine: Float?
 
     // `ms_per_step` is the column name of metrics.csv, the TensorBoard tag and `demo --json`;
     // files written before it was used here too say `milliseconds_per_step`, still read.
@@ -21,12 +27,16 @@ public struct EpochMetrics: Codable, Sendable, Equatable {
         case epoch, trainLoss, trainAccuracy, testLoss, testAccuracy, learningRate, seconds, samplesPerSecond, passesPerStep
         case millisecondsPerStep = "msPerStep"
         case legacyMillisecondsPerStep = "millisecondsPerStep"
+        case taskTestAccuracies, taskGradientCosine
     }
 
     public init(
         epoch: Int, trainLoss: Float, trainAccuracy: Float, testLoss: Float, testAccuracy: Float, learningRate: Float,
-        seconds: Double, samplesPerSecond: Double, passesPerStep: Float, millisecondsPerStep: Double
+        seconds: Double, samplesPerSecond: Double, passesPerStep: Float, millisecondsPerStep: Double,
+        taskTestAccuracies: [Float]? = nil, taskGradientCosine: Float? = nil
     ) {
+        self.taskTestAccuracies = taskTestAccuracies
+        self.taskGradientCosine = taskGradientCosine
         self.epoch = epoch
         self.trainLoss = trainLoss
         self.trainAccuracy = trainAccuracy
@@ -52,6 +62,8 @@ public struct EpochMetrics: Codable, Sendable, Equatable {
         passesPerStep = try c.decode(Float.self, forKey: .passesPerStep)
         millisecondsPerStep = try c.decodeIfPresent(Double.self, forKey: .millisecondsPerStep)
             ?? c.decode(Double.self, forKey: .legacyMillisecondsPerStep)
+        taskTestAccuracies = try c.decodeIfPresent([Float].self, forKey: .taskTestAccuracies)
+        taskGradientCosine = try c.decodeIfPresent(Float.self, forKey: .taskGradientCosine)
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -66,6 +78,8 @@ public struct EpochMetrics: Codable, Sendable, Equatable {
         try c.encode(samplesPerSecond, forKey: .samplesPerSecond)
         try c.encode(passesPerStep, forKey: .passesPerStep)
         try c.encode(millisecondsPerStep, forKey: .millisecondsPerStep)
+        try c.encodeIfPresent(taskTestAccuracies, forKey: .taskTestAccuracies)
+        try c.encodeIfPresent(taskGradientCosine, forKey: .taskGradientCosine)
     }
 }
 
@@ -82,7 +96,16 @@ public enum MetricsLog {
         encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
         let lines = try history.map { String(decoding: try encoder.encode($0), as: UTF8.self) }
         try writeAtomically(Data((lines.joined(separator: "\n") + "\n").utf8), to: directory.appendingPathComponent("metrics.jsonl"))
-        let csv = ([csvHeader] + history.map(csvLine)).joined(separator: "\n") + "\n"
+        // A multi-task run's rows carry one test-accuracy column per task and the gradient cosine.
+        let tasks = history.compactMap { $0.taskTestAccuracies?.count }.max() ?? 0
+        let header = csvHeader + (tasks > 0 ? (1...tasks).map { ",test_accuracy_task\($0)" }.joined() + ",task_gradient_cosine" : "")
+        let rows = history.map { row -> String in
+            guard tasks > 0 else { return csvLine(row) }
+            let accuracies = row.taskTestAccuracies ?? []
+            let cells = (0..<tasks).map { task in task < accuracies.count ? "\(accuracies[task])" : "" } + [row.taskGradientCosine.map { "\($0)" } ?? ""]
+            return csvLine(row) + cells.map { "," + $0 }.joined()
+        }
+        let csv = ([header] + rows).joined(separator: "\n") + "\n"
         try writeAtomically(Data(csv.utf8), to: directory.appendingPathComponent("metrics.csv"))
     }
 

@@ -53,6 +53,13 @@ public struct RunConfiguration: Codable, Sendable, Equatable {
     /// m for m-sharpness: an independent perturbation per chunk of m samples (any rule).
     public var mSharpness: Int? = nil
 
+    // Multi-task (issue 14): tasks > 1 trains one head per task of a multi-task dataset.
+    /// T, the number of tasks (1: single-task training). See `RunConfiguration+MultiTask.swift`.
+    public var tasks = 1
+    /// How the tasks' gradients of the shared parameters combine: a name in
+    /// ``/PlateauOptim/GradientAggregators`` (`ew`, `pcgrad`, `mgda`, `cagrad`).
+    public var aggregator = "ew"
+
     /// The method's own options by name (`rho`, `esam-beta`, `saf-lambda`, …), as the
     /// method's entry in ``MethodRegistry`` declares them; what is absent takes the
     /// method's default. In `config.json` they sit beside the other keys.
@@ -114,6 +121,7 @@ public struct RunConfiguration: Codable, Sendable, Equatable {
         guard tensorboardInterval >= 0 else { throw fail("tensorboard-interval", "expected a number of steps ≥ 0 (0: no event file), got \(tensorboardInterval)") }
         guard (1...1024).contains(threads) else { throw fail("threads", "expected 1...1024, got \(threads)") }
         if schedule == "multistep", milestones.isEmpty { throw fail("milestones", "the multistep schedule needs at least one milestone epoch") }
+        try validateMultiTask(using: registry)
     }
 
     /// Reads a configuration written by a run or by hand, JSON or YAML (by the file's
@@ -233,7 +241,7 @@ public struct RunConfiguration: Codable, Sendable, Equatable {
             guard let field = CodingKeys(fileKey: key), let value = object[key] else { continue }
             var bad: (path: String, value: Any)? = nil
             switch field {
-            case .epochs, .batchSize, .warmupEpochs, .stepEpochs, .threads, .tensorboardInterval, .trainLimit, .microBatchSize, .mSharpness:
+            case .epochs, .batchSize, .warmupEpochs, .stepEpochs, .threads, .tensorboardInterval, .trainLimit, .microBatchSize, .mSharpness, .tasks:
                 if !fits(value, integer: true) { bad = (key, value) }
             case .seed:
                 if !fits(value, integer: true, nonNegative: true) { bad = (key, value) }
@@ -266,7 +274,7 @@ public struct RunConfiguration: Codable, Sendable, Equatable {
     static func expectedType(ofKey path: [any CodingKey]) -> String? {
         guard let first = path.first, let key = CodingKeys(fileKey: first.stringValue) else { return nil }
         switch key {
-        case .epochs, .batchSize, .warmupEpochs, .stepEpochs, .threads, .tensorboardInterval: return "an integer"
+        case .epochs, .batchSize, .warmupEpochs, .stepEpochs, .threads, .tensorboardInterval, .tasks: return "an integer"
         case .trainLimit, .microBatchSize, .mSharpness: return "an integer or null"
         case .seed: return "a non-negative integer"
         case .labelNoise, .learningRate, .momentum, .weightDecay, .gamma, .labelSmoothing: return "a number"
@@ -274,7 +282,7 @@ public struct RunConfiguration: Codable, Sendable, Equatable {
         case .augment, .shuffle, .nesterov: return "a boolean (true or false)"
         case .milestones: return path.count > 1 ? "an integer (an epoch)" : "an array of integers (epochs)"
         case .dataDirectory, .output, .initialWeights: return "a string or null"
-        case .model, .dataset, .optimizer, .baseOptimizer, .labelNoiseKind, .tableLabels, .norm, .schedule: return "a string"
+        case .model, .dataset, .optimizer, .baseOptimizer, .labelNoiseKind, .tableLabels, .norm, .schedule, .aggregator: return "a string"
         }
     }
 
@@ -355,6 +363,7 @@ public struct RunConfiguration: Codable, Sendable, Equatable {
         try readOptional(.maxGradientNorm, &maxGradientNorm); try readOptional(.microBatchSize, &microBatchSize)
         try readOptional(.mSharpness, &mSharpness); try read(.seed, &seed); try read(.threads, &threads); try readOptional(.output, &output)
         try readOptional(.initialWeights, &initialWeights); try read(.tensorboardInterval, &tensorboardInterval)
+        try read(.tasks, &tasks); try read(.aggregator, &aggregator)
 
         // Every other key is a method option (``decode(_:source:format:registry:)`` rejects
         // those the method lacks). Files written before options moved into the method table
@@ -411,6 +420,7 @@ public struct RunConfiguration: Codable, Sendable, Equatable {
         case warmupEpochs = "warmup-epochs", stepEpochs = "step-epochs", milestones, gamma, labelSmoothing = "label-smoothing"
         case maxGradientNorm = "max-grad-norm", microBatchSize = "micro-batch-size", mSharpness = "m-sharpness"
         case seed, threads, output, initialWeights = "initial-weights", tensorboardInterval = "tensorboard-interval"
+        case tasks, aggregator
 
         /// The key files written before the keys became the flags' names used: the
         /// property's name (`batchSize`, `learningRate`, `maxGradientNorm`).
@@ -463,6 +473,7 @@ public struct RunConfiguration: Codable, Sendable, Equatable {
         try c.encode(seed, forKey: .seed); try c.encode(threads, forKey: .threads)
         try c.encode(output, forKey: .output); try c.encode(initialWeights, forKey: .initialWeights)
         try c.encode(tensorboardInterval, forKey: .tensorboardInterval)
+        try c.encode(tasks, forKey: .tasks); try c.encode(aggregator, forKey: .aggregator)
         var options = encoder.container(keyedBy: AnyCodingKey.self)
         for (name, value) in methodOptions { try options.encode(value, forKey: AnyCodingKey(name)) }
     }

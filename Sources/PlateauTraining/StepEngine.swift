@@ -45,7 +45,7 @@ public struct StepEngine<Model: Layer> {
         var outputRows = OutputRows(rowCount: n)
         var diagnostics = DiagnosticSums()
         let measurement = objective.measurement(for: stepBatch, model: model)
-        let perSampleLoss = { (m: inout Model, request: LossRequest) -> Tensor in
+        let termLosses = { (m: inout Model, request: LossRequest) -> (total: Tensor, terms: [(name: String, values: Tensor)]) in
             let images = request.samples.map { batch.images.gathering($0, alongAxis: 0) } ?? batch.images
             let labels = request.samples.map { $0.map { batch.labels[$0] } } ?? batch.labels
             let outputs = m(images)
@@ -61,15 +61,24 @@ public struct StepEngine<Model: Layer> {
             }
             let (total, terms) = loss(input) { m($0) }
             diagnostics.add(total: total, terms: terms, at: request.point)
-            return total
+            return (total, terms)
         }
-        let report = if let measurement {
-            stepper.step(&model, batchSize: n, measure: { _ in measurement }, loss: perSampleLoss)
+        let perSampleLoss = { (m: inout Model, request: LossRequest) -> Tensor in termLosses(&m, request).total }
+        var taskGradientCosine: Float? = nil
+        let report: StepReport
+        if var multiTask = stepper as? any MultiTaskStepper {
+            // One term per task: the stepper takes each task's loss apart (MultiTask/).
+            report = multiTask.step(&model, batchSize: n, taskLosses: { termLosses(&$0, $1).terms.map(\.values) })
+            taskGradientCosine = multiTask.lastTaskGradientCosine
+            stepper = multiTask
+        } else if let measurement {
+            report = stepper.step(&model, batchSize: n, measure: { _ in measurement }, loss: perSampleLoss)
         } else {
-            stepper.step(&model, batchSize: n, loss: perSampleLoss)
+            report = stepper.step(&model, batchSize: n, loss: perSampleLoss)
         }
         lastStep = diagnostics.result
         lastStep.measurement = measurement
+        lastStep.taskGradientCosine = taskGradientCosine
         let logits = outputRows.tensor
         if report.loss.isFinite { objective.stepFinished(on: stepBatch, outputs: logits, model: model) }
         return (report, logits)
@@ -97,6 +106,8 @@ public struct StepDiagnostics: Sendable {
     public var perturbedLoss: Float?
     /// What the objective measured for the rule before the step (TRAM's ρ_t), if anything.
     public var measurement: Float?
+    /// A multi-task step's mean pairwise cosine between the tasks' shared gradients at w.
+    public var taskGradientCosine: Float?
 }
 
 /// Sums of per-sample values over a step's passes.

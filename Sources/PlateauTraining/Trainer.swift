@@ -69,7 +69,7 @@ public struct Trainer {
     /// Runs the whole training and returns its metrics and the trained model.
     public func runReturningModel(observer: inout some TrainingObserver) throws -> (summary: TrainingSummary, model: any Layer) {
         var generator = SeededGenerator(seed: configuration.seed)
-        let model = try ModelFactory.make(configuration.model, sampleShape: train.sampleShape, classCount: max(train.classCount, test.classCount), norm: configuration.normalizationKind, using: &generator)
+        let model = try ModelFactory.make(for: configuration, sampleShape: train.sampleShape, classCount: max(train.classCount, test.classCount), using: &generator)
         return try run(model, observer: &observer)
     }
 
@@ -123,6 +123,9 @@ public struct Trainer {
         let stepsPerEpoch = trainSet.count / c.batchSize + (trainSet.count % c.batchSize == 0 ? 0 : 1)  // no overflow for any batch size
         let schedule = try TrainingSchedule.make(c, stepsPerEpoch: stepsPerEpoch)
         var engine = try StepEngine(configuration: c, model: model, sampleCount: trainSet.count, classCount: trainSet.classCount, registry: registry)
+        // A multi-task run scores every (sample, task) pair: accuracies are over seen · tasks.
+        let taskLabels = c.tasks > 1 ? try c.taskLabels(classCount: max(trainSet.classCount, testSet.classCount)) : nil
+        let labelsPerSample = taskLabels?.tasks ?? 1
         var startEpoch = 0, globalStep = 0
         var partial: PartialEpoch?
         var bestAccuracy: Float = -1
@@ -170,6 +173,7 @@ public struct Trainer {
             var augmentGenerator = SeededGenerator(seed: c.seed ^ (0x9E37_79B9_7F4A_7C15 &* UInt64(epoch + 1)))
             var lossSum: Double = 0, correct = 0, seen = 0
             var passes: Float = 0, steps = 0
+            var cosineSum: Double = 0, cosineSteps = 0  // a multi-task run's task-gradient cosine
             var learningRate = c.learningRate
             var earlierSeconds: Double = 0  // training time of the epoch before a stop
             // A stopped epoch continues where it stopped, with its running sums; its batches
@@ -190,12 +194,16 @@ public struct Trainer {
                 guard report.loss.isFinite else {
                     throw TrainingError(description: "the training loss became \(report.loss) at epoch \(epoch + 1), step \(index + 1) (global step \(globalStep + 1)); \(kept()). Try a smaller --lr or --max-grad-norm.")
                 }
-                let predictions = logits.argmax(alongAxis: 1)
                 // Accuracy against the labels trained on (noisy when label noise is on).
-                let batchCorrect = zip(predictions, batch.labels).filter { $0 == $1 }.count
+                let batchCorrect = taskLabels.map { MultiTaskEvaluation.correctPredictions(logits, labels: batch.labels, taskLabels: $0) }
+                    ?? zip(logits.argmax(alongAxis: 1), batch.labels).filter { $0 == $1 }.count
+                if let cosine = engine.lastStep.taskGradientCosine {
+                    cosineSum += Double(cosine)
+                    cosineSteps += 1
+                }
                 correct += batchCorrect
                 if let events, globalStep % c.tensorboardInterval == 0 {
-                    try events.write(step: globalStep, scalars: stepScalars(report, engine.lastStep, accuracy: Float(batchCorrect) / Float(n), learningRate: learningRate))
+                    try events.write(step: globalStep, scalars: stepScalars(report, engine.lastStep, accuracy: Float(batchCorrect) / Float(n * labelsPerSample), learningRate: learningRate))
                 }
                 lossSum += Double(report.loss) * Double(n)
                 seen += n
@@ -204,7 +212,7 @@ public struct Trainer {
                 globalStep += 1
                 let elapsed = earlierSeconds + seconds(ContinuousClock.now - start)
                 observer.stepFinished(epoch: epoch, step: index + 1, of: stepsPerEpoch, loss: Float(lossSum / Double(seen)),
-                                      accuracy: Float(correct) / Float(seen), samplesPerSecond: Double(seen) / max(elapsed, 1e-9))
+                                      accuracy: Float(correct) / Float(seen * labelsPerSample), samplesPerSecond: Double(seen) / max(elapsed, 1e-9))
                 if let stop = stopToken?.signal {
                     // The step is done; the epoch so far goes into the checkpoint, the metrics
                     // files stay at the last finished epoch.
@@ -233,12 +241,17 @@ public struct Trainer {
                 throw TrainingError(description: "the weights became non-finite after the update at epoch \(epoch + 1), step \(steps) (global step \(globalStep)); \(kept()). Try a smaller --lr or --max-grad-norm.")
             }
             let trainSeconds = earlierSeconds + seconds(ContinuousClock.now - start)
-            let evaluation = Evaluation.run(model, on: testSet)
-            let metrics = EpochMetrics(
-                epoch: epoch + 1, trainLoss: Float(lossSum / Double(seen)), trainAccuracy: Float(correct) / Float(seen),
+            let taskEvaluation = taskLabels.map { MultiTaskEvaluation.run(model, on: testSet, taskLabels: $0) }
+            let evaluation = taskEvaluation.map { (loss: $0.loss, accuracy: $0.accuracy) } ?? Evaluation.run(model, on: testSet)
+            var metrics = EpochMetrics(
+                epoch: epoch + 1, trainLoss: Float(lossSum / Double(seen)), trainAccuracy: Float(correct) / Float(seen * labelsPerSample),
                 testLoss: evaluation.loss, testAccuracy: evaluation.accuracy, learningRate: learningRate,
                 seconds: earlierSeconds + seconds(ContinuousClock.now - start), samplesPerSecond: Double(seen) / max(trainSeconds, 1e-9),
                 passesPerStep: passes / Float(max(steps, 1)), millisecondsPerStep: trainSeconds * 1000 / Double(max(steps, 1)))
+            if let taskEvaluation {
+                metrics.taskTestAccuracies = taskEvaluation.taskAccuracies
+                metrics.taskGradientCosine = cosineSteps > 0 ? Float(cosineSum / Double(cosineSteps)) : nil
+            }
             history.append(metrics)
             observer.epochFinished(metrics, of: c.epochs)
             try events?.write(step: globalStep, scalars: [

@@ -12,10 +12,11 @@ struct AugmentationRecipeTests {
         #expect(recipe("digits") == .standard(imageHeight: 8))
         #expect(recipe("mnist") == .standard(imageHeight: 28))
         #expect(recipe("fashion-mnist") == .standard(imageHeight: 28))
+        #expect(recipe("multi-mnist") == .standard(imageHeight: 28))
         for name in ["cifar10", "cifar100"] {
             #expect(recipe(name) == AugmentationRecipe(cropPadding: 4, horizontalFlip: true))
         }
-        #expect(DatasetCatalog.names == ["digits", "mnist", "fashion-mnist", "cifar10", "cifar100"])
+        #expect(DatasetCatalog.names == ["digits", "mnist", "fashion-mnist", "multi-mnist", "cifar10", "cifar100"])
         #expect(recipe("some/table.csv") == nil)
         // Feature vectors are never augmented; images the catalog does not know get the standard crop.
         #expect(DatasetCatalog.augmentation(for: "some/table.csv", sampleShape: [64]) == nil)

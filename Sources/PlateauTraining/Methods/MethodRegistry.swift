@@ -216,6 +216,7 @@ public struct MethodRegistry: Sendable {
     /// The optimizer of a run: the base optimizer under the method's rule (no perturbation
     /// for plain optimizers and objective terms), driven by ``/PlateauOptim/SharpnessAwareMinimizer``.
     public func makeStepper(_ c: RunConfiguration, context: MethodContext) throws -> any TrainingStepper {
+        if c.tasks > 1 { return try makeMultiTaskStepper(c, context: context) }  // MethodRegistry+MultiTask.swift
         let method = try entry(named: c.optimizer)
         let base = try baseEntry(c)
         let optimizer = try base.makeOptimizer!(method.kind == .optimizer ? c.methodOptions : [:], context)
@@ -232,6 +233,7 @@ public struct MethodRegistry: Sendable {
     /// The objective of a run: cross-entropy (with the run's label smoothing), then the
     /// method's term when the method is an objective term.
     public func makeObjective<Model: Layer>(_ c: RunConfiguration, context: MethodContext, model: Model) throws -> TrainingObjective {
+        if c.tasks > 1 { return try makeMultiTaskObjective(c, context: context) }  // MethodRegistry+MultiTask.swift
         let method = try entry(named: c.optimizer)
         var terms: [any ObjectiveTerm] = [CrossEntropyTerm(labelSmoothing: c.labelSmoothing)]
         if let make = method.makeTerm { terms.append(try make(c.methodOptions, context, model)) }

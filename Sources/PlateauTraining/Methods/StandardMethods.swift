@@ -54,6 +54,9 @@ extension MethodRegistry {
                 }
                 return UDIM(rho: o.rho, inputRadius: o.udimRhoX, lambda: o.udimLambda, warmupEpochs: o.udimWarmup, normalization: o.udimNormalization)
             }),
+        .sharpnessAware("fmtl", summary: "F-MTL (Phan et al. 2022): SAM per task; loss and flat parts of the task gradients aggregated apart (--tasks, --aggregator)", options: FMTLOptions.self) { o, _ in
+            FMTL(rho: o.rho, adaptive: o.fmtlAdaptive, eta: o.eta)
+        },
         .objective("saf", summary: "SAF (Du et al. 2022): + λ·τ²·KL(outputs E epochs ago ‖ now), no extra pass", options: SAFOptions.self) { o, context, _ in
             SAF(sampleCount: context.sampleCount, classCount: context.classCount, lambda: o.safLambda, temperature: o.safTau,
                 lag: o.safLag, startEpoch: o.safStart, halfPrecision: o.safHalf)
