@@ -9,36 +9,10 @@ public protocol FeatureExtracting: Layer {
     mutating func features(_ input: Tensor) -> Tensor
 }
 
-extension LeNet5: FeatureExtracting {
-    /// The 84 features after `fc2` (and `norm4`) and the ReLU: everything but `fc3`.
-    public mutating func features(_ input: Tensor) -> Tensor {
-        precondition(input.rank == 4 && input.shape[2] == 28 && input.shape[3] == 28,
-                     "LeNet5: expected [N, C, 28, 28] images, got \(input.shape)")
-        var x = Self.rectified(conv1(input), &norm1).maxPool2d(kernel: (2, 2))
-        x = Self.rectified(conv2(x), &norm2).maxPool2d(kernel: (2, 2)).flattened()
-        x = Self.rectified(fc1(x), &norm3)
-        return Self.rectified(fc2(x), &norm4)
-    }
-
-    private static func rectified(_ x: Tensor, _ norm: inout NormLayer?) -> Tensor {
-        guard var layer = norm else { return x.relu() }
-        let y = layer.rectified(x)
-        norm = layer
-        return y
-    }
-}
-
-extension MLP: FeatureExtracting {
-    /// The last hidden layer's features, after its normalization and ReLU.
-    public mutating func features(_ input: Tensor) -> Tensor {
-        var x = input.rank == 2 ? input : input.flattened()
-        for i in 0..<(layers.count - 1) {
-            x = layers[i](x)
-            x = norms.isEmpty ? x.relu() : norms[i].rectified(x)
-        }
-        return x
-    }
-}
+// The models' own `features(_:)` (LinearHeaded's: everything but the last linear layer, after
+// the last hidden normalization and ReLU) is the backbone's output.
+extension LeNet5: FeatureExtracting {}
+extension MLP: FeatureExtracting {}
 
 /// A cosine classifier over a backbone's L2-normalized features (Gidaris & Komodakis 2018;
 /// the classifier of TEEN and CSFA): logits_c = s · ⟨f̂(x), p̂_c⟩, with f̂ = f/‖f‖ and p̂_c the
