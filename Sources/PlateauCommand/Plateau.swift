@@ -37,6 +37,7 @@ struct PlateauCommand: ParsableCommand {
         abstract: "Sharpness-aware training (SAM, SAF and family) in Swift.",
         version: PlateauVersion.current,
         subcommands: [TrainCommand.self, EvalCommand.self, AdaptCommand.self, MethodsCommand.self, CompareCommand.self, SharpnessCommand.self, LandscapeCommand.self, DemoCommand.self, BenchCommand.self, DataCommand.self]
+            + [UsefulCommand.self, SignalsCommand.self]  // issue 15
     )
 
     static func main() {
