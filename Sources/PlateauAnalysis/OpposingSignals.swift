@@ -88,6 +88,15 @@ public enum OpposingSignals {
         return correlation(da, db)
     }
 
+    /// How much a loss curve still swings at the end: the mean |c_{t+1} − c_t| over the last
+    /// half of the curve's steps (NaN with fewer than two points). A damped oscillation has a
+    /// small late amplitude; one at the edge of stability keeps it.
+    public static func lateAmplitude(_ curve: [Double]) -> Double {
+        let changes = zip(curve, curve.dropFirst()).map { abs($1 - $0) }
+        let late = changes.suffix(max(changes.count / 2, changes.isEmpty ? 0 : 1))
+        return late.isEmpty ? .nan : late.reduce(0, +) / Double(late.count)
+    }
+
     /// Pearson's correlation of two equally long series (NaN when either is constant or they
     /// have fewer than two points).
     public static func correlation(_ x: [Double], _ y: [Double]) -> Double {

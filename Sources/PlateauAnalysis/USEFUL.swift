@@ -16,6 +16,8 @@ public struct UsefulSelection: Codable, Sendable, Equatable {
         case useful
         /// As many examples per class as `useful` picks, uniformly at random.
         case random
+        /// Nothing: the baseline, trained once on the same data.
+        case nothing = "none"
     }
 
     /// One class's split.
@@ -90,6 +92,9 @@ public struct UsefulSelection: Codable, Sendable, Equatable {
         }
         return UsefulSelection(rule: .random, classes: selection.classes, upsampled: upsampled.sorted())
     }
+
+    /// The baseline's selection: nothing duplicated.
+    public static var empty: UsefulSelection { UsefulSelection(rule: .nothing, classes: [], upsampled: []) }
 
     /// The training set's order after upsampling: every example once, then the duplicates.
     public func enlargedOrder(count: Int) -> [Int] { Array(0..<count) + upsampled }

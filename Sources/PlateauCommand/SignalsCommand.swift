@@ -184,7 +184,7 @@ struct SignalsCommand: ParsableCommand {
         var lines = [
             "top \(r.k) by mean |Δℓ|: precision \(f(r.precisionAtK)) (chance \(f(r.chancePrecision))); mean single-step precision \(f(r.meanStepPrecisionAtK))",
             "split by co-movement: \(r.splitWith.count) with / \(r.splitAgainst.count) against the most-changing example; agreement with A/B \(f(r.splitAgreement))",
-            "antiphase correlation of A's and B's loss changes: \(f(r.antiphaseCorrelation))",
+            "antiphase correlation of A's and B's loss changes: \(f(r.antiphaseCorrelation)); late swing of their losses \(f(r.plantedAmplitude)) per measurement (the rest: \(f(r.otherAmplitude)))",
         ]
         if !r.lambdaEta.isEmpty { lines.append("λ_max·η: late mean \(f(r.lateLambdaEtaMean)), max \(f(r.lambdaEtaMax)) (2: edge of stability of plain GD)") }
         if let step = r.divergedAtStep { lines.append("diverged at step \(step)") }

@@ -13,7 +13,7 @@ struct UsefulCommand: ParsableCommand {
             on the network's outputs, duplicates the cluster with the higher mean loss once, \
             and restarts training from scratch (same seed and settings, --epochs epochs) on \
             the enlarged set. --upsample random is the control: as many examples per class, \
-            drawn uniformly. --shortcut F pastes a class-specific 3x3 patch on a fraction F of \
+            drawn uniformly; --upsample none the baseline, one training on the same data. --shortcut F pastes a class-specific 3x3 patch on a fraction F of \
             each class's training images (none on the test images): the simplicity-bias variant.
 
             The run directory (--output) holds the final run as `plateau train` writes it, \
@@ -35,7 +35,7 @@ struct UsefulCommand: ParsableCommand {
     @OptionGroup(title: "Progress") var progressOptions: ProgressOptions
 
     @Option(parsing: .unconditional, help: "The separating epoch: epochs trained before the clustering, 1...--epochs.") var usefulEpoch: Int
-    @Option(parsing: .unconditional, help: "Which examples to duplicate: useful (the higher-loss k-means cluster of each class) or random (as many per class, uniformly; the control).") var upsample: String = "useful"
+    @Option(parsing: .unconditional, help: "Which examples to duplicate: useful (the higher-loss k-means cluster of each class), random (as many per class, uniformly; the control) or none (the baseline: one training on the same data, shortcut included).") var upsample: String = "useful"
     @Option(parsing: .unconditional, help: "Fraction of each class's training images given a class-specific shortcut patch, 0...1 (default: 0, none).") var shortcut: Double = 0
     @Option(parsing: .unconditional, help: "Run directory (final run, separating/, useful.json).") var output: String?
     @Flag(help: "Replace the runs in --output and its separating/ (their run files; nothing else).") var overwrite = false
@@ -45,7 +45,7 @@ struct UsefulCommand: ParsableCommand {
     mutating func validate() throws {
         try OptionCheck.count(usefulEpoch, "useful-epoch", in: 1...1_000_000)
         guard UsefulSelection.Rule(rawValue: upsample) != nil else {
-            throw ValidationError("--upsample: expected \(UsefulSelection.Rule.allCases.map(\.rawValue).joined(separator: " or ")), got '\(upsample)'")
+            throw ValidationError("--upsample: expected useful, random or none, got '\(upsample)'")
         }
         guard shortcut.isFinite, (0...1).contains(shortcut) else { throw ValidationError("--shortcut: expected a fraction in 0...1, got \(shortcut)") }
         if runOptions.printConfig { throw ValidationError("--print-config applies to `plateau train`; `plateau useful` takes the same keys with --config") }

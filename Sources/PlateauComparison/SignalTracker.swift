@@ -157,6 +157,10 @@ public struct OpposingSignalsReport: Codable, Sendable {
     public var groupALoss: [Double]
     public var groupBLoss: [Double]
     public var otherLoss: [Double]
+    /// The late swing of each curve (``/PlateauAnalysis/OpposingSignals/lateAmplitude(_:)``):
+    /// the planted groups' mean and the rest's.
+    public var plantedAmplitude: Double
+    public var otherAmplitude: Double
     public var sharpnessSteps: [Int]
     public var lambdaMax: [Float]
     /// λ_max·η at each estimate; gradient descent without momentum is unstable along the top
@@ -195,6 +199,8 @@ public struct OpposingSignalsReport: Codable, Sendable {
         groupALoss = OpposingSignals.groupMeans(t.losses, group: a)
         groupBLoss = OpposingSignals.groupMeans(t.losses, group: b)
         otherLoss = OpposingSignals.groupMeans(t.losses, group: others)
+        plantedAmplitude = (OpposingSignals.lateAmplitude(groupALoss) + OpposingSignals.lateAmplitude(groupBLoss)) / 2
+        otherAmplitude = OpposingSignals.lateAmplitude(otherLoss)
         sharpnessSteps = t.sharpnessSteps
         lambdaMax = t.lambdaMax
         lambdaEta = t.lambdaMax.map { $0 * t.learningRate }
@@ -209,7 +215,8 @@ public struct OpposingSignalsReport: Codable, Sendable {
         case topK = "top_k", precisionAtK = "precision_at_k", chancePrecision = "chance_precision", meanStepPrecisionAtK = "mean_step_precision_at_k"
         case splitWith = "split_with", splitAgainst = "split_against", splitAgreement = "split_agreement"
         case antiphaseCorrelation = "antiphase_correlation", trackedSteps = "tracked_steps", groupALoss = "group_a_loss"
-        case groupBLoss = "group_b_loss", otherLoss = "other_loss", sharpnessSteps = "sharpness_steps", lambdaMax = "lambda_max"
+        case groupBLoss = "group_b_loss", otherLoss = "other_loss", plantedAmplitude = "planted_late_amplitude", otherAmplitude = "other_late_amplitude"
+        case sharpnessSteps = "sharpness_steps", lambdaMax = "lambda_max"
         case lambdaEta = "lambda_eta", lateLambdaEtaMean = "late_lambda_eta_mean", lambdaEtaMax = "lambda_eta_max"
         case divergedAtStep = "diverged_at_step", testAccuracy = "test_accuracy"
     }

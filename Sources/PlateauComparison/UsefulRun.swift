@@ -12,7 +12,8 @@ import PlateauTraining
 ///
 /// The run directory holds the final run as `plateau train` writes it, the separating run
 /// in `separating/`, and `useful.json` (``UsefulReport``): which examples were duplicated
-/// and each class's clusters. With ``shortcutFraction`` the training images get the shortcut
+/// and each class's clusters. ``/PlateauAnalysis/UsefulSelection/Rule/nothing`` is the baseline on
+/// the same data: one training, nothing duplicated, no separating run. With ``shortcutFraction`` the training images get the shortcut
 /// of USEFUL's simplicity-bias experiment first: a class-specific patch
 /// (``/PlateauData/PlantedPatch/shortcut(label:height:width:value:)``) on that fraction of
 /// each class, none on the test images.
@@ -71,28 +72,40 @@ public struct UsefulRun {
             observer.message("shortcut: a class-specific patch on \(patched.count) of \(train.count) training images, none on the test images")
         }
 
-        var early = configuration
-        early.epochs = separatingEpoch
-        early.output = output.map { $0.appendingPathComponent(Self.separatingDirectory).path }
-        var first = try Trainer(configuration: early, train: train, test: test, output: early.output.map(URL.init(fileURLWithPath:)))
-        first.runDirectoryPolicy = runDirectoryPolicy
-        first.stopToken = stopToken
-        observer.message("USEFUL: training \(separatingEpoch) epoch\(separatingEpoch == 1 ? "" : "s") to the separating epoch")
-        let (earlySummary, model) = try first.runReturningModel(observer: &observer)
+        var selection = UsefulSelection.empty
+        var separating: (train: Float, test: Float) = (0, 0)
+        if rule != .nothing {
+            var early = configuration
+            early.epochs = separatingEpoch
+            early.output = output.map { $0.appendingPathComponent(Self.separatingDirectory).path }
+            var first = try Trainer(configuration: early, train: train, test: test, output: early.output.map(URL.init(fileURLWithPath:)))
+            first.runDirectoryPolicy = runDirectoryPolicy
+            first.stopToken = stopToken
+            observer.message("USEFUL: training \(separatingEpoch) epoch\(separatingEpoch == 1 ? "" : "s") to the separating epoch")
+            let (earlySummary, model) = try first.runReturningModel(observer: &observer)
+            separating = (earlySummary.metrics.last?.trainAccuracy ?? 0, earlySummary.metrics.last?.testAccuracy ?? 0)
 
-        // The outputs as the network saw the data: normalized as the trainer normalized it.
-        let normalized = Normalization.fit(train).apply(to: train)
-        let (outputs, losses) = Self.outputsAndLosses(of: model, on: normalized)
-        let useful = UsefulSelection.useful(outputs: outputs, labels: train.labels, losses: losses, classCount: train.classCount, seed: configuration.seed)
-        let selection = rule == .useful ? useful : UsefulSelection.random(matching: useful, labels: train.labels, seed: configuration.seed &+ 0xC0)
-        let enlarged = train.subset(selection.enlargedOrder(count: train.count))
-        observer.message("USEFUL (\(rule.rawValue)): duplicating \(selection.upsampled.count) of \(train.count) training examples; restarting from scratch on \(enlarged.count)")
+            // The outputs as the network saw the data: normalized as the trainer normalized it.
+            let normalized = Normalization.fit(train).apply(to: train)
+            let (outputs, losses) = Self.outputsAndLosses(of: model, on: normalized)
+            let useful = UsefulSelection.useful(outputs: outputs, labels: train.labels, losses: losses, classCount: train.classCount, seed: configuration.seed)
+            selection = rule == .useful ? useful : UsefulSelection.random(matching: useful, labels: train.labels, seed: configuration.seed &+ 0xC0)
+        }
+        let enlarged = selection.upsampled.isEmpty ? train : train.subset(selection.enlargedOrder(count: train.count))
+        observer.message(rule == .nothing
+            ? "USEFUL baseline (--upsample none): training once on the \(train.count) examples, nothing duplicated"
+            : "USEFUL (\(rule.rawValue)): duplicating \(selection.upsampled.count) of \(train.count) training examples; restarting from scratch on \(enlarged.count)")
 
         var report = UsefulReport(
             rule: rule, separatingEpoch: separatingEpoch, trainingExamples: train.count, seed: configuration.seed, selection: selection,
-            separatingTrainAccuracy: earlySummary.metrics.last?.trainAccuracy ?? 0, separatingTestAccuracy: earlySummary.metrics.last?.testAccuracy ?? 0,
+            separatingTrainAccuracy: separating.train, separatingTestAccuracy: separating.test,
             shortcutFraction: shortcutFraction, shortcutPatched: patched)
-        if let output { try report.write(to: output.appendingPathComponent(Self.reportFile)) }
+        if let output {
+            do { try FileManager.default.createDirectory(at: output, withIntermediateDirectories: true) } catch {
+                throw ConfigurationError(field: "output", message: "cannot create the run directory \(output.path): \(error.localizedDescription)")
+            }
+            try report.write(to: output.appendingPathComponent(Self.reportFile))
+        }
 
         var final = try Trainer(configuration: configuration, train: enlarged, test: test, output: output)
         final.runDirectoryPolicy = runDirectoryPolicy
@@ -127,7 +140,7 @@ public struct UsefulReport: Codable, Sendable, Equatable {
     public var trainingExamples: Int
     public var seed: UInt64
     public var selection: UsefulSelection
-    /// The separating run's last-epoch training and test accuracy.
+    /// The separating run's last-epoch training and test accuracy (0 for the baseline, which has none).
     public var separatingTrainAccuracy: Float
     public var separatingTestAccuracy: Float
     public var shortcutFraction: Double

@@ -5,7 +5,7 @@ import Testing
 extension CLITests {
     @Test(arguments: [
         (["useful", "--useful-epoch", "0"], "--useful-epoch: expected 1...1000000, got 0"),
-        (["useful", "--useful-epoch", "1", "--upsample", "all"], "--upsample: expected useful or random, got 'all'"),
+        (["useful", "--useful-epoch", "1", "--upsample", "all"], "--upsample: expected useful, random or none, got 'all'"),
         (["useful", "--useful-epoch", "1", "--shortcut", "1.5"], "--shortcut: expected a fraction in 0...1, got 1.5"),
         (["useful", "--useful-epoch", "1", "--shortcut", "nan"], "--shortcut: expected a fraction in 0...1"),
         (["useful", "--useful-epoch", "5", "--epochs", "3"], "--useful-epoch: expected a separating epoch in 1...3 (--epochs), got 5"),

@@ -46,6 +46,14 @@ import Testing
         let random = try control.run(observer: &quiet)
         #expect(random.selection.classes == report.selection.classes)
         #expect(random.selection.upsampled.count == upsampled.count && random.selection.upsampled != upsampled)
+
+        // The baseline trains once on the same (patched) data: no separating run, nothing duplicated.
+        let baselineDirectory = directory.appendingPathComponent("baseline")
+        let baseline = try UsefulRun(configuration: Self.configuration(), separatingEpoch: 1, rule: .nothing, shortcutFraction: 0.5, output: baselineDirectory)
+        let plain = try baseline.run(observer: &quiet)
+        #expect(plain.selection.upsampled.isEmpty && plain.shortcutPatched == report.shortcutPatched)
+        #expect(!FileManager.default.fileExists(atPath: baselineDirectory.appendingPathComponent("separating").path))
+        #expect(MetricsLog.read(from: baselineDirectory).count == 2)
     }
 
     @Test func separatingEpochShortcutAndLabelNoiseAreChecked() {
