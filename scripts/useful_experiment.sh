@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # USEFUL (issue 15): does upsampling the examples not learned early help, and does SAM help
 # the same way? MNIST (Fashion-MNIST is not available offline: no PyPI package ships it),
-# the first 10,000 training images, MLP 784-512-512-10, SGD (lr 0.05, momentum 0.9) and SAM
+# the first 5,000 training images, MLP 784-512-512-10, SGD (lr 0.05, momentum 0.9) and SAM
 # (ρ 0.05), 4 epochs; USEFUL separates after epoch 1 and restarts for 4 epochs on the
 # enlarged set; the control duplicates as many random examples per class. Two variants:
 # plain MNIST, and the shortcut variant (a class-specific 3x3 patch on 80% of each class's
@@ -18,7 +18,7 @@ threads="${THREADS:-1}"
 swift build -c release --product plateau >/dev/null
 P=.build/release/plateau
 mkdir -p "$out"
-common=(--model mlp --dataset mnist --data-dir "$data" --train-limit 10000 --epochs 4 --lr 0.05 --batch-size 128
+common=(--model mlp --dataset mnist --data-dir "$data" --train-limit 5000 --epochs 4 --lr 0.05 --batch-size 128
         --threads "$threads" --tensorboard-interval 0 --progress-interval 0)
 
 for variant in plain shortcut; do

@@ -45,7 +45,8 @@ struct SignalsCommand: ParsableCommand {
     @Option(parsing: .unconditional, help: "Use only the first N training samples (default: all).") var trainLimit: Int?
     @Option(parsing: .unconditional, help: "The two classes whose images get the patch, comma-separated.") var patchClasses: String = "3,8"
     @Option(parsing: .unconditional, help: "Fraction of each patched class's images given the patch.") var patchFraction: Double = 0.02
-    @Option(parsing: .unconditional, help: "Side of the square patch in pixels (at the top-left corner, value: the brightest pixel).") var patchSize: Int = 6
+    @Option(parsing: .unconditional, help: "Side of the square patch in pixels (at the top-left corner).") var patchSize: Int = 6
+    @Option(parsing: .unconditional, help: "The patch's pixel value, in the dataset's raw units (MNIST: 0...1; default: the brightest pixel of the training images).") var patchValue: Float?
 
     @OptionGroup(title: "Optimizer") var optimization: TrainOptimizerOptions
     @Option(parsing: .unconditional, help: "Training steps.") var steps: Int = 300
@@ -84,6 +85,7 @@ struct SignalsCommand: ParsableCommand {
         _ = try classes
         guard patchFraction.isFinite, patchFraction > 0, patchFraction <= 1 else { throw ValidationError("--patch-fraction: expected a fraction in (0, 1], got \(patchFraction)") }
         try OptionCheck.count(patchSize, "patch-size", in: 1...1024)
+        if let patchValue { try OptionCheck.number(patchValue, "patch-value", atLeast: -1e6) }
         try OptionCheck.count(steps, "steps", in: 1...10_000_000)
         try OptionCheck.count(trackEvery, "track-every", in: 1...10_000_000)
         try OptionCheck.count(trackLimit, "track-limit", in: 2...10_000_000)
@@ -146,7 +148,7 @@ struct SignalsCommand: ParsableCommand {
                 guard train.sampleShape.count == 3, patchSize <= min(train.sampleShape[1], train.sampleShape[2]) else {
                     throw ValidationError("--patch-size: a \(patchSize)-pixel patch needs images at least that large, \(c.dataset) has samples of shape \(train.sampleShape)")
                 }
-                let brightest = train.images.scalars.max() ?? 1
+                let brightest = patchValue ?? train.images.scalars.max() ?? 1
                 let groupA = train.sampledPerClass(fraction: patchFraction, classes: [classes[0]], seed: seed &+ 0xBA7C)
                 let groupB = train.sampledPerClass(fraction: patchFraction, classes: [classes[1]], seed: seed &+ 0xBA7D)
                 train = train.pasting({ _ in PlantedPatch(row: 0, column: 0, size: patchSize, value: brightest) }, onto: groupA + groupB)
@@ -158,7 +160,7 @@ struct SignalsCommand: ParsableCommand {
                     : (groupA + groupB + (0..<train.count).filter { !planted.contains($0) }.prefix(max(trackLimit - planted.count, 0))).sorted()
                 var generator = SeededGenerator(seed: seed)
                 let network = try ModelFactory.make(c.model, sampleShape: train.sampleShape, classCount: train.classCount, using: &generator)
-                progress.message("\(c.dataset): \(train.count) training images, a \(patchSize)x\(patchSize) patch on \(groupA.count) of class \(classes[0]) (A) and \(groupB.count) of class \(classes[1]) (B); \(c.model), \(c.optimizer), lr \(c.learningRate), batch \(c.batchSize); tracking \(tracked.count)")
+                progress.message("\(c.dataset): \(train.count) training images, a \(patchSize)x\(patchSize) patch of \(brightest) on \(groupA.count) of class \(classes[0]) (A) and \(groupB.count) of class \(classes[1]) (B); \(c.model), \(c.optimizer), lr \(c.learningRate), batch \(c.batchSize); tracking \(tracked.count)")
                 func trained<M: Layer>(_ initial: M) throws -> (SignalTrajectory, Float) {
                     var m = initial
                     let trajectory = try stopping.run(&m, on: normalized, tracked: tracked, observer: &progress)

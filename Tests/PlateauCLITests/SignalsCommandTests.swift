@@ -15,6 +15,7 @@ extension CLITests {
         (["signals", "--patch-size", "9"], "--patch-size: a 9-pixel patch needs images at least that large"),
         (["signals", "--toy", "--lr", "-1"], "lr"),
         (["signals", "--toy", "--top-k", "0"], "--top-k: expected 1...1000000, got 0"),
+        (["signals", "--patch-value", "inf"], "--patch-value: expected a finite number"),
     ])
     func signalsRejectsValuesItCannotUse(arguments: [String], message: String) throws {
         let result = try Self.run(arguments + ["--threads", "1"])
