@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Opposing signals (issue 15): are the examples whose loss moves most the planted outliers,
 # do the two planted groups' losses swing in antiphase near λ_max ≈ 2/η, and does SAM damp
-# it? Two settings, SGD vs SAM (ρ 0.05) vs Adam, 3 seeds each:
+# it? Two settings, SGD vs SAM (ρ 0.05; on the toy also ρ 0.01: sam01) vs Adam, 3 seeds each:
 #   toy    the paper's toy: 2 Gaussian classes of 500 in 50 dimensions, core signal 0.5, an
 #          opposing feature α = 20 in 2% of each class (10 agreeing with the label: group
 #          A, 10 opposing it: B), linear network 50-32-2, full-batch GD at lr 2 (Adam 0.01),
@@ -27,12 +27,13 @@ P=.build/release/plateau
 mkdir -p "$out"
 
 for seed in 0 1 2; do
-    for method in sgd sam adam; do
+    for method in sgd sam sam01 adam; do
         file="$out/toy-$method-seed$seed.json"
         [ -s "$file" ] && continue
         case $method in
             sgd) args=(--optimizer sgd --lr 2) ;;
             sam) args=(--optimizer sam --rho 0.05 --lr 2) ;;
+            sam01) args=(--optimizer sam --rho 0.01 --lr 2) ;;
             adam) args=(--optimizer adam --lr 0.01) ;;
         esac
         $P signals --toy "${args[@]}" --steps 300 --sharpness-every 10 --seed $seed --threads "$threads" --report "$file" --progress-interval 0 >/dev/null
@@ -63,9 +64,12 @@ def ms(xs, scale=1, digits=2):
     xs = [x * scale for x in xs if not math.isnan(x)]
     if not xs: return "–"
     return f"{statistics.mean(xs):.{digits}f} ± {statistics.stdev(xs):.{digits}f}" if len(xs) > 1 else f"{xs[0]:.{digits}f}"
-print("| data | method | precision@k (chance) | mean 1-step precision@k | split agreement | antiphase corr. | late swing planted / rest | late λ_max·η | diverged | test acc. (%) |")
-print("|---|---|---|---|---|---|---|---|---|---|")
-for data, methods in [("toy", ["sgd", "sam", "adam"]), ("mnist", ["sgd", "sam", "adam"]), ("mnist1", ["sgd"])]:
+def swing(curve):  # mean |Δ| of a loss curve over the whole run
+    d = [abs(b - a) for a, b in zip(curve, curve[1:])]
+    return sum(d) / len(d) if d else float("nan")
+print("| data | method | seeds | precision@k (chance) | mean 1-step precision@k | split agreement | antiphase corr. | swing planted / rest | late swing planted / rest | late λ_max·η | diverged | test acc. (%) |")
+print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+for data, methods in [("toy", ["sgd", "sam", "sam01", "adam"]), ("mnist", ["sgd", "sam", "adam"]), ("mnist1", ["sgd"])]:
     for method in methods:
         rs = [json.load(open(os.path.join(out, f"{data}-{method}-seed{s}.json"))) for s in range(3)
               if os.path.exists(os.path.join(out, f"{data}-{method}-seed{s}.json"))]
@@ -74,7 +78,7 @@ for data, methods in [("toy", ["sgd", "sam", "adam"]), ("mnist", ["sgd", "sam", 
         chance = statistics.mean(g("chance_precision"))
         diverged = sum(1 for r in rs if r.get("diverged_at_step") is not None)
         acc = ms(g("test_accuracy"), 100) if data.startswith("mnist") else "–"
-        print(f"| {data} | {method} | {ms(g('precision_at_k'))} ({chance:.3f}) | {ms(g('mean_step_precision_at_k'))} | {ms(g('split_agreement'))} | "
-              f"{ms(g('antiphase_correlation'))} | {ms(g('planted_late_amplitude'), digits=3)} / {ms(g('other_late_amplitude'), digits=3)} | "
+        print(f"| {data} | {method} | {len(rs)} | {ms(g('precision_at_k'))} ({chance:.3f}) | {ms(g('mean_step_precision_at_k'))} | {ms(g('split_agreement'))} | "
+              f"{ms(g('antiphase_correlation'))} | {ms([(swing(r['group_a_loss']) + swing(r['group_b_loss'])) / 2 for r in rs], digits=3)} / {ms([swing(r['other_loss']) for r in rs], digits=3)} | {ms(g('planted_late_amplitude'), digits=3)} / {ms(g('other_late_amplitude'), digits=3)} | "
               f"{ms(g('late_lambda_eta_mean'))} | {diverged}/{len(rs)} | {acc} |")
 PY

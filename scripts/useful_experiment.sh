@@ -9,7 +9,8 @@
 #
 #     scripts/useful_experiment.sh [OUT]      (needs data/mnist: plateau data fetch mnist)
 #
-# PLATEAU_DATA overrides the MNIST directory; THREADS (default 1) the compute threads.
+# PLATEAU_DATA overrides the MNIST directory; THREADS (default 1) the compute threads;
+# VARIANTS (default "plain shortcut") the variants trained, e.g. one per process in parallel.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out="${1:-runs/useful-experiment}"
@@ -21,7 +22,7 @@ mkdir -p "$out"
 common=(--model mlp --dataset mnist --data-dir "$data" --train-limit 5000 --epochs 4 --lr 0.05 --batch-size 128
         --threads "$threads" --tensorboard-interval 0 --progress-interval 0)
 
-for variant in plain shortcut; do
+for variant in ${VARIANTS:-plain shortcut}; do
     shortcut=0; [ "$variant" = shortcut ] && shortcut=0.8
     for seed in 0 1 2; do
         for arm in sgd sgd+useful sgd+random sam sam+useful; do
@@ -46,8 +47,8 @@ def final(d):
     return rows[-1]["testAccuracy"] if "testAccuracy" in rows[-1] else rows[-1]["test_accuracy"]
 for variant in ["plain", "shortcut"]:
     print(f"\n{variant}:\n")
-    print("| method | test accuracy (%) | duplicated (% of train) | duplicated lacking the patch (%) |")
-    print("|---|---|---|---|")
+    print("| method | seeds | test accuracy (%) | duplicated (% of train) | duplicated lacking the patch (%) |")
+    print("|---|---|---|---|---|")
     for arm in ["sgd", "sgd+useful", "sgd+random", "sam", "sam+useful"]:
         accs, dup, lack = [], [], []
         for seed in range(3):
@@ -59,5 +60,5 @@ for variant in ["plain", "shortcut"]:
             if u.get("upsampled_without_shortcut") is not None: lack.append(100 * u["upsampled_without_shortcut"])
         if not accs: continue
         ms = lambda xs: f"{statistics.mean(xs):.2f} ± {statistics.stdev(xs):.2f}" if len(xs) > 1 else (f"{xs[0]:.2f}" if xs else "–")
-        print(f"| {arm} | {ms(accs)} | {ms(dup) if any(dup) else '–'} | {ms(lack) if lack and any(dup) else '–'} |")
+        print(f"| {arm} | {len(accs)} | {ms(accs)} | {ms(dup) if any(dup) else '–'} | {ms(lack) if lack and any(dup) else '–'} |")
 PY

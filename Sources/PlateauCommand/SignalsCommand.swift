@@ -27,8 +27,8 @@ struct SignalsCommand: ParsableCommand {
 
             Examples:
               plateau signals --toy --lr 0.05 --steps 300 --sharpness-every 10 --json
-              plateau signals --dataset mnist --data-dir data/mnist --train-limit 5000 \\
-                --lr 0.1 --steps 600 --track-every 5 --optimizer sam --rho 0.05
+              plateau signals --dataset mnist --data-dir data/mnist --train-limit 5000 --patch-value 10 \\
+                --lr 0.1 --steps 200 --track-every 2 --optimizer sam --rho 0.05
             """
     )
 
