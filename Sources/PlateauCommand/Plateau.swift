@@ -36,7 +36,7 @@ struct PlateauCommand: ParsableCommand {
         commandName: "plateau",
         abstract: "Sharpness-aware training (SAM, SAF and family) in Swift.",
         version: PlateauVersion.current,
-        subcommands: [TrainCommand.self, EvalCommand.self, AdaptCommand.self, MethodsCommand.self, CompareCommand.self, SharpnessCommand.self, LandscapeCommand.self, DemoCommand.self, BenchCommand.self, DataCommand.self]
+        subcommands: [TrainCommand.self, EvalCommand.self, AdaptCommand.self, UnlearnCommand.self, RelearnCommand.self, MethodsCommand.self, CompareCommand.self, SharpnessCommand.self, LandscapeCommand.self, DemoCommand.self, BenchCommand.self, DataCommand.self]
     )
 
     static func main() {
