@@ -3,7 +3,7 @@ import PlateauData
 import PlateauNN
 import PlateauOptim
 import PlateauTensor
-import PlateauTraining
+@testable import PlateauTraining
 import Testing
 
 /// A 2-class linear model z = W·x + b.
@@ -279,5 +279,18 @@ private func maxDifference(_ a: ParameterSet, _ b: ParameterSet) -> Float {
         // A tie counts half: (2 vs 2) ½ + (2 vs 5) 1 + (6 vs 2) 0 + (6 vs 5) 0 = 1.5 of 4.
         #expect(UnlearningMetrics.lossThresholdAUC(members: [2, 6], nonMembers: [2, 5]) == 0.375)
         #expect(UnlearningMetrics.lossThresholdAUC(members: [], nonMembers: [1]) == nil)
+    }
+}
+
+@Suite struct NPOSoftplusTests {
+    /// NPO's softplus has derivative σ(x) at 0 (½) and stays finite and linear far out.
+    @Test func derivativeAtZeroAndFarOut() {
+        let x = Tensor([0, 2, -40, 100]).trackingGradients()
+        let y = withGradients { UnlearningLosses.softplus(x) }
+        let g = gradients(of: y, withRespectTo: [x])[0].scalars
+        #expect(abs(g[0] - 0.5) < 1e-6)
+        #expect(abs(g[1] - Float(1 / (1 + exp(-2.0)))) < 1e-5)
+        #expect(g[2] == 0 && g[3] == 1)
+        #expect(abs(y.scalars[0] - Float(log(2.0))) < 1e-6 && abs(y.scalars[3] - 100) < 1e-4 && y.scalars[2] >= 0 && y.scalars[2] < 1e-12)
     }
 }
