@@ -49,12 +49,14 @@ public struct RelearningReport {
     /// The page: title, note, chart and table.
     public var html: String {
         let steps = milestones
+        // One run has no spread to show.
+        func cell(_ m: MeanStd) -> String { escapeXML(m.count == 1 ? String(format: "%.1f", m.mean) : m.formatted(1)) }
         var rows = ""
         for entry in entries {
-            let cells = steps.map { "<td>\(escapeXML(accuracy(entry, after: $0).formatted(1)))</td>" }.joined()
+            let cells = steps.map { "<td>\(cell(accuracy(entry, after: $0)))</td>" }.joined()
             let before = MeanStd(entry.curves.compactMap { $0.retainAccuracyBefore.map { Double($0) * 100 } })
             let after = MeanStd(entry.curves.compactMap { $0.retainAccuracyAfter.map { Double($0) * 100 } })
-            rows += "<tr><th>\(escapeXML(entry.label))</th><td>\(entry.curves.count)</td>\(cells)<td>\(escapeXML(before.formatted(1)))</td><td>\(escapeXML(after.formatted(1)))</td></tr>\n"
+            rows += "<tr><th>\(escapeXML(entry.label))</th><td>\(entry.curves.count)</td>\(cells)<td>\(cell(before))</td><td>\(cell(after))</td></tr>\n"
         }
         let header = steps.map { "<th>after \($0)</th>" }.joined()
         return """
