@@ -65,6 +65,13 @@ public struct RelearningCurve: Sendable, Equatable {
     public var retainAccuracyBefore: Float?
     public var retainAccuracyAfter: Float?
 
+    public init(forgetAccuracy: [Float], attackLoss: [Float], retainAccuracyBefore: Float?, retainAccuracyAfter: Float?) {
+        self.forgetAccuracy = forgetAccuracy
+        self.attackLoss = attackLoss
+        self.retainAccuracyBefore = retainAccuracyBefore
+        self.retainAccuracyAfter = retainAccuracyAfter
+    }
+
     /// The accuracy after `step` steps, `nil` past the end.
     public func accuracy(after step: Int) -> Float? { step < forgetAccuracy.count ? forgetAccuracy[step] : nil }
 }
