@@ -36,9 +36,9 @@ struct PlateauCommand: ParsableCommand {
         commandName: "plateau",
         abstract: "Sharpness-aware training (SAM, SAF and family) in Swift.",
         version: PlateauVersion.current,
-        subcommands: [TrainCommand.self, EvalCommand.self, AdaptCommand.self, DriftCommand.self, MethodsCommand.self, CompareCommand.self,
-                      SharpnessCommand.self, LandscapeCommand.self, UsefulCommand.self, SignalsCommand.self, DemoCommand.self, BenchCommand.self,
-                      DataCommand.self]
+        subcommands: [TrainCommand.self, EvalCommand.self, AdaptCommand.self, DriftCommand.self, UnlearnCommand.self, RelearnCommand.self,
+                      MethodsCommand.self, CompareCommand.self, SharpnessCommand.self, LandscapeCommand.self, UsefulCommand.self,
+                      SignalsCommand.self, DemoCommand.self, BenchCommand.self, DataCommand.self]
     )
 
     static func main() {

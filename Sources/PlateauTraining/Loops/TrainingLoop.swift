@@ -12,8 +12,9 @@ import PlateauTensor
 /// - an online stream of unlabeled test batches, each predicted and then used for one
 ///   adaptation step (test-time adaptation): ``StreamLoop`` with an engine whose objective
 ///   is an entropy term;
-/// - alternating forget and retain batches (unlearning): a loop that builds each step's
-///   batch from two datasets, tagging samples with ``/PlateauOptim/StepBatch/groups``;
+/// - forget and retain batches (unlearning): ``UnlearningLoop`` builds each step's batch
+///   from two datasets, tagging samples with ``/PlateauOptim/StepBatch/groups``, and
+///   ``RelearningAttack`` fine-tunes on a few forget samples, measuring every step;
 /// - rounds of local steps and model mixing across clients (federated): a loop that holds
 ///   one model and engine per client and mixes parameters between rounds.
 public protocol TrainingLoop {
