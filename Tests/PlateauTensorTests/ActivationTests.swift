@@ -69,3 +69,16 @@ import Testing
         #expect(x.dropout(probability: 0, using: &g4) == x)
     }
 }
+
+/// softplus differentiates to σ(x) everywhere, ½ at exactly 0 (the composite relu(x) +
+/// log(1 + e^−|x|) gave 0 there, and NPO's unlearning loss starts at 0), and stays finite and
+/// linear far out.
+@Test func softplusHasDerivativeSigmoidAtZeroAndFarOut() {
+    let x = Tensor([0, 2, -40, 100]).trackingGradients()
+    let y = withGradients { x.softplus() }
+    let g = gradients(of: y.sum(), withRespectTo: [x])[0].scalars
+    #expect(g[0] == 0.5)
+    #expect(abs(g[1] - Float(1 / (1 + Foundation.exp(-2.0)))) < 1e-6)
+    #expect(g[2] >= 0 && g[2] < 1e-12 && g[3] == 1)
+    #expect(abs(y.scalars[0] - Float(Foundation.log(2.0))) < 1e-6 && abs(y.scalars[3] - 100) < 1e-4 && y.scalars[2] >= 0 && y.scalars[2] < 1e-12)
+}

@@ -32,9 +32,16 @@ extension Tensor {
         unary("tanh", Foundation.tanh) { g, y in [g * (1 - y.square())] }
     }
 
-    /// log(1 + eˣ) = max(x, 0) + log(1 + e^-|x|), stable for large |x|.
+    /// log(1 + eˣ) = max(x, 0) + log(1 + e^-|x|), stable for large |x|; d/dx = σ(x).
+    ///
+    /// One operation with σ as its derivative rather than the composite above: relu and |x|
+    /// both have subgradient 0 at their kink, so the composite's derivative at exactly
+    /// x = 0 was 0 instead of ½ — where NPO's unlearning loss starts every sample.
     public func softplus() -> Tensor {
-        relu() + ((-abs()).exp() + 1).log()
+        let input = self
+        return unary("softplus", { x in Swift.max(x, 0) + Foundation.log1p(Foundation.exp(-Swift.abs(x))) }) { g, _ in
+            [g * input.sigmoid()]
+        }
     }
 
     /// x·σ(x) (also called swish).

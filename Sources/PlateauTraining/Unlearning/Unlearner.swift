@@ -60,21 +60,7 @@ public enum UnlearningLosses {
     public static func npo(logits: Tensor, labels: [Int], referenceLosses: [Float], beta: Float) -> Tensor {
         precondition(referenceLosses.count == labels.count, "npo: one reference loss per sample")
         let nll = crossEntropy(logits: logits, labels: labels, reduction: .none)
-        return softplus((Tensor(referenceLosses) - nll) * beta) * (2 / beta)
-    }
-
-    /// log(1 + eˣ) whose derivative is σ(x) everywhere. `Tensor.softplus` (relu(x) +
-    /// log(1 + e^−|x|)) differentiates to 0 at exactly x = 0 (both kinks' subgradients are
-    /// 0 there), and x = 0 is where NPO starts: every forget sample at ℓ = ℓ_ref, so its
-    /// first step would ignore the forget set. Here x is clamped to [−30, 30] inside the
-    /// smooth formula (beyond, e^−30 ≈ 1e−13 is below float precision of the sum) and the
-    /// linear part above 30 added back.
-    static func softplus(_ x: Tensor) -> Tensor {
-        let bound: Float = 30
-        let above = (x - bound).relu()
-        let upper = x - above  // min(x, 30)
-        let clamped = upper + (-upper - bound).relu()  // max(min(x, 30), −30)
-        return (clamped.exp() + 1).log() + above
+        return ((Tensor(referenceLosses) - nll) * beta).softplus() * (2 / beta)
     }
 }
 
