@@ -20,6 +20,10 @@ public struct EpochMetrics: Codable, Sendable, Equatable {
     /// A multi-task run's mean over the epoch's steps of the cosine between the tasks'
     /// gradients of the shared parameters at w (mean pairwise for more than two tasks).
     public var taskGradientCosine: Float?
+    /// A fine-tuning run's (`--initial-weights`) mean over the test split of
+    /// KL(f_θ₀(x) ‖ f_θ(x)): how far the function has moved from the one it started as — the
+    /// distance TRAM keeps small (`drift_from_initial`; `nil` without initial weights).
+    public var driftFromInitial: Float?
 
     // `ms_per_step` is the column name of metrics.csv, the TensorBoard tag and `demo --json`;
     // files written before it was used here too say `milliseconds_per_step`, still read.
@@ -27,7 +31,7 @@ public struct EpochMetrics: Codable, Sendable, Equatable {
         case epoch, trainLoss, trainAccuracy, testLoss, testAccuracy, learningRate, seconds, samplesPerSecond, passesPerStep
         case millisecondsPerStep = "msPerStep"
         case legacyMillisecondsPerStep = "millisecondsPerStep"
-        case taskTestAccuracies, taskGradientCosine
+        case taskTestAccuracies, taskGradientCosine, driftFromInitial
     }
 
     public init(
@@ -64,6 +68,7 @@ public struct EpochMetrics: Codable, Sendable, Equatable {
             ?? c.decode(Double.self, forKey: .legacyMillisecondsPerStep)
         taskTestAccuracies = try c.decodeIfPresent([Float].self, forKey: .taskTestAccuracies)
         taskGradientCosine = try c.decodeIfPresent(Float.self, forKey: .taskGradientCosine)
+        driftFromInitial = try c.decodeIfPresent(Float.self, forKey: .driftFromInitial)
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -80,6 +85,7 @@ public struct EpochMetrics: Codable, Sendable, Equatable {
         try c.encode(millisecondsPerStep, forKey: .millisecondsPerStep)
         try c.encodeIfPresent(taskTestAccuracies, forKey: .taskTestAccuracies)
         try c.encodeIfPresent(taskGradientCosine, forKey: .taskGradientCosine)
+        try c.encodeIfPresent(driftFromInitial, forKey: .driftFromInitial)
     }
 }
 
@@ -98,11 +104,17 @@ public enum MetricsLog {
         try writeAtomically(Data((lines.joined(separator: "\n") + "\n").utf8), to: directory.appendingPathComponent("metrics.jsonl"))
         // A multi-task run's rows carry one test-accuracy column per task and the gradient cosine.
         let tasks = history.compactMap { $0.taskTestAccuracies?.count }.max() ?? 0
+        // A fine-tuning run's rows carry the drift from its initial weights.
+        let drift = history.contains { $0.driftFromInitial != nil }
         let header = csvHeader + (tasks > 0 ? (1...tasks).map { ",test_accuracy_task\($0)" }.joined() + ",task_gradient_cosine" : "")
+            + (drift ? ",drift_from_initial" : "")
         let rows = history.map { row -> String in
-            guard tasks > 0 else { return csvLine(row) }
-            let accuracies = row.taskTestAccuracies ?? []
-            let cells = (0..<tasks).map { task in task < accuracies.count ? "\(accuracies[task])" : "" } + [row.taskGradientCosine.map { "\($0)" } ?? ""]
+            var cells: [String] = []
+            if tasks > 0 {
+                let accuracies = row.taskTestAccuracies ?? []
+                cells += (0..<tasks).map { task in task < accuracies.count ? "\(accuracies[task])" : "" } + [row.taskGradientCosine.map { "\($0)" } ?? ""]
+            }
+            if drift { cells.append(row.driftFromInitial.map { "\($0)" } ?? "") }
             return csvLine(row) + cells.map { "," + $0 }.joined()
         }
         let csv = ([header] + rows).joined(separator: "\n") + "\n"

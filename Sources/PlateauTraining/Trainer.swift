@@ -80,6 +80,9 @@ public struct Trainer {
             let checkpoint = try Checkpoint.read(from: URL(fileURLWithPath: path))
             try model.load(stateDictionary: checkpoint.model, source: path)
         }
+        // Fine-tuning: the function the run starts from, for each epoch's drift (a value: the
+        // copy does not change as `model` trains).
+        let initialFunction: Model? = c.initialWeights == nil ? nil : model
 
         // The run directory is locked while training (a second training there stops, naming
         // this process), then checked before anything is written into it. A resume of a
@@ -248,6 +251,10 @@ public struct Trainer {
                 testLoss: evaluation.loss, testAccuracy: evaluation.accuracy, learningRate: learningRate,
                 seconds: earlierSeconds + seconds(ContinuousClock.now - start), samplesPerSecond: Double(seen) / max(trainSeconds, 1e-9),
                 passesPerStep: passes / Float(max(steps, 1)), millisecondsPerStep: trainSeconds * 1000 / Double(max(steps, 1)))
+            if let initialFunction, taskLabels == nil {
+                // Both on this run's inputs, as TRAM's θ₀ reference measures its radius.
+                metrics.driftFromInitial = Evaluation.drift(of: model, from: initialFunction, on: testSet, normalize: { $0 }, normalizeReference: { $0 })
+            }
             if let taskEvaluation {
                 metrics.taskTestAccuracies = taskEvaluation.taskAccuracies
                 metrics.taskGradientCosine = cosineSteps > 0 ? Float(cosineSum / Double(cosineSteps)) : nil
@@ -259,7 +266,7 @@ public struct Trainer {
                 ("epoch/test_loss", metrics.testLoss), ("epoch/test_accuracy", metrics.testAccuracy),
                 ("epoch/learning_rate", metrics.learningRate), ("epoch/ms_per_step", Float(metrics.millisecondsPerStep)),
                 ("epoch/epoch", Float(metrics.epoch)),
-            ])
+            ] + (metrics.driftFromInitial.map { [("epoch/drift_from_initial", $0)] } ?? []))
             if let output {
                 for (data, url) in runFiles { try writeAtomically(data, to: url) }
                 runFiles = []

@@ -64,6 +64,31 @@ import Testing
         try checkResume(c)
     }
 
+    /// A fine-tuning run (`--initial-weights`) logs each epoch's mean KL(f_θ₀ ‖ f_θ) over the
+    /// test split — the held-out drift TRAM keeps small, for every method; a run from scratch
+    /// logs none.
+    @Test func fineTuningLogsTheDriftFromItsInitialWeights() throws {
+        let directory = try temporaryDirectory("drift")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        var silent = SilentObserver()
+        let pretrained = directory.appendingPathComponent("pre"), tuned = directory.appendingPathComponent("tuned")
+        let (_, initial) = try Trainer(configuration: configuration("sgd", epochs: 1), train: trainSet, test: testSet, output: pretrained)
+            .runReturningModel(observer: &silent)
+        #expect(MetricsLog.read(from: pretrained).allSatisfy { $0.driftFromInitial == nil })
+        var c = configuration("sgd", epochs: 2)
+        c.initialWeights = pretrained.appendingPathComponent("checkpoint-last.safetensors").path
+        let (_, model) = try Trainer(configuration: c, train: trainSet, test: testSet, output: tuned).runReturningModel(observer: &silent)
+        let rows = MetricsLog.read(from: tuned)
+        #expect(rows.count == 2)
+        let normalized = Normalization.fit(trainSet).apply(to: testSet)
+        func drift<M: Layer, R: Layer>(_ m: M, _ r: R) -> Float {
+            Evaluation.drift(of: m, from: r, on: normalized, normalize: { $0 }, normalizeReference: { $0 })
+        }
+        let expected = drift(model, initial)
+        #expect(expected > 0 && rows.last?.driftFromInitial == expected)
+        #expect(try String(contentsOf: tuned.appendingPathComponent("metrics.csv"), encoding: .utf8).contains(",drift_from_initial\n"))
+    }
+
     private func runToEnd(_ c: RunConfiguration) throws -> [String: [UInt32]] {
         var silent = SilentObserver()
         let (_, model) = try Trainer(configuration: c, train: trainSet, test: testSet, output: nil).runReturningModel(observer: &silent)
