@@ -9,11 +9,11 @@
 #      validation: checkpoint-best), test on the sixth — on the folds in FOLDS.
 # Sizes (override through the environment): MODEL (mlp), EPOCHS (4; UDIM warms up with SAM for
 # the first), TRAIN1 training images for part 1 (4000), TRAIN2 for part 2 (5000, 1000 per
-# domain), FOLDS (the held-out angles of part 2: 0 30 75), SINGLE (1: run part 1; 0: skip it),
+# domain), FOLDS (the held-out angles of part 2: all six, 0 15 30 45 60 75), SINGLE (1: run part 1; 0: skip it),
 # RHO_X (3, UDIM's per-sample input step in normalized-pixel units, about 1 in [0, 1] pixel
 # units), LAMBDA (1); batch 64, SGD lr 0.05 momentum 0.9. Finished runs and evaluations are
 # kept, so a rerun only completes what is missing (two instances with different FOLDS/SINGLE
-# may share OUT; SEEDS, default "0 1 2", splits the seeds). About 25 minutes alone on 2 cores.
+# may share OUT; SEEDS, default "0 1 2", splits the seeds). About 35 minutes alone on 2 cores (estimated; measured 40 + 25 minutes on the loaded machine for three folds each).
 #
 #     scripts/udim_experiment.sh [OUT]      (needs data/mnist: plateau data fetch mnist;
 #                                            DATA=/path/to/data to read the data from elsewhere)
@@ -25,7 +25,7 @@ model="${MODEL:-mlp}"
 epochs="${EPOCHS:-4}"
 train1="${TRAIN1:-4000}"
 train2="${TRAIN2:-5000}"
-folds="${FOLDS:-0 30 75}"
+folds="${FOLDS:-0 15 30 45 60 75}"
 single="${SINGLE:-1}"
 seeds="${SEEDS:-0 1 2}"
 swift build -c release --product plateau >/dev/null
