@@ -169,7 +169,7 @@ struct DriftCommand: ParsableCommand {
         var generator = SeededGenerator(seed: stream.options.seed)
         let label = "drift seed \(k + 1)/\(seeds)"
         var lastEpoch = 0
-        let steps = (stream.pretraining.count + pretrainBatchSize - 1) / pretrainBatchSize
+        let steps = stream.pretraining.count / pretrainBatchSize + (stream.pretraining.count % pretrainBatchSize == 0 ? 0 : 1)  // no overflow for any batch size
         let backbone = pretrainDriftBackbone(
             make(&generator), on: stream.pretraining, epochs: pretrainEpochs, batchSize: pretrainBatchSize,
             learningRate: pretrainLr, seed: stream.options.seed

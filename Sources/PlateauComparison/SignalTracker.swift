@@ -49,7 +49,7 @@ public struct SignalTracker {
         let sharpnessSet = train.subset(Array(0..<min(sharpnessSamples, train.count)))
         var trajectory = SignalTrajectory(tracked: tracked, learningRate: c.learningRate)
         var generator = SeededGenerator(seed: c.seed &+ 0x1A3B)
-        let batchesPerEpoch = (train.count + c.batchSize - 1) / c.batchSize
+        let batchesPerEpoch = train.count / c.batchSize + (train.count % c.batchSize == 0 ? 0 : 1)  // no overflow for any batch size
 
         func measure(at step: Int) {
             if step % trackEvery == 0 || step == steps {

@@ -23,6 +23,14 @@ extension CLITests {
         #expect(result.error.contains(message), "\(arguments):\n\(result.error)")
     }
 
+    /// A batch larger than the data is full-batch training, even the largest: counting its
+    /// batches used to overflow and trap.
+    @Test func signalsTakesAnyBatchSize() throws {
+        let result = try Self.run(["signals", "--toy", "--toy-samples", "20", "--toy-dim", "4", "--steps", "2", "--threads", "1",
+                                   "--batch-size", "9223372036854775807"])
+        #expect(result.status == 0, "\(result.error)")
+    }
+
     @Test func signalsOnTheToyPrintsAndWritesItsReport() throws {
         let directory = try Self.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }

@@ -79,7 +79,7 @@ public func pretrainDriftBackbone<Model: Layer>(
 ) -> Model {
     var model = model.training(true)
     var optimizer = SGD(learningRate: learningRate, momentum: 0.9)
-    let steps = (data.count + batchSize - 1) / batchSize
+    let steps = data.count / batchSize + (data.count % batchSize == 0 ? 0 : 1)  // no overflow for any batch size
     for epoch in 0..<epochs {
         let order = Batches.permutation(count: data.count, seed: seed, epoch: epoch)
         for step in 0..<steps {
