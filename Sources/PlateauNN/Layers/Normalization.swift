@@ -37,6 +37,7 @@ public struct LayerNorm: Layer {
         let k = normalizedShape.count
         precondition(input.rank >= k && Array(input.shape.suffix(k)) == normalizedShape,
                      "LayerNorm: expected input of shape [..., \(normalizedShape.map(String.init).joined(separator: ", "))], got \(input.shape)")
+        if let weight, let bias { return input.layerNormalized(scale: weight, offset: bias, epsilon: epsilon) }
         let axes = Array((input.rank - k)..<input.rank)
         let centered = input - input.mean(alongAxes: axes, keepingDimensions: true)
         let variance = centered.square().mean(alongAxes: axes, keepingDimensions: true)

@@ -36,6 +36,10 @@ enum FusedOperation: String, CaseIterable, Sendable {
     case convolution
     /// The same for 'same' convolutions through the row-shift lowering (`SameConvolution`).
     case sameConvolution
+    /// ``Tensor/gelu()``: x/2·(1 + erf(x/√2)).
+    case gelu
+    /// ``Tensor/layerNormalized(scale:offset:epsilon:)``: each row's statistics, then γ and β.
+    case layerNorm
 
     /// The name of the operation's nodes in graphs.
     var nodeName: String {
@@ -48,6 +52,8 @@ enum FusedOperation: String, CaseIterable, Sendable {
         case .batchOutward: "batch-outward"
         case .convolution: "conv2d"
         case .sameConvolution: "conv2d-same"
+        case .gelu: "gelu"
+        case .layerNorm: "layernorm"
         }
     }
 
@@ -100,6 +106,15 @@ enum FusedOperation: String, CaseIterable, Sendable {
                 convolutionInstance(input: [9, 1, 4, 4], weight: [2, 1, 3, 3], bias: false, WindowGeometry(kernel: (3, 3), padding: (1, 1))),
                 convolutionInstance(input: [2, 2, 5, 4], weight: [2, 2, 2, 3], bias: true, WindowGeometry(kernel: (2, 3), dilation: (2, 1))),
             ]
+        case .gelu:
+            [FusedInstance("x[3,5]", [[3, 5]], scale: 3, fused: { $0[0].gelu() },
+                           composite: { $0[0] * (($0[0] * Float(1 / 2.0.squareRoot())).erf() + 1) * 0.5 })]
+        case .layerNorm:
+            [[[4, 5], [5]], [[2, 3, 2, 3], [2, 3]]].map { shapes in
+                FusedInstance("x\(shapes[0]) γ, β \(shapes[1])", [shapes[0], shapes[1], shapes[1]],
+                              fused: { $0[0].layerNormalized(scale: $0[1], offset: $0[2], epsilon: 1e-5) },
+                              composite: { FusedOperation.layerNormDefinition($0[0], scale: $0[1], offset: $0[2], epsilon: 1e-5) })
+            }
         case .sameConvolution:
             [
                 convolutionInstance(input: [2, 6, 4, 3], weight: [2, 6, 3, 3], bias: true, WindowGeometry(kernel: (3, 3), padding: (1, 1))),
@@ -130,6 +145,14 @@ extension FusedOperation {
         let variance = centered.square().mean(alongAxes: axes, keepingDimensions: true)
         let y = centered / (variance + epsilon).sqrt() * scale.reshaped(to: statShape) + offset.reshaped(to: statShape)
         return rectified ? y.relu() : y
+    }
+
+    /// Layer normalization as its textbook expression over the trailing dimensions `scale` has.
+    static func layerNormDefinition(_ x: Tensor, scale: Tensor, offset: Tensor, epsilon: Float) -> Tensor {
+        let axes = Array((x.rank - scale.rank)..<x.rank)
+        let centered = x - x.mean(alongAxes: axes, keepingDimensions: true)
+        let variance = centered.square().mean(alongAxes: axes, keepingDimensions: true)
+        return centered / (variance + epsilon).sqrt() * scale + offset
     }
 
     /// x·scale[c] + shift[c] over axis 1, as two broadcast operations.

@@ -49,12 +49,6 @@ extension Tensor {
     /// Reference: Elfwing, Uchibe & Doya 2018, arXiv:1702.03118; Ramachandran, Zoph & Le 2017 (swish), arXiv:1710.05941.
     public func silu() -> Tensor { self * sigmoid() }
 
-    /// The exact GELU, x·Φ(x) = x/2·(1 + erf(x/√2)) (PyTorch's default).
-    ///
-    /// Reference: Hendrycks & Gimpel 2016, *Gaussian Error Linear Units (GELUs)*, arXiv:1606.08415.
-    public func gelu() -> Tensor {
-        self * ((self * Float(1 / 2.0.squareRoot())).erf() + 1) * 0.5
-    }
 
     /// log softmax(x) along `axis`: x − logΣexp(x), numerically stable.
     public func logSoftmax(alongAxis axis: Int = -1) -> Tensor {

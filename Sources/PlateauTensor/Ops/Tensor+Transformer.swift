@@ -1,0 +1,145 @@
+import Foundation
+
+// The two elementwise-heavy operations of a transformer or mixer block as fused operations
+// (ViT and MLP-Mixer spent most of a step in the graph nodes of their composites: GELU is six
+// primitives, layer normalization eight, each with its broadcast-reducing backward).
+
+extension Tensor {
+    /// The exact GELU, x·Φ(x) = x/2·(1 + erf(x/√2)) (PyTorch's default), as one fused
+    /// operation; d/dx = Φ(x) + x·φ(x).
+    ///
+    /// Reference: Hendrycks & Gimpel 2016, *Gaussian Error Linear Units (GELUs)*, arXiv:1606.08415.
+    public func gelu() -> Tensor {
+        let input = self
+        return Tensor.fused(.gelu, shape: shape, scalars: mapScalars(scalars, GELU()), inputs: [self], fast: { g, _ in
+            [Tensor(shape: input.shape, scalars: zipScalars(g.scalars, input.scalars, GELUGradient()))]
+        }, differentiable: { g, _ in
+            // Φ(x) + x·φ(x) from differentiable operations, for a recorded backward pass.
+            let cdf = ((input * Float(1 / 2.0.squareRoot())).erf() + 1) * 0.5
+            let density = (input.square() * -0.5).exp() * Float(1 / (2 * Double.pi).squareRoot())
+            return [g * (cdf + input * density)]
+        })
+    }
+
+    /// Layer normalization over each row of `scale.count` trailing elements:
+    /// y = (x − μ)/√(σ² + ε)·γ + β, μ and σ² the row's mean and biased variance (Ba, Kiros &
+    /// Hinton 2016, arXiv:1607.06450), as one fused operation.
+    ///
+    /// - Precondition: `scale` and `offset` have the same number of elements, which divides
+    ///   the tensor's trailing dimensions exactly (they are the normalized shape).
+    public func layerNormalized(scale: Tensor, offset: Tensor, epsilon: Float) -> Tensor {
+        let d = scale.count
+        precondition(d > 0 && offset.count == d && count % d == 0,
+                     "layerNormalized: scale \(scale.shape) and offset \(offset.shape) must be the trailing dimensions of \(shape)")
+        let rows = count / d
+        var means = [Float](repeating: 0, count: rows), inverseStd = [Float](repeating: 0, count: rows)
+        let gamma = scale.scalars, beta = offset.scalars
+        let values = scalars.withUnsafeBufferPointer { x in
+            means.withUnsafeMutableBufferPointer { meanOut in
+                inverseStd.withUnsafeMutableBufferPointer { stdOut in
+                    makeScalars(count: count) { out in
+                        parallelFor(rows, grain: Swift.max(1, elementGrain / d)) { range in
+                            for r in range {
+                                let row = x.baseAddress! + r * d
+                                let mu = sumVector(row, count: d) / Float(d)
+                                var squares: Float = 0
+                                for i in 0..<d { let c = row[i] - mu; squares += c * c }
+                                let k = 1 / (squares / Float(d) + epsilon).squareRoot()
+                                meanOut[r] = mu
+                                stdOut[r] = k
+                                for i in 0..<d { out[r * d + i] = (row[i] - mu) * k * gamma[i] + beta[i] }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        let input = self, rowMeans = means, rowInverseStd = inverseStd
+        return Tensor.fused(.layerNorm, shape: shape, scalars: values, inputs: [self, scale, offset], fast: { g, _ in
+            Tensor.layerNormPullback(g, input: input, scale: scale, offset: offset, means: rowMeans, inverseStd: rowInverseStd)
+        }, differentiable: { g, _ in
+            Tensor.layerNormPullbackComposite(g, input: input, scale: scale, offset: offset, epsilon: epsilon)
+        })
+    }
+
+    /// dx = k·(ĝ − mean(ĝ) − x̂·mean(ĝ·x̂)) per row with ĝ = g·γ, x̂ = (x − μ)·k; dγ = Σ_rows g·x̂,
+    /// dβ = Σ_rows g. Rows in parallel; γ's and β's sums over the rows in row order, so the
+    /// result does not depend on the thread count.
+    private static func layerNormPullback(
+        _ g: Tensor, input: Tensor, scale: Tensor, offset: Tensor, means: [Float], inverseStd: [Float]
+    ) -> [Tensor?] {
+        let d = scale.count, rows = input.count / d
+        let gamma = scale.scalars
+        var gammaGradient = [Double](repeating: 0, count: d), betaGradient = [Double](repeating: 0, count: d)
+        let dx = g.scalars.withUnsafeBufferPointer { gb in
+            input.scalars.withUnsafeBufferPointer { x in
+                makeScalars(count: input.count) { out in
+                    parallelFor(rows, grain: Swift.max(1, elementGrain / d)) { range in
+                        for r in range {
+                            let base = r * d, mu = means[r], k = inverseStd[r]
+                            var sumG: Float = 0, sumGX: Float = 0
+                            for i in 0..<d {
+                                let gh = gb[base + i] * gamma[i], xh = (x[base + i] - mu) * k
+                                sumG += gh
+                                sumGX += gh * xh
+                            }
+                            let meanG = sumG / Float(d), meanGX = sumGX / Float(d)
+                            for i in 0..<d {
+                                let xh = (x[base + i] - mu) * k
+                                out[base + i] = k * (gb[base + i] * gamma[i] - meanG - xh * meanGX)
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        g.scalars.withUnsafeBufferPointer { gb in
+            input.scalars.withUnsafeBufferPointer { x in
+                for r in 0..<rows {
+                    let base = r * d, mu = means[r], k = inverseStd[r]
+                    for i in 0..<d {
+                        gammaGradient[i] += Double(gb[base + i] * ((x[base + i] - mu) * k))
+                        betaGradient[i] += Double(gb[base + i])
+                    }
+                }
+            }
+        }
+        return [Tensor(shape: input.shape, scalars: dx),
+                Tensor(shape: scale.shape, scalars: gammaGradient.map(Float.init)),
+                Tensor(shape: offset.shape, scalars: betaGradient.map(Float.init))]
+    }
+
+    /// The same gradient from differentiable operations on `[rows, d]` views, for a recorded
+    /// backward pass (Hessian-vector products).
+    private static func layerNormPullbackComposite(
+        _ g: Tensor, input: Tensor, scale: Tensor, offset: Tensor, epsilon: Float
+    ) -> [Tensor?] {
+        let d = scale.count, rows = input.count / d
+        let x = input.reshaped(to: [rows, d]), upstream = g.reshaped(to: [rows, d]), gamma = scale.reshaped(to: [1, d])
+        let centered = x - x.mean(alongAxes: [1], keepingDimensions: true)
+        let std = (centered.square().mean(alongAxes: [1], keepingDimensions: true) + epsilon).sqrt()
+        let normalized = centered / std
+        let scaled = upstream * gamma
+        let dx = (scaled - scaled.mean(alongAxes: [1], keepingDimensions: true)
+                  - normalized * (scaled * normalized).mean(alongAxes: [1], keepingDimensions: true)) / std
+        return [dx.reshaped(to: input.shape),
+                (upstream * normalized).sum(alongAxes: [0]).reshaped(to: scale.shape),
+                upstream.sum(alongAxes: [0]).reshaped(to: offset.shape)]
+    }
+}
+
+/// x·Φ(x).
+struct GELU: UnaryScalarFunction {
+    @inline(__always) func callAsFunction(_ x: Float) -> Float {
+        x * 0.5 * (1 + Foundation.erf(x * Float(1 / 2.0.squareRoot())))
+    }
+}
+
+/// g·(Φ(x) + x·φ(x)), GELU's backward step.
+struct GELUGradient: BinaryScalarFunction {
+    @inline(__always) func callAsFunction(_ g: Float, _ x: Float) -> Float {
+        let cdf = 0.5 * (1 + Foundation.erf(x * Float(1 / 2.0.squareRoot())))
+        let density = Foundation.exp(-0.5 * x * x) * Float(1 / (2 * Double.pi).squareRoot())
+        return g * (cdf + x * density)
+    }
+}
