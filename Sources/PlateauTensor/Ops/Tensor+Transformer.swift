@@ -11,8 +11,11 @@ extension Tensor {
     /// Reference: Hendrycks & Gimpel 2016, *Gaussian Error Linear Units (GELUs)*, arXiv:1606.08415.
     public func gelu() -> Tensor {
         let input = self
-        return Tensor.fused(.gelu, shape: shape, scalars: mapScalars(scalars, GELU()), inputs: [self], fast: { g, _ in
-            [Tensor(shape: input.shape, scalars: zipScalars(g.scalars, input.scalars, GELUGradient()))]
+        // Φ(x) is kept for the backward pass: erf is the expensive part of both directions.
+        let cdf = mapScalars(scalars, NormalCDF())
+        let values = zipScalars(scalars, cdf, Multiplying())
+        return Tensor.fused(.gelu, shape: shape, scalars: values, inputs: [self], fast: { g, _ in
+            [Tensor(shape: input.shape, scalars: zipScalars(g.scalars, zipScalars(input.scalars, cdf, GELUDerivative()), Multiplying()))]
         }, differentiable: { g, _ in
             // Φ(x) + x·φ(x) from differentiable operations, for a recorded backward pass.
             let cdf = ((input * Float(1 / 2.0.squareRoot())).erf() + 1) * 0.5
@@ -128,18 +131,16 @@ extension Tensor {
     }
 }
 
-/// x·Φ(x).
-struct GELU: UnaryScalarFunction {
+/// Φ(x) = ½(1 + erf(x/√2)), the standard normal distribution function.
+struct NormalCDF: UnaryScalarFunction {
     @inline(__always) func callAsFunction(_ x: Float) -> Float {
-        x * 0.5 * (1 + Foundation.erf(x * Float(1 / 2.0.squareRoot())))
+        0.5 * (1 + Foundation.erf(x * Float(1 / 2.0.squareRoot())))
     }
 }
 
-/// g·(Φ(x) + x·φ(x)), GELU's backward step.
-struct GELUGradient: BinaryScalarFunction {
-    @inline(__always) func callAsFunction(_ g: Float, _ x: Float) -> Float {
-        let cdf = 0.5 * (1 + Foundation.erf(x * Float(1 / 2.0.squareRoot())))
-        let density = Foundation.exp(-0.5 * x * x) * Float(1 / (2 * Double.pi).squareRoot())
-        return g * (cdf + x * density)
+/// Φ(x) + x·φ(x), GELU's derivative, from x and Φ(x).
+struct GELUDerivative: BinaryScalarFunction {
+    @inline(__always) func callAsFunction(_ x: Float, _ cdf: Float) -> Float {
+        cdf + x * Foundation.exp(-0.5 * x * x) * Float(1 / (2 * Double.pi).squareRoot())
     }
 }
