@@ -84,7 +84,7 @@ public struct Trainer {
             let checkpoint = try Checkpoint.read(from: URL(fileURLWithPath: path))
             try model.load(stateDictionary: checkpoint.model, source: path)
         }
-        var masks = resume ? nil : masks
+        var masks = resume ? nil : self.masks  // a resume takes its checkpoint's
         if let masks {
             try MagnitudePruning.check(masks, against: model.parameters, source: "pruning masks")
             model.applyMasks(masks)
