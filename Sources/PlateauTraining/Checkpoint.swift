@@ -10,7 +10,7 @@ import PlateauTensor
 /// `safetensors.torch.load_file` + `load_state_dict` on the equivalent PyTorch model works
 /// after dropping the other groups: optimizer state (`optimizer.*`), SAF's memory bank
 /// (`saf.*`) and MESA's teacher (`mesa.*`) — any objective term's tensors under its name,
-/// listed in `__metadata__.objective_terms`. Run information sits in `__metadata__`:
+/// listed in `__metadata__.objective_terms` — and a pruned run's masks (`mask.*`). Run information sits in `__metadata__`:
 /// format, epoch, step, the run configuration, the input normalization, the
 /// optimizer's scalars (as exact bit patterns) and, for a run stopped in the middle of an
 /// epoch, how far that epoch went (`partial_epoch`, see ``PartialEpoch``).
@@ -20,6 +20,8 @@ public struct Checkpoint: Sendable {
     /// that a Plateau from before stops refuses the file instead of taking it for an epoch
     /// boundary and silently training that epoch's first batches twice.
     public static let midEpochFormat = "plateau-checkpoint-v2-mid-epoch"
+    /// The prefix of the mask tensors' names.
+    public static let maskPrefix = "mask."
 
     public var model: ParameterSet
     public var optimizer: OptimizerState
@@ -35,11 +37,16 @@ public struct Checkpoint: Sendable {
     /// through it (`nil`: the checkpoint is at an epoch boundary, as every checkpoint
     /// written before stops existed).
     public var partialEpoch: PartialEpoch?
+    /// A pruned run's masks by parameter path (``MagnitudePruning``), stored as `mask.<path>`;
+    /// empty for a dense run.
+    public var masks = ParameterSet()
 
     public init(
         model: ParameterSet, optimizer: OptimizerState, extras: ParameterSet, epoch: Int, step: Int, bestAccuracy: Float,
-        configuration: RunConfiguration, normalization: Normalization?, partialEpoch: PartialEpoch? = nil
+        configuration: RunConfiguration, normalization: Normalization?, partialEpoch: PartialEpoch? = nil,
+        masks: ParameterSet = ParameterSet()
     ) {
+        self.masks = masks
         self.model = model
         self.optimizer = optimizer
         self.extras = extras
@@ -57,6 +64,7 @@ public struct Checkpoint: Sendable {
         var tensors: [(String, Tensor)] = model.entries.map { ($0.key, $0.value) }
         tensors += optimizer.tensors.entries.map { ("optimizer." + $0.key, $0.value) }
         tensors += extras.entries.map { ($0.key, $0.value) }
+        tensors += masks.entries.map { (Self.maskPrefix + $0.key, $0.value) }
         let scalars = optimizer.scalars.mapValues { String($0.bitPattern) }
         // Sorted keys everywhere: the same run gives the same bytes (a dictionary's order
         // changes from process to process).
@@ -152,17 +160,18 @@ public struct Checkpoint: Sendable {
             }
             partialEpoch = try PartialEpoch(metadata: fields, file: file)
         }
-        var model = ParameterSet(), optimizer = ParameterSet(), extras = ParameterSet()
+        var model = ParameterSet(), optimizer = ParameterSet(), extras = ParameterSet(), masks = ParameterSet()
         let termPrefixes = (contents.metadata["objective_terms"] ?? "saf,mesa").split(separator: ",").map { $0 + "." }
         for (name, tensor) in contents.tensors {
             if name.hasPrefix("optimizer.") { optimizer[String(name.dropFirst(10))] = tensor }
+            else if name.hasPrefix(maskPrefix) { masks[String(name.dropFirst(maskPrefix.count))] = tensor }
             else if termPrefixes.contains(where: { name.hasPrefix($0) }) { extras[name] = tensor }
             else { model[name] = tensor }
         }
         return Checkpoint(
             model: model, optimizer: OptimizerState(tensors: optimizer, scalars: scalars), extras: extras, epoch: epoch, step: step,
             bestAccuracy: Float(contents.metadata["best_accuracy"] ?? "") ?? 0, configuration: configuration, normalization: normalization,
-            partialEpoch: partialEpoch)
+            partialEpoch: partialEpoch, masks: masks)
     }
 
     /// Rejects what is plainly not a checkpoint before the safetensors reader reports a
@@ -279,6 +288,11 @@ extension Checkpoint {
         var generator = SeededGenerator(seed: 0)  // every parameter is then replaced by the checkpoint's
         var network = try ModelFactory.make(for: configuration, sampleShape: sampleShape, classCount: classCount, using: &generator)
         try network.load(stateDictionary: model, source: source)
+        if !masks.isEmpty {
+            // The stored weights are already masked; checking the masks catches a damaged file.
+            try MagnitudePruning.check(masks, against: network.parameters, source: source)
+            network.applyMasks(masks)
+        }
         return network
     }
 }

@@ -16,6 +16,10 @@ public struct StepEngine<Model: Layer> {
     /// What the last step measured besides its report: each term's mean at w and the mean
     /// loss at w + ε (for logging).
     public private(set) var lastStep = StepDiagnostics()
+    /// Pruning masks by parameter path (``MagnitudePruning``), `nil`: a dense model. Every
+    /// pass sees the masked weights (so pruned weights get a zero gradient) and the weights
+    /// are re-masked after each step.
+    public var masks: ParameterSet?
 
     /// Builds the optimizer and objective `configuration` names from `registry`.
     public init(
@@ -45,7 +49,10 @@ public struct StepEngine<Model: Layer> {
         var outputRows = OutputRows(rowCount: n)
         var diagnostics = DiagnosticSums()
         let measurement = objective.measurement(for: stepBatch, model: model)
+        let masks = masks
         let termLosses = { (m: inout Model, request: LossRequest) -> (total: Tensor, terms: [(name: String, values: Tensor)]) in
+            // Pruning: a recorded product, so the gradient of a pruned weight is exactly 0.
+            if let masks { m.update(MagnitudePruning.apply(masks, to: m.parameters)) }
             let images = request.samples.map { batch.images.gathering($0, alongAxis: 0) } ?? batch.images
             let labels = request.samples.map { $0.map { batch.labels[$0] } } ?? batch.labels
             let outputs = m(images)
@@ -76,6 +83,8 @@ public struct StepEngine<Model: Layer> {
         } else {
             report = stepper.step(&model, batchSize: n, loss: perSampleLoss)
         }
+        // A rule that moves weights without the gradient (noise, decay on w + ε) cannot revive one.
+        if let masks { model.applyMasks(masks) }
         lastStep = diagnostics.result
         lastStep.measurement = measurement
         lastStep.taskGradientCosine = taskGradientCosine

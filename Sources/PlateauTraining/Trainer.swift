@@ -23,6 +23,10 @@ public struct Trainer {
     /// Looked at after every step: once requested, the trainer saves the run where it is
     /// (mid-epoch) and throws ``TrainingInterrupted``. `nil`: the training runs to its end.
     public var stopToken: StopToken?
+    /// Pruning masks by parameter path (``MagnitudePruning``): applied to the starting
+    /// weights, kept through every step and saved in each checkpoint. A resumed run takes
+    /// its checkpoint's masks instead. `nil`: a dense run.
+    public var masks: ParameterSet?
 
     /// The methods the configuration may name (``MethodRegistry/standard`` unless a test or
     /// a plug-in registered more).
@@ -79,6 +83,11 @@ public struct Trainer {
         if let path = c.initialWeights {
             let checkpoint = try Checkpoint.read(from: URL(fileURLWithPath: path))
             try model.load(stateDictionary: checkpoint.model, source: path)
+        }
+        var masks = resume ? nil : self.masks  // a resume takes its checkpoint's
+        if let masks {
+            try MagnitudePruning.check(masks, against: model.parameters, source: "pruning masks")
+            model.applyMasks(masks)
         }
         // Fine-tuning: the function the run starts from, for each epoch's drift (a value: the
         // copy does not change as `model` trains).
@@ -137,6 +146,10 @@ public struct Trainer {
             let url = output.appendingPathComponent(RunDirectory.lastCheckpointFile)
             try model.load(stateDictionary: checkpoint.model, source: url.path)
             try engine.restore(optimizer: checkpoint.optimizer, extras: checkpoint.extras, source: url.path)
+            if !checkpoint.masks.isEmpty {
+                try MagnitudePruning.check(checkpoint.masks, against: model.parameters, source: url.path)
+                masks = checkpoint.masks
+            }
             startEpoch = checkpoint.epoch
             globalStep = checkpoint.step
             bestAccuracy = checkpoint.bestAccuracy
@@ -152,6 +165,7 @@ public struct Trainer {
             let position = partial.map { "step \($0.batchesDone) of \(stepsPerEpoch) of epoch \(startEpoch + 1)" } ?? "epoch \(startEpoch)"
             observer.message("resuming after \(position) (step \(globalStep)) from \(url.path)")
         }
+        engine.masks = masks
         if let output { runFiles.append((c.json, output.appendingPathComponent(RunDirectory.configurationFile))) }
         if !resume {
             for (data, url) in runFiles { try writeAtomically(data, to: url) }
@@ -232,7 +246,8 @@ public struct Trainer {
                         seconds: elapsed, augmentationGenerator: augmentation == nil ? nil : [s.0, s.1, s.2, s.3])
                     let checkpoint = Checkpoint(
                         model: model.stateDictionary, optimizer: engine.stepper.state, extras: engine.extras, epoch: epoch, step: globalStep,
-                        bestAccuracy: bestAccuracy, configuration: c, normalization: normalization, partialEpoch: progress)
+                        bestAccuracy: bestAccuracy, configuration: c, normalization: normalization, partialEpoch: progress,
+                        masks: masks ?? ParameterSet())
                     try checkpoint.write(to: output.appendingPathComponent(RunDirectory.lastCheckpointFile))
                     throw interrupted
                 }
@@ -276,7 +291,8 @@ public struct Trainer {
                 try MetricsLog.write(history, to: output)
                 let checkpoint = Checkpoint(
                     model: model.stateDictionary, optimizer: engine.stepper.state, extras: engine.extras, epoch: epoch + 1, step: globalStep,
-                    bestAccuracy: max(bestAccuracy, evaluation.accuracy), configuration: c, normalization: normalization)
+                    bestAccuracy: max(bestAccuracy, evaluation.accuracy), configuration: c, normalization: normalization,
+                    masks: masks ?? ParameterSet())
                 if evaluation.accuracy > bestAccuracy {
                     bestAccuracy = evaluation.accuracy
                     try checkpoint.write(to: output.appendingPathComponent("checkpoint-best.safetensors"))
