@@ -172,6 +172,12 @@ public struct Muon: Optimizer {
         return scales
     }
 
+    /// With LANTON, per hidden layer: `train/lanton_noise/<path>` (Ĥ) and
+    /// `train/lanton_lr/<path>` (η·scale, the layer's effective learning rate).
+    public var diagnostics: [(tag: String, value: Float)] {
+        layerStatistics.flatMap { [("train/lanton_noise/\($0.path)", Float($0.noise)), ("train/lanton_lr/\($0.path)", learningRate * $0.scale)] }
+    }
+
     /// The reference's quintic coefficients (a, b, c).
     public static let newtonSchulzCoefficients: (a: Float, b: Float, c: Float) = (3.4445, -4.7750, 2.0315)
 

@@ -169,6 +169,11 @@ func mlpGradient(_ step: Int) -> ParameterSet {
         #expect(zip(lantonStep, muonStep).allSatisfy { abs($0 - expectedScale * $1) < 1e-6 }, "\(key)")
     }
     #expect(lanton.state.scalars["noise_step.2.weight"] == 1)
+    #expect(lanton.diagnostics.map(\.tag) == [
+        "train/lanton_noise/1.weight", "train/lanton_lr/1.weight", "train/lanton_noise/2.weight", "train/lanton_lr/2.weight",
+    ])
+    #expect(lanton.diagnostics[3].value == 0.1 * stats[1].scale)
+    #expect(muon.diagnostics.isEmpty)
 }
 
 /// Runs `steps` Muon updates of the MLP-shaped set from `step0`.
