@@ -30,6 +30,13 @@ public protocol Optimizer: Sendable {
     var state: OptimizerState { get }
     /// Restores a saved state; throws a clear error naming the missing/mismatched key or shape.
     mutating func restore(_ state: OptimizerState) throws
+    /// Scalars about the last update for the training log (TensorBoard tag, value), such as
+    /// LANTON's per-layer noise and learning rate; none by default.
+    var diagnostics: [(tag: String, value: Float)] { get }
+}
+
+extension Optimizer {
+    public var diagnostics: [(tag: String, value: Float)] { [] }
 }
 
 /// An optimizer's resumable state: named tensors (buffers keyed `"<kind>.<parameter path>"`)

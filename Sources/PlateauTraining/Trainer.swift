@@ -220,7 +220,9 @@ public struct Trainer {
                 }
                 correct += batchCorrect
                 if let events, globalStep % c.tensorboardInterval == 0 {
-                    try events.write(step: globalStep, scalars: stepScalars(report, engine.lastStep, accuracy: Float(batchCorrect) / Float(n * labelsPerSample), learningRate: learningRate))
+                    try events.write(step: globalStep, scalars: stepScalars(
+                        report, engine.lastStep, accuracy: Float(batchCorrect) / Float(n * labelsPerSample), learningRate: learningRate,
+                        optimizer: engine.stepper.optimizerDiagnostics))
                 }
                 lossSum += Double(report.loss) * Double(n)
                 seen += n
@@ -326,8 +328,11 @@ public struct Trainer {
     }
 
     /// One step's TensorBoard scalars: the objective (and each term), the batch accuracy,
-    /// the learning rate, ‖g‖, and for sharpness-aware steps ‖ε‖ and the loss at w + ε.
-    private func stepScalars(_ report: StepReport, _ diagnostics: StepDiagnostics, accuracy: Float, learningRate: Float) -> [(tag: String, value: Float)] {
+    /// the learning rate, ‖g‖, for sharpness-aware steps ‖ε‖ and the loss at w + ε, and the
+    /// base optimizer's own diagnostics (LANTON's per-layer noise and learning rate).
+    private func stepScalars(
+        _ report: StepReport, _ diagnostics: StepDiagnostics, accuracy: Float, learningRate: Float, optimizer: [(tag: String, value: Float)]
+    ) -> [(tag: String, value: Float)] {
         var scalars: [(tag: String, value: Float)] = [
             ("train/loss", report.loss), ("train/accuracy", accuracy), ("train/learning_rate", learningRate),
             ("train/gradient_norm", report.gradientNorm),
@@ -339,6 +344,6 @@ public struct Trainer {
         if let perturbed = diagnostics.perturbedLoss {
             scalars += [("train/perturbation_norm", report.perturbationNorm), ("train/perturbed_loss", perturbed)]
         }
-        return scalars
+        return scalars + optimizer
     }
 }

@@ -15,9 +15,17 @@ public protocol TrainingStepper: Sendable {
     ) -> StepReport
     var state: OptimizerState { get }
     mutating func restore(_ state: OptimizerState) throws
+    /// The base optimizer's ``/PlateauOptim/Optimizer/diagnostics`` after the last step.
+    var optimizerDiagnostics: [(tag: String, value: Float)] { get }
 }
 
-extension SharpnessAwareMinimizer: TrainingStepper {}
+extension TrainingStepper {
+    public var optimizerDiagnostics: [(tag: String, value: Float)] { [] }
+}
+
+extension SharpnessAwareMinimizer: TrainingStepper {
+    public var optimizerDiagnostics: [(tag: String, value: Float)] { base.diagnostics }
+}
 
 /// The learning-rate schedule of a run.
 public enum TrainingSchedule {

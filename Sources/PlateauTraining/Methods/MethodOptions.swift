@@ -167,6 +167,24 @@ public struct OptionSpec<Options>: Sendable {
     }
 }
 
+extension OptionSpec {
+    /// This option as one of an options type that holds `Options` at `keyPath` (a method
+    /// that extends another's options, as LANTON extends Muon's).
+    public func lifted<Outer>(_ keyPath: WritableKeyPath<Outer, Options> & Sendable) -> OptionSpec<Outer> {
+        let (read, write) = (self.read, self.write)
+        return OptionSpec<Outer>(
+            name: name, help: help, valueName: valueName, read: { read($0[keyPath: keyPath]) },
+            write: { outer, setting in write(&outer[keyPath: keyPath], setting) }, parse: parse)
+    }
+
+    private init(
+        name: String, help: String, valueName: String, read: @escaping @Sendable (Options) -> SettingValue,
+        write: @escaping @Sendable (inout Options, SettingValue) -> Bool, parse: @escaping @Sendable (String) -> SettingValue?
+    ) {
+        (self.name, self.help, self.valueName, self.read, self.write, self.parse) = (name, help, valueName, read, write, parse)
+    }
+}
+
 /// The typed options of one method: a value with the paper's defaults, the list of its
 /// options, and a check of their ranges.
 ///

@@ -16,6 +16,12 @@ extension MethodRegistry {
         .optimizer("adamw", summary: "AdamW (Loshchilov & Hutter 2019), decoupled weight decay") { _, context in
             AdamW(learningRate: context.configuration.learningRate, weightDecay: context.configuration.weightDecay)
         },
+        .optimizer("muon", summary: "Muon (Jordan et al. 2024): Nesterov momentum orthogonalized by 5 Newton–Schulz steps on hidden weight matrices, AdamW for the rest (reference --lr 0.02)", options: MuonOptions.self) { o, context in
+            o.make(context.configuration, noiseAdaptation: nil)
+        },
+        .optimizer("lanton", summary: "LANTON (Hao et al. 2025) over Muon: each hidden layer's lr scaled by √(min H / H_ℓ), H an EMA of its gradient noise in the nuclear norm", options: LANTONOptions.self) { o, context in
+            o.muon.make(context.configuration, noiseAdaptation: Muon.NoiseAdaptation(beta2: o.lantonBeta2))
+        },
         .sharpnessAware("sam", summary: "SAM (Foret et al. 2021): ε = ρ·g/‖g‖, descend along ∇L(w + ε)", options: RadiusOptions.self) { o, _ in
             SAM(rho: o.rho)
         },
@@ -309,5 +315,47 @@ public struct MESAOptions: MethodOptions {
         guard safTau > 0, safTau.isFinite else { throw ConfigurationError(field: "saf-tau", message: "expected a positive temperature, got \(safTau)") }
         guard safStart >= 0 else { throw ConfigurationError(field: "saf-start", message: "expected an epoch ≥ 0, got \(safStart)") }
         guard emaDecay >= 0, emaDecay < 1 else { throw ConfigurationError(field: "ema-decay", message: "expected a value in [0, 1), got \(emaDecay)") }
+    }
+}
+
+/// Muon's options besides the run's `--lr` (the hidden matrices' η) and `--weight-decay`
+/// (decoupled, both groups): the reference's momentum 0.95 with Nesterov, 5 Newton–Schulz
+/// steps, and AdamW's η 3e-4 for the other parameters.
+public struct MuonOptions: MethodOptions {
+    public var muonMomentum: Float = 0.95
+    public var muonNesterov: Bool = true
+    public var muonNsSteps: Int = 5
+    public var muonAdamLr: Float = 3e-4
+    public init() {}
+    public static let options = [
+        OptionSpec("muon-momentum", \MuonOptions.muonMomentum, help: "β, Muon's momentum."),
+        OptionSpec("muon-nesterov", \MuonOptions.muonNesterov, help: "Nesterov momentum (the reference's default)."),
+        OptionSpec("muon-ns-steps", \MuonOptions.muonNsSteps, help: "Newton–Schulz iterations."),
+        OptionSpec("muon-adam-lr", \MuonOptions.muonAdamLr, help: "AdamW's learning rate for biases, norms, embeddings, the first and last layer (follows the lr schedule)."),
+    ]
+    public func validate() throws(ConfigurationError) {
+        guard muonMomentum >= 0, muonMomentum < 1 else { throw ConfigurationError(field: "muon-momentum", message: "expected a value in [0, 1), got \(muonMomentum)") }
+        guard muonNsSteps >= 1, muonNsSteps <= 100 else { throw ConfigurationError(field: "muon-ns-steps", message: "expected 1 to 100 steps, got \(muonNsSteps)") }
+        guard muonAdamLr >= 0, muonAdamLr.isFinite else { throw ConfigurationError(field: "muon-adam-lr", message: "expected a finite learning rate ≥ 0, got \(muonAdamLr)") }
+    }
+
+    func make(_ c: RunConfiguration, noiseAdaptation: Muon.NoiseAdaptation?) -> Muon {
+        Muon(learningRate: c.learningRate, momentum: muonMomentum, nesterov: muonNesterov, weightDecay: c.weightDecay,
+             newtonSchulzSteps: muonNsSteps, adamLearningRate: muonAdamLr, noiseAdaptation: noiseAdaptation)
+    }
+}
+
+/// LANTON's options: Muon's, and β₂ of the per-layer noise average (0.99).
+public struct LANTONOptions: MethodOptions {
+    public var muon = MuonOptions()
+    public var lantonBeta2: Float = 0.99
+    public init() {}
+    public static let options = MuonOptions.options.map { spec in lifted(spec) } + [
+        OptionSpec("lanton-beta2", \LANTONOptions.lantonBeta2, help: "β₂ of each layer's noise average H."),
+    ]
+    private static func lifted(_ spec: OptionSpec<MuonOptions>) -> OptionSpec<LANTONOptions> { spec.lifted(\.muon) }
+    public func validate() throws(ConfigurationError) {
+        try muon.validate()
+        guard lantonBeta2 >= 0, lantonBeta2 < 1 else { throw ConfigurationError(field: "lanton-beta2", message: "expected a value in [0, 1), got \(lantonBeta2)") }
     }
 }
