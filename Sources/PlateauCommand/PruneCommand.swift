@@ -4,7 +4,7 @@ import Plateau
 
 /// `plateau prune`: global magnitude pruning of a trained checkpoint, then retraining with
 /// the masks kept (issue 15, three-regime pruning).
-struct PruneCommand: ParsableCommand {
+struct PruneCommand: ParsableCommand, TrainingFlagsCommand {
     static let configuration = CommandConfiguration(
         commandName: "prune",
         abstract: "Prune a checkpoint by global weight magnitude, then retrain it with the masks kept.",
@@ -60,14 +60,7 @@ struct PruneCommand: ParsableCommand {
     func makeConfiguration(from saved: Checkpoint) throws -> RunConfiguration {
         var c = saved.configuration
         if let config = runOptions.config { c = try RunConfiguration.load(from: URL(fileURLWithPath: config)) }
-        if let optimizer = optimization.optimizer, optimizer != c.optimizer {
-            c.methodOptions = MethodRegistry.standard.settings(c.methodOptions, for: optimizer)
-        }
-        modelAndData.apply(to: &c)
-        optimization.apply(to: &c)
-        try scheduling.apply(to: &c)
-        sharpnessAware.apply(to: &c)
-        runOptions.apply(to: &c)
+        try applyTrainingFlags(to: &c)
         c.epochs = retrainEpochs
         c.initialWeights = checkpoint
         c.output = output

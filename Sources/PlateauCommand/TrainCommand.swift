@@ -114,7 +114,32 @@ struct TrainRunOptions: ParsableArguments {
 }
 
 /// `plateau train`: one training run with live progress, metrics and checkpoints.
-struct TrainCommand: ParsableCommand {
+/// A command that takes `plateau train`'s option groups (train, prune, useful): one way to lay
+/// them over a base configuration.
+protocol TrainingFlagsCommand {
+    var modelAndData: TrainModelAndDataOptions { get }
+    var optimization: TrainOptimizerOptions { get }
+    var scheduling: TrainScheduleOptions { get }
+    var sharpnessAware: TrainSharpnessAwareOptions { get }
+    var runOptions: TrainRunOptions { get }
+}
+
+extension TrainingFlagsCommand {
+    /// The flags on top of `c`. A configuration's method options belong to its method: switching
+    /// methods on the command line keeps only those the new method also has.
+    func applyTrainingFlags(to c: inout RunConfiguration) throws {
+        if let optimizer = optimization.optimizer, optimizer != c.optimizer {
+            c.methodOptions = MethodRegistry.standard.settings(c.methodOptions, for: optimizer)
+        }
+        modelAndData.apply(to: &c)
+        optimization.apply(to: &c)
+        try scheduling.apply(to: &c)
+        sharpnessAware.apply(to: &c)
+        runOptions.apply(to: &c)
+    }
+}
+
+struct TrainCommand: ParsableCommand, TrainingFlagsCommand {
     static let configuration = CommandConfiguration(
         commandName: "train",
         abstract: "Train a model with any optimizer of the family.",
@@ -198,17 +223,8 @@ struct TrainCommand: ParsableCommand {
             }
             c = try RunConfiguration.load(from: file)
         }
-        // A configuration file's method options belong to its method: switching methods on the
-        // command line keeps only those the new method also has.
-        if let optimizer = optimization.optimizer, optimizer != c.optimizer {
-            c.methodOptions = MethodRegistry.standard.settings(c.methodOptions, for: optimizer)
-        }
-        modelAndData.apply(to: &c)
-        optimization.apply(to: &c)
-        try scheduling.apply(to: &c)
-        sharpnessAware.apply(to: &c)
+        try applyTrainingFlags(to: &c)
         multiTask.apply(to: &c)
-        runOptions.apply(to: &c)
         if let output { c.output = output }
         do {
             var arguments = methodArguments

@@ -3,7 +3,7 @@ import Foundation
 import Plateau
 
 /// `plateau useful`: USEFUL's train → cluster → upsample → retrain (issue 15).
-struct UsefulCommand: ParsableCommand {
+struct UsefulCommand: ParsableCommand, TrainingFlagsCommand {
     static let configuration = CommandConfiguration(
         commandName: "useful",
         abstract: "USEFUL: upsample the examples not learned early, then train again from scratch.",
@@ -54,14 +54,7 @@ struct UsefulCommand: ParsableCommand {
     func makeConfiguration() throws -> RunConfiguration {
         var c = RunConfiguration()
         if let config = runOptions.config { c = try RunConfiguration.load(from: URL(fileURLWithPath: config)) }
-        if let optimizer = optimization.optimizer, optimizer != c.optimizer {
-            c.methodOptions = MethodRegistry.standard.settings(c.methodOptions, for: optimizer)
-        }
-        modelAndData.apply(to: &c)
-        optimization.apply(to: &c)
-        try scheduling.apply(to: &c)
-        sharpnessAware.apply(to: &c)
-        runOptions.apply(to: &c)
+        try applyTrainingFlags(to: &c)
         if let output { c.output = output }
         do {
             c.methodOptions.merge(try MethodRegistry.standard.settings(fromArguments: methodArguments, for: [c.optimizer])) { $1 }
