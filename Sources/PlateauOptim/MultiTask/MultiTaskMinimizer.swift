@@ -149,30 +149,14 @@ public struct MultiTaskMinimizer<Rule: SharpnessAwareRule, Base: Optimizer>: Sen
 
     /// Resumable state: the base optimizer's, the rule's (prefixed `rule.`) and the step count
     /// (`sam_step`), keyed as ``SharpnessAwareMinimizer/state`` keys them.
-    public var state: OptimizerState {
-        var combined = base.state
-        let ruleState = rule.state
-        for (key, value) in ruleState.tensors.entries { combined.tensors["rule." + key] = value }
-        for (key, value) in ruleState.scalars { combined.scalars["rule." + key] = value }
-        combined.scalars["sam_step"] = Double(step)
-        return combined
-    }
+    public var state: OptimizerState { .combining(base: base.state, rule: rule.state, step: step) }
 
     /// Restores what ``state`` saved; throws ``OptimizerStateError/missingKey(_:)`` without a
     /// valid `sam_step`, and whatever the base optimizer or the rule throws.
     public mutating func restore(_ state: OptimizerState) throws {
-        var baseState = OptimizerState(), ruleState = OptimizerState()
-        for (key, value) in state.tensors.entries {
-            if key.hasPrefix("rule.") { ruleState.tensors[String(key.dropFirst(5))] = value } else { baseState.tensors[key] = value }
-        }
-        for (key, value) in state.scalars where key != "sam_step" {
-            if key.hasPrefix("rule.") { ruleState.scalars[String(key.dropFirst(5))] = value } else { baseState.scalars[key] = value }
-        }
-        guard let saved = state.scalars["sam_step"], saved >= 0, saved == saved.rounded() else {
-            throw OptimizerStateError.missingKey("sam_step")
-        }
+        let (baseState, ruleState, savedStep) = try state.splitIntoBaseAndRule()
         try base.restore(baseState)
         try rule.restore(ruleState)
-        step = Int(saved)
+        step = savedStep
     }
 }

@@ -188,31 +188,44 @@ public struct SharpnessAwareMinimizer<Rule: SharpnessAwareRule, Base: Optimizer>
     }
 
     /// Resumable state: the base optimizer's, the rule's (prefixed `rule.`) and the step count.
-    public var state: OptimizerState {
-        var combined = base.state
-        let ruleState = rule.state
-        for (key, value) in ruleState.tensors.entries { combined.tensors["rule." + key] = value }
-        for (key, value) in ruleState.scalars { combined.scalars["rule." + key] = value }
-        combined.scalars["sam_step"] = Double(step)
-        return combined
-    }
+    public var state: OptimizerState { .combining(base: base.state, rule: rule.state, step: step) }
 
     /// Restores the base optimizer, the rule (keys prefixed `rule.`) and the step count (`sam_step`);
     /// throws ``OptimizerStateError/missingKey(_:)`` without a valid `sam_step`, and whatever the base
     /// or the rule throws.
     public mutating func restore(_ state: OptimizerState) throws {
-        var baseState = OptimizerState(), ruleState = OptimizerState()
-        for (key, value) in state.tensors.entries {
-            if key.hasPrefix("rule.") { ruleState.tensors[String(key.dropFirst(5))] = value } else { baseState.tensors[key] = value }
-        }
-        for (key, value) in state.scalars where key != "sam_step" {
-            if key.hasPrefix("rule.") { ruleState.scalars[String(key.dropFirst(5))] = value } else { baseState.scalars[key] = value }
-        }
-        guard let savedStep = state.scalars["sam_step"], savedStep >= 0, savedStep == savedStep.rounded() else {
-            throw OptimizerStateError.missingKey("sam_step")
-        }
+        let (baseState, ruleState, savedStep) = try state.splitIntoBaseAndRule()
         try base.restore(baseState)
         try rule.restore(ruleState)
-        step = Int(savedStep)
+        step = savedStep
+    }
+}
+
+extension OptimizerState {
+    /// The state of a driver that wraps a base optimizer with a rule (sharpness-aware and
+    /// multi-task minimizers): the base's keys as they are, the rule's prefixed `rule.`, and
+    /// the step count as `sam_step`.
+    static func combining(base: OptimizerState, rule: OptimizerState, step: Int) -> OptimizerState {
+        var combined = base
+        for (key, value) in rule.tensors.entries { combined.tensors["rule." + key] = value }
+        for (key, value) in rule.scalars { combined.scalars["rule." + key] = value }
+        combined.scalars["sam_step"] = Double(step)
+        return combined
+    }
+
+    /// The inverse of ``combining(base:rule:step:)``; throws ``OptimizerStateError/missingKey(_:)``
+    /// without a valid `sam_step`.
+    func splitIntoBaseAndRule() throws -> (base: OptimizerState, rule: OptimizerState, step: Int) {
+        var baseState = OptimizerState(), ruleState = OptimizerState()
+        for (key, value) in tensors.entries {
+            if key.hasPrefix("rule.") { ruleState.tensors[String(key.dropFirst(5))] = value } else { baseState.tensors[key] = value }
+        }
+        for (key, value) in scalars where key != "sam_step" {
+            if key.hasPrefix("rule.") { ruleState.scalars[String(key.dropFirst(5))] = value } else { baseState.scalars[key] = value }
+        }
+        guard let saved = scalars["sam_step"], saved >= 0, saved == saved.rounded() else {
+            throw OptimizerStateError.missingKey("sam_step")
+        }
+        return (baseState, ruleState, Int(saved))
     }
 }
