@@ -65,7 +65,7 @@ struct PruneCommand: ParsableCommand, TrainingFlagsCommand {
         c.initialWeights = checkpoint
         c.output = output
         do {
-            c.methodOptions.merge(try MethodRegistry.standard.settings(fromArguments: methodArguments, for: [c.optimizer])) { $1 }
+            c.methodOptions.merge(try MethodRegistry.standard.settings(fromArguments: methodArguments, for: try MethodRegistry.standard.optionOwnerNames(of: c))) { $1 }
         } catch { throw ValidationError(error.description) }
         do { try c.validate() } catch { throw ValidationError("\(error)") }
         return c

@@ -111,7 +111,7 @@ struct SignalsCommand: ParsableCommand {
         optimization.apply(to: &c)
         if toy, optimization.batchSize == nil { c.batchSize = 2 * toySamples }  // full-batch gradient descent
         do {
-            c.methodOptions.merge(try MethodRegistry.standard.settings(fromArguments: methodArguments, for: [c.optimizer])) { $1 }
+            c.methodOptions.merge(try MethodRegistry.standard.settings(fromArguments: methodArguments, for: try MethodRegistry.standard.optionOwnerNames(of: c))) { $1 }
             try c.validate()
         } catch let error as ConfigurationError { throw ValidationError(error.description) }
 

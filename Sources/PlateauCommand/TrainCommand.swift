@@ -125,17 +125,22 @@ protocol TrainingFlagsCommand {
 }
 
 extension TrainingFlagsCommand {
-    /// The flags on top of `c`. A configuration's method options belong to its method: switching
-    /// methods on the command line keeps only those the new method also has.
+    /// The flags on top of `c`. A configuration's method options belong to its method and base
+    /// optimizer: switching either on the command line keeps only the options the new pair
+    /// also has.
     func applyTrainingFlags(to c: inout RunConfiguration) throws {
-        if let optimizer = optimization.optimizer, optimizer != c.optimizer {
-            c.methodOptions = MethodRegistry.standard.settings(c.methodOptions, for: optimizer)
-        }
+        let before = (c.optimizer, c.baseOptimizer)
         modelAndData.apply(to: &c)
         optimization.apply(to: &c)
         try scheduling.apply(to: &c)
         sharpnessAware.apply(to: &c)
         runOptions.apply(to: &c)
+        if before != (c.optimizer, c.baseOptimizer) {
+            let owners = (try? MethodRegistry.standard.optionOwnerNames(of: c)) ?? [c.optimizer]
+            c.methodOptions = owners.reduce(into: MethodSettings()) { kept, owner in
+                kept.merge(MethodRegistry.standard.settings(c.methodOptions, for: owner)) { mine, _ in mine }
+            }
+        }
     }
 }
 
@@ -229,7 +234,7 @@ struct TrainCommand: ParsableCommand, TrainingFlagsCommand {
         do {
             var arguments = methodArguments
             if let format = formatArgument { arguments.remove(at: format) }
-            c.methodOptions.merge(try MethodRegistry.standard.settings(fromArguments: arguments, for: [c.optimizer])) { $1 }
+            c.methodOptions.merge(try MethodRegistry.standard.settings(fromArguments: arguments, for: try MethodRegistry.standard.optionOwnerNames(of: c))) { $1 }
         } catch { throw ValidationError(error.description) }
         do { try c.validate() } catch { throw ValidationError("\(error)") }  // a setting no run can use: a usage error (64)
         return c

@@ -57,7 +57,7 @@ struct UsefulCommand: ParsableCommand, TrainingFlagsCommand {
         try applyTrainingFlags(to: &c)
         if let output { c.output = output }
         do {
-            c.methodOptions.merge(try MethodRegistry.standard.settings(fromArguments: methodArguments, for: [c.optimizer])) { $1 }
+            c.methodOptions.merge(try MethodRegistry.standard.settings(fromArguments: methodArguments, for: try MethodRegistry.standard.optionOwnerNames(of: c))) { $1 }
         } catch { throw ValidationError(error.description) }
         do { try c.validate() } catch { throw ValidationError("\(error)") }
         guard usefulEpoch <= c.epochs else {

@@ -19,7 +19,7 @@ extension RunConfiguration {
         }
         let method = try registry.entry(named: optimizer)
         let context = MethodContext(configuration: self, sampleCount: 1, classCount: 1)
-        let perTask = (try? method.makeRule?(methodOptions, context)).map { $0 is any PerTaskSharpnessAwareRule } ?? false
+        let perTask = (try? method.makeRule?(registry.methodSettings(self), context)).map { $0 is any PerTaskSharpnessAwareRule } ?? false
         guard tasks > 1 else {
             if perTask { throw fail("tasks", "\(optimizer) perturbs each task's loss separately: it needs a multi-task run (--tasks 2 --dataset multi-mnist), got --tasks 1") }
             if aggregator != "ew" { throw fail("aggregator", "an aggregator combines the gradients of several tasks: it needs --tasks ≥ 2, got --tasks 1 with --aggregator \(aggregator)") }

@@ -190,9 +190,55 @@ public struct MethodRegistry: Sendable {
     }
 
     /// The method's complete options (defaults applied), or an error naming the option.
+    ///
+    /// A rule or an objective term also takes its base optimizer's options
+    /// (`--optimizer sam --base-optimizer muon --muon-momentum 0.9`): each option goes to the
+    /// entry that declares it, the method first when both do.
     public func resolvedOptions(for c: RunConfiguration) throws(ConfigurationError) -> MethodSettings {
+        let (method, base) = try optionOwners(of: c)
+        guard let base else { return try method.resolvedOptions(c.methodOptions) }
+        let (methodSettings, baseSettings) = Self.split(c.methodOptions, between: method, and: base)
+        var resolved = try method.resolvedOptions(methodSettings)
+        resolved.merge(try base.resolvedOptions(baseSettings)) { mine, _ in mine }
+        return resolved
+    }
+
+    /// The names of the entries whose options a run of `c` takes: its method, then the base
+    /// optimizer under a rule or a term.
+    public func optionOwnerNames(of c: RunConfiguration) throws(ConfigurationError) -> [String] {
+        let (method, base) = try optionOwners(of: c)
+        return [method.name] + (base.map { [$0.name] } ?? [])
+    }
+
+    private func optionOwners(of c: RunConfiguration) throws(ConfigurationError) -> (method: MethodEntry, base: MethodEntry?) {
         let method = try entry(named: c.optimizer)
-        return try method.resolvedOptions(c.methodOptions)
+        return (method, method.kind == .optimizer ? nil : try baseEntry(c))
+    }
+
+    /// `settings` divided between a method and its base optimizer: an option the base
+    /// declares and the method does not goes to the base; everything else stays with the
+    /// method, whose validation names an option neither declares.
+    static func split(_ settings: MethodSettings, between method: MethodEntry, and base: MethodEntry) -> (method: MethodSettings, base: MethodSettings) {
+        let methodNames = Set(method.options.map(\.name)), baseNames = Set(base.options.map(\.name))
+        let toBase = settings.filter { !methodNames.contains($0.key) && baseNames.contains($0.key) }
+        return (settings.filter { toBase[$0.key] == nil }, toBase)
+    }
+
+    /// The base optimizer and the rule of a run, each built from its own share of the run's
+    /// options.
+    func makeOptimizerAndRule(_ c: RunConfiguration, context: MethodContext) throws -> (any Optimizer, any SharpnessAwareRule) {
+        let method = try entry(named: c.optimizer)
+        let base = try baseEntry(c)
+        if method.kind == .optimizer { return (try base.makeOptimizer!(c.methodOptions, context), NoPerturbation()) }
+        let (methodSettings, baseSettings) = Self.split(c.methodOptions, between: method, and: base)
+        return (try base.makeOptimizer!(baseSettings, context), try method.makeRule?(methodSettings, context) ?? NoPerturbation())
+    }
+
+    /// The settings of the run's method alone (its base optimizer's removed).
+    func methodSettings(_ c: RunConfiguration) throws -> MethodSettings {
+        let method = try entry(named: c.optimizer)
+        guard method.kind != .optimizer else { return c.methodOptions }
+        return Self.split(c.methodOptions, between: method, and: try baseEntry(c)).method
     }
 
     /// The option that switches a method's objective term on after an epoch (SAF's and
@@ -217,10 +263,7 @@ public struct MethodRegistry: Sendable {
     /// for plain optimizers and objective terms), driven by ``/PlateauOptim/SharpnessAwareMinimizer``.
     public func makeStepper(_ c: RunConfiguration, context: MethodContext) throws -> any TrainingStepper {
         if c.tasks > 1 { return try makeMultiTaskStepper(c, context: context) }  // MethodRegistry+MultiTask.swift
-        let method = try entry(named: c.optimizer)
-        let base = try baseEntry(c)
-        let optimizer = try base.makeOptimizer!(method.kind == .optimizer ? c.methodOptions : [:], context)
-        let rule: any SharpnessAwareRule = try method.makeRule?(c.methodOptions, context) ?? NoPerturbation()
+        let (optimizer, rule) = try makeOptimizerAndRule(c, context: context)
         return Self.minimizer(rule, optimizer, c)
     }
 
@@ -236,7 +279,7 @@ public struct MethodRegistry: Sendable {
         if c.tasks > 1 { return try makeMultiTaskObjective(c, context: context) }  // MethodRegistry+MultiTask.swift
         let method = try entry(named: c.optimizer)
         var terms: [any ObjectiveTerm] = [CrossEntropyTerm(labelSmoothing: c.labelSmoothing)]
-        if let make = method.makeTerm { terms.append(try make(c.methodOptions, context, model)) }
+        if let make = method.makeTerm { terms.append(try make(try methodSettings(c), context, model)) }
         return TrainingObjective(terms)
     }
 }

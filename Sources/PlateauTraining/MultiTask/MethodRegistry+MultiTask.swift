@@ -7,10 +7,7 @@ extension MethodRegistry {
     /// ``/PlateauOptim/MultiTaskMinimizer`` with the run's aggregator and the method's rule —
     /// none for a base optimizer, a per-task rule for fmtl, a summed-loss rule (sam, …) with `ew`.
     func makeMultiTaskStepper(_ c: RunConfiguration, context: MethodContext) throws -> any TrainingStepper {
-        let method = try entry(named: c.optimizer)
-        let base = try baseEntry(c)
-        let optimizer = try base.makeOptimizer!(method.kind == .optimizer ? c.methodOptions : [:], context)
-        let rule: any SharpnessAwareRule = try method.makeRule?(c.methodOptions, context) ?? NoPerturbation()
+        let (optimizer, rule) = try makeOptimizerAndRule(c, context: context)
         guard let aggregator = GradientAggregators.named(c.aggregator) else {
             throw ConfigurationError(field: "aggregator", message: "expected one of \(GradientAggregators.names.joined(separator: ", ")), got '\(c.aggregator)'")
         }
