@@ -38,7 +38,9 @@ struct ALIASTests {
                     if Self.mask.scalars[n * 16 + p] == 1 { inside.append(value) } else { outside.append(value) }
                 }
                 let (mi, vi) = moments(inside), (mo, vo) = moments(outside)
-                #expect(abs(mi) < 1e-4 && abs(mo) < 1e-4)
+                // 1e-3 rather than Float32's 1e-7: a one-pixel region is a constant map whose
+                // rounding residue (~1e-7) instance norm divides by √ε ≈ 3e-4.
+                #expect(abs(mi) < 1e-3 && abs(mo) < 1e-3, "sample \(n) channel \(c): means \(mi), \(mo)")
                 #expect(abs(vo - 1) < 1e-3)
                 // A one-pixel region has no variance to normalize: it becomes 0.
                 #expect(inside.count == 1 ? abs(vi) < 1e-6 : abs(vi - 1) < 1e-3)

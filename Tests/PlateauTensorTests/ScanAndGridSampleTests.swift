@@ -49,7 +49,7 @@ struct ScanAndGridSampleTests {
     /// border the position is clamped (border padding).
     @Test func integerOffsetsShiftWithBorderPadding() {
         let x = TestData.uniform([1, 2, 3, 4], seed: 8)
-        var offsets = [Float](repeating: 1, count: 12) + [Float](repeating: -1, count: 12)
+        let offsets = [Float](repeating: 1, count: 12) + [Float](repeating: -1, count: 12)
         let y = x.gridSampled(offsets: Tensor(shape: [1, 2, 3, 4], scalars: offsets))
         for c in 0..<2 {
             for row in 0..<3 {
