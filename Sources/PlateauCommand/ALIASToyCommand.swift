@@ -80,7 +80,8 @@ struct ALIASToyCommand: ParsableCommand {
                 for seed in try parsedSeeds() {
                     let r = ALIASToy.run(variant: variant, train: trainSet, test: testSet, steps: steps, batchSize: batchSize,
                                          learningRate: lr, width: width, seed: seed)
-                    print(String(format: "%-10@  %4d  %9.4f  %10.4f  %14.4f", variant.rawValue as NSString, Int(seed), r.maskedL1, r.overallL1, r.copyMaskedL1))
+                    let name = variant.rawValue.padding(toLength: 10, withPad: " ", startingAt: 0)
+                    print(name + String(format: "  %4d  %9.4f  %10.4f  %14.4f", Int(seed), r.maskedL1, r.overallL1, r.copyMaskedL1))
                 }
             }
         }
