@@ -17,7 +17,9 @@ struct BenchCommand: ParsableCommand {
             wrn16-4 on 3x32x32; vit and mixer (as `plateau train --model vit|mixer` builds \
             them: 7x7 patches) on 1x28x28; unet (3 levels, width 16) on 1x28x28 with a \
             per-pixel cross-entropy over 2 classes (methods that add an objective term, \
-            saf and mesa, do not apply there and are skipped).
+            saf and mesa, do not apply there and are skipped); umamba (the same U-Net with a \
+            Mamba layer at the bottleneck) likewise. --image-side 64 runs unet and umamba on \
+            64x64 images instead.
             """
     )
 
@@ -45,6 +47,9 @@ struct BenchCommand: ParsableCommand {
     @Option(parsing: .unconditional, help: "Random seed for weights and synthetic data.")
     var seed: UInt64 = 0
 
+    @Option(parsing: .unconditional, help: "Image side for unet and umamba (a multiple of 4; default 28).")
+    var imageSide: Int?
+
     @Flag(help: .hidden) var skipCeiling = false
     @Option(parsing: .unconditional, help: .hidden) var loopThreads: Int?
     /// Let OpenBLAS split each product over its own threads (the pre-0.2 behaviour), for comparison.
@@ -57,6 +62,8 @@ struct BenchCommand: ParsableCommand {
         try OptionCheck.count(batchSize, "batch-size", in: 1...65536)
         try OptionCheck.count(steps, "steps", in: 1...1_000_000)
         try OptionCheck.count(warmup, "warmup", in: 0...1_000_000)
+        try OptionCheck.count(imageSide, "image-side", in: 4...1024)
+        if let imageSide, imageSide % 4 != 0 { throw ValidationError("--image-side: expected a multiple of 4, got \(imageSide)") }
         _ = try parsedWorkloads()
         try OptionCheck.count(blockSize, "block-size", in: 1...steps)
         try OptionCheck.threads(threads)
@@ -103,7 +110,7 @@ struct BenchCommand: ParsableCommand {
             // Each workload's own peak; where it cannot be reset, only the first workload's
             // peak is its own, and later ones report none rather than an earlier one's.
             let peakIsOwn = BenchmarkResult.resetPeakResident() || rows.allSatisfy { $0.workload.hasPrefix("sgemm") }
-            var results = try Benchmark.run(workload, methods: methods, batchSize: batchSize ?? workload.defaultBatchSize, steps: steps, warmup: warmup, blockSize: blockSize, seed: seed, ceiling: ceiling.best)
+            var results = try Benchmark.run(workload, methods: methods, batchSize: batchSize ?? workload.defaultBatchSize, steps: steps, warmup: warmup, blockSize: blockSize, seed: seed, ceiling: ceiling.best, imageSide: imageSide)
             let peak = peakIsOwn ? BenchmarkResult.peakResidentBytes() : nil
             for i in results.indices { results[i].peakResidentBytes = peak }
             rows += results

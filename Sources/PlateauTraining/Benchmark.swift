@@ -22,6 +22,9 @@ public enum BenchmarkWorkload: String, CaseIterable, Sendable {
     /// ``PlateauNN/UNet`` (3 levels, width 16, 2 classes) on 1×28×28 with a per-pixel
     /// cross-entropy over synthetic per-pixel labels.
     case unet
+    /// ``PlateauNN/UMamba`` (the `unet` workload's U-Net with a Mamba layer at the
+    /// bottleneck) on the same images and loss.
+    case umamba
     case sgemm
 
     /// The batch size of `plateau bench` and `benchmarks/peers.py` unless given: 128, as the
@@ -33,7 +36,7 @@ public enum BenchmarkWorkload: String, CaseIterable, Sendable {
         switch self {
         case .mlp: [784]
         case .resnet20, .wideResNet16x4: [3, 32, 32]
-        case .lenet, .vit, .mixer, .unet: [1, 28, 28]
+        case .lenet, .vit, .mixer, .unet, .umamba: [1, 28, 28]
         case .sgemm: []
         }
     }
@@ -181,13 +184,23 @@ public enum Benchmark {
     ///
     /// Methods that do not apply to the workload (see ``skipReason(method:workload:registry:)``)
     /// are left out of the results.
+    ///
+    /// `imageSide` replaces the 28×28 images of the per-pixel workloads (`unet`, `umamba`)
+    /// by side×side ones (a multiple of 4), e.g. 64 for mnist-seg's images.
     public static func run(
         _ workload: BenchmarkWorkload, methods: [String], batchSize: Int, steps: Int, warmup: Int, blockSize: Int = 5,
-        seed: UInt64, ceiling: Double, registry: MethodRegistry = .standard
+        seed: UInt64, ceiling: Double, registry: MethodRegistry = .standard, imageSide: Int? = nil
     ) throws -> [BenchmarkResult] {
         var generator = SeededGenerator(seed: seed)
         let methods = try methods.filter { try skipReason(method: $0, workload: workload, registry: registry) == nil }
-        let inputShape = [batchSize] + workload.sampleShape
+        var sampleShape = workload.sampleShape
+        if let imageSide, workload == .unet || workload == .umamba {
+            guard imageSide > 0, imageSide % 4 == 0 else {
+                throw ConfigurationError(field: "image-side", message: "expected a positive multiple of 4 (the U-Net pools twice), got \(imageSide)")
+            }
+            sampleShape = [1, imageSide, imageSide]
+        }
+        let inputShape = [batchSize] + sampleShape
         func flops(_ multiplyAdds: Int) -> Double { 6 * Double(multiplyAdds) * Double(batchSize) }
         func timed<M: Layer>(_ model: M, _ multiplyAdds: Int, pixelClasses: Int? = nil) throws -> [BenchmarkResult] {
             try time(model, workload.rawValue, inputShape: inputShape, flops: flops(multiplyAdds), methods: methods, steps: steps,
@@ -215,7 +228,10 @@ public enum Benchmark {
             return try timed(model, multiplyAddsPerSample(model, sampleShape: workload.sampleShape)!)
         case .unet:
             let model = UNet(inputChannels: 1, classCount: unetClasses, levels: 3, width: 16, using: &generator)
-            return try timed(model, multiplyAddsPerSample(model, sampleShape: workload.sampleShape)!, pixelClasses: unetClasses)
+            return try timed(model, multiplyAddsPerSample(model, sampleShape: sampleShape)!, pixelClasses: unetClasses)
+        case .umamba:
+            let model = UMamba(inputChannels: 1, classCount: unetClasses, levels: 3, width: 16, using: &generator)
+            return try timed(model, multiplyAddsPerSample(model, sampleShape: sampleShape)!, pixelClasses: unetClasses)
         case .sgemm:
             preconditionFailure("sgemm is measured by sgemmCeiling()")
         }
@@ -230,7 +246,7 @@ public enum Benchmark {
     ///
     /// - Throws: ``ConfigurationError`` when `method` is not in `registry`.
     public static func skipReason(method: String, workload: BenchmarkWorkload, registry: MethodRegistry = .standard) throws -> String? {
-        guard workload == .unet, try registry.entry(named: method).kind == .objective else { return nil }
+        guard workload == .unet || workload == .umamba, try registry.entry(named: method).kind == .objective else { return nil }
         return "\(method) adds an objective term on per-sample logits [N, C], but the U-Net's outputs are per-pixel "
             + "[N, C, H, W]; \(method) is skipped on \(workload.rawValue)"
     }
@@ -280,6 +296,17 @@ public enum Benchmark {
             for i in unet.down.indices { macs += double(unet.down[i]) * level(i + 1) }
             for i in unet.up.indices {
                 macs += unet.upsample[i].weight.count * level(unet.levels - 1 - i) + double(unet.up[i]) * level(unet.levels - 2 - i)
+            }
+            return macs
+        case let umamba as UMamba:
+            // The U-Net's products plus, per Mamba layer, its four projections at every pixel of
+            // its level (the scan and the depthwise convolution are elementwise-sized, not counted).
+            var macs = multiplyAddsPerSample(umamba.unet, sampleShape: sampleShape)!
+            for (i, layer) in umamba.mamba.enumerated() {
+                let level = umamba.unet.levels - umamba.mambaLevels + i
+                let m = layer.mamba
+                let weights = m.inProjection.weight.count + m.xProjection.weight.count + m.dtProjection.weight.count + m.outProjection.weight.count
+                macs += weights * (positions >> (2 * level))
             }
             return macs
         default:

@@ -9,6 +9,12 @@ public enum ModelFactory {
     /// normalization (BatchNorm in the ResNets, LayerNorm in ViT and Mixer).
     public static let normalizable = ["mlp", "lenet"]
 
+    /// The per-pixel models (`[N, classCount, H, W]` scores) that ``make(_:sampleShape:classCount:norm:using:)``
+    /// builds: U-Mamba and the U-Net decoder variants of ``PlateauNN/FusionUNet``. They are
+    /// not in ``names`` (the image-classification models `train` takes) until a per-pixel
+    /// training path lists them.
+    public static let segmentationNames = ["umamba", "unet-nearest", "unet-bilinear", "unet-freqfusion"]
+
     /// A freshly initialized model.
     ///
     /// - Parameter norm: the normalization after each hidden layer (``normalizable`` models only).
@@ -20,7 +26,7 @@ public enum ModelFactory {
         using generator: inout some RandomNumberGenerator
     ) throws -> any Layer {
         let features = sampleShape.reduce(1, *)
-        if norm != .none, names.contains(name), !normalizable.contains(name) {
+        if norm != .none, (names + segmentationNames).contains(name), !normalizable.contains(name) {
             throw ConfigurationError(
                 field: "norm", message: "only \(normalizable.joined(separator: " and ")) take a normalization option, got '\(norm.rawValue)' for \(name) (which has its own); use none")
         }
@@ -56,8 +62,17 @@ public enum ModelFactory {
                 return VisionTransformer(imageSize: size, patchSize: patch, inputChannels: sampleShape[0], classCount: classCount, using: &generator)
             }
             return MLPMixer(imageSize: size, patchSize: patch, inputChannels: sampleShape[0], classCount: classCount, using: &generator)
+        case "umamba", "unet-nearest", "unet-bilinear", "unet-freqfusion":
+            guard sampleShape.count == 3, sampleShape[1] % 4 == 0, sampleShape[2] % 4 == 0, sampleShape[1] > 0, sampleShape[2] > 0 else {
+                throw ConfigurationError(field: "model", message: "\(name) expects [C, H, W] images with H and W divisible by 4 (3 levels), the dataset has samples of shape \(sampleShape)")
+            }
+            if name == "umamba" {
+                return UMamba(inputChannels: sampleShape[0], classCount: classCount, levels: 3, width: 16, using: &generator)
+            }
+            let fusion = DecoderFusion(rawValue: String(name.dropFirst(5)))!
+            return FusionUNet(inputChannels: sampleShape[0], classCount: classCount, levels: 3, width: 16, fusion: fusion, using: &generator)
         default:
-            throw ConfigurationError(field: "model", message: "expected one of \(names.joined(separator: ", ")), got '\(name)'")
+            throw ConfigurationError(field: "model", message: "expected one of \((names + segmentationNames).joined(separator: ", ")), got '\(name)'")
         }
     }
 }
