@@ -51,7 +51,7 @@ import Testing
 
     @Test(arguments: [
         (GossipTopology.ring, 2), (.ring, 5), (.ring, 20), (.grid, 6), (.grid, 20), (.grid, 7),
-        (.regular(degree: 4), 20), (.regular(degree: 3), 10), (.regular(degree: 1), 4), (.regular(degree: 9), 10), (.full, 5),
+        (.regular(degree: 4), 20), (.regular(degree: 3), 10), (.regular(degree: 2), 8), (.regular(degree: 1), 2), (.regular(degree: 9), 10), (.full, 5),
     ])
     func mixingMatricesAreSymmetricDoublyStochasticOnTheGraph(topology: GossipTopology, clients: Int) throws {
         let w = try MixingMatrix(topology, clients: clients, seed: 7)
@@ -89,7 +89,7 @@ import Testing
         #expect(try MixingMatrix(.regular(degree: 4), clients: 20, seed: 2) != a)
     }
 
-    @Test(arguments: [(3, 5), (5, 5), (0, 6), (8, 6)])
+    @Test(arguments: [(3, 5), (5, 5), (0, 6), (8, 6), (1, 4)])
     func impossibleRegularGraphsNameTheDegree(degree: Int, clients: Int) {
         #expect { try MixingMatrix(.regular(degree: degree), clients: clients, seed: 0) } throws: {
             ($0 as? ConfigurationError)?.field == "degree"

@@ -126,6 +126,9 @@ public struct MixingMatrix: Sendable, Equatable {
         guard (m * k) % 2 == 0 else {
             throw ConfigurationError(field: "degree", message: "no \(k)-regular graph on \(m) clients exists: clients × degree (\(m * k)) must be even")
         }
+        guard k > 1 || m == 2 else {
+            throw ConfigurationError(field: "degree", message: "a 1-regular graph on \(m) clients is disconnected pairs, so gossip never mixes them; use --degree 2 or more")
+        }
         // Circulant start: i ~ i ± 1 … ± k/2, and i ~ i + m/2 when k is odd (then m is even).
         var edges = Set<Edge>()
         for i in 0..<m {
