@@ -53,7 +53,7 @@ struct FederateCommand: ParsableCommand {
     @Option(parsing: .unconditional, help: "Learning rate of the local steps.") var lr: Float = 0.05
     @Option(parsing: .unconditional, help: "Momentum of each client's base optimizer.") var momentum: Float = 0
     @Option(parsing: .unconditional, help: "Weight decay.") var weightDecay: Float = 0
-    @Option(parsing: .unconditional, help: "Base optimizer under SAM and for dfedavg: sgd, adam, adamw.") var baseOptimizer = "sgd"
+    @Option(parsing: .unconditional, help: "Base optimizer under SAM and for dfedavg: \(MethodRegistry.standard.baseOptimizerNames.joined(separator: ", ")).") var baseOptimizer = "sgd"
     @Option(parsing: .unconditional, help: "Power-iteration steps for λ_max of the averaged model's training loss at the end; 0: not measured.") var hessianIterations = 0
     @Option(parsing: .unconditional, help: "Training samples (the first N) λ_max is measured on.") var hessianSamples = 512
     @Option(parsing: .unconditional, help: "Random seed: split, graph, initialization and batches.") var seed: UInt64 = 0
