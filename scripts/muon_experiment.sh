@@ -4,17 +4,21 @@
 # AdamW (lr 1e-3), Muon (lr 0.02, the reference's), Muon+LANTON (lr 0.02, β₂ 0.99) and SAM
 # (ρ 0.05) over Muon. Prints the training loss per epoch, the test accuracy, and LANTON's
 # per-layer noise H and effective lr at the last logged step (read from the TensorBoard file).
-# About 10 minutes on 2 busy cores.
+# About 10 minutes on 2 busy cores. MODEL=vit runs the same on the ViT (`--model vit`: Muon
+# takes every hidden weight matrix — attention projections and MLPs — the patch embedding and
+# the head stay with AdamW), about 40 minutes.
 #
 #     scripts/muon_experiment.sh [OUT]      (needs data/mnist: plateau data fetch mnist)
+#     MODEL=vit scripts/muon_experiment.sh [OUT]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-out="${1:-runs/muon-experiment}"
+model="${MODEL:-mlp3}"
+out="${1:-runs/muon-experiment-$model}"
 data="${MNIST_DIR:-data/mnist}"
 swift build -c release --product plateau >/dev/null
 P=.build/release/plateau
 mkdir -p "$out"
-common=(--model mlp3 --dataset mnist --data-dir "$data" --train-limit 10000 --epochs 4 --batch-size 128
+common=(--model "$model" --dataset mnist --data-dir "$data" --train-limit 10000 --epochs 4 --batch-size 128
         --weight-decay 0 --threads 1 --tensorboard-interval 10)
 for seed in 0 1 2; do
   $P train "${common[@]}" --seed $seed --optimizer adamw --lr 1e-3 --output "$out/adamw-$seed" >/dev/null
