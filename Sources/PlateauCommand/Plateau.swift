@@ -37,7 +37,7 @@ struct PlateauCommand: ParsableCommand {
         abstract: "Sharpness-aware training (SAM, SAF and family) in Swift.",
         version: PlateauVersion.current,
         subcommands: [TrainCommand.self, EvalCommand.self, AdaptCommand.self, DriftCommand.self, UnlearnCommand.self, RelearnCommand.self,
-                      MethodsCommand.self, CompareCommand.self, SharpnessCommand.self, LandscapeCommand.self, UsefulCommand.self, PruneCommand.self,
+                      MethodsCommand.self, CompareCommand.self, SharpnessCommand.self, LandscapeCommand.self, UsefulCommand.self, PruneCommand.self, PruneGridCommand.self, ConnectCommand.self,
                       SignalsCommand.self, DemoCommand.self, BenchCommand.self, DataCommand.self]
     )
 
