@@ -55,7 +55,9 @@ extension ModeConnectivity {
 ///     mc = ½(ℓ(0) + ℓ(1)) − ℓ(t*),   t* = argmax_{0<t<1} |½(ℓ(0) + ℓ(1)) − ℓ(t)|
 ///
 /// negative when the path climbs a barrier above the endpoints (poorly connected, regime
-/// I), positive or zero when it stays at or below them. ``path(from:to:alphas:reestimatingOn:evaluate:)``
+/// I), positive or zero when it stays at or below them: a path along which the loss is
+/// convex (at or below the chord between its ends) always has mc ≥ 0. Points equally far
+/// from the mean, one above and one below (a straight path), count as no barrier. ``path(from:to:alphas:reestimatingOn:evaluate:)``
 /// (and `plateau landscape --to`) computes the losses along the straight line.
     /// mc of the losses along a path, the endpoints first and last (at least two values).
     public static func mc(lossesAlongPath losses: [Float]) -> Float {
@@ -63,7 +65,14 @@ extension ModeConnectivity {
         // t* over the interior points: at the endpoints the deviation is only half their
         // difference, which says nothing about the path (a straight line would get ±that).
         let mean = (losses.first! + losses.last!) / 2
-        guard let worst = losses.dropFirst().dropLast().max(by: { Swift.abs(mean - $0) < Swift.abs(mean - $1) }) else { return 0 }
+        let interior = losses.dropFirst().dropLast()
+        guard let farthest = interior.map({ Swift.abs(mean - $0) }).max() else { return 0 }
+        // Ties go to the lowest loss: on a straight (or convex) path between unequal endpoints
+        // the points next to the two ends are equally far from the mean, one above and one
+        // below, and the one above would call a path with no barrier a barrier. A relative
+        // tolerance makes float rounding of such a tie count as one.
+        let tolerance = 1e-5 * Swift.max(Swift.abs(mean), farthest, Float.leastNormalMagnitude)
+        let worst = interior.filter { Swift.abs(mean - $0) >= farthest - tolerance }.min()!
         return mean - worst
     }
 }

@@ -38,8 +38,8 @@ struct PlateauCommand: ParsableCommand {
         version: PlateauVersion.current,
         subcommands: [TrainCommand.self, EvalCommand.self, AdaptCommand.self, DriftCommand.self, UnlearnCommand.self, RelearnCommand.self,
                       MethodsCommand.self, CompareCommand.self, SharpnessCommand.self, LandscapeCommand.self, UsefulCommand.self, PruneCommand.self,
-                      SignalsCommand.self, DemoCommand.self, BenchCommand.self, DataCommand.self, ALIASToyCommand.self,
-                      FederateCommand.self]
+                      PruneGridCommand.self, ConnectCommand.self, SignalsCommand.self, DemoCommand.self, BenchCommand.self, DataCommand.self,
+                      ALIASToyCommand.self, FederateCommand.self]
     )
 
     static func main() {

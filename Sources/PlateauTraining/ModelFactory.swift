@@ -3,7 +3,7 @@ import PlateauTensor
 
 /// Builds the named models of the CLI for a dataset's sample shape, checking that they fit.
 public enum ModelFactory {
-    public static let names = ["mlp", "mlp3", "lenet", "resnet20", "resnet32", "resnet56", "wrn16-4", "wrn16-8", "wrn28-10", "vit", "mixer"]
+    public static let names = ["mlp", "mlp3", "mlp-512-256", "lenet", "resnet20", "resnet32", "resnet56", "wrn16-4", "wrn16-8", "wrn28-10", "vit", "mixer"]
 
     /// The models that take a ``NormalizationKind`` (`--norm`); the others have their own
     /// normalization (BatchNorm in the ResNets, LayerNorm in ViT and Mixer).
@@ -36,6 +36,9 @@ public enum ModelFactory {
         case "mlp3":
             // Three hidden layers, so that Muon has two hidden matrices and LANTON layers to compare.
             return MLP(sizes: [features, 512, 512, 512, classCount], norm: norm, using: &generator)
+        case "mlp-512-256":
+            // The pruning-regime paper's small model (Zhou et al. 2023, §13 of the seed notes).
+            return MLP(sizes: [features, 512, 256, classCount], norm: norm, using: &generator)
         case "lenet":
             guard sampleShape.count == 3, sampleShape[1] == 28, sampleShape[2] == 28 else {
                 throw ConfigurationError(field: "model", message: "lenet expects [C, 28, 28] images, the dataset has samples of shape \(sampleShape)")

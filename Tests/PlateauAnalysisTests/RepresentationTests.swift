@@ -1,5 +1,6 @@
 import Foundation
 import PlateauAnalysis
+import PlateauNN
 import PlateauTensor
 import Testing
 
@@ -28,6 +29,35 @@ import Testing
         // A flat path is neither; t* is sought between the endpoints (two points: no interior).
         #expect(ModeConnectivity.mc(lossesAlongPath: [0.3, 0.3, 0.3, 0.3]) == 0)
         #expect(ModeConnectivity.mc(lossesAlongPath: [0.2, 0.6]) == 0)
+    }
+
+    @Test func aPathAlongWhichTheLossIsConvexHasNoBarrierWhicheverEndIsHigher() {
+        // mc < 0 means a barrier; ℓ(t) = a + b·t + c·t² with c ≥ 0 is convex, so never one.
+        // The straight paths (c = 0) used to be called barriers when the first end was the
+        // higher: the points beside the two ends tie in distance from the endpoints' mean.
+        for (a, b, c) in [(1, -1, 0), (0, 1, 0), (2, -2, 0.5), (0.3, 0.4, 2), (1, -0.25, 0.01), (0.5, 0, 1)] as [(Float, Float, Float)] {
+            for count in [5, 11] {
+                let path = (0..<count).map { i -> Float in let t = Float(i) / Float(count - 1); return a + b * t + c * t * t }
+                #expect(ModeConnectivity.mc(lossesAlongPath: path) >= 0, "a \(a) b \(b) c \(c), \(count) points: \(path)")
+            }
+        }
+        // Concave (a hump above the chord) is a barrier, whichever end is higher.
+        let hump = (0...10).map { i -> Float in let t = Float(i) / 10; return 1 - 0.5 * t + t * (1 - t) }
+        #expect(ModeConnectivity.mc(lossesAlongPath: hump) < 0)
+    }
+
+    @Test func layerwiseCKAComparesEveryHiddenLayerAndTheLogits() {
+        var g = SeededGenerator(seed: 2)
+        let a = MLP(sizes: [6, 8, 5, 3], using: &g), b = MLP(sizes: [6, 8, 5, 3], using: &g)
+        let x = Tensor.randomNormal([40, 6], using: &g)
+        let layers = LayerRepresentations.of(a, on: x)
+        #expect(layers.map(\.shape) == [[40, 8], [40, 5], [40, 3]])
+        var model = a
+        #expect(layers.last!.scalars == model(x).scalars)
+        let same = LinearCKA.layerwise(a, a, on: x)
+        #expect(same.count == 3 && same.allSatisfy { abs($0 - 1) < 1e-9 }, "\(same)")
+        let other = LinearCKA.layerwise(a, b, on: x)
+        #expect(other.count == 3 && other.allSatisfy { $0 < 0.999 }, "\(other)")
     }
 
     @Test func kMeansSeparatesTwoSeparableGroupsWhateverTheSeed() {
