@@ -39,7 +39,8 @@ import Testing
 @Test func averagingKeepsKeysShapesAndValuesWithOneRank() {
     let set = ParameterSet([("b", Tensor([0.1, 0.2])), ("a", Tensor([[1, 2], [3, 4]]))])
     var parallel = DataParallelism(communicator: LocalCommunicator())
-    let [first, second] = parallel.averaged([set, set.scaled(by: 2)])
+    let averaged = parallel.averaged([set, set.scaled(by: 2)])
+    let (first, second) = (averaged[0], averaged[1])
     #expect(first == set)
     #expect(second == set.scaled(by: 2))
     #expect(first.keys == ["b", "a"] && first["a"]!.shape == [2, 2])
