@@ -106,3 +106,118 @@ private func configurationError(_ body: () throws -> Void) -> ConfigurationError
     do { try body() } catch let error as ConfigurationError { return error } catch { return nil }
     return nil
 }
+
+// MARK: - Two ranks in one process
+
+/// Ranks as threads of this process, for tests only: each collective gathers every rank's
+/// buffer at a condition variable and combines them in rank order (the sum left to right).
+/// It stands in for MPI where the suite cannot start `mpirun`.
+private final class ThreadHub: @unchecked Sendable {
+    let size: Int
+    private let condition = NSCondition()
+    private var slots: [[Float]?]
+    private var arrived = 0, generation = 0
+    private var result: [[Float]] = []
+
+    init(size: Int) {
+        self.size = size
+        slots = Array(repeating: nil, count: size)
+    }
+
+    /// Every rank's `values`, once all have called it.
+    func exchange(rank: Int, _ values: [Float]) -> [[Float]] {
+        condition.lock()
+        defer { condition.unlock() }
+        let current = generation
+        slots[rank] = values
+        arrived += 1
+        if arrived == size {
+            result = slots.map { $0! }
+            slots = Array(repeating: nil, count: size)
+            arrived = 0
+            generation += 1
+            condition.broadcast()
+        } else {
+            while generation == current { condition.wait() }
+        }
+        return result
+    }
+}
+
+private struct ThreadCommunicator: Communicator {
+    let rank: Int
+    let hub: ThreadHub
+    var size: Int { hub.size }
+
+    func allreduceSum(_ buffer: inout [Float]) {
+        let all = hub.exchange(rank: rank, buffer)
+        buffer = all[0]
+        for other in all.dropFirst() { for i in buffer.indices { buffer[i] += other[i] } }
+    }
+    func broadcast(_ buffer: inout [Float], root: Int) { buffer = hub.exchange(rank: rank, buffer)[root] }
+    func allgather(_ values: [Float], counts: [Int]) -> [Float] { hub.exchange(rank: rank, values).flatMap { $0 } }
+    func barrier() { _ = hub.exchange(rank: rank, []) }
+    func sendReceive(_ values: [Float], to destination: Int, receiving count: Int, from source: Int, tag: Int) -> [Float] {
+        hub.exchange(rank: rank, values)[source]
+    }
+    func send(_ values: [Float], to destination: Int, tag: Int) { preconditionFailure("not used") }
+    func receive(count: Int, from source: Int, tag: Int) -> [Float] { preconditionFailure("not used") }
+}
+
+private final class ResultBox: @unchecked Sendable {
+    private let lock = NSLock()
+    private var states: [Int: Result<ParameterSet, any Error>] = [:]
+    func set(_ rank: Int, _ value: Result<ParameterSet, any Error>) { lock.lock(); states[rank] = value; lock.unlock() }
+    func get(_ rank: Int) -> Result<ParameterSet, any Error>? { lock.lock(); defer { lock.unlock() }; return states[rank] }
+}
+
+/// Trains `c` on `ranks` threads as ranks and returns each rank's final state dictionary.
+private func trainOnRanks(_ c: RunConfiguration, ranks: Int, epsilon: EpsilonSource) throws -> [ParameterSet] {
+    let hub = ThreadHub(size: ranks)
+    let box = ResultBox()
+    let done = DispatchGroup()
+    for rank in 0..<ranks {
+        done.enter()
+        Thread {
+            box.set(rank, Result {
+                var trainer = try Trainer(configuration: c, train: trainSet, test: testSet, output: nil)
+                trainer.dataParallel = DataParallelism(communicator: ThreadCommunicator(rank: rank, hub: hub), epsilon: epsilon)
+                var observer = SilentObserver()
+                return try trainer.runReturningModel(observer: &observer).model.stateDictionary
+            })
+            done.leave()
+        }.start()
+    }
+    done.wait()
+    return try (0..<ranks).map { try box.get($0)!.get() }
+}
+
+private func largestDifference(_ a: ParameterSet, _ b: ParameterSet) -> Float {
+    zip(a.values, b.values).map { zip($0.scalars, $1.scalars).map { abs($0 - $1) }.max() ?? 0 }.max() ?? 0
+}
+
+// Two ranks take the two halves of every batch of 16; their averaged gradient is the batch's
+// up to float32 summation order, so after 8 steps the weights agree with one process to
+// ~1e-7 (1e-5 allowed), and both ranks hold the same weights bit for bit.
+@Test(arguments: [("sgd", EpsilonSource.local), ("sam", .global), ("saf", .local), ("gsam", .global)])
+func twoRanksMatchOneProcessWithinFloatTolerance(_ optimizer: String, _ epsilon: EpsilonSource) throws {
+    var c = configuration(optimizer, epochs: 2, seed: 4)
+    if optimizer == "saf" { c.methodOptions = ["saf-start": 0, "saf-lag": 1] }
+    let one = try run(c, epsilon: nil).state
+    let ranks = try trainOnRanks(c, ranks: 2, epsilon: epsilon)
+    #expect(ranks[0] == ranks[1], "\(optimizer): the ranks' weights differ")
+    let difference = largestDifference(one, ranks[0])
+    #expect(difference <= 1e-5, "\(optimizer): 2 ranks differ from 1 process by \(difference)")
+    #expect(try trainOnRanks(c, ranks: 2, epsilon: epsilon)[0] == ranks[0], "\(optimizer): a re-run differs")
+}
+
+// A local ε on two ranks is SAM with m-sharpness m = 8 (the local batch), not plain SAM.
+@Test func aLocalEpsilonIsMSharpnessWithTheLocalBatch() throws {
+    var c = configuration("sam", epochs: 2, seed: 4)
+    let ranks = try trainOnRanks(c, ranks: 2, epsilon: .local)
+    let plain = try run(c, epsilon: nil).state
+    c.mSharpness = 8
+    let chunked = try run(c, epsilon: nil).state
+    #expect(largestDifference(chunked, ranks[0]) <= 1e-5)
+    #expect(largestDifference(plain, ranks[0]) > 1e-4, "a local ε should differ from the global one")
+}
