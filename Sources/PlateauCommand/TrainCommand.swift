@@ -291,6 +291,9 @@ struct TrainCommand: ParsableCommand, TrainingFlagsCommand {
         let summary: TrainingSummary
         do { summary = try trainer.run(observer: &progress) } catch let stopped as TrainingInterrupted {
             progress.message("\(StopSignals.name(of: stopped.signal)): \(stopped.description)")
+            if communicator != nil, let output = c.output {
+                progress.message("Data-parallel: continue it on any number of ranks with mpirun -np N plateau train --output \(output) --resume --distributed mpi")
+            }
             throw ExitCode(StopSignals.exitStatus(for: stopped.signal))  // as a shell reports a process ended by the signal
         } catch {
             // A fresh directory the run never wrote into is not left behind (nor runs/, if new).
