@@ -1,8 +1,9 @@
 # Plateau's entry points. `make demo` and `make test` work on a fresh Debian/Ubuntu machine
-# with Swift 6: they install the C libraries Plateau links (OpenBLAS, oneDNN, zlib) when missing.
+# with Swift 6: they install the C libraries Plateau links (OpenBLAS, oneDNN, zlib, Open MPI)
+# when missing.
 
 SWIFT ?= swift
-APT_PACKAGES := libopenblas-dev libdnnl-dev zlib1g-dev pkg-config
+APT_PACKAGES := libopenblas-dev libdnnl-dev zlib1g-dev libopenmpi-dev openmpi-bin pkg-config
 
 .PHONY: demo test deps release bench docs clean
 
@@ -30,12 +31,13 @@ docs: deps
 # Installs what is missing when running as root; otherwise prints the exact command.
 deps:
 	@# oneDNN ships no pkg-config file on Debian: its header stands for the package.
-	@if pkg-config --exists openblas zlib 2>/dev/null && [ -f /usr/include/oneapi/dnnl/dnnl.h ]; then exit 0; fi; \
+	@# Open MPI: its C API (pkg-config ompi-c) to build, mpirun to run data-parallel jobs.
+	@if pkg-config --exists openblas zlib ompi-c 2>/dev/null && [ -f /usr/include/oneapi/dnnl/dnnl.h ] && command -v mpirun >/dev/null; then exit 0; fi; \
 	if [ "$$(id -u)" = "0" ]; then \
 		echo "Installing $(APT_PACKAGES) (needed to build Plateau)"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(APT_PACKAGES); \
 	else \
-		echo "Plateau needs OpenBLAS, oneDNN and zlib. Install them with:"; \
+		echo "Plateau needs OpenBLAS, oneDNN, zlib and Open MPI. Install them with:"; \
 		echo "    sudo apt-get install -y $(APT_PACKAGES)"; \
 		exit 1; \
 	fi

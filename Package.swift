@@ -17,8 +17,13 @@ import PackageDescription
 //   PlateauData         datasets, batches, augmentation, safetensors -> Tensor, CZlib
 //   PlateauNN           modules, layers, models, losses              -> Tensor
 //   PlateauTensor       tensors, autodiff, ops, backend              -> COpenBLAS, CDNNL
+//   PlateauDistributed  the Communicator seam (ranks, collectives), the one-rank
+//                       LocalCommunicator                            -> (nothing)
+//   PlateauMPI          Communicator over Open MPI                   -> Distributed, CMPI
 //
 // Only the backend files in PlateauTensor import COpenBLAS and CDNNL; only Gzip.swift imports CZlib.
+// Only PlateauMPI imports CMPI, and only the `plateau` executable links PlateauMPI: the library
+// product (the Plateau umbrella) trains data-parallel through any Communicator without MPI.
 let strict: [SwiftSetting] = [.swiftLanguageMode(.v6)]
 
 let package = Package(
@@ -56,15 +61,24 @@ let package = Package(
             providers: [.apt(["zlib1g-dev"])]
         ),
 
+        // Open MPI's C API (Debian: libopenmpi-dev; mpirun from openmpi-bin). Only PlateauMPI imports it.
+        .systemLibrary(
+            name: "CMPI",
+            pkgConfig: "ompi-c",
+            providers: [.apt(["libopenmpi-dev"])]
+        ),
+
         // MARK: - Public API
+        .target(name: "PlateauDistributed", swiftSettings: strict),
+        .target(name: "PlateauMPI", dependencies: ["PlateauDistributed", "CMPI"], swiftSettings: strict),
         .target(name: "PlateauTensor", dependencies: ["COpenBLAS", "CDNNL"], swiftSettings: strict),
         .target(name: "PlateauNN", dependencies: ["PlateauTensor"], swiftSettings: strict),
-        .target(name: "PlateauOptim", dependencies: ["PlateauTensor", "PlateauNN"], swiftSettings: strict),
+        .target(name: "PlateauOptim", dependencies: ["PlateauTensor", "PlateauNN", "PlateauDistributed"], swiftSettings: strict),
         .target(name: "PlateauAnalysis", dependencies: ["PlateauTensor", "PlateauNN", "PlateauData"], swiftSettings: strict),
         .target(
             name: "PlateauTraining",
             dependencies: [
-                "PlateauTensor", "PlateauNN", "PlateauOptim", "PlateauData",
+                "PlateauTensor", "PlateauNN", "PlateauOptim", "PlateauData", "PlateauDistributed",
                 .product(name: "Yams", package: "Yams"),
             ],
             swiftSettings: strict),
@@ -89,13 +103,13 @@ let package = Package(
             swiftSettings: strict),
         .target(
             name: "Plateau",
-            dependencies: ["PlateauTensor", "PlateauNN", "PlateauOptim", "PlateauData", "PlateauAnalysis", "PlateauTraining", "PlateauComparison", "PlateauReport"],
+            dependencies: ["PlateauTensor", "PlateauNN", "PlateauOptim", "PlateauData", "PlateauAnalysis", "PlateauTraining", "PlateauComparison", "PlateauReport", "PlateauDistributed"],
             swiftSettings: strict
         ),
         .executableTarget(
             name: "PlateauCommand",
             dependencies: [
-                "Plateau",
+                "Plateau", "PlateauMPI",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict
@@ -120,7 +134,7 @@ let package = Package(
             name: "PlateauSharpnessTests", dependencies: ["PlateauOptim", "PlateauNN", "PlateauTensor"], swiftSettings: strict),
         .testTarget(
             name: "PlateauTrainingTests",
-            dependencies: ["PlateauTraining", "PlateauData", "PlateauOptim", "PlateauNN", "PlateauTensor"],
+            dependencies: ["PlateauTraining", "PlateauData", "PlateauOptim", "PlateauNN", "PlateauTensor", "PlateauDistributed"],
             swiftSettings: strict),
         .testTarget(
             name: "PlateauAnalysisTests", dependencies: ["PlateauAnalysis", "PlateauData", "PlateauNN", "PlateauTensor"], swiftSettings: strict),

@@ -2,6 +2,7 @@
 @_exported import PlateauAnalysis
 @_exported import PlateauComparison
 @_exported import PlateauData
+@_exported import PlateauDistributed
 @_exported import PlateauNN
 @_exported import PlateauOptim
 @_exported import PlateauReport

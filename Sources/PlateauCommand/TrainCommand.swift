@@ -192,6 +192,7 @@ struct TrainCommand: ParsableCommand, TrainingFlagsCommand {
     @OptionGroup(title: "Multi-task") var multiTask: TrainMultiTaskOptions
     @OptionGroup(title: "Run") var runOptions: TrainRunOptions
     @OptionGroup(title: "Progress") var progressOptions: ProgressOptions
+    @OptionGroup(title: "Distributed") var distribution: DistributedOptions
 
     @Option(parsing: .unconditional, help: "Run directory for config, metrics and checkpoints (default: a fresh runs/<model>-<method>-<yyyymmdd>-<n>).") var output: String?
     @Flag(help: "Continue the run in --output from its last checkpoint (--epochs may grow; other settings must match config.json).") var resume = false
@@ -245,16 +246,30 @@ struct TrainCommand: ParsableCommand, TrainingFlagsCommand {
         if resume && output == nil { throw ValidationError("--resume needs --output, the run directory to continue") }
         if allowChanges && !resume { throw ValidationError("--allow-changes applies to --resume only") }
         if overwrite && resume { throw ValidationError("--overwrite and --resume exclude each other: --resume continues the run in --output, --overwrite replaces it") }
-        var c = try makeConfiguration()
+        let c = try makeConfiguration()
         if let format = printFormat {
             print(try c.printed(as: format), terminator: "")
             return
         }
-        if let warning = MethodRegistry.standard.inactiveTermWarning(for: c) { printWarning(warning) }
+        if distribution.distributed == .mpi {
+            guard c.output != nil else { throw ValidationError("--distributed mpi needs --output: every rank must name the same run directory") }
+            try Self.runDistributed { try train(c, communicator: $0) }
+            return
+        }
+        try train(c, communicator: nil)
+    }
+
+    /// The training itself; under `communicator` (data-parallel, one rank of several) only
+    /// rank 0 prints and writes.
+    private func train(_ configuration: RunConfiguration, communicator: (any Communicator)?) throws {
+        var c = configuration
+        let writer = communicator?.isWriter ?? true
+        if writer, let warning = MethodRegistry.standard.inactiveTermWarning(for: c) { printWarning(warning) }
         try Parallelism.withThreads(c.threads) {
         var trainer = try Trainer.prepare(c, output: c.output.map { URL(fileURLWithPath: $0) }, resume: resume)
         trainer.runDirectoryPolicy = RunDirectoryPolicy(existingRun: overwrite ? .overwrite : .refuse, allowsChangedSettings: allowChanges)
-        var progress = ConsoleProgress(epochs: c.epochs, interval: progressOptions.progressInterval)
+        if let communicator { trainer.dataParallel = DataParallelism(communicator: communicator, epsilon: distribution.samEpsilon) }
+        var progress = ConsoleProgress(epochs: c.epochs, quiet: !writer, interval: progressOptions.progressInterval, epochLines: writer)
         // A run is never trained and thrown away: without --output it gets a fresh directory.
         var fresh: [URL] = []
         if trainer.output == nil {
@@ -266,13 +281,14 @@ struct TrainCommand: ParsableCommand, TrainingFlagsCommand {
             trainer.output = directory
             progress.message("no --output: writing the run into \(directory.relativePath)")
         }
-        if let output = trainer.output {
+        if writer, let output = trainer.output {
             // A directory in use is reported first (the trainer takes the lock itself).
             if let pid = RunLock.activeHolder(of: output) { throw RunLock.inUse(output, by: pid) }
             // Refusals are usage errors (exit 64), before anything is written.
             do { try trainer.validateRunDirectory(output) } catch let error as ConfigurationError { throw ValidationError(error.description) }
         }
-        progress.message("training \(c.model) on \(c.dataset) (\(trainer.train.count) train / \(trainer.test.count) test samples) with \(c.optimizer)\(c.output.map { ", run directory \($0)" } ?? "")")
+        progress.message("training \(c.model) on \(c.dataset) (\(trainer.train.count) train / \(trainer.test.count) test samples) with \(c.optimizer)\(c.output.map { ", run directory \($0)" } ?? "")"
+            + (communicator.map { ", data-parallel over \($0.size) MPI rank\($0.size == 1 ? "" : "s") (ε \(distribution.samEpsilon.rawValue))" } ?? ""))
         // Ctrl-C and SIGTERM stop the run after its current step, saved (`--resume` continues it).
         let signals = StopSignals { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }
         defer { signals.stop() }
@@ -280,6 +296,9 @@ struct TrainCommand: ParsableCommand, TrainingFlagsCommand {
         let summary: TrainingSummary
         do { summary = try trainer.run(observer: &progress) } catch let stopped as TrainingInterrupted {
             progress.message("\(StopSignals.name(of: stopped.signal)): \(stopped.description)")
+            if communicator != nil, let output = c.output {
+                progress.message("Data-parallel: continue it on any number of ranks with mpirun -np N plateau train --output \(output) --resume --distributed mpi")
+            }
             throw ExitCode(StopSignals.exitStatus(for: stopped.signal))  // as a shell reports a process ended by the signal
         } catch {
             // A fresh directory the run never wrote into is not left behind (nor runs/, if new).

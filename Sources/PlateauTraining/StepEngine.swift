@@ -1,4 +1,5 @@
 import PlateauData
+import PlateauDistributed
 import PlateauNN
 import PlateauOptim
 import PlateauTensor
@@ -20,6 +21,8 @@ public struct StepEngine<Model: Layer> {
     /// pass sees the masked weights (so pruned weights get a zero gradient) and the weights
     /// are re-masked after each step.
     public var masks: ParameterSet?
+    /// Data-parallel steps (`nil`: one process). Set it with ``distribute(over:)``.
+    public private(set) var dataParallel: DataParallelism?
 
     /// Builds the optimizer and objective `configuration` names from `registry`.
     public init(
@@ -38,8 +41,66 @@ public struct StepEngine<Model: Layer> {
         self.classCount = classCount
     }
 
+    /// Runs every following step data-parallel: ``step(_:on:epoch:learningRate:)`` takes the
+    /// global batch, this rank evaluates its shard (``/PlateauDistributed/Communicator/shard(of:)``),
+    /// and the stepper averages the gradients over the ranks.
+    ///
+    /// - Throws: ``ConfigurationError`` for a stepper that cannot run data-parallel (the
+    ///   multi-task minimizers).
+    public mutating func distribute(over parallelism: DataParallelism) throws {
+        stepper.dataParallel = parallelism
+        guard stepper.dataParallel != nil, !(stepper is any MultiTaskStepper) else {
+            throw ConfigurationError(field: "distributed", message: "the multi-task methods do not run data-parallel yet; train them in one process")
+        }
+        dataParallel = parallelism
+    }
+
     /// One optimizer step on `batch`; returns the step report and the first-pass outputs.
+    ///
+    /// Data-parallel (``distribute(over:)``): `batch` is the global batch, the same on every
+    /// rank. The rank steps on its shard; then the shards' first-pass outputs and per-sample
+    /// losses are gathered (one allgather of n·(C+1) floats) so that the report, the returned
+    /// logits and the objective's end of step (SAF's memory) cover the global batch on every
+    /// rank, in the batch's order.
     public mutating func step(_ model: inout Model, on batch: Batch, epoch: Int, learningRate: Float) -> (report: StepReport, logits: Tensor) {
+        guard let dataParallel else { return step(&model, shard: batch, of: batch, epoch: epoch, learningRate: learningRate) }
+        let communicator = dataParallel.communicator
+        let n = batch.count
+        let range = communicator.shard(of: n)
+        precondition(!range.isEmpty, "StepEngine: rank \(communicator.rank) of \(communicator.size) has no sample of a batch of \(n)")
+        let shard = range.count == n ? batch : Batch(
+            images: batch.images.gathering(Array(range), alongAxis: 0), labels: Array(batch.labels[range]), indices: Array(batch.indices[range]))
+        stepper.dataParallel?.share = Float(range.count) / Float(n)
+        var (report, logits) = step(&model, shard: shard, of: nil, epoch: epoch, learningRate: learningRate)
+        // Rows of C logits and the sample's loss, gathered in rank order = batch order.
+        let width = (logits.shape.last ?? 0) + 1
+        var rows: [Float] = []
+        rows.reserveCapacity(range.count * width)
+        for row in 0..<range.count {
+            rows += logits.scalars[(row * (width - 1))..<((row + 1) * (width - 1))]
+            rows.append(report.sampleLosses[row])
+        }
+        let counts = (0..<communicator.size).map { type(of: communicator).shard(of: n, rank: $0, size: communicator.size).count * width }
+        let gathered = communicator.allgather(rows, counts: counts)
+        var globalLogits: [Float] = [], losses: [Float] = []
+        globalLogits.reserveCapacity(n * (width - 1))
+        losses.reserveCapacity(n)
+        for row in 0..<n {
+            globalLogits += gathered[(row * width)..<((row + 1) * width - 1)]
+            losses.append(gathered[(row + 1) * width - 1])
+        }
+        logits = Tensor(shape: [n, width - 1], scalars: globalLogits)
+        report.sampleLosses = losses
+        report.loss = losses.reduce(0, +) / Float(n)  // as one process sums its batch
+        if report.loss.isFinite {
+            objective.stepFinished(on: StepBatch(inputs: batch.images, labels: batch.labels, indices: batch.indices, epoch: epoch), outputs: logits, model: model)
+        }
+        return (report, logits)
+    }
+
+    /// One step on `batch`; the objective's end of step runs on `whole` (the same batch) unless
+    /// it is `nil` (a data-parallel shard: the caller finishes the step on the global batch).
+    private mutating func step(_ model: inout Model, shard batch: Batch, of whole: Batch?, epoch: Int, learningRate: Float) -> (report: StepReport, logits: Tensor) {
         stepper.learningRate = learningRate
         let n = batch.count
         let stepBatch = StepBatch(inputs: batch.images, labels: batch.labels, indices: batch.indices, epoch: epoch)
@@ -89,7 +150,7 @@ public struct StepEngine<Model: Layer> {
         lastStep.measurement = measurement
         lastStep.taskGradientCosine = taskGradientCosine
         let logits = outputRows.tensor
-        if report.loss.isFinite { objective.stepFinished(on: stepBatch, outputs: logits, model: model) }
+        if whole != nil, report.loss.isFinite { objective.stepFinished(on: stepBatch, outputs: logits, model: model) }
         return (report, logits)
     }
 

@@ -1,5 +1,6 @@
 import Foundation
 import PlateauData
+import PlateauDistributed
 import PlateauNN
 import PlateauOptim
 import PlateauTensor
@@ -27,6 +28,12 @@ public struct Trainer {
     /// weights, kept through every step and saved in each checkpoint. A resumed run takes
     /// its checkpoint's masks instead. `nil`: a dense run.
     public var masks: ParameterSet?
+    /// Data-parallel training over the ranks of a communicator (`nil`: one process). Every
+    /// rank runs this trainer with the same configuration; each takes its shard of every
+    /// global batch (`batchSize` stays the global batch, in the same seeded order as one
+    /// process) and the gradients are averaged over the ranks. Rank 0 alone writes the run
+    /// directory; the others read it only to resume. See docs/distributed.md.
+    public var dataParallel: DataParallelism?
 
     /// The methods the configuration may name (``MethodRegistry/standard`` unless a test or
     /// a plug-in registered more).
@@ -80,6 +87,11 @@ public struct Trainer {
     private func run<Model: Layer>(_ initial: Model, observer: inout some TrainingObserver) throws -> (summary: TrainingSummary, model: any Layer) {
         let c = configuration
         var model = initial
+        // Under data parallelism only rank 0 writes: the others see no run directory except
+        // to read the checkpoint they resume from.
+        let communicator = dataParallel?.communicator
+        let runDirectory = self.output
+        let output = communicator.map { $0.isWriter } ?? true ? runDirectory : nil
         if let path = c.initialWeights {
             let checkpoint = try Checkpoint.read(from: URL(fileURLWithPath: path))
             try model.load(stateDictionary: checkpoint.model, source: path)
@@ -105,7 +117,7 @@ public struct Trainer {
             let leftovers = AtomicFile.removeLeftovers(in: output)
             if !leftovers.isEmpty { observer.message("removed \(leftovers.count) temporary file\(leftovers.count == 1 ? "" : "s") left by an interrupted write in \(output.path)") }
         }
-        let resumePoint = try output.flatMap { try validateRunDirectory($0) }
+        let resumePoint = try (output ?? (resume ? runDirectory : nil)).flatMap { try validateRunDirectory($0) }
         // Files a fresh run writes now; a resumed run writes them with its first checkpoint,
         // so that a resume that fails (or diverges) leaves the run as it was.
         var runFiles: [(Data, URL)] = []
@@ -135,6 +147,10 @@ public struct Trainer {
         let stepsPerEpoch = trainSet.count / c.batchSize + (trainSet.count % c.batchSize == 0 ? 0 : 1)  // no overflow for any batch size
         let schedule = try TrainingSchedule.make(c, stepsPerEpoch: stepsPerEpoch)
         var engine = try StepEngine(configuration: c, model: model, sampleCount: trainSet.count, classCount: trainSet.classCount, registry: registry)
+        if let dataParallel {
+            try Self.checkShards(batchSize: c.batchSize, sampleCount: trainSet.count, ranks: dataParallel.communicator.size)
+            try engine.distribute(over: dataParallel)
+        }
         // A multi-task run scores every (sample, task) pair: accuracies are over seen · tasks.
         let taskLabels = c.tasks > 1 ? try c.taskLabels(classCount: max(trainSet.classCount, testSet.classCount)) : nil
         let labelsPerSample = taskLabels?.tasks ?? 1
@@ -142,7 +158,7 @@ public struct Trainer {
         var partial: PartialEpoch?
         var bestAccuracy: Float = -1
         var history: [EpochMetrics] = []
-        if let checkpoint = resumePoint, let output {
+        if let checkpoint = resumePoint, let output = runDirectory {
             let url = output.appendingPathComponent(RunDirectory.lastCheckpointFile)
             try model.load(stateDictionary: checkpoint.model, source: url.path)
             try engine.restore(optimizer: checkpoint.optimizer, extras: checkpoint.extras, source: url.path)
@@ -232,7 +248,7 @@ public struct Trainer {
                 let elapsed = earlierSeconds + seconds(ContinuousClock.now - start)
                 observer.stepFinished(epoch: epoch, step: index + 1, of: stepsPerEpoch, loss: Float(lossSum / Double(seen)),
                                       accuracy: Float(correct) / Float(seen * labelsPerSample), samplesPerSecond: Double(seen) / max(elapsed, 1e-9))
-                if let stop = stopToken?.signal {
+                if let stop = agreedStop(communicator) {
                     // The step is done; the epoch so far goes into the checkpoint, the metrics
                     // files stay at the last finished epoch.
                     let interrupted = TrainingInterrupted(output: output, epochsDone: epoch, batchesDone: index + 1, batchesPerEpoch: stepsPerEpoch, signal: stop)
@@ -260,6 +276,7 @@ public struct Trainer {
             guard !model.parameters.values.contains(where: \.hasNonFinite) else {
                 throw TrainingError(description: "the weights became non-finite after the update at epoch \(epoch + 1), step \(steps) (global step \(globalStep)); \(kept()). Try a smaller --lr or --max-grad-norm.")
             }
+            if let communicator { try Self.checkReplicas(model: model, extras: engine.extras, communicator: communicator, epoch: epoch + 1) }
             let trainSeconds = earlierSeconds + seconds(ContinuousClock.now - start)
             let taskEvaluation = taskLabels.map { MultiTaskEvaluation.run(model, on: testSet, taskLabels: $0) }
             let evaluation = taskEvaluation.map { (loss: $0.loss, accuracy: $0.accuracy) } ?? Evaluation.run(model, on: testSet)
@@ -304,7 +321,7 @@ public struct Trainer {
             }
             // A stop asked for during the evaluation or the writes: the epoch's checkpoint is
             // the place to stop at.
-            if let stop = stopToken?.signal, epoch + 1 < c.epochs {
+            if let stop = agreedStop(communicator), epoch + 1 < c.epochs {
                 throw TrainingInterrupted(output: output, epochsDone: epoch + 1, batchesDone: 0, batchesPerEpoch: stepsPerEpoch, signal: stop)
             }
         }
@@ -320,6 +337,51 @@ public struct Trainer {
     @discardableResult
     public func validateRunDirectory(_ output: URL) throws -> Checkpoint? {
         try RunDirectory.check(output, configuration: configuration, resume: resume, policy: runDirectoryPolicy, registry: registry)
+    }
+
+    /// The stop signal, agreed on by every rank: a stop asked of any rank stops them all after
+    /// the same step (one allreduce of one float), since a rank that left the loop alone would
+    /// leave the others waiting in their next collective. One process: the token's own.
+    private func agreedStop(_ communicator: (any Communicator)?) -> Int32? {
+        let own = stopToken?.signal
+        guard let communicator, stopToken != nil, communicator.size > 1 else { return own }
+        var flag: [Float] = [own == nil ? 0 : 1]
+        communicator.allreduceSum(&flag)
+        return flag[0] > 0 ? own ?? 2 : nil  // a rank told by its peers stops as for SIGINT
+    }
+
+    /// Every batch of an epoch, the last one included, must give each rank a sample.
+    static func checkShards(batchSize: Int, sampleCount: Int, ranks: Int) throws {
+        let last = sampleCount % batchSize
+        let smallest = sampleCount < batchSize ? sampleCount : (last == 0 ? batchSize : last)
+        guard smallest >= ranks else {
+            throw ConfigurationError(
+                field: "batch-size",
+                message: "data-parallel training over \(ranks) ranks needs every batch to hold at least \(ranks) samples, but with \(sampleCount) training samples and batch size \(batchSize) a batch holds \(smallest); change --batch-size or --train-limit")
+        }
+    }
+
+    /// Checks that the weights and the objective's state (MESA's teacher, SAF's memory) are the
+    /// same on every rank, bit for bit: a 64-bit digest of each rank, gathered. They must be,
+    /// since every rank applies the same averaged update; a difference means a rank diverged.
+    /// BatchNorm's running statistics are per rank and not compared.
+    static func checkReplicas<Model: Layer>(model: Model, extras: ParameterSet, communicator: any Communicator, epoch: Int) throws {
+        guard communicator.size > 1 else { return }
+        let parameterKeys = Set(model.parameters.keys)
+        // The teacher's buffers (its BatchNorm statistics) follow the rank's own buffers.
+        let compared = extras.filter { key in !key.hasPrefix("mesa.") || parameterKeys.contains(String(key.dropFirst(5))) }
+        var digest: UInt64 = 0xcbf2_9ce4_8422_2325
+        for set in [model.parameters, compared] {
+            for tensor in set.values {
+                for scalar in tensor.scalars { digest = (digest ^ UInt64(scalar.bitPattern)) &* 0x100_0000_01b3 }
+            }
+        }
+        // Four 16-bit pieces: each exact in a Float.
+        let pieces = (0..<4).map { Float((digest >> (16 * UInt64($0))) & 0xffff) }
+        let all = communicator.allgather(pieces, counts: Array(repeating: 4, count: communicator.size))
+        for rank in 1..<communicator.size where Array(all[(4 * rank)..<(4 * rank + 4)]) != Array(all[0..<4]) {
+            throw TrainingError(description: "after epoch \(epoch) the weights of rank \(rank) differ from rank 0's: the ranks diverged (a nondeterministic kernel, or ranks started with different settings)")
+        }
     }
 
     /// The augmentation the dataset declares, when asked for.

@@ -17,10 +17,18 @@ public protocol TrainingStepper: Sendable {
     mutating func restore(_ state: OptimizerState) throws
     /// The base optimizer's ``/PlateauOptim/Optimizer/diagnostics`` after the last step.
     var optimizerDiagnostics: [(tag: String, value: Float)] { get }
+    /// How steps run over ranks (``/PlateauOptim/DataParallelism``); `nil` for one process.
+    /// A stepper that cannot run data-parallel keeps it `nil` whatever is set.
+    var dataParallel: DataParallelism? { get set }
 }
 
 extension TrainingStepper {
     public var optimizerDiagnostics: [(tag: String, value: Float)] { [] }
+    /// Always `nil`: this stepper runs in one process only (setting it does nothing).
+    public var dataParallel: DataParallelism? {
+        get { nil }
+        set {}
+    }
 }
 
 extension SharpnessAwareMinimizer: TrainingStepper {

@@ -68,6 +68,9 @@ public struct SharpnessAwareMinimizer<Rule: SharpnessAwareRule, Base: Optimizer>
     public var maxGradientNorm: Float?
     /// Optimizer steps taken.
     public private(set) var step = 0
+    /// Data-parallel steps over ranks (`nil`: one process on the whole batch). Each rank
+    /// passes its own shard to ``step(_:batchSize:loss:)``; see ``DataParallelism``.
+    public var dataParallel: DataParallelism?
 
     /// A minimizer running `rule` around `base`.
     ///
@@ -138,20 +141,49 @@ public struct SharpnessAwareMinimizer<Rule: SharpnessAwareRule, Base: Optimizer>
         var passes = BatchPasses<Model>(batchSize: batchSize, strategy: strategy)
         let context = StepContext(step: step, learningRate: base.learningRate, measurement: measurement, groupCount: passes.groups.count)
         let w = model.parameters
-        // 1. g at w, per group and for the batch. 2. The rule's per-step state advances, once.
-        let g = passes.gradients(at: &model, loss: loss)
-        rule.prepare(gradient: restricted(g.batch), context: context)
+        // 1. g at w, per group and for the batch (this rank's shard under data parallelism).
+        let local = passes.gradients(at: &model, loss: loss)
+        var g = local
+        // 2. The rule's per-step state advances, once, on the batch gradient — the global one
+        // under data parallelism, so that the state stays the same on every rank. With a
+        // local ε the ascent comes from a copy of the rule prepared on the rank's gradient,
+        // and the rule itself is prepared once the gradients are reduced after the second pass.
+        var ascent = rule
+        switch dataParallel?.epsilon {
+        case nil:
+            rule.prepare(gradient: restricted(g.batch), context: context)
+            ascent = rule
+        case .global?:
+            let global = dataParallel!.averaged([local.batch])[0]
+            g = (local.groups.count == 1 ? [global] : local.groups, global)
+            rule.prepare(gradient: restricted(g.batch), context: context)
+            ascent = rule
+        case .local?:
+            ascent.prepare(gradient: restricted(local.batch), context: context)
+        }
         // 3–4. Each group's ε and its gradient at w + ε, unless the rule skips the second pass.
         var perturbedGradients: [ParameterSet] = [], perturbationNorm: Float = 0
-        if let first = perturbedPoint(w, g.groups[0], context, group: 0) {
-            let selection = rule as? any SampleSelectingRule
+        if let first = perturbedPoint(w, g.groups[0], context, group: 0, rule: ascent) {
+            let selection = ascent as? any SampleSelectingRule
             for group in passes.groups.indices {
-                let (point, norm) = group == 0 ? first : perturbedPoint(w, g.groups[group], context, group: group) ?? (w, 0)
+                let (point, norm) = group == 0 ? first : perturbedPoint(w, g.groups[group], context, group: group, rule: ascent) ?? (w, 0)
                 perturbationNorm = Swift.max(perturbationNorm, norm)
                 perturbedGradients.append(passes.perturbedGradient(group: group, at: point, selection: selection, loss: loss))
             }
         }
-        let gp = perturbedGradients.isEmpty ? nil : passes.combined(perturbedGradients)
+        var gp = perturbedGradients.isEmpty ? nil : passes.combined(perturbedGradients)
+        if let dataParallel {
+            switch dataParallel.epsilon {
+            case .global:
+                if let local = gp { gp = dataParallel.averaged([local])[0] }
+            case .local:
+                // g and g_p in one buffer, one allreduce.
+                let reduced = dataParallel.averaged([local.batch] + (gp.map { [$0] } ?? []))
+                g.batch = reduced[0]
+                gp = reduced.count > 1 ? reduced[1] : nil
+                rule.prepare(gradient: restricted(g.batch), context: context)
+            }
+        }
         // 5. The direction, clipped. 6. The base optimizer's update, then a decoupled term.
         var d = rule.descentDirection(gradient: g.batch, perturbedGradient: gp, context: context)
         if let maxGradientNorm { clipGradientNorm(&d, maxNorm: maxGradientNorm) }
@@ -168,7 +200,7 @@ public struct SharpnessAwareMinimizer<Rule: SharpnessAwareRule, Base: Optimizer>
     /// w + ε for one group and ‖ε‖, with the rule's ε from that group's gradient, both
     /// restricted to `perturbs`; `nil` when the rule skips the second pass. A
     /// ``GradientScalingRule``'s point is formed in one pass and its norm from ‖g‖.
-    private func perturbedPoint(_ w: ParameterSet, _ gradient: ParameterSet, _ context: StepContext, group: Int) -> (point: ParameterSet, norm: Float)? {
+    private func perturbedPoint(_ w: ParameterSet, _ gradient: ParameterSet, _ context: StepContext, group: Int, rule: Rule) -> (point: ParameterSet, norm: Float)? {
         var context = context
         context.group = group
         let gradient = restricted(gradient)
