@@ -185,6 +185,7 @@ struct TrainCommand: ParsableCommand, TrainingFlagsCommand {
     @OptionGroup(title: "Schedule") var scheduling: TrainScheduleOptions
     @OptionGroup(title: "Sharpness-aware") var sharpnessAware: TrainSharpnessAwareOptions
     @OptionGroup(title: "Multi-task") var multiTask: TrainMultiTaskOptions
+    @OptionGroup(title: "Segmentation") var segmentation: TrainSegmentationOptions
     @OptionGroup(title: "Run") var runOptions: TrainRunOptions
     @OptionGroup(title: "Progress") var progressOptions: ProgressOptions
 
@@ -231,7 +232,10 @@ struct TrainCommand: ParsableCommand, TrainingFlagsCommand {
             if let format = formatArgument { arguments.remove(at: format) }
             c.methodOptions.merge(try MethodRegistry.standard.settings(fromArguments: arguments, for: [c.optimizer])) { $1 }
         } catch { throw ValidationError(error.description) }
-        do { try c.validate() } catch { throw ValidationError("\(error)") }  // a setting no run can use: a usage error (64)
+        // A segmentation run's model is checked against the segmentation models (SegmentationOptions).
+        var checked = c
+        if segmentation.isSegmentation { checked.model = ModelFactory.names[0] }
+        do { try checked.validate() } catch { throw ValidationError("\(error)") }  // a setting no run can use: a usage error (64)
         return c
     }
 
@@ -244,6 +248,11 @@ struct TrainCommand: ParsableCommand, TrainingFlagsCommand {
         if let format = printFormat {
             print(try c.printed(as: format), terminator: "")
             return
+        }
+        if segmentation.isSegmentation {
+            if resume { throw ValidationError("--resume: a segmentation run cannot be resumed; start it again") }
+            c.dataset = "mnist-seg"
+            return try segmentation.run(c, model: modelAndData.model, progressInterval: progressOptions.progressInterval)
         }
         if let warning = MethodRegistry.standard.inactiveTermWarning(for: c) { printWarning(warning) }
         try Parallelism.withThreads(c.threads) {
