@@ -55,6 +55,8 @@ public struct SegmentationReport {
 
     public func html() -> String {
         let s = summary, o = s.options, c = s.configuration
+        let rule = (try? MethodRegistry.standard.entry(named: c.optimizer).kind) == .sharpnessAware
+        let method = rule ? "\(c.optimizer) over \(c.baseOptimizer)" : c.optimizer
         var page = """
         <!DOCTYPE html>
         <html lang="en">
@@ -73,7 +75,7 @@ public struct SegmentationReport {
         </style>
         </head>
         <body>
-        <h1>Segmentation: \(escapeXML(o.model)) (width \(o.width), \(o.levels) levels), loss \(escapeXML(o.loss.rawValue)), \(escapeXML(c.optimizer)) over \(escapeXML(c.baseOptimizer))</h1>
+        <h1>Segmentation: \(escapeXML(o.model)) (width \(o.width), \(o.levels) levels), loss \(escapeXML(o.loss.rawValue)), \(escapeXML(method))</h1>
         <p class="meta">\(escapeXML("\(c.dataset) \(c.dataDirectory ?? ""), \(c.epochs) epochs, batch \(c.batchSize), lr \(c.learningRate), seed \(c.seed)"))</p>
 
         """

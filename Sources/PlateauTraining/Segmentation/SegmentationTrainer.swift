@@ -47,6 +47,12 @@ public struct SegmentationSample: Sendable, Codable, Equatable {
     public var input: [Float]
     public var truth: [Int32]
     public var prediction: [Int32]
+
+    public init(height: Int, width: Int, input: [Float], truth: [Int32], prediction: [Int32]) {
+        precondition(input.count == height * width && truth.count == input.count && prediction.count == input.count,
+                     "SegmentationSample: \(input.count), \(truth.count) and \(prediction.count) values for \(height)×\(width) pixels")
+        (self.height, self.width, self.input, self.truth, self.prediction) = (height, width, input, truth, prediction)
+    }
 }
 
 /// What a segmentation run returns.
@@ -56,6 +62,10 @@ public struct SegmentationSummary: Sendable {
     public var metrics: [EpochMetrics]
     public var samples: [SegmentationSample]
     public var classCount: Int
+
+    public init(configuration: RunConfiguration, options: SegmentationOptions, metrics: [EpochMetrics], samples: [SegmentationSample], classCount: Int) {
+        (self.configuration, self.options, self.metrics, self.samples, self.classCount) = (configuration, options, metrics, samples, classCount)
+    }
 
     public var final: SegmentationEpochMetrics? { metrics.last?.segmentation }
 }
