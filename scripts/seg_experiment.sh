@@ -9,18 +9,19 @@
 #     scripts/seg_experiment.sh [OUT]        (needs data/mnist: plateau data fetch mnist)
 #
 # Environment: MNIST_DIR (data/mnist), SEG_DIR (the mnist-seg data, made when missing),
-# TRAIN (500), TEST (300; both only used when SEG_DIR is made here), EPOCHS (3), WIDTH (4),
+# TRAIN (500), TEST (300; both only used when SEG_DIR is made here), EPOCHS (6), WIDTH (8),
 # LR (Adam's, 5e-3), BATCH (8), SEEDS ("0 1 2"), JOBS (runs at once, 1), MODELS ("unet"; the
 # U-Mamba-style and FreqFusion models join as more names once ModelFactory has them).
-# The defaults are the reduced run of docs/results.md (about 30 min with JOBS=2 on 2 very busy
-# cores); the run the issue sizes is TRAIN=10000 TEST=2000 EPOCHS=10 WIDTH=16 BATCH=32
-# SEG_DIR=<new dir>.
+# The defaults are the settings of docs/results.md's seed-0 run (378 steps per run; width 4
+# and 188 steps never left the all-background prediction). All 24 runs take about 1.5 h with
+# JOBS=4 on 2 idle cores, far longer on a busy machine; a larger run: TRAIN=10000 TEST=2000
+# EPOCHS=10 WIDTH=16 BATCH=32 SEG_DIR=<new dir>.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out="${1:-runs/seg-experiment}"
 mnist="${MNIST_DIR:-data/mnist}"
 seg="${SEG_DIR:-data/mnist-seg-$train}"
-train="${TRAIN:-500}" test="${TEST:-300}" epochs="${EPOCHS:-3}" width="${WIDTH:-4}" lr="${LR:-5e-3}" batch="${BATCH:-8}"
+train="${TRAIN:-500}" test="${TEST:-300}" epochs="${EPOCHS:-6}" width="${WIDTH:-8}" lr="${LR:-5e-3}" batch="${BATCH:-8}"
 seeds="${SEEDS:-0 1 2}" models="${MODELS:-unet}"
 swift build -c release --product plateau >/dev/null
 P=.build/release/plateau
