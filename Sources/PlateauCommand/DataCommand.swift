@@ -68,7 +68,7 @@ struct DataCommand: ParsableCommand {
 
     struct Make: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Make shifted MNIST data: rotated-mnist, mnist-c, colored-mnist or multi-mnist.",
+            abstract: "Make shifted MNIST data: rotated-mnist, mnist-c, colored-mnist, multi-mnist or mnist-seg.",
             discussion: """
                 Reads the four MNIST IDX files in --from (raw or .gz) and writes standard IDX \
                 directories under --output, each loadable with `plateau train --dataset mnist \
@@ -88,10 +88,13 @@ struct DataCommand: ParsableCommand {
                 multi-mnist: two overlapping digits per image (--size 28 or 36); \
                 train-labels-idx1-ubyte is the upper-left digit, train-labels-right-idx1-ubyte \
                 the lower-right one (likewise t10k-*).
+                mnist-seg: 64x64 images with 2-4 non-overlapping digits and a class per pixel \
+                (0 background, digit + 1) in train-masks-idx3-ubyte / t10k-masks-idx3-ubyte \
+                (--train-count, --test-count); see docs/segmentation.md.
                 """
         )
 
-        @Argument(help: "What to make: rotated-mnist, mnist-c, colored-mnist or multi-mnist.") var kind: String
+        @Argument(help: "What to make: rotated-mnist, mnist-c, colored-mnist, multi-mnist or mnist-seg.") var kind: String
         @Option(help: "The MNIST directory to read (the four IDX files, raw or .gz).") var from: String
         @Option(help: "The directory to write; it must not exist or be empty (see --overwrite).") var output: String
         @Option(help: "The seed of every random draw (shuffles, noise, colours, partners).") var seed: UInt64 = 0
@@ -99,6 +102,8 @@ struct DataCommand: ParsableCommand {
         @Option(help: "multi-mnist: the image side, 36 (the canvas) or 28 (area-resized).") var size: Int = 28
         @Option(help: "mnist-c: the corruptions to write, comma-separated (default: all).") var corruptions: String?
         @Option(help: "mnist-c: the severities to write, comma-separated (default: 1,2,3,4,5).") var severities: String?
+        @Option(help: "mnist-seg: training images to write.") var trainCount: Int = 10_000
+        @Option(help: "mnist-seg: test images to write.") var testCount: Int = 2_000
         @Flag(help: "Replace an earlier `data make` output in --output (a directory with a manifest.json).") var overwrite = false
 
         func validate() throws {
@@ -108,6 +113,8 @@ struct DataCommand: ParsableCommand {
             guard testFraction.isFinite, testFraction >= 0, testFraction < 1 else {
                 throw ValidationError("--test-fraction: expected a number in [0, 1), got \(testFraction)")
             }
+            guard trainCount >= 1, trainCount <= 1_000_000 else { throw ValidationError("--train-count: expected 1...1000000 images, got \(trainCount)") }
+            guard testCount >= 1, testCount <= 1_000_000 else { throw ValidationError("--test-count: expected 1...1000000 images, got \(testCount)") }
             guard size == 28 || size == 36 else { throw ValidationError("--size: expected 28 or 36, got \(size)") }
             _ = try parsedCorruptions()
             _ = try parsedSeverities()
@@ -145,6 +152,8 @@ struct DataCommand: ParsableCommand {
             options.multiSize = size
             options.corruptions = try parsedCorruptions()
             options.severities = try parsedSeverities()
+            options.segmentationTrainCount = trainCount
+            options.segmentationTestCount = testCount
             let start = ContinuousClock.now
             let manifest = try ShiftedMNIST.make(kind, from: sourceURL, to: outputURL, options: options) { line in
                 print(line)

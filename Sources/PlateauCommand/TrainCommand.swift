@@ -190,6 +190,7 @@ struct TrainCommand: ParsableCommand, TrainingFlagsCommand {
     @OptionGroup(title: "Schedule") var scheduling: TrainScheduleOptions
     @OptionGroup(title: "Sharpness-aware") var sharpnessAware: TrainSharpnessAwareOptions
     @OptionGroup(title: "Multi-task") var multiTask: TrainMultiTaskOptions
+    @OptionGroup(title: "Segmentation") var segmentation: TrainSegmentationOptions
     @OptionGroup(title: "Run") var runOptions: TrainRunOptions
     @OptionGroup(title: "Progress") var progressOptions: ProgressOptions
     @OptionGroup(title: "Distributed") var distribution: DistributedOptions
@@ -237,7 +238,10 @@ struct TrainCommand: ParsableCommand, TrainingFlagsCommand {
             if let format = formatArgument { arguments.remove(at: format) }
             c.methodOptions.merge(try MethodRegistry.standard.settings(fromArguments: arguments, for: try MethodRegistry.standard.optionOwnerNames(of: c))) { $1 }
         } catch { throw ValidationError(error.description) }
-        do { try c.validate() } catch { throw ValidationError("\(error)") }  // a setting no run can use: a usage error (64)
+        // A segmentation run's model is checked against the segmentation models (SegmentationOptions).
+        var checked = c
+        if segmentation.isSegmentation { checked.model = ModelFactory.names[0] }
+        do { try checked.validate() } catch { throw ValidationError("\(error)") }  // a setting no run can use: a usage error (64)
         return c
     }
 
@@ -250,6 +254,13 @@ struct TrainCommand: ParsableCommand, TrainingFlagsCommand {
         if let format = printFormat {
             print(try c.printed(as: format), terminator: "")
             return
+        }
+        if segmentation.isSegmentation {
+            if distribution.distributed == .mpi { throw ValidationError("--distributed mpi: segmentation runs train in one process; drop --distributed") }
+            if resume { throw ValidationError("--resume: a segmentation run cannot be resumed; start it again") }
+            var c = c
+            c.dataset = "mnist-seg"
+            return try segmentation.run(c, model: modelAndData.model, progressInterval: progressOptions.progressInterval)
         }
         if distribution.distributed == .mpi {
             guard c.output != nil else { throw ValidationError("--distributed mpi needs --output: every rank must name the same run directory") }

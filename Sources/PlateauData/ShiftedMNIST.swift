@@ -27,6 +27,7 @@ public enum ShiftedMNIST {
         case mnistC = "mnist-c"
         case coloredMNIST = "colored-mnist"
         case multiMNIST = "multi-mnist"
+        case mnistSeg = "mnist-seg"
     }
 
     /// Settings of a generation run.
@@ -39,6 +40,9 @@ public enum ShiftedMNIST {
         /// MNIST-C's corruptions and severities to write.
         public var corruptions: [Corruption] = Corruption.allCases
         public var severities: [Int] = Array(Corruption.severities)
+        /// mnist-seg: images written per split.
+        public var segmentationTrainCount = 10_000
+        public var segmentationTestCount = 2_000
 
         public init() {}
     }
@@ -70,6 +74,7 @@ public enum ShiftedMNIST {
         case .mnistC: try makeCorrupted(train: train, test: test, into: output, options: options, manifest: &manifest, progress: progress)
         case .coloredMNIST: try makeColored(train, into: output, options: options, manifest: &manifest, progress: progress)
         case .multiMNIST: try makeMulti(train: train, test: test, into: output, options: options, manifest: &manifest, progress: progress)
+        case .mnistSeg: try MNISTSegmentation.make(train: train, test: test, into: output, options: options, manifest: &manifest, progress: progress)
         }
         try manifest.write(to: output)
         return manifest

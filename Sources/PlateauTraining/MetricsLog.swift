@@ -24,6 +24,9 @@ public struct EpochMetrics: Codable, Sendable, Equatable {
     /// KL(f_θ₀(x) ‖ f_θ(x)): how far the function has moved from the one it started as — the
     /// distance TRAM keeps small (`drift_from_initial`; `nil` without initial weights).
     public var driftFromInitial: Float?
+    /// A segmentation run's (`--task segmentation`) test scores and σ; `testAccuracy` is then
+    /// the pixel accuracy and `testLoss` the per-pixel cross-entropy.
+    public var segmentation: SegmentationEpochMetrics?
 
     // `ms_per_step` is the column name of metrics.csv, the TensorBoard tag and `demo --json`;
     // files written before it was used here too say `milliseconds_per_step`, still read.
@@ -31,7 +34,7 @@ public struct EpochMetrics: Codable, Sendable, Equatable {
         case epoch, trainLoss, trainAccuracy, testLoss, testAccuracy, learningRate, seconds, samplesPerSecond, passesPerStep
         case millisecondsPerStep = "msPerStep"
         case legacyMillisecondsPerStep = "millisecondsPerStep"
-        case taskTestAccuracies, taskGradientCosine, driftFromInitial
+        case taskTestAccuracies, taskGradientCosine, driftFromInitial, segmentation
     }
 
     public init(
@@ -69,6 +72,7 @@ public struct EpochMetrics: Codable, Sendable, Equatable {
         taskTestAccuracies = try c.decodeIfPresent([Float].self, forKey: .taskTestAccuracies)
         taskGradientCosine = try c.decodeIfPresent(Float.self, forKey: .taskGradientCosine)
         driftFromInitial = try c.decodeIfPresent(Float.self, forKey: .driftFromInitial)
+        segmentation = try c.decodeIfPresent(SegmentationEpochMetrics.self, forKey: .segmentation)
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -86,6 +90,7 @@ public struct EpochMetrics: Codable, Sendable, Equatable {
         try c.encodeIfPresent(taskTestAccuracies, forKey: .taskTestAccuracies)
         try c.encodeIfPresent(taskGradientCosine, forKey: .taskGradientCosine)
         try c.encodeIfPresent(driftFromInitial, forKey: .driftFromInitial)
+        try c.encodeIfPresent(segmentation, forKey: .segmentation)
     }
 }
 
@@ -108,6 +113,7 @@ public enum MetricsLog {
         let drift = history.contains { $0.driftFromInitial != nil }
         let header = csvHeader + (tasks > 0 ? (1...tasks).map { ",test_accuracy_task\($0)" }.joined() + ",task_gradient_cosine" : "")
             + (drift ? ",drift_from_initial" : "")
+            + SegmentationEpochMetrics.csvHeader(history)
         let rows = history.map { row -> String in
             var cells: [String] = []
             if tasks > 0 {
@@ -115,6 +121,7 @@ public enum MetricsLog {
                 cells += (0..<tasks).map { task in task < accuracies.count ? "\(accuracies[task])" : "" } + [row.taskGradientCosine.map { "\($0)" } ?? ""]
             }
             if drift { cells.append(row.driftFromInitial.map { "\($0)" } ?? "") }
+            cells += SegmentationEpochMetrics.csvCells(row, history)
             return csvLine(row) + cells.map { "," + $0 }.joined()
         }
         let csv = ([header] + rows).joined(separator: "\n") + "\n"

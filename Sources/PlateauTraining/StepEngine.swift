@@ -119,6 +119,8 @@ public struct StepEngine<Model: Layer> {
             let outputs = m(images)
             if request.point == .parameters { outputRows.store(outputs, at: request.samples) }
             var input = TermInput(outputs: outputs, rows: request.samples, labels: labels, point: request.point)
+            let tracked = m  // holds the tracked weights; read only by a term that asks
+            input.parameters = { tracked.parameters }
             if m is any LinearHeaded {
                 // A copy holds the same tracked weights as `m`, so gradients still reach them.
                 let snapshot = m

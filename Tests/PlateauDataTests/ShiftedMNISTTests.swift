@@ -48,6 +48,9 @@ import PlateauTensor
         options.seed = seed
         options.corruptions = corruptions
         options.severities = severities
+        // mnist-seg: a few images keep the all-kinds tests fast.
+        options.segmentationTrainCount = 6
+        options.segmentationTestCount = 3
         return options
     }
 

@@ -55,6 +55,11 @@ public struct TermInput {
     /// ``/PlateauNN/LinearHeaded``. For terms that need per-sample last-layer gradients in
     /// closed form (UDIM's inconsistency).
     public var featuresAndOutputs: ((Tensor) -> (features: Tensor, outputs: Tensor))?
+    /// The model's parameters as this evaluation tracks them (gradients reach them), by
+    /// path; `nil` when the caller does not offer them. For terms whose loss has learnable
+    /// parameters of its own that live in the model, so that every optimizer and
+    /// sharpness-aware rule treats them as weights (the segmentation loss's σ).
+    public var parameters: (() -> ParameterSet)?
 
     /// An evaluation of `rows` (`nil`: the whole batch) at `point`, with those rows' `outputs` and `labels`.
     public init(
