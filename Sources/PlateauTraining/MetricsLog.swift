@@ -24,6 +24,11 @@ public struct EpochMetrics: Codable, Sendable, Equatable {
     /// KL(f_θ₀(x) ‖ f_θ(x)): how far the function has moved from the one it started as — the
     /// distance TRAM keeps small (`drift_from_initial`; `nil` without initial weights).
     public var driftFromInitial: Float?
+    /// GAQAT's per-step-size statistics at the epoch's end, cumulative since the start of
+    /// training (``/PlateauOptim/GAQAT/scaleStatistics``: `conflicts/<path>`, `flips/<path>`,
+    /// `window_rate/<path>`, `frozen/<path>`, `steps`); `nil` for other methods. In
+    /// `metrics.jsonl` only.
+    public var scaleStatistics: [String: Float]?
 
     // `ms_per_step` is the column name of metrics.csv, the TensorBoard tag and `demo --json`;
     // files written before it was used here too say `milliseconds_per_step`, still read.
@@ -31,7 +36,7 @@ public struct EpochMetrics: Codable, Sendable, Equatable {
         case epoch, trainLoss, trainAccuracy, testLoss, testAccuracy, learningRate, seconds, samplesPerSecond, passesPerStep
         case millisecondsPerStep = "msPerStep"
         case legacyMillisecondsPerStep = "millisecondsPerStep"
-        case taskTestAccuracies, taskGradientCosine, driftFromInitial
+        case taskTestAccuracies, taskGradientCosine, driftFromInitial, scaleStatistics
     }
 
     public init(
@@ -69,6 +74,8 @@ public struct EpochMetrics: Codable, Sendable, Equatable {
         taskTestAccuracies = try c.decodeIfPresent([Float].self, forKey: .taskTestAccuracies)
         taskGradientCosine = try c.decodeIfPresent(Float.self, forKey: .taskGradientCosine)
         driftFromInitial = try c.decodeIfPresent(Float.self, forKey: .driftFromInitial)
+        scaleStatistics = try c.decodeIfPresent([NamedValue].self, forKey: .scaleStatistics)
+            .map { Dictionary($0.map { ($0.name, $0.value) }, uniquingKeysWith: { $1 }) }
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -86,7 +93,15 @@ public struct EpochMetrics: Codable, Sendable, Equatable {
         try c.encodeIfPresent(taskTestAccuracies, forKey: .taskTestAccuracies)
         try c.encodeIfPresent(taskGradientCosine, forKey: .taskGradientCosine)
         try c.encodeIfPresent(driftFromInitial, forKey: .driftFromInitial)
+        // Names as values, not keys: the files' snake-case key conversion would rewrite them.
+        try c.encodeIfPresent(scaleStatistics.map { $0.sorted { $0.key < $1.key }.map { NamedValue(name: $0.key, value: $0.value) } }, forKey: .scaleStatistics)
     }
+}
+
+/// One named number of ``EpochMetrics/scaleStatistics`` on disk.
+struct NamedValue: Codable, Equatable {
+    var name: String
+    var value: Float
 }
 
 /// A run's per-epoch metrics on disk: `metrics.jsonl` (one JSON object per epoch, keys in

@@ -17,14 +17,19 @@ public protocol TrainingStepper: Sendable {
     mutating func restore(_ state: OptimizerState) throws
     /// The base optimizer's ``/PlateauOptim/Optimizer/diagnostics`` after the last step.
     var optimizerDiagnostics: [(tag: String, value: Float)] { get }
+    /// The rule's per-parameter statistics for the epoch's metrics row (GAQAT's conflict
+    /// counts and scale sign flips), empty for other rules.
+    var ruleStatistics: [(tag: String, value: Float)] { get }
 }
 
 extension TrainingStepper {
     public var optimizerDiagnostics: [(tag: String, value: Float)] { [] }
+    public var ruleStatistics: [(tag: String, value: Float)] { [] }
 }
 
 extension SharpnessAwareMinimizer: TrainingStepper {
     public var optimizerDiagnostics: [(tag: String, value: Float)] { base.diagnostics }
+    public var ruleStatistics: [(tag: String, value: Float)] { (rule as? GAQAT)?.scaleStatistics ?? [] }
 }
 
 /// The learning-rate schedule of a run.
