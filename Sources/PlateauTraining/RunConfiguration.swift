@@ -469,8 +469,7 @@ public struct RunConfiguration: Codable, Sendable, Equatable {
         try c.encode(dataDirectory, forKey: .dataDirectory); try c.encode(trainLimit, forKey: .trainLimit)
         try c.encode(labelNoise, forKey: .labelNoise); try c.encode(labelNoiseKind, forKey: .labelNoiseKind)
         try c.encode(tableLabels, forKey: .tableLabels); try c.encode(norm, forKey: .norm)
-        // Written only when set, so that the configurations of floating-point runs stay as they were.
-        if quantize != "none" { try c.encode(quantize, forKey: .quantize) }
+        try c.encode(quantize, forKey: .quantize)
         try c.encode(augment, forKey: .augment); try c.encode(shuffle, forKey: .shuffle); try c.encode(epochs, forKey: .epochs)
         try c.encode(batchSize, forKey: .batchSize); try c.encode(optimizer, forKey: .optimizer)
         try c.encode(baseOptimizer, forKey: .baseOptimizer); try c.encode(learningRate, forKey: .learningRate)

@@ -75,13 +75,13 @@ public struct LayerQuantization: Module {
 
     /// The input's integer codes round(clip(x/s_a, −Q_N, Q_P)), as `Float`.
     public func inputCodes(_ input: Tensor) -> Tensor {
-        let range = inputRange, s = inputScale.scalars[0]
+        let range = inputRange, s = inputStep
         return Tensor(shape: input.shape, scalars: input.scalars.map { range.code($0, scale: s) })
     }
 
     /// The weight's integer codes round(clip(w/s_w, −Q_N, Q_P)), as `Float`.
     public func weightCodes(_ weight: Tensor) -> Tensor {
-        let range = weightRange, s = weightScale.scalars[0]
+        let range = weightRange, s = weightStep
         return Tensor(shape: weight.shape, scalars: weight.scalars.map { range.code($0, scale: s) })
     }
 
@@ -91,8 +91,12 @@ public struct LayerQuantization: Module {
     func integerOutput(_ input: Tensor, _ product: (Tensor, Tensor) -> Tensor) -> Tensor? {
         guard let integerWeight else { return nil }
         let accumulated = product(inputCodes(input), integerWeight)
-        return accumulated * (weightScale.scalars[0] * inputScale.scalars[0])
+        return accumulated * (weightStep * inputStep)
     }
+
+    /// s_w and s_a as the quantizers use them (at least ``/PlateauTensor/Tensor/minimumStepSize``).
+    var weightStep: Float { Swift.max(weightScale.scalars[0], Tensor.minimumStepSize) }
+    var inputStep: Float { Swift.max(inputScale.scalars[0], Tensor.minimumStepSize) }
 }
 
 /// Statistics of a layer's input over a calibration batch: its minimum and mean |x|.

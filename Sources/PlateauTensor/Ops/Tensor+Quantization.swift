@@ -34,6 +34,9 @@ public struct QuantizationRange: Sendable, Equatable {
 }
 
 extension Tensor {
+    /// The smallest step size ``lsqQuantized(scale:range:gradientScale:)`` uses.
+    public static let minimumStepSize: Float = 1e-8
+
     /// LSQ fake quantization (Esser et al. 2020, arXiv:1902.08153): v̂ = s·round(clip(v/s, −Q_N, Q_P)).
     ///
     /// The backward pass is LSQ's, with the straight-through estimator for the rounding:
@@ -47,13 +50,15 @@ extension Tensor {
     /// the rounding's zero derivative is replaced by the identity, as the paper prescribes.
     ///
     /// - Parameters:
-    ///   - scale: the step size s, a one-element tensor (shape `[1]` or `[]`), positive.
+    ///   - scale: the step size s, a one-element tensor (shape `[1]` or `[]`); values below
+    ///     ``minimumStepSize`` are used as it.
     ///   - range: Q_N and Q_P.
     ///   - gradientScale: g, the factor on s's gradient.
     public func lsqQuantized(scale: Tensor, range: QuantizationRange, gradientScale: Float) -> Tensor {
         precondition(scale.count == 1, "lsqQuantized: the step size must have one element, got shape \(scale.shape)")
-        let s = scale.scalars[0]
-        precondition(s > 0 && s.isFinite, "lsqQuantized: the step size must be positive and finite, got \(s)")
+        // A step size that training pushes to zero or below is used as `minimumStepSize` rather
+        // than trapping (LSQ itself does not guard it); NaN passes through, so the loss shows it.
+        let s = Swift.max(scale.scalars[0], Self.minimumStepSize)
         let lower = -Float(range.negativeLevels), upper = Float(range.positiveLevels)
         var values = [Float](repeating: 0, count: count)
         var passMask = [Float](repeating: 0, count: count)
