@@ -13,7 +13,8 @@ struct BenchCommand: ParsableCommand {
             of the machine's sgemm ceiling, and the peak resident memory while the workload \
             ran. Build with `swift run -c release plateau bench`.
 
-            Workloads: mlp (784-512-512-10), lenet (LeNet-5) on 1x28x28; resnet20 and \
+            Workloads: mlp (784-512-512-10), lenet (LeNet-5) on 1x28x28; lenet-w4a4 (LeNet-5 with \
+            --quantize w4a4: LSQ fake quantization, first and last layer at 8 bits; gaqat runs only here); resnet20 and \
             wrn16-4 on 3x32x32; vit and mixer (as `plateau train --model vit|mixer` builds \
             them: 7x7 patches) on 1x28x28; unet (3 levels, width 16) on 1x28x28 with a \
             per-pixel cross-entropy over 2 classes (methods that add an objective term, \

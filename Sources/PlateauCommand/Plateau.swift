@@ -36,7 +36,7 @@ struct PlateauCommand: ParsableCommand {
         commandName: "plateau",
         abstract: "Sharpness-aware training (SAM, SAF and family) in Swift.",
         version: PlateauVersion.current,
-        subcommands: [TrainCommand.self, EvalCommand.self, AdaptCommand.self, DriftCommand.self, UnlearnCommand.self, RelearnCommand.self,
+        subcommands: [TrainCommand.self, EvalCommand.self, ExportIntCommand.self, AdaptCommand.self, DriftCommand.self, UnlearnCommand.self, RelearnCommand.self,
                       MethodsCommand.self, CompareCommand.self, SharpnessCommand.self, LandscapeCommand.self, UsefulCommand.self, PruneCommand.self,
                       PruneGridCommand.self, ConnectCommand.self, SignalsCommand.self, DemoCommand.self, BenchCommand.self, DataCommand.self,
                       ALIASToyCommand.self, FederateCommand.self]

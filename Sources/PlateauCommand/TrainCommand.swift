@@ -24,6 +24,7 @@ struct TrainModelAndDataOptions: ParsableArguments {
     @Option(parsing: .unconditional, help: "Model: \(ModelFactory.names.joined(separator: ", ")) (default: \(defaults.model)).") var model: String?
     @Option(parsing: .unconditional, help: "Normalization after each hidden layer of lenet and mlp, before its ReLU: none, batch, group or layer; what tent and sar adapt in `plateau adapt` (default: \(defaults.norm)).") var norm: String?
     @OptionGroup var data: DatasetOptions
+    @Option(parsing: .unconditional, help: "LSQ quantization-aware training of every Linear and Conv2d: wXaY (X-bit weights, Y-bit inputs, 2 to 8; first and last layer at 8 bits) or wXaY-all; learned step sizes saved in the checkpoint (default: \(defaults.quantize)).") var quantize: String?
     @Option(parsing: .unconditional, help: "Use only the first N training samples (default: all).") var trainLimit: Int?
     @Option(parsing: .unconditional, help: "Fraction of training labels to corrupt, seeded (default: \(defaults.labelNoise)).") var labelNoise: Double?
     @Option(parsing: .unconditional, help: "Label noise kind: symmetric or pair (default: \(defaults.labelNoiseKind)).") var labelNoiseKind: String?
@@ -32,7 +33,7 @@ struct TrainModelAndDataOptions: ParsableArguments {
     @Flag(inversion: .prefixedNo, help: "Shuffle the training samples every epoch (default); --no-shuffle keeps the dataset order.") var shuffle: Bool?
 
     func apply(to c: inout RunConfiguration) {
-        set(model, \.model, in: &c); set(norm, \.norm, in: &c); set(data.dataset, \.dataset, in: &c)
+        set(model, \.model, in: &c); set(norm, \.norm, in: &c); set(quantize, \.quantize, in: &c); set(data.dataset, \.dataset, in: &c)
         if let directory = data.dataDir { c.dataDirectory = directory }
         if let trainLimit { c.trainLimit = trainLimit }
         set(labelNoise, \.labelNoise, in: &c); set(labelNoiseKind, \.labelNoiseKind, in: &c); set(tableLabels, \.tableLabels, in: &c)

@@ -40,16 +40,27 @@ public final class ModuleVisitor {
     private var prefix: [String] = []
     private let onTensor: (String, TensorRole, inout Tensor) -> Void
     private let training: Bool?
+    /// Called with each quantizable layer's path, quantizer slot and weight (``quantizable(_:weight:)``).
+    let onQuantizable: ((String, inout LayerQuantization?, Tensor) -> Void)?
 
     /// - Parameters:
     ///   - training: when set, every layer with a training mode is switched to it.
     ///   - onTensor: called with the full path, role and the tensor, which it may replace.
-    public init(training: Bool? = nil, onTensor: @escaping (String, TensorRole, inout Tensor) -> Void = { _, _, _ in }) {
+    ///   - onQuantizable: called with the path, quantizer slot (which it may fill or change)
+    ///     and weight of each ``Linear`` and ``Conv2d``.
+    public init(
+        training: Bool? = nil, onTensor: @escaping (String, TensorRole, inout Tensor) -> Void = { _, _, _ in },
+        onQuantizable: ((String, inout LayerQuantization?, Tensor) -> Void)? = nil
+    ) {
         self.training = training
+        self.onQuantizable = onQuantizable
         self.onTensor = onTensor
     }
 
     private func path(_ name: String) -> String { (prefix + [name]).joined(separator: ".") }
+
+    /// The dotted path of the module being visited.
+    var currentPath: String { prefix.joined(separator: ".") }
 
     public func parameter(_ name: String, _ tensor: inout Tensor) { onTensor(path(name), .parameter, &tensor) }
 

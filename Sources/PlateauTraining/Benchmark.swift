@@ -12,7 +12,11 @@ import PlateauTensor
 /// The engine workloads that `plateau bench` times: one per model family of the CLI, on
 /// synthetic data of its dataset's shape, plus the sgemm ceiling.
 public enum BenchmarkWorkload: String, CaseIterable, Sendable {
-    case mlp, lenet, resnet20
+    case mlp, lenet
+    /// `lenet` with `--quantize w4a4`: LSQ fake quantization of every layer's weight and input
+    /// (first and last at 8 bits), input step sizes calibrated on the first batch.
+    case lenetW4A4 = "lenet-w4a4"
+    case resnet20
     /// The CLI's `vit` (ModelFactory) on 1×28×28 with 7×7 patches.
     case vit
     /// The CLI's `mixer` (ModelFactory) on 1×28×28 with 7×7 patches.
@@ -36,7 +40,7 @@ public enum BenchmarkWorkload: String, CaseIterable, Sendable {
         switch self {
         case .mlp: [784]
         case .resnet20, .wideResNet16x4: [3, 32, 32]
-        case .lenet, .vit, .mixer, .unet, .umamba: [1, 28, 28]
+        case .lenet, .lenetW4A4, .vit, .mixer, .unet, .umamba: [1, 28, 28]
         case .sgemm: []
         }
     }
@@ -214,6 +218,12 @@ public enum Benchmark {
         case .lenet:
             let model = LeNet5(using: &generator)
             return try timed(model, 6 * 25 * 784 + 16 * 150 * 100 + 400 * 120 + 120 * 84 + 84 * 10)
+        case .lenetW4A4:
+            var model = LeNet5(using: &generator)
+            model.quantize(QuantizationSpec(weightBits: 4, activationBits: 4))
+            let calibration = Tensor.randomNormal([batchSize] + workload.sampleShape, using: &generator)
+            model.calibrateQuantizers { _ = $0(calibration) }
+            return try timed(model, 6 * 25 * 784 + 16 * 150 * 100 + 400 * 120 + 120 * 84 + 84 * 10)
         case .resnet20:
             let model = ResNet(depth: 20, using: &generator)
             // conv MACs per image: stem 16·27·1024, stage1 6 convs 16·144·1024, stage2 32·144·256 + 5·32·288·256,
@@ -246,6 +256,9 @@ public enum Benchmark {
     ///
     /// - Throws: ``ConfigurationError`` when `method` is not in `registry`.
     public static func skipReason(method: String, workload: BenchmarkWorkload, registry: MethodRegistry = .standard) throws -> String? {
+        if method == "gaqat", workload != .lenetW4A4 {
+            return "gaqat freezes quantizer step sizes and needs a quantized model; it is skipped on \(workload.rawValue) (use lenet-w4a4)"
+        }
         guard workload == .unet || workload == .umamba, try registry.entry(named: method).kind == .objective else { return nil }
         return "\(method) adds an objective term on per-sample logits [N, C], but the U-Net's outputs are per-pixel "
             + "[N, C, H, W]; \(method) is skipped on \(workload.rawValue)"
@@ -342,6 +355,7 @@ public enum Benchmark {
         for method in methods {
             var c = RunConfiguration()
             c.optimizer = method
+            if initial.isQuantized { c.quantize = "w4a4" }  // what gaqat checks for
             c.learningRate = 0.01
             c.momentum = 0.9
             if try registry.entry(named: method).options.contains(where: { $0.name == "saf-start" }) {

@@ -28,13 +28,19 @@ public struct EpochMetrics: Codable, Sendable, Equatable {
     /// the pixel accuracy and `testLoss` the per-pixel cross-entropy.
     public var segmentation: SegmentationEpochMetrics?
 
+    /// GAQAT's per-step-size statistics at the epoch's end, cumulative since the start of
+    /// training (``/PlateauOptim/GAQAT/scaleStatistics``: `conflicts/<path>`, `flips/<path>`,
+    /// `window_rate/<path>`, `frozen/<path>`, `steps`); `nil` for other methods. In
+    /// `metrics.jsonl` only.
+    public var scaleStatistics: [String: Float]?
+
     // `ms_per_step` is the column name of metrics.csv, the TensorBoard tag and `demo --json`;
     // files written before it was used here too say `milliseconds_per_step`, still read.
     private enum CodingKeys: String, CodingKey {
         case epoch, trainLoss, trainAccuracy, testLoss, testAccuracy, learningRate, seconds, samplesPerSecond, passesPerStep
         case millisecondsPerStep = "msPerStep"
         case legacyMillisecondsPerStep = "millisecondsPerStep"
-        case taskTestAccuracies, taskGradientCosine, driftFromInitial, segmentation
+        case taskTestAccuracies, taskGradientCosine, driftFromInitial, segmentation, scaleStatistics
     }
 
     public init(
@@ -73,6 +79,9 @@ public struct EpochMetrics: Codable, Sendable, Equatable {
         taskGradientCosine = try c.decodeIfPresent(Float.self, forKey: .taskGradientCosine)
         driftFromInitial = try c.decodeIfPresent(Float.self, forKey: .driftFromInitial)
         segmentation = try c.decodeIfPresent(SegmentationEpochMetrics.self, forKey: .segmentation)
+
+        scaleStatistics = try c.decodeIfPresent([NamedValue].self, forKey: .scaleStatistics)
+            .map { Dictionary($0.map { ($0.name, $0.value) }, uniquingKeysWith: { $1 }) }
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -91,7 +100,16 @@ public struct EpochMetrics: Codable, Sendable, Equatable {
         try c.encodeIfPresent(taskGradientCosine, forKey: .taskGradientCosine)
         try c.encodeIfPresent(driftFromInitial, forKey: .driftFromInitial)
         try c.encodeIfPresent(segmentation, forKey: .segmentation)
+
+        // Names as values, not keys: the files' snake-case key conversion would rewrite them.
+        try c.encodeIfPresent(scaleStatistics.map { $0.sorted { $0.key < $1.key }.map { NamedValue(name: $0.key, value: $0.value) } }, forKey: .scaleStatistics)
     }
+}
+
+/// One named number of ``EpochMetrics/scaleStatistics`` on disk.
+struct NamedValue: Codable, Equatable {
+    var name: String
+    var value: Float
 }
 
 /// A run's per-epoch metrics on disk: `metrics.jsonl` (one JSON object per epoch, keys in

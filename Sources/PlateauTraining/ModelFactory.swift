@@ -10,10 +10,10 @@ public enum ModelFactory {
     public static let normalizable = ["mlp", "lenet"]
 
     /// The per-pixel models (`[N, classCount, H, W]` scores) that ``make(_:sampleShape:classCount:norm:using:)``
-    /// builds: U-Mamba and the U-Net decoder variants of ``PlateauNN/FusionUNet``. They are
-    /// not in ``names`` (the image-classification models `train` takes) until a per-pixel
-    /// training path lists them.
-    public static let segmentationNames = ["umamba", "unet-nearest", "unet-bilinear", "unet-freqfusion"]
+    /// builds at the bench's size: U-Mamba and the U-Net decoder variants of
+    /// ``PlateauNN/FusionUNet``. Not in ``names`` (the image-classification models): `train
+    /// --task segmentation` builds them by ``makeSegmentation(_:inputChannels:classCount:width:levels:using:)``.
+    public static let perPixelNames = ["umamba", "unet-nearest", "unet-bilinear", "unet-freqfusion"]
 
     /// A freshly initialized model.
     ///
@@ -26,7 +26,7 @@ public enum ModelFactory {
         using generator: inout some RandomNumberGenerator
     ) throws -> any Layer {
         let features = sampleShape.reduce(1, *)
-        if norm != .none, (names + segmentationNames).contains(name), !normalizable.contains(name) {
+        if norm != .none, (names + perPixelNames).contains(name), !normalizable.contains(name) {
             throw ConfigurationError(
                 field: "norm", message: "only \(normalizable.joined(separator: " and ")) take a normalization option, got '\(norm.rawValue)' for \(name) (which has its own); use none")
         }
@@ -75,7 +75,7 @@ public enum ModelFactory {
             let fusion = DecoderFusion(rawValue: String(name.dropFirst(5)))!
             return FusionUNet(inputChannels: sampleShape[0], classCount: classCount, levels: 3, width: 16, fusion: fusion, using: &generator)
         default:
-            throw ConfigurationError(field: "model", message: "expected one of \((names + segmentationNames).joined(separator: ", ")), got '\(name)'")
+            throw ConfigurationError(field: "model", message: "expected one of \((names + perPixelNames).joined(separator: ", ")), got '\(name)'")
         }
     }
 }

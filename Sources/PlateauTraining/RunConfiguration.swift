@@ -25,6 +25,10 @@ public struct RunConfiguration: Codable, Sendable, Equatable {
     /// is the models as they were before the option, so older runs and checkpoints load as
     /// they were written.
     public var norm = "none"
+    /// LSQ quantization-aware training of every Linear and Conv2d: `none` (the default,
+    /// floating point), `wXaY` (X-bit weights, Y-bit inputs, 2…8; the first and last layer
+    /// at 8 bits) or `wXaY-all` (those too). See ``/PlateauNN/QuantizationSpec``.
+    public var quantize = "none"
     /// Augment the training images as their dataset declares (``DatasetCatalog/Entry/augmentation``).
     public var augment = false
     public var shuffle = true
@@ -111,6 +115,9 @@ public struct RunConfiguration: Codable, Sendable, Equatable {
         }
         guard kind == .none || ModelFactory.normalizable.contains(model) else {
             throw fail("norm", "only \(ModelFactory.normalizable.joined(separator: " and ")) take a normalization, got '\(norm)' for \(model) (which has its own); use none")
+        }
+        if quantize != "none", QuantizationSpec(parsing: quantize) == nil {
+            throw fail("quantize", "expected none, wXaY or wXaY-all with 2 to 8 bits (w4a4, w3a3-all), got '\(quantize)'")
         }
         guard ["symmetric", "pair"].contains(labelNoiseKind) else { throw fail("label-noise-kind", "expected symmetric or pair, got '\(labelNoiseKind)'") }
         guard warmupEpochs >= 0, warmupEpochs < epochs || warmupEpochs == 0 else { throw fail("warmup-epochs", "expected fewer warm-up epochs than epochs (\(epochs)), got \(warmupEpochs)") }
@@ -282,7 +289,7 @@ public struct RunConfiguration: Codable, Sendable, Equatable {
         case .augment, .shuffle, .nesterov: return "a boolean (true or false)"
         case .milestones: return path.count > 1 ? "an integer (an epoch)" : "an array of integers (epochs)"
         case .dataDirectory, .output, .initialWeights: return "a string or null"
-        case .model, .dataset, .optimizer, .baseOptimizer, .labelNoiseKind, .tableLabels, .norm, .schedule, .aggregator: return "a string"
+        case .model, .dataset, .optimizer, .baseOptimizer, .labelNoiseKind, .tableLabels, .norm, .quantize, .schedule, .aggregator: return "a string"
         }
     }
 
@@ -354,7 +361,7 @@ public struct RunConfiguration: Codable, Sendable, Equatable {
         }
         try read(.model, &model); try read(.dataset, &dataset); try readOptional(.dataDirectory, &dataDirectory)
         try readOptional(.trainLimit, &trainLimit); try read(.labelNoise, &labelNoise); try read(.labelNoiseKind, &labelNoiseKind)
-        try read(.tableLabels, &tableLabels); try read(.norm, &norm)
+        try read(.tableLabels, &tableLabels); try read(.norm, &norm); try read(.quantize, &quantize)
         try read(.augment, &augment); try read(.shuffle, &shuffle); try read(.epochs, &epochs); try read(.batchSize, &batchSize)
         try read(.optimizer, &optimizer); try read(.baseOptimizer, &baseOptimizer); try read(.learningRate, &learningRate)
         try read(.momentum, &momentum); try read(.nesterov, &nesterov); try read(.weightDecay, &weightDecay)
@@ -415,7 +422,7 @@ public struct RunConfiguration: Codable, Sendable, Equatable {
     /// The file's keys: each field under its `plateau train` flag's name.
     enum CodingKeys: String, CodingKey, CaseIterable {
         case model, dataset, dataDirectory = "data-dir", trainLimit = "train-limit", labelNoise = "label-noise"
-        case labelNoiseKind = "label-noise-kind", tableLabels = "table-labels", norm, augment, shuffle, epochs, batchSize = "batch-size", optimizer
+        case labelNoiseKind = "label-noise-kind", tableLabels = "table-labels", norm, quantize, augment, shuffle, epochs, batchSize = "batch-size", optimizer
         case baseOptimizer = "base-optimizer", learningRate = "lr", momentum, nesterov, weightDecay = "weight-decay", schedule
         case warmupEpochs = "warmup-epochs", stepEpochs = "step-epochs", milestones, gamma, labelSmoothing = "label-smoothing"
         case maxGradientNorm = "max-grad-norm", microBatchSize = "micro-batch-size", mSharpness = "m-sharpness"
@@ -462,6 +469,7 @@ public struct RunConfiguration: Codable, Sendable, Equatable {
         try c.encode(dataDirectory, forKey: .dataDirectory); try c.encode(trainLimit, forKey: .trainLimit)
         try c.encode(labelNoise, forKey: .labelNoise); try c.encode(labelNoiseKind, forKey: .labelNoiseKind)
         try c.encode(tableLabels, forKey: .tableLabels); try c.encode(norm, forKey: .norm)
+        try c.encode(quantize, forKey: .quantize)
         try c.encode(augment, forKey: .augment); try c.encode(shuffle, forKey: .shuffle); try c.encode(epochs, forKey: .epochs)
         try c.encode(batchSize, forKey: .batchSize); try c.encode(optimizer, forKey: .optimizer)
         try c.encode(baseOptimizer, forKey: .baseOptimizer); try c.encode(learningRate, forKey: .learningRate)

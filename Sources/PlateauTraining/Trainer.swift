@@ -144,6 +144,11 @@ public struct Trainer {
             observer.message("label noise: \(result.flipped.count) of \(result.labels.count) training labels corrupted (\(c.labelNoiseKind), seed \(noise.seed))")
         }
         let augmentation = augmentationSteps(for: trainSet)
+        if model.isQuantized, c.initialWeights == nil {
+            // LSQ's input step sizes from the first training samples (a resume then loads its own).
+            let calibration = Batches(dataset: trainSet, batchSize: c.batchSize, shuffle: false).first { _ in true }
+            if let images = calibration?.images { model.calibrateQuantizers { _ = $0(images) } }
+        }
         let stepsPerEpoch = trainSet.count / c.batchSize + (trainSet.count % c.batchSize == 0 ? 0 : 1)  // no overflow for any batch size
         let schedule = try TrainingSchedule.make(c, stepsPerEpoch: stepsPerEpoch)
         var engine = try StepEngine(configuration: c, model: model, sampleCount: trainSet.count, classCount: trainSet.classCount, registry: registry)
@@ -293,6 +298,8 @@ public struct Trainer {
                 metrics.taskTestAccuracies = taskEvaluation.taskAccuracies
                 metrics.taskGradientCosine = cosineSteps > 0 ? Float(cosineSum / Double(cosineSteps)) : nil
             }
+            let ruleStatistics = engine.stepper.ruleStatistics
+            if !ruleStatistics.isEmpty { metrics.scaleStatistics = Dictionary(ruleStatistics.map { ($0.tag, $0.value) }, uniquingKeysWith: { $1 }) }
             history.append(metrics)
             observer.epochFinished(metrics, of: c.epochs)
             try events?.write(step: globalStep, scalars: [

@@ -20,6 +20,10 @@ public protocol TrainingStepper: Sendable {
     /// How steps run over ranks (``/PlateauOptim/DataParallelism``); `nil` for one process.
     /// A stepper that cannot run data-parallel keeps it `nil` whatever is set.
     var dataParallel: DataParallelism? { get set }
+
+    /// The rule's per-parameter statistics for the epoch's metrics row (GAQAT's conflict
+    /// counts and scale sign flips), empty for other rules.
+    var ruleStatistics: [(tag: String, value: Float)] { get }
 }
 
 extension TrainingStepper {
@@ -29,10 +33,13 @@ extension TrainingStepper {
         get { nil }
         set {}
     }
+
+    public var ruleStatistics: [(tag: String, value: Float)] { [] }
 }
 
 extension SharpnessAwareMinimizer: TrainingStepper {
     public var optimizerDiagnostics: [(tag: String, value: Float)] { base.diagnostics }
+    public var ruleStatistics: [(tag: String, value: Float)] { (rule as? GAQAT)?.scaleStatistics ?? [] }
 }
 
 /// The learning-rate schedule of a run.

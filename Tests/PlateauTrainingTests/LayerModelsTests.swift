@@ -5,11 +5,20 @@ import PlateauTensor
 
 @Suite("U-Mamba and U-Net decoder variants in the factory and the bench")
 struct LayerModelsTests {
-    @Test(arguments: ModelFactory.segmentationNames)
+    @Test(arguments: ModelFactory.perPixelNames)
     func factoryBuildsPerPixelModels(name: String) throws {
         var g = SeededGenerator(seed: 1)
         var model = try ModelFactory.make(name, sampleShape: [1, 8, 8], classCount: 3, using: &g)
         #expect(withoutGradients { model(Tensor.zeros([2, 1, 8, 8])) }.shape == [2, 3, 8, 8])
+    }
+
+    /// Every per-pixel model is a `--task segmentation` model too, at the task's width and depth.
+    @Test(arguments: ModelFactory.segmentationNames)
+    func segmentationTaskBuildsEveryPerPixelModel(name: String) throws {
+        #expect(ModelFactory.perPixelNames.allSatisfy(ModelFactory.segmentationNames.contains))
+        var g = SeededGenerator(seed: 5)
+        var model = try ModelFactory.makeSegmentation(name, inputChannels: 1, classCount: 11, width: 4, levels: 2, using: &g)
+        #expect(withoutGradients { model(Tensor.zeros([1, 1, 8, 8])) }.shape == [1, 11, 8, 8])
     }
 
     @Test func factoryRejectsImagesTheUNetCannotPool() {

@@ -9,6 +9,8 @@ public struct Conv2d: Layer {
     public let padding: (Int, Int)
     public let dilation: (Int, Int)
     public let groups: Int
+    /// LSQ quantizers in quantized mode (``Module/quantize(_:)``); `nil`: floating point.
+    public var quantizer: LayerQuantization?
 
     public init(
         inputChannels: Int, outputChannels: Int, kernelSize: (Int, Int), stride: (Int, Int) = (1, 1),
@@ -40,9 +42,19 @@ public struct Conv2d: Layer {
     public mutating func visit(_ visitor: ModuleVisitor) {
         visitor.parameter("weight", &weight)
         visitor.parameter("bias", &bias)
+        visitor.quantizable(&quantizer, weight: weight)
     }
 
     public func callAsFunction(_ input: Tensor) -> Tensor {
-        input.conv2d(weight: weight, bias: bias, stride: stride, padding: padding, dilation: dilation, groups: groups)
+        if let quantizer {
+            if let integer = quantizer.integerOutput(input, { x, w in
+                x.conv2d(weight: w, bias: nil, stride: stride, padding: padding, dilation: dilation, groups: groups)
+            }) {
+                return bias.map { integer + $0.reshaped(to: [1, -1, 1, 1]) } ?? integer
+            }
+            return quantizer.quantizedInput(input).conv2d(
+                weight: quantizer.quantizedWeight(weight), bias: bias, stride: stride, padding: padding, dilation: dilation, groups: groups)
+        }
+        return input.conv2d(weight: weight, bias: bias, stride: stride, padding: padding, dilation: dilation, groups: groups)
     }
 }

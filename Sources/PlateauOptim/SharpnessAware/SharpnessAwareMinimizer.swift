@@ -189,6 +189,9 @@ public struct SharpnessAwareMinimizer<Rule: SharpnessAwareRule, Base: Optimizer>
         if let maxGradientNorm { clipGradientNorm(&d, maxNorm: maxGradientNorm) }
         var updated = w
         base.update(&updated, along: d)
+        if let freezing = rule as? any FreezingRule {
+            for key in freezing.frozenParameters { updated[key] = w[key] }
+        }
         if let gp, let correction = (rule as? any DecoupledRule)?.decoupledCorrection(gradient: g.batch, perturbedGradient: gp) {
             updated = updated - correction.scaled(by: context.learningRate)
         }

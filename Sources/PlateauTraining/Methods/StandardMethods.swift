@@ -63,6 +63,12 @@ extension MethodRegistry {
         .sharpnessAware("fmtl", summary: "F-MTL (Phan et al. 2022): SAM per task; loss and flat parts of the task gradients aggregated apart (--tasks, --aggregator)", options: FMTLOptions.self) { o, _ in
             FMTL(rho: o.rho, adaptive: o.fmtlAdaptive, eta: o.eta)
         },
+        .sharpnessAware("gaqat", summary: "GAQAT (Jiang et al. 2024) over SAM: freezes a quantizer step size whose task and sharpness gradients conflict in sign in more than τ of a window's steps (needs --quantize)", options: GAQATOptions.self) { o, context in
+            guard context.configuration.quantize != "none" else {
+                throw ConfigurationError(field: "quantize", message: "gaqat freezes quantizer step sizes and needs a quantized model (--quantize w4a4, …), got none")
+            }
+            return GAQAT(rho: o.rho, window: o.gaqatWindow, threshold: o.gaqatThreshold, warmupSteps: o.gaqatWarmup)
+        },
         .objective("saf", summary: "SAF (Du et al. 2022): + λ·τ²·KL(outputs E epochs ago ‖ now), no extra pass", options: SAFOptions.self) { o, context, _ in
             SAF(sampleCount: context.sampleCount, classCount: context.classCount, lambda: o.safLambda, temperature: o.safTau,
                 lag: o.safLag, startEpoch: o.safStart, halfPrecision: o.safHalf)
@@ -357,5 +363,28 @@ public struct LANTONOptions: MethodOptions {
     public func validate() throws(ConfigurationError) {
         try muon.validate()
         guard lantonBeta2 >= 0, lantonBeta2 < 1 else { throw ConfigurationError(field: "lanton-beta2", message: "expected a value in [0, 1), got \(lantonBeta2)") }
+    }
+}
+
+/// GAQAT's options: SAM's ρ, the window T (50 steps), the threshold τ (0.5) and the
+/// warm-up before the first freezing decision (100 steps); τ ≥ 1 never freezes (QAT + SAM
+/// with GAQAT's statistics logged).
+public struct GAQATOptions: MethodOptions {
+    public var rho: Float = 0.05
+    public var gaqatWindow = 50
+    public var gaqatThreshold: Float = 0.5
+    public var gaqatWarmup = 100
+    public init() {}
+    public static let options = [
+        OptionSpec("rho", \GAQATOptions.rho, help: "SAM's perturbation radius ρ."),
+        OptionSpec("gaqat-window", \GAQATOptions.gaqatWindow, help: "T, the steps over which each step size's conflict rate is measured and its freezing re-decided."),
+        OptionSpec("gaqat-threshold", \GAQATOptions.gaqatThreshold, help: "τ: a step size whose conflict rate exceeds it is frozen for the next window (1: never)."),
+        OptionSpec("gaqat-warmup", \GAQATOptions.gaqatWarmup, help: "Steps before the first freezing decision."),
+    ]
+    public func validate() throws(ConfigurationError) {
+        try nonNegativeRadius(rho)
+        guard gaqatWindow >= 1 else { throw ConfigurationError(field: "gaqat-window", message: "expected at least 1 step, got \(gaqatWindow)") }
+        guard gaqatThreshold >= 0, gaqatThreshold.isFinite else { throw ConfigurationError(field: "gaqat-threshold", message: "expected a rate ≥ 0, got \(gaqatThreshold)") }
+        guard gaqatWarmup >= 0 else { throw ConfigurationError(field: "gaqat-warmup", message: "expected a number of steps ≥ 0, got \(gaqatWarmup)") }
     }
 }

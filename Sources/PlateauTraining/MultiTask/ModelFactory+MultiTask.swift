@@ -12,6 +12,15 @@ extension ModelFactory {
     public static func make(
         for c: RunConfiguration, sampleShape: [Int], classCount: Int, using generator: inout some RandomNumberGenerator
     ) throws -> any Layer {
+        var model = try unquantized(for: c, sampleShape: sampleShape, classCount: classCount, using: &generator)
+        // LSQ quantizers (`--quantize`): their input step sizes wait for ``Trainer``'s calibration batch.
+        if let spec = QuantizationSpec(parsing: c.quantize) { model.quantize(spec) }
+        return model
+    }
+
+    private static func unquantized(
+        for c: RunConfiguration, sampleShape: [Int], classCount: Int, using generator: inout some RandomNumberGenerator
+    ) throws -> any Layer {
         guard c.tasks > 1 else { return try make(c.model, sampleShape: sampleShape, classCount: classCount, norm: c.normalizationKind, using: &generator) }
         let labels = try c.taskLabels(classCount: classCount)
         guard c.model == "lenet" else { throw ConfigurationError(field: "model", message: "multi-task runs train lenet's body with one head per task; expected lenet, got '\(c.model)'") }

@@ -30,11 +30,11 @@ public struct SegmentationNetwork: Layer {
 }
 
 extension ModelFactory {
-    /// The segmentation models of `plateau train --task segmentation`. A new architecture is
-    /// one name here and one case in ``makeSegmentation(_:inputChannels:classCount:width:levels:using:)``:
-    /// the U-Mamba-style U-Net (Mamba blocks in the encoder) as `umamba`, the U-Net with a
-    /// FreqFusion decoder as `unet-freqfusion`, once their layers exist.
-    public static let segmentationNames = ["unet"]
+    /// The segmentation models of `plateau train --task segmentation`: the U-Net, U-Mamba
+    /// (the U-Net with a Mamba layer at the bottleneck) and the U-Net with an additive
+    /// decoder fused by nearest or bilinear upsampling or by FreqFusion. A new architecture
+    /// is one name here and one case in ``makeSegmentation(_:inputChannels:classCount:width:levels:using:)``.
+    public static let segmentationNames = ["unet"] + perPixelNames
 
     /// A freshly initialized segmentation network mapping `[N, inputChannels, H, W]` to
     /// per-pixel logits `[N, classCount, H, W]`.
@@ -49,8 +49,11 @@ extension ModelFactory {
         switch name {
         case "unet":
             return UNet(inputChannels: inputChannels, classCount: classCount, levels: levels, width: width, using: &generator)
-        // case "umamba": the U-Net with Mamba blocks after the encoder's double convs.
-        // case "unet-freqfusion": the U-Net whose decoder fuses skips with FreqFusion.
+        case "umamba":
+            return UMamba(inputChannels: inputChannels, classCount: classCount, levels: levels, width: width, using: &generator)
+        case "unet-nearest", "unet-bilinear", "unet-freqfusion":
+            let fusion = DecoderFusion(rawValue: String(name.dropFirst(5)))!
+            return FusionUNet(inputChannels: inputChannels, classCount: classCount, levels: levels, width: width, fusion: fusion, using: &generator)
         default:
             throw ConfigurationError(field: "model", message: "--task segmentation expects one of \(segmentationNames.joined(separator: ", ")), got '\(name)'")
         }
