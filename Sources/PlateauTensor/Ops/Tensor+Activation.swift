@@ -107,8 +107,8 @@ struct AddingRectified: BinaryScalarFunction {
 }
 
 /// Softmax of each row of `length` scalars: the row's maximum subtracted (0 when it is not
-/// finite, as ``Tensor/logSumExp(alongAxes:keepingDimensions:)`` does), exponentials 16
-/// lanes at a time, their sum in element order. Rows in parallel, each by one thread.
+/// finite, as ``Tensor/logSumExp(alongAxes:keepingDimensions:)`` does), exponentials (a vectorized
+/// loop), their sum in element order. Rows in parallel, each by one thread.
 func softmaxRows(_ x: [Float], rows: Int, length: Int) -> [Float] {
     x.withUnsafeBufferPointer { source in
         makeScalars(count: x.count) { out in
@@ -117,10 +117,8 @@ func softmaxRows(_ x: [Float], rows: Int, length: Int) -> [Float] {
                     let row = source.baseAddress! + r * length, y = out + r * length
                     var maximum = -Float.infinity
                     for i in 0..<length { maximum = Swift.max(maximum, row[i]) }
-                    let shift = FloatVector(repeating: maximum.isFinite ? maximum : 0)
-                    forEachVector(in: 0..<length) { start, count in
-                        store(VectorMath.exp(load(row + start, count: count) - shift), to: y + start, count: count)
-                    }
+                    let shift = maximum.isFinite ? maximum : 0
+                    for i in 0..<length { y[i] = VectorMath.exp(row[i] - shift) }
                     var total: Float = 0
                     for i in 0..<length { total += y[i] }
                     for i in 0..<length { y[i] /= total }

@@ -12,10 +12,10 @@ extension Tensor {
     public func gelu() -> Tensor {
         let input = self
         // Φ(x) is kept for the backward pass: erf is the expensive part of both directions.
-        let cdf = mapVectors(scalars, NormalCDF())
+        let cdf = mapScalars(scalars, NormalCDF())
         let values = zipScalars(scalars, cdf, Multiplying())
         return Tensor.fused(.gelu, shape: shape, scalars: values, inputs: [self], fast: { g, _ in
-            [Tensor(shape: input.shape, scalars: zipScalars(g.scalars, zipVectors(input.scalars, cdf, GELUDerivative()), Multiplying()))]
+            [Tensor(shape: input.shape, scalars: zipScalars(g.scalars, zipScalars(input.scalars, cdf, GELUDerivative()), Multiplying()))]
         }, differentiable: { g, _ in
             // Φ(x) + x·φ(x) from differentiable operations, for a recorded backward pass.
             let cdf = ((input * Float(1 / 2.0.squareRoot())).erf() + 1) * 0.5
@@ -132,13 +132,13 @@ extension Tensor {
 }
 
 /// Φ(x) = ½(1 + erf(x/√2)), the standard normal distribution function.
-struct NormalCDF: UnaryVectorFunction {
-    @inline(__always) func callAsFunction(_ x: FloatVector) -> FloatVector { VectorMath.normalCDF(x) }
+struct NormalCDF: UnaryScalarFunction {
+    @inline(__always) func callAsFunction(_ x: Float) -> Float { VectorMath.normalCDF(x) }
 }
 
 /// Φ(x) + x·φ(x), GELU's derivative, from x and Φ(x).
-struct GELUDerivative: BinaryVectorFunction {
-    @inline(__always) func callAsFunction(_ x: FloatVector, _ cdf: FloatVector) -> FloatVector {
+struct GELUDerivative: BinaryScalarFunction {
+    @inline(__always) func callAsFunction(_ x: Float, _ cdf: Float) -> Float {
         cdf + x * VectorMath.normalDensity(x)
     }
 }
