@@ -73,6 +73,14 @@ struct Adding: BinaryScalarFunction {
     @inline(__always) func callAsFunction(_ x: Float, _ y: Float) -> Float { x + y }
 }
 
+struct Maximum: BinaryScalarFunction {
+    @inline(__always) func callAsFunction(_ x: Float, _ y: Float) -> Float { Swift.max(x, y) }
+}
+
+struct Minimum: BinaryScalarFunction {
+    @inline(__always) func callAsFunction(_ x: Float, _ y: Float) -> Float { Swift.min(x, y) }
+}
+
 struct Subtracting: BinaryScalarFunction {
     @inline(__always) func callAsFunction(_ x: Float, _ y: Float) -> Float { x - y }
 }
@@ -291,8 +299,8 @@ func expand(_ x: [Float], _ shape: [Int], _ target: [Int]) -> [Float] {
 /// Reduces a contiguous block of axes: `x` viewed as `[outer, mid, inner]` becomes
 /// `[outer, inner]` with `combine` folded over `mid`.
 @inline(__always)
-func reduceBlock(
-    _ x: [Float], outer: Int, mid: Int, inner: Int, initial: Float, _ combine: (Float, Float) -> Float
+func reduceBlock<F: BinaryScalarFunction>(
+    _ x: [Float], outer: Int, mid: Int, inner: Int, initial: Float, _ combine: F
 ) -> [Float] {
     x.withUnsafeBufferPointer { px in
         makeScalars(count: outer * inner) { out in
@@ -325,9 +333,12 @@ func reduceBlock(
 }
 
 /// Reduces the given axes (sorted, unique) keeping them as extent-1 dimensions.
+///
+/// `combine` is a type (``Adding``, ``Maximum``, …), not a closure, so that the folding loops
+/// are specialized for it instead of making an indirect call per element.
 @inline(__always)
-func reduceAxes(
-    _ x: [Float], shape: [Int], axes: [Int], initial: Float, _ combine: (Float, Float) -> Float
+func reduceAxes<F: BinaryScalarFunction>(
+    _ x: [Float], shape: [Int], axes: [Int], initial: Float, _ combine: F
 ) -> [Float] {
     var values = x
     var current = shape

@@ -40,6 +40,8 @@ enum FusedOperation: String, CaseIterable, Sendable {
     case gelu
     /// ``Tensor/layerNormalized(scale:offset:epsilon:)``: each row's statistics, then γ and β.
     case layerNorm
+    /// ``Tensor/softmax(alongAxis:)`` along the last axis: each row's maximum, exponentials, sum.
+    case softmax
 
     /// The name of the operation's nodes in graphs.
     var nodeName: String {
@@ -54,6 +56,7 @@ enum FusedOperation: String, CaseIterable, Sendable {
         case .sameConvolution: "conv2d-same"
         case .gelu: "gelu"
         case .layerNorm: "layernorm"
+        case .softmax: "softmax"
         }
     }
 
@@ -115,6 +118,13 @@ enum FusedOperation: String, CaseIterable, Sendable {
                               fused: { $0[0].layerNormalized(scale: $0[1], offset: $0[2], epsilon: 1e-5) },
                               composite: { FusedOperation.layerNormDefinition($0[0], scale: $0[1], offset: $0[2], epsilon: 1e-5) })
             }
+        case .softmax:
+            // Rows of 5 and of 20 (a full vector of lanes and a partial one); large logits
+            // check the shift by the maximum.
+            [[3, 5], [2, 2, 20]].map { shape in
+                FusedInstance("x\(shape)", [shape], scale: 4, fused: { $0[0].softmax(alongAxis: -1) },
+                              composite: { FusedOperation.softmaxDefinition($0[0], axis: shape.count - 1) })
+            }
         case .sameConvolution:
             [
                 convolutionInstance(input: [2, 6, 4, 3], weight: [2, 6, 3, 3], bias: true, WindowGeometry(kernel: (3, 3), padding: (1, 1))),
@@ -148,6 +158,11 @@ extension FusedOperation {
     }
 
     /// Layer normalization as its textbook expression over the trailing dimensions `scale` has.
+    /// softmax as exp(log softmax), log softmax = x − log Σ exp(x) with the maximum shifted out.
+    static func softmaxDefinition(_ x: Tensor, axis: Int) -> Tensor {
+        x.logSoftmax(alongAxis: axis).exp()
+    }
+
     static func layerNormDefinition(_ x: Tensor, scale: Tensor, offset: Tensor, epsilon: Float) -> Tensor {
         let axes = Array((x.rank - scale.rank)..<x.rank)
         let centered = x - x.mean(alongAxes: axes, keepingDimensions: true)

@@ -55,9 +55,22 @@ extension Tensor {
         self - logSumExp(alongAxes: [axis], keepingDimensions: true)
     }
 
-    /// softmax(x) along `axis`.
+    /// softmax(x) along `axis`: e^(x − max)/Σe^(x − max). Along the last axis (attention's
+    /// rows) one fused operation each way, the backward dx = y·(g − Σ g·y); along another
+    /// axis, exp(log softmax).
     public func softmax(alongAxis axis: Int = -1) -> Tensor {
-        logSoftmax(alongAxis: axis).exp()
+        let axis = normalizedAxes([axis], "softmax")[0]
+        guard axis == rank - 1, count > 0 else { return FusedOperation.softmaxDefinition(self, axis: axis) }
+        let length = shape[axis], rows = count / length
+        let values = softmaxRows(scalars, rows: rows, length: length)
+        let input = self
+        return Tensor.fused(.softmax, shape: shape, scalars: values, inputs: [self], fast: { g, y in
+            [Tensor(shape: input.shape, scalars: softmaxPullbackRows(g.scalars, y.scalars, rows: rows, length: length))]
+        }, differentiable: { g, _ in
+            // Recomputed from the input so that the second derivative flows through y too.
+            let y = FusedOperation.softmaxDefinition(input, axis: axis)
+            return [y * (g - (g * y).sum(alongAxes: [axis], keepingDimensions: true))]
+        })
     }
 
     /// Elements zeroed with probability `probability` and the rest scaled by 1/(1 − p)
@@ -91,4 +104,44 @@ extension Tensor {
 /// max(x + y, 0).
 struct AddingRectified: BinaryScalarFunction {
     @inline(__always) func callAsFunction(_ x: Float, _ y: Float) -> Float { Swift.max(x + y, 0) }
+}
+
+/// Softmax of each row of `length` scalars: the row's maximum subtracted (0 when it is not
+/// finite, as ``Tensor/logSumExp(alongAxes:keepingDimensions:)`` does), exponentials (a vectorized
+/// loop), their sum in element order. Rows in parallel, each by one thread.
+func softmaxRows(_ x: [Float], rows: Int, length: Int) -> [Float] {
+    x.withUnsafeBufferPointer { source in
+        makeScalars(count: x.count) { out in
+            parallelFor(rows, grain: Swift.max(1, elementGrain / length)) { range in
+                for r in range {
+                    let row = source.baseAddress! + r * length, y = out + r * length
+                    var maximum = -Float.infinity
+                    for i in 0..<length { maximum = Swift.max(maximum, row[i]) }
+                    let shift = maximum.isFinite ? maximum : 0
+                    for i in 0..<length { y[i] = VectorMath.exp(row[i] - shift) }
+                    var total: Float = 0
+                    for i in 0..<length { total += y[i] }
+                    for i in 0..<length { y[i] /= total }
+                }
+            }
+        }
+    }
+}
+
+/// dx = y·(g − Σ g·y) for each row of softmax outputs y and upstream gradients g.
+func softmaxPullbackRows(_ g: [Float], _ y: [Float], rows: Int, length: Int) -> [Float] {
+    g.withUnsafeBufferPointer { upstream in
+        y.withUnsafeBufferPointer { output in
+            makeScalars(count: g.count) { out in
+                parallelFor(rows, grain: Swift.max(1, elementGrain / length)) { range in
+                    for r in range {
+                        let gr = upstream.baseAddress! + r * length, yr = output.baseAddress! + r * length, dx = out + r * length
+                        var dot: Float = 0
+                        for i in 0..<length { dot += gr[i] * yr[i] }
+                        for i in 0..<length { dx[i] = yr[i] * (gr[i] - dot) }
+                    }
+                }
+            }
+        }
+    }
 }

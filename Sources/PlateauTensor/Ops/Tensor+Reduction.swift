@@ -24,7 +24,7 @@ extension Tensor {
         let kept = keptShape(axes)
         let outShape = keepingDimensions ? kept : shape.enumerated().filter { !axes.contains($0.offset) }.map(\.element)
         let inputShape = shape
-        let scalars = axes.isEmpty ? scalars : reduceAxes(scalars, shape: shape, axes: axes, initial: 0, +)
+        let scalars = axes.isEmpty ? scalars : reduceAxes(scalars, shape: shape, axes: axes, initial: 0, Adding())
         return Tensor.recorded("sum", shape: outShape, scalars: scalars, inputs: [self]) { g, _ in
             [g.reshaped(to: kept).broadcast(to: inputShape)]
         }
@@ -56,7 +56,7 @@ extension Tensor {
         return sumSquares * (1 / Float(Swift.max(unbiased ? n - 1 : n, 1)))
     }
 
-    func extremum(_ name: String, _ axes: [Int]?, _ keepingDimensions: Bool, initial: Float, _ pick: @escaping (Float, Float) -> Float) -> Tensor {
+    func extremum<Pick: BinaryScalarFunction>(_ name: String, _ axes: [Int]?, _ keepingDimensions: Bool, initial: Float, _ pick: Pick) -> Tensor {
         precondition(count > 0, "\(name): empty tensor of shape \(shape)")
         let axes = normalizedAxes(axes ?? Array(0..<rank), name)
         let kept = keptShape(axes)
@@ -66,7 +66,7 @@ extension Tensor {
         return Tensor.recorded(name, shape: outShape, scalars: values, inputs: [self]) { g, _ in
             // The gradient is shared equally among the elements that attain the extremum.
             let hit = broadcastScalars(input.scalars, input.shape, values, kept, outShape: input.shape) { $0 == $1 ? 1 : 0 }
-            let hits = reduceAxes(hit, shape: input.shape, axes: axes, initial: 0, +)
+            let hits = reduceAxes(hit, shape: input.shape, axes: axes, initial: 0, Adding())
             let weights = broadcastScalars(hit, input.shape, hits, kept, outShape: input.shape) { $0 / $1 }
             return [g.reshaped(to: kept).broadcast(to: input.shape) * Tensor(shape: input.shape, scalars: weights)]
         }
@@ -74,12 +74,12 @@ extension Tensor {
 
     /// The maximum over `axes` (all when `nil`).
     public func max(alongAxes axes: [Int]? = nil, keepingDimensions: Bool = false) -> Tensor {
-        extremum("max", axes, keepingDimensions, initial: -.infinity) { Swift.max($0, $1) }
+        extremum("max", axes, keepingDimensions, initial: -.infinity, Maximum())
     }
 
     /// The minimum over `axes` (all when `nil`).
     public func min(alongAxes axes: [Int]? = nil, keepingDimensions: Bool = false) -> Tensor {
-        extremum("min", axes, keepingDimensions, initial: .infinity) { Swift.min($0, $1) }
+        extremum("min", axes, keepingDimensions, initial: .infinity, Minimum())
     }
 
     /// Indices of the largest element along `axis` (first on ties); not differentiable.

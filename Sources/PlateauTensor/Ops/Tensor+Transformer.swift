@@ -133,14 +133,12 @@ extension Tensor {
 
 /// Φ(x) = ½(1 + erf(x/√2)), the standard normal distribution function.
 struct NormalCDF: UnaryScalarFunction {
-    @inline(__always) func callAsFunction(_ x: Float) -> Float {
-        0.5 * (1 + Foundation.erf(x * Float(1 / 2.0.squareRoot())))
-    }
+    @inline(__always) func callAsFunction(_ x: Float) -> Float { VectorMath.normalCDF(x) }
 }
 
 /// Φ(x) + x·φ(x), GELU's derivative, from x and Φ(x).
 struct GELUDerivative: BinaryScalarFunction {
     @inline(__always) func callAsFunction(_ x: Float, _ cdf: Float) -> Float {
-        cdf + x * Foundation.exp(-0.5 * x * x) * Float(1 / (2 * Double.pi).squareRoot())
+        cdf + x * VectorMath.normalDensity(x)
     }
 }
