@@ -220,7 +220,7 @@ public struct ComparisonReport {
         }
         section("Training curves", ["train-loss", "test-accuracy", "test-loss", "train-accuracy"])
         section("Accuracy and cost", ["final-accuracy", "time-per-step"])
-        section("Sharpness", ["top-eigenvalue", "rho-sharpness", "landscape-1d"])
+        section("Sharpness", ["top-eigenvalue", "rho-sharpness", "weight-norm", "landscape-1d"])
 
         // Every run.
         page += "<h2>Runs</h2>\n<table>\n<tr><th class=\"name\">run</th><th>epochs</th><th>final test acc (%)</th><th>best test acc (%)</th><th>final train loss</th><th>ms / step</th><th>λ_max</th><th>ρ-sharpness</th><th>loss on subset</th><th>status</th></tr>\n"
