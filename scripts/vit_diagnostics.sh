@@ -12,7 +12,9 @@
 #
 # Environment: MNIST_DIR (data/mnist), EPOCHS (3), SEEDS ("0 1 2"), MODELS ("vit-tiny mixer
 # lenet"), METHODS ("adamw sam0.05 sam0.1 sam0.2"), JOBS (runs at once, 1), PHASE (train,
-# measure or all), SAMPLES (1000, for the measures), PLATEAU (the binary; built if unset).
+# measure or all), SAMPLES (1000, for the measures), ITERATIONS (20, power-iteration cap at
+# tolerance 1e-2), SIGMAS (0,0.02,0.05,0.1,0.2,0.5), BLOCK_METHODS (the methods whose runs get
+# the per-block λ_max, all by default), PLATEAU (the binary; built if unset).
 # The full grid (3 models x 4 methods x 3 seeds x 3 epochs) is about 4 hours of one busy core;
 # docs/results.md reports the reduced grid that fitted a session.
 set -euo pipefail
@@ -26,11 +28,14 @@ methods="${METHODS:-adamw sam0.05 sam0.1 sam0.2}"
 jobs="${JOBS:-1}"
 phase="${PHASE:-all}"
 samples="${SAMPLES:-1000}"
+iterations="${ITERATIONS:-20}"
+sigmas="${SIGMAS:-0,0.02,0.05,0.1,0.2,0.5}"
+block_methods="${BLOCK_METHODS-$methods}"
 if [ -z "${PLATEAU:-}" ]; then
   swift build -c release --product plateau >/dev/null
   PLATEAU=.build/release/plateau
 fi
-export PLATEAU out data epochs samples
+export PLATEAU out data epochs samples iterations sigmas block_methods
 mkdir -p "$out"
 
 train_one() {  # model method seed
@@ -48,14 +53,19 @@ train_one() {  # model method seed
     --output "$dir" --overwrite --progress-interval 60 >"$dir.log" 2>&1 && touch "$dir/trained"
 }
 
-measure_one() {  # model method seed
+measure_one() {  # model method seed: diagnostics.json, then blocks.json (the costly per-block λ_max)
   local dir="$out/$1-$2-seed$3"
   [ -f "$dir/trained" ] || return 0
-  [ -s "$dir/diagnostics.json" ] && return 0
-  "$PLATEAU" sharpness "$dir/checkpoint-last.safetensors" --dataset mnist --data-dir "$data" \
-    --samples "$samples" --batch-size 500 --threads 1 --seed 17 \
-    --metrics eigen,blocks,sparsity,weightnorm,noise,ntk --max-iterations 20 --tolerance 1e-2 \
-    --json >"$dir/diagnostics.json.tmp" 2>"$dir/diagnostics.log" && mv "$dir/diagnostics.json.tmp" "$dir/diagnostics.json"
+  local common=(sharpness "$dir/checkpoint-last.safetensors" --dataset mnist --data-dir "$data" --samples "$samples"
+                --batch-size "$samples" --threads 1 --seed 17 --max-iterations "$iterations" --tolerance 1e-2 --json)
+  if [ ! -s "$dir/diagnostics.json" ]; then
+    "$PLATEAU" "${common[@]}" --metrics eigen,sparsity,weightnorm,noise,ntk --noise-sigmas "$sigmas" --noise-draws 3 \
+      >"$dir/diagnostics.json.tmp" 2>"$dir/diagnostics.log" && mv "$dir/diagnostics.json.tmp" "$dir/diagnostics.json"
+  fi
+  case " $block_methods " in *" $2 "*) ;; *) return 0 ;; esac
+  if [ ! -s "$dir/blocks.json" ]; then
+    "$PLATEAU" "${common[@]}" --metrics blocks >"$dir/blocks.json.tmp" 2>"$dir/blocks.log" && mv "$dir/blocks.json.tmp" "$dir/blocks.json"
+  fi
 }
 export -f train_one measure_one
 

@@ -23,6 +23,9 @@ for d in sorted(out.iterdir()):
     diag = d / "diagnostics.json"
     if diag.exists() and diag.stat().st_size > 0:
         row["diag"] = json.loads(diag.read_text())
+        blocks = d / "blocks.json"
+        if blocks.exists() and blocks.stat().st_size > 0:
+            row["diag"].update({k: v for k, v in json.loads(blocks.read_text()).items() if k.startswith("block_")})
     runs.setdefault((m[1], m[2]), {})[int(m[3])] = row
 
 def fmt(values, digits=3):
@@ -53,7 +56,7 @@ model_order = ["vit-tiny", "vit", "mixer", "lenet"]
 method_order = lambda m: (m != "adamw", float(m[3:]) if m.startswith("sam") else 0)
 keys = sorted(runs, key=lambda k: (model_order.index(k[0]) if k[0] in model_order else 9, method_order(k[1])))
 
-print("| model | method | seeds | test acc % | train loss | λ_max | max block λ_max | first-layer active | mean active | ‖θ‖ | loss σ=0.05 | loss σ=0.1 | NTK κ |")
+print("| model | method | seeds | test acc % | train loss | λ_max | max block λ_max | first-layer active | mean active | ‖θ‖ | loss σ=0.1 | loss σ=0.5 | NTK κ |")
 print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 for key in keys:
     rows = list(runs[key].values())
@@ -63,7 +66,7 @@ for key in keys:
           f"| {col(lambda d: (d.get('eigenvalues') or [None])[0])} "
           f"| {col(lambda d: max(d['block_eigenvalues'].values()) if d.get('block_eigenvalues') else None)} "
           f"| {col(first_active)} | {col(mean_active)} | {col(lambda d: d.get('weight_norm'))} "
-          f"| {col(lambda d: noise_at(d, 0.05))} | {col(lambda d: noise_at(d, 0.1))} | {col(lambda d: d.get('ntk_condition_number'))} |")
+          f"| {col(lambda d: noise_at(d, 0.1))} | {col(lambda d: noise_at(d, 0.5))} | {col(lambda d: d.get('ntk_condition_number'))} |")
 
 print()
 print("Per sub-block λ_max and active fraction (mean over seeds):")
