@@ -81,7 +81,9 @@ for model in sorted({k[0] for k in keys}, key=lambda m: model_order.index(m) if 
     if not names:
         continue
     print()
-    print(f"{model}: | block | " + " | ".join(f"λ {m}" for m in methods) + " | " + " | ".join(f"active {m}" for m in methods) + " |")
+    print(f"{model}:")
+    print()
+    print("| block | " + " | ".join(f"λ {m}" for m in methods) + " | " + " | ".join(f"active {m}" for m in methods) + " |")
     print("|---|" + "---|" * (2 * len(methods)))
     for n in names:
         lam = [fmt([r["diag"].get("block_eigenvalues", {}).get(n) for r in runs[(model, m)].values() if "diag" in r]) for m in methods]
