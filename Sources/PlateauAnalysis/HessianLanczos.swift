@@ -166,6 +166,15 @@ enum SymmetricTridiagonal {
         var a = [[Double]](repeating: [Double](repeating: 0, count: n), count: n)
         for i in 0..<n { a[i][i] = diagonal[i] }
         for i in 0..<min(offDiagonal.count, n - 1) { a[i][i + 1] = offDiagonal[i]; a[i + 1][i] = offDiagonal[i] }
+        return eigendecomposition(symmetric: a)
+    }
+
+    /// The same for any small dense symmetric matrix (`a[i][j] == a[j][i]`), e.g. an NTK Gram
+    /// matrix or a dense Hessian block in a test.
+    static func eigendecomposition(symmetric matrix: [[Double]]) -> (values: [Double], vectors: [[Double]]) {
+        let n = matrix.count
+        guard n > 0 else { return ([], []) }
+        var a = matrix
         var v = [[Double]](repeating: [Double](repeating: 0, count: n), count: n)
         for i in 0..<n { v[i][i] = 1 }
         for _ in 0..<100 {

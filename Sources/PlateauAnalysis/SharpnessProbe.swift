@@ -24,9 +24,11 @@ public struct SharpnessSummary: Codable, Sendable, Equatable {
     public var landscapeLosses: [Float]
     /// Wall-clock seconds spent measuring.
     public var seconds: Double
+    /// ‖θ‖ over all parameters (nil in caches written before it was recorded).
+    public var weightNorm: Float?
 
     public init(samples: Int, loss: Float, eigenvalues: [Float], trace: Float?, rho: Float, rhoSharpness: Float?, worstCaseSharpness: Float?,
-                landscapeAlphas: [Float], landscapeLosses: [Float], seconds: Double) {
+                landscapeAlphas: [Float], landscapeLosses: [Float], seconds: Double, weightNorm: Float? = nil) {
         self.samples = samples
         self.loss = loss
         self.eigenvalues = eigenvalues
@@ -37,6 +39,7 @@ public struct SharpnessSummary: Codable, Sendable, Equatable {
         self.landscapeAlphas = landscapeAlphas
         self.landscapeLosses = landscapeLosses
         self.seconds = seconds
+        self.weightNorm = weightNorm
     }
 }
 
@@ -91,6 +94,7 @@ public enum SharpnessProbe {
         return SharpnessSummary(
             samples: data.count, loss: value, eigenvalues: eigenvalues, trace: trace, rho: s.rho, rhoSharpness: rho,
             worstCaseSharpness: worst, landscapeAlphas: alphas, landscapeLosses: losses,
-            seconds: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18)
+            seconds: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18,
+            weightNorm: Float(loss.parameters.sumOfSquares().squareRoot()))
     }
 }

@@ -12,7 +12,7 @@ struct CompareCommand: ParsableCommand {
             (seed = --seed + k). Resumable: a run whose metrics have all epochs is not redone, an \
             interrupted one continues from its last checkpoint. At most --jobs runs train at once \
             (default: one per core, each with one BLAS thread). At the end, each run's top Hessian \
-            eigenvalue, ρ-sharpness and 1-D filter-normalized landscape are measured on the same \
+            eigenvalue, ρ-sharpness, weight norm and 1-D filter-normalized landscape are measured on the same \
             first --sharpness-samples training samples (cached in sharpness.json), and \
             <output>/report.html (self-contained, inline SVG), report.md and figures/*.svg are written.
 

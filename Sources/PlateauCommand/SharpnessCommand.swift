@@ -60,16 +60,25 @@ struct SharpnessCommand: ParsableCommand {
               density   eigenvalue density by stochastic Lanczos quadrature (nodes and weights)
               layers    λ_max of each layer's own Hessian block
               timing    cost of one Hessian-vector product relative to one gradient (median of 5 each)
+              blocks    λ_max of each sub-block's Hessian block: ViT attention and MLP, Mixer token- and
+                        channel-mixing MLPs (each with its pre-norm), embedding, head; other models per layer
+              sparsity  fraction of active hidden units (output > 0 after ReLU/GELU) per MLP/hidden layer
+              weightnorm ‖θ‖ per sub-block (as blocks) and in total
+              noise     loss under per-layer Gaussian weight noise of relative size σ (--noise-sigmas), mean of
+                        --noise-draws draws per σ
+              ntk       condition number λ_max/λ_min of the empirical NTK Gram matrix of the summed logits on
+                        the first --ntk-samples samples (per-sample gradients)
             By default over the training split (labels as the run saw them), BatchNorm in eval mode.
 
             Example: plateau sharpness runs/mlp/checkpoint-last.safetensors --samples 2000 --metrics eigen,trace,rho --json
+                     plateau sharpness runs/vit/checkpoint-last.safetensors --samples 500 --metrics blocks,sparsity,weightnorm,noise,ntk
             """
     )
 
     @Argument(help: "A checkpoint written by `plateau train`.") var checkpoint: String
     @OptionGroup var data: DatasetOptions
     @OptionGroup var measurement: MeasurementOptions
-    @Option(parsing: .unconditional, help: "Comma-separated: eigen, lanczos, trace, rho, worst, adaptive, msharp, density, layers, timing.") var metrics: String = "eigen,trace,rho"
+    @Option(parsing: .unconditional, help: "Comma-separated: \(SharpnessCommand.knownMetrics.joined(separator: ", ")).") var metrics: String = "eigen,trace,rho"
     @Option(name: .customLong("top-k"), parsing: .unconditional, help: "Number of top eigenvalues.") var topK: Int = 1
     @Option(parsing: .unconditional, help: "Radius ρ of the ρ-sharpness measures.") var rho: Float = 0.05
     @Option(parsing: .unconditional, help: "Projected-ascent steps for the worst case.") var steps: Int = 5
@@ -77,9 +86,13 @@ struct SharpnessCommand: ParsableCommand {
     @Option(parsing: .unconditional, help: "Chunk size m of m-sharpness.") var m: Int = 128
     @Option(parsing: .unconditional, help: "Relative tolerance of power iteration, Lanczos and Hutchinson.") var tolerance: Float = 1e-3
     @Option(parsing: .unconditional, help: "Iteration cap of power iteration, Lanczos and Hutchinson.") var maxIterations: Int = 100
+    @Option(parsing: .unconditional, help: "Comma-separated relative noise levels σ of the noise metric.") var noiseSigmas: String = "0,0.01,0.02,0.05,0.1"
+    @Option(parsing: .unconditional, help: "Noise draws averaged per σ.") var noiseDraws: Int = 3
+    @Option(parsing: .unconditional, help: "Samples of the NTK Gram matrix (the first of the measured ones).") var ntkSamples: Int = 32
     @Flag(help: "Print one JSON object.") var json = false
 
-    static let knownMetrics = ["eigen", "lanczos", "trace", "rho", "worst", "adaptive", "msharp", "density", "layers", "timing"]
+    static let knownMetrics = ["eigen", "lanczos", "trace", "rho", "worst", "adaptive", "msharp", "density", "layers", "timing",
+                                "blocks", "sparsity", "weightnorm", "noise", "ntk"]
 
     mutating func validate() throws {
         let wanted = metrics.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
@@ -94,6 +107,22 @@ struct SharpnessCommand: ParsableCommand {
         try OptionCheck.count(m, "m", in: 1...Int.max)
         try OptionCheck.number(tolerance, "tolerance", atLeast: 0, strictly: true)
         try OptionCheck.count(maxIterations, "max-iterations", in: 1...100_000)
+        _ = try sigmas
+        try OptionCheck.count(noiseDraws, "noise-draws", in: 1...10_000)
+        try OptionCheck.count(ntkSamples, "ntk-samples", in: 2...4096)
+    }
+
+    /// `--noise-sigmas` as numbers.
+    var sigmas: [Float] {
+        get throws {
+            let parts = noiseSigmas.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
+            return try parts.map { part in
+                guard let value = Float(part), value.isFinite, value >= 0 else {
+                    throw ValidationError("--noise-sigmas: expected comma-separated numbers ≥ 0, got '\(part)' in '\(noiseSigmas)'")
+                }
+                return value
+            }
+        }
     }
 
     func run() throws {
@@ -185,6 +214,60 @@ struct SharpnessCommand: ParsableCommand {
                 }
                 object["layer_eigenvalues"] = Dictionary(uniqueKeysWithValues: result.map { ($0.name, $0.eigenvalue) })
                 for (name, value) in result { progress.message(String(format: "  %@: λ_max %.5g", name, value)) }
+            }
+            if wanted.contains("blocks") {
+                let groups = ParameterGroups.subBlocks(of: loss.parameters)
+                let result = timed("per-block eigenvalues") {
+                    HessianEigenvalues.perGroup(of: loss, groups: groups, tolerance: tolerance, maximumIterations: maxIterations, using: &generator)
+                }
+                object["block_eigenvalues"] = Dictionary(uniqueKeysWithValues: result.map { ($0.name, $0.eigenvalue) })
+                object["block_names"] = result.map(\.name)
+                for (name, value) in result { progress.message(String(format: "  %@: λ_max %.5g", name, value)) }
+            }
+            if wanted.contains("sparsity") {
+                let batches = Batches(dataset: samples, batchSize: measurement.batchSize, shuffle: false)
+                if let result = ArchitectureDiagnostics.activeFraction(of: model, batches: batches, mode: mode) {
+                    object["active_fraction"] = Dictionary(uniqueKeysWithValues: result.map { ($0.name, $0.fraction) })
+                    object["active_fraction_names"] = result.map(\.name)
+                    progress.message("active hidden units (output > 0):")
+                    for (name, value) in result { progress.message(String(format: "  %@: %.4f", name, value)) }
+                } else {
+                    object["active_fraction"] = NSNull()
+                    progress.message("sparsity: this model does not report its hidden units (vit, vit-tiny, mixer, lenet, mlp do)")
+                }
+            }
+            if wanted.contains("weightnorm") {
+                let norms = ArchitectureDiagnostics.weightNorms(of: loss.parameters, groups: ParameterGroups.subBlocks(of: loss.parameters))
+                object["weight_norms"] = Dictionary(uniqueKeysWithValues: norms.groups.map { ($0.name, $0.norm) })
+                object["weight_norm"] = norms.total
+                progress.message(String(format: "weight norm ‖θ‖ %.5g", norms.total))
+                for (name, value) in norms.groups { progress.message(String(format: "  %@: %.5g", name, value)) }
+            }
+            if wanted.contains("noise") {
+                // Its own generator, so the curve does not depend on which other metrics ran.
+                var noiseGenerator = SeededGenerator(seed: measurement.seed &+ 1)
+                let curve = timed("weight-noise curve") {
+                    ArchitectureDiagnostics.noiseCurve(of: loss, sigmas: (try? sigmas) ?? [], draws: noiseDraws, using: &noiseGenerator)
+                }
+                object["noise_sigmas"] = curve.map(\.sigma)
+                object["noise_loss"] = curve.map(\.meanLoss)
+                object["noise_loss_std"] = curve.map(\.standardDeviation)
+                object["noise_draws"] = noiseDraws
+                progress.message("loss under per-layer Gaussian weight noise σ·‖θ_l‖ (\(noiseDraws) draws):")
+                for p in curve { progress.message(String(format: "  σ = %g: %.5f ± %.2g", p.sigma, p.meanLoss, p.standardDeviation)) }
+            }
+            if wanted.contains("ntk") {
+                let n = min(ntkSamples, samples.count)
+                let spectrum = timed("empirical NTK") {
+                    ArchitectureDiagnostics.ntk(of: model, samples: Batches(dataset: samples, batchSize: 1, shuffle: false).prefix(n), mode: mode)
+                }
+                object["ntk_samples"] = n
+                object["ntk_eigenvalue_max"] = spectrum.eigenvalues.last ?? 0
+                object["ntk_eigenvalue_min"] = spectrum.eigenvalues.first ?? 0
+                object["ntk_condition_number"] = spectrum.conditionNumber.map { $0 as Any } ?? NSNull()
+                progress.message(String(format: "NTK (%d samples, summed logits): λ_max %.5g, λ_min %.5g, condition number %@", n,
+                                        spectrum.eigenvalues.last ?? 0, spectrum.eigenvalues.first ?? 0,
+                                        spectrum.conditionNumber.map { String(format: "%.5g", $0) } ?? "∞ (singular)"))
             }
             if wanted.contains("timing") {
                 // Wall-clock and process CPU time, median of 5 after a warm-up. On a shared

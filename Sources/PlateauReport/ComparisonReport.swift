@@ -60,6 +60,7 @@ public struct ComparisonReport {
         public var topEigenvalue: MeanStd { MeanStd(runs.compactMap { $0.sharpness?.eigenvalues.first.map(Double.init) }) }
         public var rhoSharpness: MeanStd { MeanStd(runs.compactMap { $0.sharpness?.rhoSharpness.map(Double.init) }) }
         public var worstCaseSharpness: MeanStd { MeanStd(runs.compactMap { $0.sharpness?.worstCaseSharpness.map(Double.init) }) }
+        public var weightNorm: MeanStd { MeanStd(runs.compactMap { $0.sharpness?.weightNorm.map(Double.init) }) }
 
         /// Per-epoch mean and band of a metric over seeds.
         func curve(_ value: (EpochMetrics) -> Double) -> [(epoch: Double, mean: Double, std: Double)] {
@@ -127,6 +128,11 @@ public struct ComparisonReport {
         if result.runs.contains(where: { $0.sharpness?.rhoSharpness != nil }) {
             list.append(("rho-sharpness", "One-step ρ-sharpness L(w + ρg/‖g‖) − L(w), ρ = \(rho).",
                          bars("ρ-sharpness (ρ = \(rho))", "L(w+ε) − L(w)", { $0.rhoSharpness }) { $0.sharpness?.rhoSharpness.map(Double.init) }))
+        }
+        if result.runs.contains(where: { $0.sharpness?.weightNorm != nil }) {
+            // Chen et al. (ICLR 2022): SAM's flatter minima are not smaller weights.
+            list.append(("weight-norm", "Weight norm ‖θ‖ at the end (SAM flattens without shrinking it).",
+                         bars("Weight norm", "‖θ‖", { $0.weightNorm }) { $0.sharpness?.weightNorm.map(Double.init) }))
         }
         if result.runs.contains(where: { $0.sharpness?.landscapeAlphas.isEmpty == false }) {
             let series = methods.enumerated().compactMap { i, m -> SVGChart.Series? in
@@ -214,7 +220,7 @@ public struct ComparisonReport {
         }
         section("Training curves", ["train-loss", "test-accuracy", "test-loss", "train-accuracy"])
         section("Accuracy and cost", ["final-accuracy", "time-per-step"])
-        section("Sharpness", ["top-eigenvalue", "rho-sharpness", "landscape-1d"])
+        section("Sharpness", ["top-eigenvalue", "rho-sharpness", "weight-norm", "landscape-1d"])
 
         // Every run.
         page += "<h2>Runs</h2>\n<table>\n<tr><th class=\"name\">run</th><th>epochs</th><th>final test acc (%)</th><th>best test acc (%)</th><th>final train loss</th><th>ms / step</th><th>λ_max</th><th>ρ-sharpness</th><th>loss on subset</th><th>status</th></tr>\n"

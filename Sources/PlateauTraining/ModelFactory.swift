@@ -3,7 +3,7 @@ import PlateauTensor
 
 /// Builds the named models of the CLI for a dataset's sample shape, checking that they fit.
 public enum ModelFactory {
-    public static let names = ["mlp", "mlp3", "mlp-512-256", "lenet", "resnet20", "resnet32", "resnet56", "wrn16-4", "wrn16-8", "wrn28-10", "vit", "mixer"]
+    public static let names = ["mlp", "mlp3", "mlp-512-256", "lenet", "resnet20", "resnet32", "resnet56", "wrn16-4", "wrn16-8", "wrn28-10", "vit", "mixer", "vit-tiny"]
 
     /// The models that take a ``NormalizationKind`` (`--norm`); the others have their own
     /// normalization (BatchNorm in the ResNets, LayerNorm in ViT and Mixer).
@@ -55,7 +55,7 @@ public enum ModelFactory {
             }
             let parts = name.dropFirst(3).split(separator: "-").map { Int($0)! }
             return WideResNet(depth: parts[0], widenFactor: parts[1], classCount: classCount, inputChannels: sampleShape[0], using: &generator)
-        case "vit", "mixer":
+        case "vit", "mixer", "vit-tiny":
             guard sampleShape.count == 3, sampleShape[1] == sampleShape[2], sampleShape[1] % 4 == 0 else {
                 throw ConfigurationError(field: "model", message: "\(name) expects square [C, H, H] images with H divisible by 4 (28x28 or 32x32), the dataset has samples of shape \(sampleShape)")
             }
@@ -63,6 +63,12 @@ public enum ModelFactory {
             let patch = size == 28 ? 7 : 4
             if name == "vit" {
                 return VisionTransformer(imageSize: size, patchSize: patch, inputChannels: sampleShape[0], classCount: classCount, using: &generator)
+            }
+            if name == "vit-tiny" {
+                // Depth 4 and MLP width 128 (Chen et al. 2022's tiny setting) put it at the
+                // default mixer's parameter budget (139k vs 142k on 28x28x1), so the two compare.
+                return VisionTransformer(imageSize: size, patchSize: patch, inputChannels: sampleShape[0], classCount: classCount,
+                                         depth: 4, mlpDimension: 128, using: &generator)
             }
             return MLPMixer(imageSize: size, patchSize: patch, inputChannels: sampleShape[0], classCount: classCount, using: &generator)
         case "umamba", "unet-nearest", "unet-bilinear", "unet-freqfusion":

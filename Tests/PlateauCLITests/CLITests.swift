@@ -336,6 +336,17 @@ import Testing
         let trainMode = try Self.run(["sharpness", checkpoint, "--samples", "64", "--metrics", "rho", "--bn-mode", "train", "--json"])
         let trainObject = try JSONSerialization.jsonObject(with: Data(trainMode.output.split(separator: "\n").last!.utf8)) as! [String: Any]
         #expect(trainObject["bn_mode"] as? String == "train")
+        // Issue 17's diagnostics on the same checkpoint (an MLP: per-layer groups, ReLU units).
+        let diagnostics = try Self.run(["sharpness", checkpoint, "--samples", "32", "--metrics", "blocks,sparsity,weightnorm,noise,ntk",
+                                        "--max-iterations", "3", "--noise-sigmas", "0,0.05", "--noise-draws", "1", "--ntk-samples", "8", "--json"])
+        #expect(diagnostics.status == 0, "\(diagnostics.error)")
+        let diagnosed = try JSONSerialization.jsonObject(with: Data(diagnostics.output.split(separator: "\n").last!.utf8)) as! [String: Any]
+        #expect(diagnosed["block_names"] as? [String] == ["layers.0", "layers.1", "layers.2"])
+        #expect((diagnosed["active_fraction"] as? [String: Double])?.count == 2)
+        #expect((diagnosed["weight_norm"] as? Double ?? 0) > 0)
+        #expect((diagnosed["noise_loss"] as? [Double])?.first == diagnosed["loss"] as? Double)
+        #expect(diagnosed["ntk_samples"] as? Int == 8)
+        #expect(diagnosed["ntk_condition_number"] != nil)
 
         let output = directory.appendingPathComponent("line").path
         let landscape = try Self.run(["landscape", checkpoint, "--samples", "64", "--dims", "1", "--grid", "5", "--output", output, "--quiet"])

@@ -82,6 +82,17 @@ struct ReportTests {
         for figure in report.figures() { _ = try XMLChecker(figure.svg) }
     }
 
+    @Test("a weight-norm figure appears when the runs' sharpness records ‖θ‖, and not for older caches")
+    func weightNormFigure() throws {
+        var result = Self.syntheticResult()
+        #expect(!ComparisonReport(result, note: "").figures().map(\.name).contains("weight-norm"))
+        for i in result.runs.indices { result.runs[i].sharpness?.weightNorm = Float(10 + i) }
+        let report = ComparisonReport(result, note: "")
+        let figure = try #require(report.figures().first { $0.name == "weight-norm" })
+        _ = try XMLChecker(figure.svg)
+        #expect(report.html().contains("Weight norm"))
+    }
+
     /// Two methods × two seeds with hand-picked numbers.
     static func syntheticResult() -> ComparisonSummary {
         func run(_ optimizer: String, _ k: Int, accuracy: Float, eigenvalue: Float, rho: Float) -> ComparisonRun {
