@@ -3,11 +3,11 @@ import Foundation
 import Plateau
 
 /// `plateau federate`: decentralized federated training (DFedAvg, DFedSAM, DFedSAM-MGS) of
-/// simulated clients in one process.
+/// simulated clients in one process, or spread over MPI ranks (`--distributed mpi`).
 struct FederateCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "federate",
-        abstract: "Decentralized federated training: DFedAvg, DFedSAM and DFedSAM-MGS over a gossip graph (clients simulated in one process).",
+        abstract: "Decentralized federated training: DFedAvg, DFedSAM and DFedSAM-MGS over a gossip graph (clients simulated in one process, or over MPI ranks).",
         discussion: """
             The training set is split over --clients clients by a Dirichlet(--alpha) label \
             split (seeded; each client gets at least one sample). All clients start from the \
@@ -30,6 +30,8 @@ struct FederateCommand: ParsableCommand {
               plateau federate --dataset mnist --data-dir data/mnist --train-limit 10000 \\
                 --clients 20 --topology regular --degree 4 --alpha 0.3 --rounds 30 \\
                 --local-steps 10 --method dfedsam-mgs --gossip-steps 4 --threads 1
+              mpirun -np 2 plateau federate --dataset digits --clients 8 --rounds 10 \\
+                --threads 1 --distributed mpi --output runs/fed-mpi
             """
     )
 
@@ -58,7 +60,10 @@ struct FederateCommand: ParsableCommand {
     @Option(parsing: .unconditional, help: "Training samples (the first N) λ_max is measured on.") var hessianSamples = 512
     @Option(parsing: .unconditional, help: "Random seed: split, graph, initialization and batches.") var seed: UInt64 = 0
     @Option(parsing: .unconditional, help: "Compute threads; results are the same for any count.") var threads = 2
-    @Option(parsing: .unconditional, help: "Run directory (default: a fresh runs/<model>-<method>-<yyyymmdd>-<n>).") var output: String?
+    @Option(parsing: .unconditional, help: "Run directory (default: a fresh runs/<model>-<method>-<yyyymmdd>-<n>; required with --distributed mpi).") var output: String?
+    @Option(parsing: .unconditional, help: ArgumentHelp(
+        "none, or mpi: the clients spread over the ranks of `mpirun -np N plateau federate … --distributed mpi` in contiguous blocks (N ≤ --clients; when N does not divide it, the first ranks take one client more); gossip goes rank to rank; the results equal the one-process run bit for bit; rank 0 writes the run directory. See docs/federated.md.",
+        valueName: "mode")) var distributed: DistributedMode = .none
 
     mutating func validate() throws {
         try OptionCheck.count(clients, "clients", in: 2...10_000)
@@ -122,30 +127,55 @@ struct FederateCommand: ParsableCommand {
     func run() throws {
         PlateauCommand.configureRuntime()
         let f = makeConfiguration()
+        if distributed == .mpi {
+            guard output != nil else { throw ValidationError("--distributed mpi needs --output: every rank must name the same run directory") }
+            try TrainCommand.runDistributed { communicator in try federate(f, communicator: communicator) }
+        } else {
+            try federate(f, communicator: nil)
+        }
+    }
+
+    /// The run, in one process (`communicator` nil) or as one rank of an MPI job; only the
+    /// writer (rank 0) prints and writes files.
+    private func federate(_ f: FederatedConfiguration, communicator: (any Communicator)?) throws {
+        let writer = communicator?.isWriter ?? true
+        func say(_ text: String) { if writer { printWarning(text) } }
         try Parallelism.withThreads(threads) {
             var directory = output.map { URL(fileURLWithPath: $0) }
             if directory == nil {
                 directory = try TrainCommand.claimFreshRunDirectory(model: model, method: method)
                 printWarning("no --output: writing the run into \(directory!.relativePath)")
             }
-            let training = try FederatedTraining.prepare(f, output: directory)
+            var training = try FederatedTraining.prepare(f, output: writer ? directory : nil)
             let sizes = training.shards.map(\.count)
-            printWarning("""
+            say("""
                 \(f.method.rawValue): \(model) on \(f.base.dataset), \(training.train?.count ?? 0) training samples split over \(f.clients) clients \
                 (Dirichlet α \(f.alpha); \(sizes.min() ?? 0)–\(sizes.max() ?? 0) samples each), \(f.topology)\(f.topology == "regular" ? "-\(f.degree)" : "") \
                 topology (spectral gap \(String(format: "%.4f", training.matrix.spectralGap))), \(f.rounds) rounds of \(f.localSteps) local steps \
                 and \(f.resolvedGossipSteps) gossip step\(f.resolvedGossipSteps == 1 ? "" : "s"), run directory \(directory!.relativePath)
                 """)
-            printWarning("client  samples  class histogram")
+            say("client  samples  class histogram")
             for (i, shard) in training.shards.enumerated() {
-                printWarning(String(format: "%6d  %7d  ", i, shard.count) + shard.classHistogram.map(String.init).joined(separator: " "))
+                say(String(format: "%6d  %7d  ", i, shard.count) + shard.classHistogram.map(String.init).joined(separator: " "))
             }
-            var result = try training.run { printWarning($0) }
-            if hessianIterations > 0, let train = training.train {
+            var result: FederatedTraining.Result
+            if let communicator {
+                var exchange: CommunicatorExchange
+                do { exchange = try CommunicatorExchange(communicator: communicator, clientCount: f.clients) } catch let error as ConfigurationError {
+                    throw ValidationError("--distributed mpi: \(error.message) (use --clients ≥ the -np of mpirun)")
+                }
+                say("clients per rank: " + (0..<communicator.size).map { "\(LocalCommunicator.shard(of: f.clients, rank: $0, size: communicator.size))" }.joined(separator: " "))
+                training.output = writer ? directory : nil
+                result = try training.run(from: try training.initialModel(), distributed: &exchange) { say($0) }
+            } else {
+                result = try training.run { say($0) }
+            }
+            if hessianIterations > 0, writer, let train = training.train {
                 let subset = train.subset(Array(0..<min(hessianSamples, train.count)))
                 result.summary.lambdaMax = Self.topEigenvalue(result.averagedModel, on: subset, iterations: hessianIterations, seed: seed)
                 try FederatedTraining.write(result.summary, to: directory!)
             }
+            guard writer else { return }
             let s = result.summary
             print(String(format: "final: mean local accuracy %.2f%%, averaged-model accuracy %.2f%%, consensus distance %.4e",
                          (s.finalLocalAccuracyMean ?? 0) * 100, (s.finalAveragedAccuracy ?? 0) * 100, s.finalConsensusDistance)

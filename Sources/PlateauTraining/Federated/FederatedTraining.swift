@@ -222,30 +222,61 @@ public struct FederatedTraining {
         public var summary: FederatedSummary
         /// The average x̄ of the clients' final models.
         public var averagedModel: any Layer
-        /// Each client's final model.
+        /// Each local client's final model, in client order (every client's in one process).
         public var clientModels: [any Layer]
     }
 
     /// Runs the whole training from the seeded initialization the configuration names.
     public func run(progress: (String) -> Void = { _ in }) throws -> Result {
+        var exchange = InProcessExchange(clientCount: configuration.clients)
+        return try run(from: try initialModel(), exchange: &exchange, progress: progress)
+    }
+
+    /// The seeded initialization every client starts from (the same on every rank).
+    public func initialModel() throws -> any Layer {
         var generator = SeededGenerator(seed: configuration.base.seed)
         let classCount = max(test.classCount, shards.map(\.classCount).max() ?? 0)
-        let model = try ModelFactory.make(for: configuration.clientConfiguration, sampleShape: test.sampleShape, classCount: classCount, using: &generator)
-        var exchange = InProcessExchange(clientCount: configuration.clients)
-        return try run(from: model, exchange: &exchange, progress: progress)
+        return try ModelFactory.make(for: configuration.clientConfiguration, sampleShape: test.sampleShape, classCount: classCount, using: &generator)
     }
 
     /// Runs the whole training with every client starting from `initial`.
     ///
     /// - Parameter exchange: the transport; this runner evaluates every client, so it must
-    ///   host all of them (a distributed runner reduces the metrics across processes instead).
+    ///   host all of them (``run(from:distributed:progress:)`` runs a share of them per rank).
     public func run<Model: Layer>(from initial: Model, exchange: inout some NeighbourExchange, progress: (String) -> Void = { _ in }) throws -> Result {
-        let f = configuration
-        let c = f.clientConfiguration
-        let m = f.clients, q = f.resolvedGossipSteps
+        let m = configuration.clients
         guard exchange.localClients == Array(0..<m) else {
             throw GossipError(message: "this runner evaluates every client, so its exchange must host clients 0..<\(m), it hosts \(exchange.localClients)")
         }
+        return try run(from: initial, exchange: &exchange, gather: { local, _ in local }, progress: progress)
+    }
+
+    /// Runs this rank's share of the clients (``CommunicatorExchange/localClients``); every
+    /// rank of the communicator must call it with the same configuration.
+    ///
+    /// The metrics come out the same on every rank and equal, bit for bit, those of the
+    /// one-process run: each rank gathers every client's per-step losses, test accuracy and
+    /// parameter vector (allgather, in client order) and reduces them in the same order as
+    /// the one-process runner. Gathering the vectors (twice a round, for the consensus
+    /// distance before and after gossip) is the diagnostics' cost, not the algorithm's:
+    /// m × P floats to every rank. The result's ``Result/clientModels`` are this rank's
+    /// clients only. Files are written where ``output`` is set (rank 0 only, by the caller).
+    public func run<Model: Layer>(from initial: Model, distributed exchange: inout CommunicatorExchange, progress: (String) -> Void = { _ in }) throws -> Result {
+        guard exchange.clientCount == configuration.clients else {
+            throw GossipError(message: "the exchange hosts \(exchange.clientCount) clients, the configuration names \(configuration.clients)")
+        }
+        return try run(from: initial, exchange: &exchange, gather: { [transport = exchange] local, length in transport.gather(local, length: length) }, progress: progress)
+    }
+
+    /// The runner behind both entry points. `gather(local, length)` turns the local clients'
+    /// values (each `length` floats) into every client's, in client order.
+    private func run<Model: Layer>(
+        from initial: Model, exchange: inout some NeighbourExchange, gather: ([[Float]], Int) -> [[Float]], progress: (String) -> Void
+    ) throws -> Result {
+        let f = configuration
+        let c = f.clientConfiguration
+        let m = f.clients, q = f.resolvedGossipSteps
+        let local = exchange.localClients
         let start = ContinuousClock.now
         if let output {
             try createRunDirectory(output)
@@ -253,52 +284,59 @@ public struct FederatedTraining {
             try writeAtomically(try Self.encoder.encode(clientsRecord), to: output.appendingPathComponent("clients.json"))
         }
         let classCount = max(test.classCount, shards.map(\.classCount).max() ?? 0)
-        var models = [Model](repeating: initial, count: m)
-        var engines = try shards.map { shard in
-            try StepEngine(configuration: c, model: initial, sampleCount: shard.count, classCount: classCount)
+        // Indexed by position in `local`, not by client.
+        var models = [Model](repeating: initial, count: local.count)
+        var engines = try local.map { i in
+            try StepEngine(configuration: c, model: initial, sampleCount: shards[i].count, classCount: classCount)
         }
         // Each client walks its own shard in seeded epochs; K local steps continue where the
         // previous round stopped.
-        var cursors = [(epoch: Int, batch: Int)](repeating: (0, 0), count: m)
+        var cursors = [(epoch: Int, batch: Int)](repeating: (0, 0), count: local.count)
         let clientSeeds = (0..<m).map { c.seed ^ (0xA076_1D64_78BD_642F &* UInt64($0 + 1)) }
         var metrics: [FederatedRoundMetrics] = []
         var learningRate = c.learningRate
+        let template = initial.stateDictionary
+        let length = template.scalarCount
         for round in 1...f.rounds {
             let roundStart = ContinuousClock.now
-            var lossSum = 0.0, lossCount = 0
-            for i in 0..<m {
-                models[i].setTraining(true)
+            var localLosses: [[Float]] = []
+            for (n, i) in local.enumerated() {
+                models[n].setTraining(true)
+                var losses: [Float] = []
                 for _ in 0..<f.localSteps {
-                    let batches = Batches(dataset: shards[i], batchSize: c.batchSize, shuffle: c.shuffle, seed: clientSeeds[i], epoch: cursors[i].epoch)
-                    let batch = batches[cursors[i].batch]
-                    let (report, _) = engines[i].step(&models[i], on: batch, epoch: cursors[i].epoch, learningRate: learningRate)
-                    guard report.loss.isFinite else {
-                        throw TrainingError(description: "client \(i)'s training loss became \(report.loss) in round \(round); try a smaller --lr")
-                    }
-                    lossSum += Double(report.loss)
-                    lossCount += 1
-                    cursors[i].batch += 1
-                    if cursors[i].batch == batches.count { cursors[i] = (cursors[i].epoch + 1, 0) }
+                    let batches = Batches(dataset: shards[i], batchSize: c.batchSize, shuffle: c.shuffle, seed: clientSeeds[i], epoch: cursors[n].epoch)
+                    let batch = batches[cursors[n].batch]
+                    let (report, _) = engines[n].step(&models[n], on: batch, epoch: cursors[n].epoch, learningRate: learningRate)
+                    losses.append(report.loss)
+                    cursors[n].batch += 1
+                    if cursors[n].batch == batches.count { cursors[n] = (cursors[n].epoch + 1, 0) }
                 }
+                localLosses.append(losses)
             }
-            let template = models[0].stateDictionary
-            var vectors = Dictionary(uniqueKeysWithValues: (0..<m).map { ($0, ParameterVector.flatten(models[$0].stateDictionary)) })
-            let before = Gossip.consensusDistance((0..<m).map { vectors[$0]! })
+            // Every rank learns every client's losses, so all agree on a divergence and stop
+            // together (a rank throwing alone would leave its peers waiting in a collective).
+            let losses = gather(localLosses, f.localSteps)
+            if let (i, loss) = losses.enumerated().lazy.compactMap({ i, l in l.first { !$0.isFinite }.map { (i, $0) } }).first {
+                throw TrainingError(description: "client \(i)'s training loss became \(loss) in round \(round); try a smaller --lr")
+            }
+            let lossSum = losses.joined().reduce(0.0) { $0 + Double($1) }
+            var vectors = Dictionary(uniqueKeysWithValues: local.enumerated().map { ($1, ParameterVector.flatten(models[$0].stateDictionary)) })
+            let before = Gossip.consensusDistance(gather(local.map { vectors[$0]! }, length))
             for _ in 0..<q { vectors = try Gossip.round(vectors, matrix: matrix, exchange: &exchange) }
-            let ordered = (0..<m).map { vectors[$0]! }
+            let ordered = gather(local.map { vectors[$0]! }, length)
             guard !ordered.contains(where: { $0.contains { !$0.isFinite } }) else {
                 throw TrainingError(description: "the weights became non-finite in round \(round); try a smaller --lr")
             }
-            for i in 0..<m { models[i].update(ParameterVector.unflatten(ordered[i], like: template)) }
+            for (n, i) in local.enumerated() { models[n].update(ParameterVector.unflatten(vectors[i]!, like: template)) }
             var row = FederatedRoundMetrics(
-                round: round, trainLoss: Float(lossSum / Double(max(lossCount, 1))), learningRate: learningRate,
+                round: round, trainLoss: Float(lossSum / Double(max(m * f.localSteps, 1))), learningRate: learningRate,
                 consensusBeforeGossip: before, consensusDistance: Gossip.consensusDistance(ordered), seconds: 0)
             if round % f.evaluateEvery == 0 || round == f.rounds {
-                let accuracies = models.map { Evaluation.run($0, on: test).accuracy }
+                let accuracies = gather(models.map { [Evaluation.run($0, on: test).accuracy] }, 1).map { $0[0] }
                 row.localAccuracyMean = accuracies.reduce(0, +) / Float(m)
                 row.localAccuracyMin = accuracies.min()
                 row.localAccuracyMax = accuracies.max()
-                let averaged = Self.averaged(models[0], ordered, template: template)
+                let averaged = Self.averaged(initial, ordered, template: template)
                 let evaluation = Evaluation.run(averaged, on: test)
                 row.averagedAccuracy = evaluation.accuracy
                 row.averagedLoss = evaluation.loss
@@ -309,9 +347,8 @@ public struct FederatedTraining {
             progress(Self.describe(row, of: f.rounds))
             learningRate *= f.roundDecay
         }
-        let template = models[0].stateDictionary
-        let finalVectors = models.map { ParameterVector.flatten($0.stateDictionary) }
-        let averaged = Self.averaged(models[0], finalVectors, template: template)
+        let finalVectors = gather(models.map { ParameterVector.flatten($0.stateDictionary) }, length)
+        let averaged = Self.averaged(initial, finalVectors, template: template)
         let lambda = matrix.secondEigenvalueMagnitude
         let summary = FederatedSummary(
             method: f.method.rawValue, topology: f.topology == "regular" ? "regular-\(f.degree)" : f.topology, clients: m, rounds: f.rounds,
