@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Data-parallel training over Open MPI against one process (issue 18; CI runs it).
+# Data-parallel training and federated gossip over Open MPI against one process (issue 18;
+# CI runs it).
 #
 #   scripts/mpi_equivalence.sh [BINARY]     (default: the release build's plateau)
 #
@@ -11,6 +12,12 @@
 # docs/distributed.md), and the two 2-rank runs are bit-identical (weights, optimizer state,
 # SAF's bank: scripts/weights_digest.py). SAM with a local ε is m-sharpness with m = 16 and is
 # compared with the one-process run of --m-sharpness 16, its exact single-process equivalent.
+#
+# Then `plateau federate` (DFedSAM-MGS, 5 clients on a ring, 3 rounds of 2 local steps and 2
+# gossip steps) in one process and under `mpirun -np 2 … --distributed mpi` (3 + 2 clients per
+# rank): every client's arithmetic is the same whatever rank runs it and the metrics are
+# gathered and reduced in client order, so the averaged model and the metrics must be
+# bit-identical (no tolerance); only the wall-clock seconds differ.
 #
 # As root (a container) mpirun needs --allow-run-as-root; --oversubscribe lets 2 ranks run on
 # fewer cores than that. Each rank computes on one thread.
@@ -47,5 +54,17 @@ check sgd "--optimizer sgd" "--optimizer sgd"
 check sam-global "--optimizer sam" "--optimizer sam --sam-epsilon global"
 check sam-local "--optimizer sam --m-sharpness 16" "--optimizer sam --sam-epsilon local"
 check saf "--optimizer saf --saf-lag 1 --saf-start 0" "--optimizer saf --saf-lag 1 --saf-start 0"
+fed=(--dataset digits --clients 5 --rounds 3 --local-steps 2 --method dfedsam-mgs --gossip-steps 2 --threads 1 --seed 3)
+"$BINARY" federate "${fed[@]}" --output "$work/fed-1" > "$work/fed-1.log" 2>&1
+"${MPIRUN[@]}" "$BINARY" federate "${fed[@]}" --distributed mpi --output "$work/fed-2" > "$work/fed-2.log" 2>&1
+printf '%-11s 2 ranks vs 1: ' federate
+without_seconds() { grep -v '"seconds"' "$1"; }
+if cmp -s "$work/fed-1/averaged-model.safetensors" "$work/fed-2/averaged-model.safetensors" \
+    && diff -q <(without_seconds "$work/fed-1/summary.json") <(without_seconds "$work/fed-2/summary.json") > /dev/null \
+    && diff -q <(cut -d, -f1-10 "$work/fed-1/metrics.csv") <(cut -d, -f1-10 "$work/fed-2/metrics.csv") > /dev/null; then
+    echo "averaged model, summary and metrics bit-identical"
+else
+    echo "DIFFERENT (averaged-model.safetensors, summary.json or metrics.csv)"; status=1
+fi
 [ $status = 0 ] && echo "mpi equivalence: all checks passed" || echo "mpi equivalence: FAILED"
 exit $status

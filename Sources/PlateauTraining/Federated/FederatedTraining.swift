@@ -355,9 +355,16 @@ public struct FederatedTraining {
             localSteps: f.localSteps, gossipSteps: q, spectralGap: 1 - lambda, spectralGapPerRound: 1 - Foundation.pow(lambda, Double(q)),
             finalLocalAccuracyMean: metrics.last?.localAccuracyMean, finalAveragedAccuracy: metrics.last?.averagedAccuracy,
             finalConsensusDistance: metrics.last?.consensusDistance ?? 0, lambdaMax: nil, seconds: seconds(ContinuousClock.now - start))
-        if let output { try Self.write(summary, to: output) }
+        if let output {
+            try Self.write(summary, to: output)
+            try Safetensors.write(averaged.stateDictionary, to: output.appendingPathComponent(Self.averagedModelFile))
+        }
         return Result(metrics: metrics, summary: summary, averagedModel: averaged, clientModels: models)
     }
+
+    /// The averaged model x̄ at the end, in the run directory: its state dictionary as
+    /// safetensors (the same bytes from one process and from any number of MPI ranks).
+    public static let averagedModelFile = "averaged-model.safetensors"
 
     /// Writes `summary.json` into the run directory `output`.
     public static func write(_ summary: FederatedSummary, to output: URL) throws {
