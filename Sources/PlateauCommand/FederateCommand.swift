@@ -23,7 +23,12 @@ struct FederateCommand: ParsableCommand {
             eigenvalues and spectral gap), metrics.jsonl and metrics.csv (one row per round: \
             train loss, consensus distance (1/m)Σ‖x_i − x̄‖² before and after gossip, each \
             client's test accuracy (mean/min/max) and the averaged model's), summary.json \
-            (final values, λ_max of the averaged model with --hessian-iterations).
+            (final values, λ_max of the averaged model with --hessian-iterations), \
+            averaged-model.safetensors (the averaged model's state).
+
+            With --distributed mpi, under `mpirun -np N`, the clients are spread over the N \
+            ranks in contiguous blocks and gossip goes rank to rank; every number and file \
+            equals the one-process run's bit for bit (only the timings differ).
 
             Examples:
               plateau federate --dataset digits --clients 8 --rounds 10 --method dfedsam
