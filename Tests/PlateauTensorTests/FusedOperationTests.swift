@@ -31,8 +31,12 @@ struct FusedCase: Sendable, CustomTestStringConvertible {
 
     @Test(arguments: table)
     func fastPathAgreesWithTheComposite(_ row: FusedCase) {
-        // The lowering's fused convolution kernels (oneDNN's have OneDNNConvolutionTests).
-        Backends.$convolutions.withValue(nil) { checkFastPath(row) }
+        // The lowering's fused convolution kernels (oneDNN's have OneDNNConvolutionTests);
+        // both elementwise paths (Plateau's loops and oneDNN's kernels, for GELU).
+        Backends.$convolutions.withValue(nil) {
+            Backends.$elementwise.withValue(nil) { checkFastPath(row) }
+            Backends.$elementwise.withValue(try! OneDNNElementwise()) { checkFastPath(row) }
+        }
     }
 
     func checkFastPath(_ row: FusedCase) {

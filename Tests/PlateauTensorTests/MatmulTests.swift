@@ -67,6 +67,26 @@ struct MatmulCase: CustomTestStringConvertible, Sendable {
         #expect(Tensor.zeros([2, 0]).matmul(Tensor.zeros([0, 3])) == Tensor.zeros([2, 3]))
     }
 
+    /// A batch of products (attention's shape: 17×16 by its transpose, per head and sample)
+    /// runs its matrices in parallel: each equals its own product, bit for bit, at 1, 2 and 3
+    /// threads; broadcasting a single right-hand matrix too.
+    @Test func batchedProductsAreTheSameWhateverTheThreadCount() {
+        let a = TestData.uniform([6, 4, 17, 16], seed: 61), b = TestData.uniform([6, 4, 17, 16], seed: 62)
+        let shared = TestData.uniform([16, 9], seed: 63)
+        let runs = [1, 2, 3].map { threads in
+            Parallelism.withThreads(threads) { (a.matmul(b, transposingOther: true), a.matmul(shared)) }
+        }
+        for run in runs.dropFirst() {
+            #expect(run.0.scalars == runs[0].0.scalars)
+            #expect(run.1.scalars == runs[0].1.scalars)
+        }
+        let (s, h) = (4, 2)  // one matrix of the batch, alone
+        let single = a.reshaped(to: [24, 17, 16]).sliced(alongAxis: 0, (s * 4 + h)..<(s * 4 + h + 1)).reshaped(to: [17, 16])
+        let other = b.reshaped(to: [24, 17, 16]).sliced(alongAxis: 0, (s * 4 + h)..<(s * 4 + h + 1)).reshaped(to: [17, 16])
+        let alone = single.matmul(other, transposingOther: true).scalars
+        #expect(Array(runs[1].0.scalars[((s * 4 + h) * 289)..<((s * 4 + h + 1) * 289)]) == alone)
+    }
+
     @Test(arguments: [ReferenceBackend() as any Backend, OpenBLASBackend(), OneDNNBackend()])
     func backendsHonourAlphaBetaAndLeadingDimensions(_ backend: any Backend) {
         // C (2x2, ldc 3) = 2·A(2x3 inside lda 4)·B + 1·C; A·B = [[4, 5], [10, 11]]. The -7s

@@ -77,7 +77,13 @@ private func tolerance(_ x: Float) -> Double { 1e-6 + Double(x) * Double(x) * 1.
         }
     }
 
+    /// Plateau's own GELU loop (oneDNN's kernels, when bound, have OneDNNElementwiseTests:
+    /// they are accurate in absolute, not relative, terms in the far left tail).
     @Test func geluMatchesItsDefinitionAndIsTheSameWhateverTheThreadCount() {
+        Backends.$elementwise.withValue(nil) { checkGELU() }
+    }
+
+    private func checkGELU() {
         var g = SeededGenerator(seed: 3)
         let x = Tensor.randomUniform([70_001], in: -8..<8, using: &g)
         let y = x.gelu()

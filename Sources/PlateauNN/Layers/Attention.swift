@@ -44,8 +44,8 @@ public struct MultiHeadSelfAttention: Layer {
                      "MultiHeadSelfAttention: expected batch-first input [N, T, \(d)], got \(input.shape)")
         let (n, t, h) = (input.shape[0], input.shape[1], headCount)
         let dh = d / h
-        var qkv = input.reshaped(to: [n * t, d]).matmul(inProjectionWeight, transposingOther: true)  // [N·T, 3d]
-        if let inProjectionBias { qkv = qkv + inProjectionBias }
+        // [N·T, 3d]; the fused linear writes the bias first and accumulates the product onto it.
+        let qkv = input.reshaped(to: [n * t, d]).linear(weight: inProjectionWeight, bias: inProjectionBias)
         // [N, T, 3, h, dh] -> [3, N, h, T, dh]
         let heads = qkv.reshaped(to: [n, t, 3, h, dh]).permuted([2, 0, 3, 1, 4])
         func part(_ i: Int) -> Tensor { heads.sliced(alongAxis: 0, i..<(i + 1)).reshaped(to: [n, h, t, dh]) }

@@ -2,7 +2,8 @@ extension Tensor {
     /// The matrix product over the last two axes, `op(self) · op(other)`, with numpy
     /// broadcasting over leading (batch) axes; `op` transposes when asked, without copying.
     ///
-    /// Each matrix goes to the current ``Backend``'s `gemm` (OpenBLAS `sgemm` by default).
+    /// Each matrix goes to the current ``Backend``'s `gemm` (oneDNN's `dnnl_sgemm` by default); the
+    /// matrices of a batch run in parallel.
     public func matmul(_ other: Tensor, transposingSelf transposeA: Bool = false, transposingOther transposeB: Bool = false) -> Tensor {
         let a = self, b = other
         precondition(a.rank >= 2 && b.rank >= 2, "matmul: operands need rank >= 2, got \(a.shape) and \(b.shape)")
@@ -25,18 +26,25 @@ extension Tensor {
             b.scalars.withUnsafeBufferPointer { pb in
                 makeScalars(count: batchCount * m * n) { out in
                     if k == 0 { out.initialize(repeating: 0, count: batchCount * m * n); return }
-                    for index in 0..<batchCount {
-                        var offsetA = 0, offsetB = 0, rest = index
-                        for d in 0..<batch.count {
-                            let i = rest / batchStrides[d]
-                            rest %= batchStrides[d]
-                            offsetA += i * stridesA[d]
-                            offsetB += i * stridesB[d]
+                    // The matrices of a batch are independent: spread them over the threads
+                    // (attention's 17×16 heads are each far too small to split). Each product
+                    // is computed as it would be serially (a product inside a parallel loop
+                    // runs its shape-only blocks in turn), so results do not depend on the
+                    // thread count.
+                    parallelFor(batchCount, grain: Swift.max(1, ProductBlocks.grain / 4 / Swift.max(1, m * n * k))) { range in
+                        for index in range {
+                            var offsetA = 0, offsetB = 0, rest = index
+                            for d in 0..<batch.count {
+                                let i = rest / batchStrides[d]
+                                rest %= batchStrides[d]
+                                offsetA += i * stridesA[d]
+                                offsetB += i * stridesB[d]
+                            }
+                            backend.gemm(
+                                transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k, alpha: 1,
+                                a: pa.baseAddress! + offsetA, lda: lda, b: pb.baseAddress! + offsetB, ldb: ldb,
+                                beta: 0, c: out + index * m * n, ldc: n)
                         }
-                        backend.gemm(
-                            transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k, alpha: 1,
-                            a: pa.baseAddress! + offsetA, lda: lda, b: pb.baseAddress! + offsetB, ldb: ldb,
-                            beta: 0, c: out + index * m * n, ldc: n)
                     }
                 }
             }

@@ -9,19 +9,39 @@ extension Tensor {
     /// operation; d/dx = Φ(x) + x·φ(x).
     ///
     /// Reference: Hendrycks & Gimpel 2016, *Gaussian Error Linear Units (GELUs)*, arXiv:1606.08415.
+    ///
+    /// With an ``ElementwiseBackend`` bound (oneDNN by default) both directions run on its
+    /// vector kernels; otherwise on Plateau's own loops, which keep Φ(x) from the forward pass.
     public func gelu() -> Tensor {
         let input = self
+        if let backend = Backends.elementwise {
+            let values = scalars.withUnsafeBufferPointer { x in
+                makeScalars(count: count) { backend.forward(.gelu, input: x.baseAddress!, output: $0, count: x.count) }
+            }
+            return Tensor.fused(.gelu, shape: shape, scalars: values, inputs: [self], fast: { g, _ in
+                let dx = input.scalars.withUnsafeBufferPointer { x in
+                    g.scalars.withUnsafeBufferPointer { gb in
+                        makeScalars(count: x.count) {
+                            backend.backward(.gelu, input: x.baseAddress!, outputGradient: gb.baseAddress!, inputGradient: $0, count: x.count)
+                        }
+                    }
+                }
+                return [Tensor(shape: input.shape, scalars: dx)]
+            }, differentiable: { g, _ in [g * Tensor.geluDerivative(input)] })
+        }
         // Φ(x) is kept for the backward pass: erf is the expensive part of both directions.
         let cdf = mapScalars(scalars, NormalCDF())
         let values = zipScalars(scalars, cdf, Multiplying())
         return Tensor.fused(.gelu, shape: shape, scalars: values, inputs: [self], fast: { g, _ in
             [Tensor(shape: input.shape, scalars: zipScalars(g.scalars, zipScalars(input.scalars, cdf, GELUDerivative()), Multiplying()))]
-        }, differentiable: { g, _ in
-            // Φ(x) + x·φ(x) from differentiable operations, for a recorded backward pass.
-            let cdf = ((input * Float(1 / 2.0.squareRoot())).erf() + 1) * 0.5
-            let density = (input.square() * -0.5).exp() * Float(1 / (2 * Double.pi).squareRoot())
-            return [g * (cdf + input * density)]
-        })
+        }, differentiable: { g, _ in [g * Tensor.geluDerivative(input)] })
+    }
+
+    /// Φ(x) + x·φ(x) from differentiable operations, for a recorded backward pass.
+    private static func geluDerivative(_ x: Tensor) -> Tensor {
+        let cdf = ((x * Float(1 / 2.0.squareRoot())).erf() + 1) * 0.5
+        let density = (x.square() * -0.5).exp() * Float(1 / (2 * Double.pi).squareRoot())
+        return cdf + x * density
     }
 
     /// Layer normalization over each row of `scale.count` trailing elements:
@@ -66,51 +86,61 @@ extension Tensor {
     }
 
     /// dx = k·(ĝ − mean(ĝ) − x̂·mean(ĝ·x̂)) per row with ĝ = g·γ, x̂ = (x − μ)·k; dγ = Σ_rows g·x̂,
-    /// dβ = Σ_rows g. Rows in parallel; γ's and β's sums over the rows in row order, so the
+    /// dβ = Σ_rows g. One parallel pass over fixed blocks of ``layerNormBlockRows`` rows, each
+    /// block summing its own dγ and dβ; the blocks' sums are then added in block order, so the
     /// result does not depend on the thread count.
     private static func layerNormPullback(
         _ g: Tensor, input: Tensor, scale: Tensor, offset: Tensor, means: [Float], inverseStd: [Float]
     ) -> [Tensor?] {
         let d = scale.count, rows = input.count / d
+        let blockRows = layerNormBlockRows, blocks = (rows + blockRows - 1) / blockRows
         let gamma = scale.scalars
-        var gammaGradient = [Double](repeating: 0, count: d), betaGradient = [Double](repeating: 0, count: d)
+        var partials = [Float](repeating: 0, count: 2 * blocks * d)  // per block: dγ, then dβ
         let dx = g.scalars.withUnsafeBufferPointer { gb in
             input.scalars.withUnsafeBufferPointer { x in
-                makeScalars(count: input.count) { out in
-                    parallelFor(rows, grain: Swift.max(1, elementGrain / d)) { range in
-                        for r in range {
-                            let base = r * d, mu = means[r], k = inverseStd[r]
-                            var sumG: Float = 0, sumGX: Float = 0
-                            for i in 0..<d {
-                                let gh = gb[base + i] * gamma[i], xh = (x[base + i] - mu) * k
-                                sumG += gh
-                                sumGX += gh * xh
-                            }
-                            let meanG = sumG / Float(d), meanGX = sumGX / Float(d)
-                            for i in 0..<d {
-                                let xh = (x[base + i] - mu) * k
-                                out[base + i] = k * (gb[base + i] * gamma[i] - meanG - xh * meanGX)
+                partials.withUnsafeMutableBufferPointer { partials in
+                    makeScalars(count: input.count) { out in
+                        parallelFor(blocks, grain: Swift.max(1, elementGrain / (d * blockRows))) { range in
+                            for block in range {
+                                let gammaSum = partials.baseAddress! + 2 * block * d, betaSum = gammaSum + d
+                                for r in (block * blockRows)..<Swift.min(rows, (block + 1) * blockRows) {
+                                    let base = r * d, mu = means[r], k = inverseStd[r]
+                                    var sumG: Float = 0, sumGX: Float = 0
+                                    for i in 0..<d {
+                                        let gh = gb[base + i] * gamma[i], xh = (x[base + i] - mu) * k
+                                        sumG += gh
+                                        sumGX += gh * xh
+                                    }
+                                    let meanG = sumG / Float(d), meanGX = sumGX / Float(d)
+                                    // Free of reductions across i, so this loop vectorizes.
+                                    for i in 0..<d {
+                                        let gi = gb[base + i], xh = (x[base + i] - mu) * k
+                                        out[base + i] = k * (gi * gamma[i] - meanG - xh * meanGX)
+                                        gammaSum[i] += gi * xh
+                                        betaSum[i] += gi
+                                    }
+                                }
                             }
                         }
                     }
                 }
             }
         }
-        g.scalars.withUnsafeBufferPointer { gb in
-            input.scalars.withUnsafeBufferPointer { x in
-                for r in 0..<rows {
-                    let base = r * d, mu = means[r], k = inverseStd[r]
-                    for i in 0..<d {
-                        gammaGradient[i] += Double(gb[base + i] * ((x[base + i] - mu) * k))
-                        betaGradient[i] += Double(gb[base + i])
-                    }
-                }
+        var gammaGradient = [Double](repeating: 0, count: d), betaGradient = [Double](repeating: 0, count: d)
+        for block in 0..<blocks {
+            for i in 0..<d {
+                gammaGradient[i] += Double(partials[2 * block * d + i])
+                betaGradient[i] += Double(partials[(2 * block + 1) * d + i])
             }
         }
         return [Tensor(shape: input.shape, scalars: dx),
                 Tensor(shape: scale.shape, scalars: gammaGradient.map(Float.init)),
                 Tensor(shape: offset.shape, scalars: betaGradient.map(Float.init))]
     }
+
+    /// Rows per block of the layer-norm pullback's parameter-gradient sums: part of the
+    /// arithmetic (never derived from the thread count).
+    static let layerNormBlockRows = 128
 
     /// The same gradient from differentiable operations on `[rows, d]` views, for a recorded
     /// backward pass (Hessian-vector products).
