@@ -20,7 +20,10 @@ struct BenchCommand: ParsableCommand {
             per-pixel cross-entropy over 2 classes (methods that add an objective term, \
             saf and mesa, do not apply there and are skipped); umamba (the same U-Net with a \
             Mamba layer at the bottleneck) likewise. --image-side 64 runs unet and umamba on \
-            64x64 images instead.
+            64x64 images instead. hvp times one exact Hessian-vector product (double \
+            backward) against one gradient of the mlp's cross-entropy at batch 1000: rows \
+            gradient and hvp, whose "vs SGD" column is then its cost relative to the gradient \
+            (--optimizers does not apply).
             """
     )
 

@@ -29,16 +29,20 @@ public enum BenchmarkWorkload: String, CaseIterable, Sendable {
     /// ``PlateauNN/UMamba`` (the `unet` workload's U-Net with a Mamba layer at the
     /// bottleneck) on the same images and loss.
     case umamba
+    /// One exact Hessian-vector product (double backward) against one gradient of the MLP's
+    /// (784-512-512-10) cross-entropy at batch 1000: the unit of every λ_max estimate.
+    case hvp
     case sgemm
 
     /// The batch size of `plateau bench` and `benchmarks/peers.py` unless given: 128, as the
     /// CLI trains; 32 for WRN-16-4, whose step at 128 (≈ 300 GFLOP) would take seconds.
-    public var defaultBatchSize: Int { self == .wideResNet16x4 ? 32 : 128 }
+    /// 1000 for `hvp`, the batch of a sharpness measurement.
+    public var defaultBatchSize: Int { self == .wideResNet16x4 ? 32 : self == .hvp ? 1000 : 128 }
 
     /// One sample's shape.
     public var sampleShape: [Int] {
         switch self {
-        case .mlp: [784]
+        case .mlp, .hvp: [784]
         case .resnet20, .wideResNet16x4: [3, 32, 32]
         case .lenet, .lenetW4A4, .vit, .mixer, .unet, .umamba: [1, 28, 28]
         case .sgemm: []
@@ -242,8 +246,54 @@ public enum Benchmark {
         case .umamba:
             let model = UMamba(inputChannels: 1, classCount: unetClasses, levels: 3, width: 16, using: &generator)
             return try timed(model, multiplyAddsPerSample(model, sampleShape: sampleShape)!, pixelClasses: unetClasses)
+        case .hvp:
+            return hessianVectorProductCost(batchSize: batchSize, steps: steps, warmup: warmup, blockSize: blockSize, ceiling: ceiling, using: &generator)
         case .sgemm:
             preconditionFailure("sgemm is measured by sgemmCeiling()")
+        }
+    }
+
+    /// Rows `gradient` and `hvp` of the `hvp` workload, interleaved in blocks; the `hvp` row's
+    /// `ratioToSGD` is its cost relative to the gradient in the same rounds (the gradient is
+    /// the baseline). Both rows count a gradient's FLOPs, so their GFLOPS compare as rates of
+    /// gradient-equivalents.
+    static func hessianVectorProductCost(
+        batchSize: Int, steps: Int, warmup: Int, blockSize: Int, ceiling: Double, using generator: inout SeededGenerator
+    ) -> [BenchmarkResult] {
+        let model = MLP(sizes: [784, 512, 512, 10], using: &generator)
+        let images = Tensor.randomNormal([batchSize, 784], using: &generator)
+        let labels = (0..<batchSize).map { _ in Int.random(in: 0..<10, using: &generator) }
+        let keys = model.parameters.keys, point = model.parameters.values
+        let direction = point.map { Tensor.randomNormal($0.shape, using: &generator) }
+        func loss(_ leaves: [Tensor]) -> Tensor {
+            var copy = model
+            copy.update(ParameterSet(Array(zip(keys, leaves))))
+            return crossEntropy(logits: copy(images), labels: labels)
+        }
+        let passes: [() -> Void] = [
+            { _ = valueWithGradient(at: point, of: loss) },
+            { _ = hessianVectorProduct(at: point, along: direction, of: loss) },
+        ]
+        func timed(_ pass: () -> Void) -> Double {
+            let start = ContinuousClock.now
+            pass()
+            return seconds(ContinuousClock.now - start) * 1000
+        }
+        for pass in passes { for _ in 0..<warmup { _ = timed(pass) } }
+        var times: [[Double]] = [[], []], blockMeans: [[Double]] = [[], []]
+        for _ in 0..<((steps + blockSize - 1) / blockSize) {
+            for (i, pass) in passes.enumerated() {
+                let block = (0..<blockSize).map { _ in timed(pass) }
+                times[i] += block
+                blockMeans[i].append(block.reduce(0, +) / Double(blockSize))
+            }
+        }
+        let flops = 6 * Double(784 * 512 + 512 * 512 + 512 * 10) * Double(batchSize)
+        return zip(["gradient", "hvp"], times.indices).map { name, i in
+            var result = BenchmarkResult(workload: "hvp", optimizer: name, batch: batchSize, milliseconds: times[i], flopsPerStep: flops, ceiling: ceiling)
+            let ratios = zip(blockMeans[i], blockMeans[0]).map { $0 / $1 }.sorted()
+            result.ratioToSGD = ratios[ratios.count / 2]
+            return result
         }
     }
 

@@ -73,9 +73,20 @@ struct BenchmarkTests {
         #expect(results[1].memoryBankBytes != nil)
     }
 
+    /// The hvp workload times a gradient and a Hessian-vector product of the MLP, the
+    /// gradient being the baseline of the ratio; --optimizers does not apply to it.
+    @Test func hessianVectorProductWorkloadRatesAgainstTheGradient() throws {
+        let results = try Benchmark.run(.hvp, methods: ["sam"], batchSize: 3, steps: 2, warmup: 0, blockSize: 1, seed: 3, ceiling: .nan)
+        #expect(results.map(\.optimizer) == ["gradient", "hvp"])
+        #expect(results.allSatisfy { $0.workload == "hvp" && $0.batch == 3 && $0.milliseconds.count == 2 })
+        #expect(results[0].ratioToSGD == 1)
+        #expect(results[1].ratioToSGD != nil)
+    }
+
     @Test func defaultBatchSizes() {
         #expect(BenchmarkWorkload.wideResNet16x4.defaultBatchSize == 32)
-        #expect(BenchmarkWorkload.allCases.filter { $0 != .wideResNet16x4 }.allSatisfy { $0.defaultBatchSize == 128 })
+        #expect(BenchmarkWorkload.hvp.defaultBatchSize == 1000)
+        #expect(BenchmarkWorkload.allCases.filter { $0 != .wideResNet16x4 && $0 != .hvp }.allSatisfy { $0.defaultBatchSize == 128 })
         #expect(BenchmarkWorkload(rawValue: "wrn16-4") == .wideResNet16x4)
     }
 
