@@ -37,27 +37,27 @@ public struct MultiHeadSelfAttention: Layer {
         visitor.child("out_proj", &outProjection)
     }
 
-    /// The attention probabilities softmax(Q_i·K_iᵀ/√d_h), `[N, h, T, T]`, and the output.
-    public func attention(_ input: Tensor) -> (weights: Tensor, output: Tensor) {
+    /// The packed projections [Q K V] = X·W_inᵀ + b_in, `[N, T, 3d]`.
+    private func projections(_ input: Tensor) -> Tensor {
         let d = dimension
         precondition(input.rank == 3 && input.shape[2] == d,
                      "MultiHeadSelfAttention: expected batch-first input [N, T, \(d)], got \(input.shape)")
-        let (n, t, h) = (input.shape[0], input.shape[1], headCount)
-        let dh = d / h
-        // [N·T, 3d]; the fused linear writes the bias first and accumulates the product onto it.
-        let qkv = input.reshaped(to: [n * t, d]).linear(weight: inProjectionWeight, bias: inProjectionBias)
-        // [N, T, 3, h, dh] -> [3, N, h, T, dh]
-        let heads = qkv.reshaped(to: [n, t, 3, h, dh]).permuted([2, 0, 3, 1, 4])
-        func part(_ i: Int) -> Tensor { heads.sliced(alongAxis: 0, i..<(i + 1)).reshaped(to: [n, h, t, dh]) }
-        let (q, k, v) = (part(0), part(1), part(2))
-        let scores = q.matmul(k, transposingOther: true) * (1 / Float(dh).squareRoot())  // [N, h, T, T]
-        let weights = scores.softmax(alongAxis: -1)
-        let context = weights.matmul(v)  // [N, h, T, dh]
-        let merged = context.permuted([0, 2, 1, 3]).reshaped(to: [n, t, d])
-        return (weights, outProjection(merged))
+        // The fused linear writes the bias first and accumulates the product onto it.
+        return input.reshaped(to: [input.shape[0] * input.shape[1], d]).linear(weight: inProjectionWeight, bias: inProjectionBias)
+            .reshaped(to: [input.shape[0], input.shape[1], 3 * d])
     }
 
-    public func callAsFunction(_ input: Tensor) -> Tensor { attention(input).output }
+    /// The attention probabilities softmax(Q_i·K_iᵀ/√d_h), `[N, h, T, T]`, and the output
+    /// (for diagnostics; ``callAsFunction(_:)`` computes the output alone, fused).
+    public func attention(_ input: Tensor) -> (weights: Tensor, output: Tensor) {
+        let qkv = projections(input)
+        let weights = qkv.multiHeadAttentionProbabilities(heads: headCount)
+        return (weights, callAsFunction(input))
+    }
+
+    public func callAsFunction(_ input: Tensor) -> Tensor {
+        outProjection(projections(input).multiHeadAttention(heads: headCount))
+    }
 }
 
 /// The position-wise feed-forward network of a transformer, Linear → GELU → Linear

@@ -42,6 +42,9 @@ enum FusedOperation: String, CaseIterable, Sendable {
     case layerNorm
     /// ``Tensor/softmax(alongAxis:)`` along the last axis: each row's maximum, exponentials, sum.
     case softmax
+    /// ``Tensor/multiHeadAttention(heads:)``: split the packed projections into heads,
+    /// softmax(Q·Kᵀ/√d_h)·V per head, merge the heads.
+    case attention
 
     /// The name of the operation's nodes in graphs.
     var nodeName: String {
@@ -57,6 +60,7 @@ enum FusedOperation: String, CaseIterable, Sendable {
         case .gelu: "gelu"
         case .layerNorm: "layernorm"
         case .softmax: "softmax"
+        case .attention: "attention"
         }
     }
 
@@ -124,6 +128,13 @@ enum FusedOperation: String, CaseIterable, Sendable {
             [[3, 5], [2, 2, 20]].map { shape in
                 FusedInstance("x\(shape)", [shape], scale: 4, fused: { $0[0].softmax(alongAxis: -1) },
                               composite: { FusedOperation.softmaxDefinition($0[0], axis: shape.count - 1) })
+            }
+        case .attention:
+            // Two heads of 2 over 3 tokens, and one head of 3 over 5 tokens (rows of the
+            // probabilities shorter and longer than a vector of lanes).
+            [([2, 3, 12], 2), ([1, 5, 9], 1)].map { shape, heads in
+                FusedInstance("qkv\(shape) heads \(heads)", [shape], scale: 2, fused: { $0[0].multiHeadAttention(heads: heads) },
+                              composite: { FusedOperation.attentionDefinition($0[0], heads: heads) })
             }
         case .sameConvolution:
             [

@@ -113,19 +113,23 @@ func softmaxRows(_ x: [Float], rows: Int, length: Int) -> [Float] {
     x.withUnsafeBufferPointer { source in
         makeScalars(count: x.count) { out in
             parallelFor(rows, grain: Swift.max(1, elementGrain / length)) { range in
-                for r in range {
-                    let row = source.baseAddress! + r * length, y = out + r * length
-                    var maximum = -Float.infinity
-                    for i in 0..<length { maximum = Swift.max(maximum, row[i]) }
-                    let shift = maximum.isFinite ? maximum : 0
-                    for i in 0..<length { y[i] = VectorMath.exp(row[i] - shift) }
-                    var total: Float = 0
-                    for i in 0..<length { total += y[i] }
-                    for i in 0..<length { y[i] /= total }
-                }
+                for r in range { softmaxRow(source.baseAddress! + r * length, into: out + r * length, length: length) }
             }
         }
     }
+}
+
+/// One row's softmax: the maximum shifted out, exponentials, their sum in element order.
+/// `row` and `y` may be the same buffer.
+@inline(__always)
+func softmaxRow(_ row: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, length: Int) {
+    var maximum = -Float.infinity
+    for i in 0..<length { maximum = Swift.max(maximum, row[i]) }
+    let shift = maximum.isFinite ? maximum : 0
+    for i in 0..<length { y[i] = VectorMath.exp(row[i] - shift) }
+    var total: Float = 0
+    for i in 0..<length { total += y[i] }
+    for i in 0..<length { y[i] /= total }
 }
 
 /// dx = y·(g − Σ g·y) for each row of softmax outputs y and upstream gradients g.
