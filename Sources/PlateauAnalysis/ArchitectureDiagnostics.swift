@@ -276,11 +276,11 @@ public enum ArchitectureDiagnostics {
                 gram[j][i] = s
             }
         }
-        return NTKSpectrum(gram: gram, eigenvalues: SymmetricTridiagonal.eigendecomposition(symmetric: gram).values)
+        return NTKSpectrum(gram: gram, eigenvalues: SymmetricEigendecomposition.of(gram).values)
     }
 
     /// The eigenvalues (ascending) of a small dense symmetric matrix, by Jacobi rotations.
     public static func symmetricEigenvalues(_ matrix: [[Double]]) -> [Double] {
-        SymmetricTridiagonal.eigendecomposition(symmetric: matrix).values
+        SymmetricEigendecomposition.of(matrix).values
     }
 }

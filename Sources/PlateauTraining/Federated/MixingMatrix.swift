@@ -104,7 +104,7 @@ public struct MixingMatrix: Sendable, Equatable {
     }
 
     /// The eigenvalues of W, descending (W is symmetric, so they are real; the largest is 1).
-    public var eigenvalues: [Double] { SymmetricEigenvalues.jacobi(weights).sorted(by: >) }
+    public var eigenvalues: [Double] { Array(SymmetricEigendecomposition.of(weights).values.reversed()) }
 
     /// λ = max(|λ₂|, |λ_m|), the second-largest eigenvalue magnitude: each gossip round
     /// shrinks the distance to consensus by at most this factor (Q rounds: λ^Q).
@@ -174,34 +174,3 @@ public struct MixingMatrix: Sendable, Equatable {
     }
 }
 
-/// Eigenvalues of a small symmetric matrix by cyclic Jacobi rotations (m ≤ a few hundred
-/// clients: O(m³) per sweep is nothing next to one training step).
-enum SymmetricEigenvalues {
-    static func jacobi(_ matrix: [[Double]]) -> [Double] {
-        var a = matrix
-        let n = a.count
-        for _ in 0..<100 {
-            var off = 0.0
-            for i in 0..<n { for j in 0..<n where i != j { off += a[i][j] * a[i][j] } }
-            if off < 1e-22 { break }
-            for p in 0..<n {
-                for q in (p + 1)..<max(p + 1, n) where Swift.abs(a[p][q]) > 1e-300 {
-                    let theta = (a[q][q] - a[p][p]) / (2 * a[p][q])
-                    let t = (theta >= 0 ? 1.0 : -1.0) / (Swift.abs(theta) + (theta * theta + 1).squareRoot())
-                    let c = 1 / (t * t + 1).squareRoot(), s = t * c
-                    for k in 0..<n {
-                        let akp = a[k][p], akq = a[k][q]
-                        a[k][p] = c * akp - s * akq
-                        a[k][q] = s * akp + c * akq
-                    }
-                    for k in 0..<n {
-                        let apk = a[p][k], aqk = a[q][k]
-                        a[p][k] = c * apk - s * aqk
-                        a[q][k] = s * apk + c * aqk
-                    }
-                }
-            }
-        }
-        return (0..<n).map { a[$0][$0] }
-    }
-}
