@@ -20,8 +20,9 @@ after a warm-up; the reported time is the median over >= 50 steps. Batch 128, ex
 PyTorch runs eagerly with torch.set_num_threads(--threads) and torch.optim.SGD(momentum=0.9).
 The model definitions are the twins in scripts/plateau_torch.py, the same ones that
 scripts/check_pytorch.py loads Plateau checkpoints into (same parameter names and shapes; from
-Plateau's weights they reproduce Plateau's outputs). JAX runs mlp and lenet only, as one
-jax.jit-compiled train step with hand-written SGD momentum, in PyTorch's form
+Plateau's weights they reproduce Plateau's outputs). JAX runs mlp, lenet, vit and mixer (the
+same architectures written with jax.numpy and lax; no twins of the convolutional ResNets and
+the U-Net), as one jax.jit-compiled train step with hand-written SGD momentum, in PyTorch's form
 (buf = m*buf + g; p -= lr*buf), with the parameters and momentum donated.
 
 On mlp and lenet (see --method-workloads) PyTorch also times two sharpness-aware methods, in
@@ -114,7 +115,7 @@ sys.path.insert(0, str(ROOT / "scripts"))
 import peer_env  # noqa: E402
 
 WORKLOADS = ("mlp", "lenet", "resnet20", "vit", "mixer", "wrn16-4", "unet")
-JAX_WORKLOADS = ("mlp", "lenet")
+JAX_WORKLOADS = ("mlp", "lenet", "vit", "mixer")
 METHODS = ("sgd", "sam", "saf")
 POLICIES = ("unset", "passive", "active")
 CLASSES = 10
@@ -526,6 +527,78 @@ class JaxRunner:
                 x = maxpool(jax.nn.relu(conv2d(p["conv1"], x, 2)))
                 x = maxpool(jax.nn.relu(conv2d(p["conv2"], x, 0))).reshape(x.shape[0], -1)
                 return dense(p["fc3"], jax.nn.relu(dense(p["fc2"], jax.nn.relu(dense(p["fc1"], x)))))
+
+        elif workload in ("vit", "mixer"):
+            # The twins of scripts/plateau_torch.py's VisionTransformer and MLPMixer on 1x28x28
+            # with 7x7 patches (PyTorch's initializations are not reproduced: the timing does
+            # not depend on them).
+            dim, patch, tokens = 64, 7, 16
+
+            def layer_norm_params(d):
+                return {"g": jnp.ones((d,), jnp.float32), "b": jnp.zeros((d,), jnp.float32)}
+
+            def layer_norm(p, x):
+                mean = x.mean(axis=-1, keepdims=True)
+                var = ((x - mean) ** 2).mean(axis=-1, keepdims=True)
+                return (x - mean) / jnp.sqrt(var + 1e-6) * p["g"] + p["b"]
+
+            def gelu(x):
+                return jax.nn.gelu(x, approximate=False)
+
+            def patches(p, x):
+                y = lax.conv_general_dilated(x, p["w"], (patch, patch), "VALID", dimension_numbers=("NCHW", "OIHW", "NCHW"))
+                y = y + p["b"][None, :, None, None]
+                return y.reshape(x.shape[0], dim, -1).transpose(0, 2, 1)  # [N, 16, d]
+
+            block_keys = jax.random.split(keys[1], 8)
+            if workload == "vit":
+                heads, mlp, depth = 4, 4 * dim, 6
+                params = {
+                    "proj": conv(keys[0], 1, dim, patch),
+                    "cls": jnp.zeros((1, 1, dim), jnp.float32),
+                    "pos": 0.02 * jax.random.normal(keys[2], (1, tokens + 1, dim), jnp.float32),
+                    "blocks": [{
+                        "ln1": layer_norm_params(dim), "ln2": layer_norm_params(dim),
+                        "qkv": linear(jax.random.fold_in(block_keys[i], 0), dim, 3 * dim),
+                        "out": linear(jax.random.fold_in(block_keys[i], 1), dim, dim),
+                        "fc1": linear(jax.random.fold_in(block_keys[i], 2), dim, mlp),
+                        "fc2": linear(jax.random.fold_in(block_keys[i], 3), mlp, dim),
+                    } for i in range(depth)],
+                    "ln": layer_norm_params(dim), "head": linear(keys[3], dim, CLASSES),
+                }
+
+                def forward(p, x):
+                    n = x.shape[0]
+                    x = jnp.concatenate([jnp.broadcast_to(p["cls"], (n, 1, dim)), patches(p["proj"], x)], axis=1) + p["pos"]
+                    t, dh = x.shape[1], dim // heads
+                    for b in p["blocks"]:
+                        qkv = dense(b["qkv"], layer_norm(b["ln1"], x)).reshape(n, t, 3, heads, dh).transpose(2, 0, 3, 1, 4)
+                        weights = jax.nn.softmax(qkv[0] @ qkv[1].swapaxes(-1, -2) / math.sqrt(dh), axis=-1)
+                        x = x + dense(b["out"], (weights @ qkv[2]).transpose(0, 2, 1, 3).reshape(n, t, dim))
+                        x = x + dense(b["fc2"], gelu(dense(b["fc1"], layer_norm(b["ln2"], x))))
+                    return dense(p["head"], layer_norm(p["ln"], x)[:, 0])
+
+            else:
+                depth = 4
+                params = {
+                    "proj": conv(keys[0], 1, dim, patch),
+                    "blocks": [{
+                        "n1": layer_norm_params(dim), "n2": layer_norm_params(dim),
+                        "t1": linear(jax.random.fold_in(block_keys[i], 0), tokens, dim // 2),
+                        "t2": linear(jax.random.fold_in(block_keys[i], 1), dim // 2, tokens),
+                        "c1": linear(jax.random.fold_in(block_keys[i], 2), dim, 4 * dim),
+                        "c2": linear(jax.random.fold_in(block_keys[i], 3), 4 * dim, dim),
+                    } for i in range(depth)],
+                    "norm": layer_norm_params(dim), "head": linear(keys[3], dim, CLASSES),
+                }
+
+                def forward(p, x):
+                    x = patches(p["proj"], x)
+                    for b in p["blocks"]:
+                        mixed = dense(b["t2"], gelu(dense(b["t1"], layer_norm(b["n1"], x).transpose(0, 2, 1))))
+                        x = x + mixed.transpose(0, 2, 1)
+                        x = x + dense(b["c2"], gelu(dense(b["c1"], layer_norm(b["n2"], x))))
+                    return dense(p["head"], layer_norm(p["norm"], x).mean(axis=1))
 
         else:
             raise ValueError(f"JAX has no {workload} workload here")
