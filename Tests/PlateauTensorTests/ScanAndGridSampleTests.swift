@@ -34,6 +34,18 @@ struct ScanAndGridSampleTests {
         checkSecondOrderGradients(at: [a, b]) { Tensor.linearRecurrence(decay: $0[0], input: $0[1], reverse: reverse) }
     }
 
+    /// Many sequences with lanes spanning several column blocks, split over 1, 2 and 3
+    /// threads: every run equals the step-by-step loop, bit for bit.
+    @Test(arguments: [false, true])
+    func recurrenceIsTheSameWhateverTheThreadCount(reverse: Bool) {
+        let a = TestData.uniform([6, 40, 600], in: -1..<1, seed: 7), b = TestData.uniform([6, 40, 600], seed: 8)
+        let expected = Self.naiveRecurrence(a, b, reverse: reverse)
+        for threads in [1, 2, 3] {
+            let h = Parallelism.withThreads(threads) { Tensor.linearRecurrence(decay: a, input: b, reverse: reverse) }
+            #expect(h.scalars == expected.scalars, "\(threads) threads")
+        }
+    }
+
     @Test func singleStepRecurrenceIsTheInput() {
         let a = TestData.uniform([3, 1, 2], seed: 5), b = TestData.uniform([3, 1, 2], seed: 6)
         #expect(Tensor.linearRecurrence(decay: a, input: b) == b)

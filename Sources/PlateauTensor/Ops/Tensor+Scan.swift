@@ -22,16 +22,23 @@ extension Tensor {
         let values = a.scalars.withUnsafeBufferPointer { decay in
             b.scalars.withUnsafeBufferPointer { input in
                 makeScalars(count: a.count) { out in
-                    for n in 0..<outer {
-                        let base = n * length * inner
-                        for step in 0..<length {
-                            let t = reverse ? length - 1 - step : step
-                            let row = base + t * inner
-                            if step == 0 {
-                                for i in 0..<inner { out[row + i] = input[row + i] }
-                            } else {
-                                let previous = reverse ? row + inner : row - inner
-                                for i in 0..<inner { out[row + i] = decay[row + i] * out[previous + i] + input[row + i] }
+                    // Sequences (and lanes within one) are independent: split them over the
+                    // threads in fixed column blocks; each element's recurrence is the same
+                    // whatever the split.
+                    let block = 256, blocks = (inner + block - 1) / block
+                    parallelFor(outer * blocks, grain: Swift.max(1, elementGrain / Swift.max(1, length * Swift.min(block, inner)))) { range in
+                        for item in range {
+                            let (n, b) = item.quotientAndRemainder(dividingBy: blocks)
+                            let base = n * length * inner, columns = (b * block)..<Swift.min(inner, (b + 1) * block)
+                            for step in 0..<length {
+                                let t = reverse ? length - 1 - step : step
+                                let row = base + t * inner
+                                if step == 0 {
+                                    for i in columns { out[row + i] = input[row + i] }
+                                } else {
+                                    let previous = reverse ? row + inner : row - inner
+                                    for i in columns { out[row + i] = decay[row + i] * out[previous + i] + input[row + i] }
+                                }
                             }
                         }
                     }
