@@ -67,6 +67,45 @@ private func geluAndGradient(_ x: Tensor, cotangent: Tensor) -> (value: [Float],
         }
     }
 
+    /// exp and sigmoid through the tensor operations (tensors large enough to reach the
+    /// backend) agree with double precision to a few ulp; their gradients keep the composite
+    /// pullbacks (g·y, g·y·(1 − y)).
+    @Test func expAndSigmoidMatchTheirDefinitions() throws {
+        let x = TestData.uniform([40_000], in: -20..<20, seed: 57)
+        let (e, s) = Backends.$elementwise.withValue(try OneDNNElementwise()) { (x.exp(), x.sigmoid()) }
+        for i in 0..<x.count {
+            let v = Double(x.scalars[i])
+            #expect(abs(Double(e.scalars[i]) - Foundation.exp(v)) <= 1e-6 * Foundation.exp(v), "exp(\(v))")
+            let sigma = 1 / (1 + Foundation.exp(-v))
+            #expect(abs(Double(s.scalars[i]) - sigma) <= 1e-6 * sigma + 1e-12, "σ(\(v))")
+        }
+        // Below the minimum count Plateau's own loops run: the same bits as without a backend.
+        let small = TestData.uniform([100], in: -5..<5, seed: 58)
+        let bound = Backends.$elementwise.withValue(try OneDNNElementwise()) { (small.exp(), small.sigmoid()) }
+        let plain = Backends.$elementwise.withValue(nil) { (small.exp(), small.sigmoid()) }
+        #expect(bound.0.scalars == plain.0.scalars && bound.1.scalars == plain.1.scalars)
+    }
+
+    /// Every function's forward kernel gives an element the same bits wherever it falls in a
+    /// chunk (shifts 0…16 over lengths 31…47).
+    @Test(arguments: ElementwiseFunction.allCases)
+    func forwardDependsOnlyOnTheValue(_ function: ElementwiseFunction) throws {
+        let backend = try OneDNNElementwise()
+        let head = TestData.uniform([31], in: -6..<6, seed: 59).scalars
+        func forward(_ values: [Float]) -> [Float] {
+            values.withUnsafeBufferPointer { x in
+                [Float](unsafeUninitializedCapacity: x.count) { out, n in
+                    backend.forward(function, input: x.baseAddress!, output: out.baseAddress!, count: x.count)
+                    n = x.count
+                }
+            }
+        }
+        let expected = forward(head)
+        for shift in 1...16 {
+            #expect(Array(forward([Float](repeating: 0.5, count: shift) + head).dropFirst(shift)) == expected, "shift \(shift)")
+        }
+    }
+
     /// `PLATEAU_ELEMENTWISE` values: the two names, and a clear error for anything else.
     @Test func environmentValues() throws {
         #expect(try Backends.elementwise(named: nil)?.name == "onednn")

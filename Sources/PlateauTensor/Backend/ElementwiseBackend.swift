@@ -5,6 +5,16 @@ import Foundation
 public enum ElementwiseFunction: String, Sendable, Hashable, CaseIterable {
     /// The exact GELU, x·Φ(x) = x/2·(1 + erf(x/√2)); derivative Φ(x) + x·φ(x).
     case gelu
+    /// eˣ; derivative eˣ.
+    case exp
+    /// The logistic σ(x) = 1/(1 + e⁻ˣ); derivative σ(x)(1 − σ(x)).
+    case sigmoid
+
+    /// Tensors with fewer elements stay on Plateau's own loops for `exp` and `sigmoid`: a
+    /// library call's fixed cost is not worth it there, and a loss over a batch's logits (a few
+    /// thousand values) keeps the bits it had before this seam existed. GELU always goes to the
+    /// backend when one is bound.
+    public var minimumCount: Int { self == .gelu ? 0 : 1 << 14 }
 }
 
 /// Elementwise kernels from a library with run-time instruction-set dispatch.

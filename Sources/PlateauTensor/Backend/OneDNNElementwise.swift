@@ -1,8 +1,9 @@
 internal import CDNNL
 import Foundation
 
-/// Elementwise functions on oneDNN's eltwise primitives (`dnnl_eltwise_gelu_erf`, forward
-/// and backward from the input), JIT-compiled for this CPU's widest vectors.
+/// Elementwise functions on oneDNN's eltwise primitives (`dnnl_eltwise_gelu_erf`,
+/// `dnnl_eltwise_exp`, `dnnl_eltwise_logistic`; forward, and backward from the input),
+/// JIT-compiled for this CPU's widest vectors.
 ///
 /// As for ``OneDNNConvolutions``: oneDNN runs single-threaded (OpenMP count 1 around each
 /// call) and Plateau splits the elements into fixed chunks of ``chunkSize`` spread over its
@@ -130,6 +131,8 @@ private final class Primitives: @unchecked Sendable {
     init(engine: dnnl_engine_t, function: ElementwiseFunction, count: Int) {
         let algorithm: dnnl_alg_kind_t = switch function {
         case .gelu: dnnl_eltwise_gelu_erf
+        case .exp: dnnl_eltwise_exp
+        case .sigmoid: dnnl_eltwise_logistic
         }
         var md = dnnl_memory_desc_t()
         check(dnnl_memory_desc_init_by_tag(&md, 1, [dnnl_dim_t(count)], dnnl_f32, dnnl_x), "memory descriptor", function, count)

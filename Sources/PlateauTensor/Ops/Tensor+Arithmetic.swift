@@ -115,7 +115,10 @@ extension Tensor {
 
     /// Elementwise eˣ; d/dx = eˣ.
     public func exp() -> Tensor {
-        unary("exp", Foundation.exp) { g, y in [g * y] }
+        if let values = Tensor.elementwise(.exp, scalars) {
+            return Tensor.recorded("exp", shape: shape, scalars: values, inputs: [self]) { g, y in [g * y] }
+        }
+        return unary("exp", Foundation.exp) { g, y in [g * y] }
     }
 
     /// Elementwise natural logarithm; d/dx = 1/x.
@@ -152,5 +155,17 @@ extension Tensor {
     /// The error function; d erf(x) = 2/√π · exp(-x²) dx.
     public func erf() -> Tensor {
         unary("erf", Foundation.erf) { g, _ in [g * (-self.square()).exp() * Float(2 / Double.pi.squareRoot())] }
+    }
+}
+
+extension Tensor {
+    /// `function` over `values` on the bound ``ElementwiseBackend`` (oneDNN by default), or
+    /// `nil` when none is bound or the tensor is below the function's
+    /// ``ElementwiseFunction/minimumCount``: the caller then uses Plateau's own loop.
+    static func elementwise(_ function: ElementwiseFunction, _ values: [Float]) -> [Float]? {
+        guard let backend = Backends.elementwise, values.count >= function.minimumCount, !values.isEmpty else { return nil }
+        return values.withUnsafeBufferPointer { x in
+            makeScalars(count: x.count) { backend.forward(function, input: x.baseAddress!, output: $0, count: x.count) }
+        }
     }
 }
