@@ -28,6 +28,8 @@ let strict: [SwiftSetting] = [.swiftLanguageMode(.v6)]
 
 let package = Package(
     name: "Plateau",
+    // macOS 15 for the standard library's `Synchronization.Atomic` (PlateauTensor's worker pool).
+    platforms: [.macOS(.v15)],
     products: [
         .library(name: "Plateau", targets: ["Plateau"]),
         .executable(name: "plateau", targets: ["PlateauCommand"]),

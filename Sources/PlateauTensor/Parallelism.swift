@@ -63,13 +63,16 @@ func parallelFor(_ count: Int, grain: Int, _ body: (Range<Int>) -> Void) {
         body(0..<count)
         return
     }
-    withoutActuallyEscaping(body) { escapable in
+    let runPart = { (part: Int) in
+        pthread_setspecific(workerKey, UnsafeRawPointer(bitPattern: 1))
+        defer { pthread_setspecific(workerKey, nil) }
+        body((part * count / parts)..<((part + 1) * count / parts))
+    }
+    // Plateau's spinning workers; Dispatch's when another task's loop holds them.
+    if WorkerPool.shared.run(parts: parts, runPart) { return }
+    withoutActuallyEscaping(runPart) { escapable in
         let box = UncheckedSendable(value: escapable)
-        DispatchQueue.concurrentPerform(iterations: parts) { part in
-            pthread_setspecific(workerKey, UnsafeRawPointer(bitPattern: 1))
-            defer { pthread_setspecific(workerKey, nil) }
-            box.value((part * count / parts)..<((part + 1) * count / parts))
-        }
+        DispatchQueue.concurrentPerform(iterations: parts) { box.value($0) }
     }
 }
 

@@ -64,6 +64,35 @@ import Testing
 /// The thread count is a task-local: a scope sets it for its own task only, concurrent tasks
 /// keep theirs, and nothing leaks out of the scope.
 @Suite struct ThreadScopeTests {
+    /// The worker pool under contention: three tasks each run 300 loops of 2 or 3 parts at
+    /// once (one holds the pool, the others fall back to Dispatch), and every loop covers its
+    /// range exactly once, on threads that see themselves as workers (a nested loop is serial).
+    @Test func loopsFromConcurrentTasksEachCoverTheirRangeOnce() async {
+        await withTaskGroup(of: Bool.self) { group in
+            for task in 0..<3 {
+                group.addTask {
+                    Parallelism.withThreads(2 + task % 2) {
+                        var ok = true
+                        for round in 0..<300 {
+                            let count = 1000 + round
+                            var hits = [Int32](repeating: 0, count: count)
+                            hits.withUnsafeMutableBufferPointer { hits in
+                                parallelFor(count, grain: 1) { range in
+                                    var nested = 0
+                                    parallelFor(4, grain: 1) { nested += $0.count }  // serial inside a part
+                                    for i in range { hits[i] += Int32(nested == 4 ? 1 : 100) }
+                                }
+                            }
+                            ok = ok && hits.allSatisfy { $0 == 1 }
+                        }
+                        return ok
+                    }
+                }
+            }
+            for await ok in group { #expect(ok) }
+        }
+    }
+
     @Test func scopesNestAndEnd() {
         #expect(Parallelism.threadCount == Parallelism.defaultThreadCount)
         Parallelism.withThreads(3) {
