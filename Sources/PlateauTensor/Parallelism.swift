@@ -20,7 +20,7 @@ import Darwin
 /// count at the same time without seeing each other's.
 ///
 /// Task-locals are not inherited by threads started outside Swift concurrency: the workers
-/// of `DispatchQueue.concurrentPerform` see the default unless they bind their own. The
+/// of `parallelFor` (`WorkerPool`'s threads, or Dispatch's) see the default unless they bind their own. The
 /// engine's own workers never need it — a `parallelFor` inside another one runs serially.
 public enum Parallelism {
     /// The count used when no scope binds one.
