@@ -118,11 +118,21 @@ public func gradients(
     let order = topologicalOrder(from: root)
     var accumulated: [ObjectIdentifier: Tensor] = [ObjectIdentifier(root): seed]
     let wanted = Set(inputs.compactMap { $0.node.map(ObjectIdentifier.init) })
+    // The nodes through which a wanted input is reached: only their pullbacks can contribute.
+    // (A gradient taken inside a larger graph — a fused operation's recorded backward
+    // differentiating its composite — then stops at its inputs instead of running the
+    // pullbacks of everything they were computed from.)
+    var leadsToWanted: Set<ObjectIdentifier> = []
+    for node in order where node.inputs.contains(where: { input in
+        input.node.map { wanted.contains(ObjectIdentifier($0)) || leadsToWanted.contains(ObjectIdentifier($0)) } ?? false
+    }) {
+        leadsToWanted.insert(ObjectIdentifier(node))
+    }
 
     GradientRecording.$isEnabled.withValue(createGraph) {
         for node in order.reversed() {
             let key = ObjectIdentifier(node)
-            guard let pullback = node.pullback, let upstream = accumulated[key] else { continue }
+            guard leadsToWanted.contains(key), let pullback = node.pullback, let upstream = accumulated[key] else { continue }
             // Intermediate gradients are no longer needed once passed on.
             if !wanted.contains(key) { accumulated[key] = nil }
             let output = Tensor(shape: node.shape, scalars: node.scalars, node: node)
