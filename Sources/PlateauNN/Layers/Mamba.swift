@@ -114,12 +114,7 @@ public struct MambaBlock: Layer {
         precondition(b.shape == [n, length, state] && c.shape == [n, length, state],
                      "selectiveScan: B and C must be [\(n), \(length), \(state)], got \(b.shape) and \(c.shape)")
         precondition(d.shape == [inner], "selectiveScan: D must be [\(inner)], got \(d.shape)")
-        let delta4 = delta.reshaped(to: [n, length, inner, 1])
-        let decay = (delta4 * a.reshaped(to: [1, 1, inner, state])).exp()
-        let drive = (delta * x).reshaped(to: [n, length, inner, 1]) * b.reshaped(to: [n, length, 1, state])
-        let h = Tensor.linearRecurrence(decay: decay, input: drive)
-        let readout = (h * c.reshaped(to: [n, length, 1, state])).sum(alongAxis: 3)
-        return readout + x * d
+        return Tensor.selectiveScan(x, delta: delta, a: a, b: b, c: c) + x * d
     }
 }
 

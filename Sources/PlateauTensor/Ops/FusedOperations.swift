@@ -45,6 +45,9 @@ enum FusedOperation: String, CaseIterable, Sendable {
     /// ``Tensor/multiHeadAttention(heads:)``: split the packed projections into heads,
     /// softmax(Q·Kᵀ/√d_h)·V per head, merge the heads.
     case attention
+    /// ``Tensor/selectiveScan(_:delta:a:b:c:)``: Mamba's scan, h_t = exp(Δ_t A) h_{t−1} +
+    /// Δ_t x_t B_t, y_t = h_t · C_t.
+    case selectiveScan
 
     /// The name of the operation's nodes in graphs.
     var nodeName: String {
@@ -61,6 +64,7 @@ enum FusedOperation: String, CaseIterable, Sendable {
         case .layerNorm: "layernorm"
         case .softmax: "softmax"
         case .attention: "attention"
+        case .selectiveScan: "selective-scan"
         }
     }
 
@@ -135,6 +139,14 @@ enum FusedOperation: String, CaseIterable, Sendable {
             [([2, 3, 12], 2), ([1, 5, 9], 1)].map { shape, heads in
                 FusedInstance("qkv\(shape) heads \(heads)", [shape], scale: 2, fused: { $0[0].multiHeadAttention(heads: heads) },
                               composite: { FusedOperation.attentionDefinition($0[0], heads: heads) })
+            }
+        case .selectiveScan:
+            // x, Δ [2, 4, 3], A [3, 2], B, C [2, 4, 2]; and one step of one channel.
+            [([2, 4, 3], 2), ([1, 1, 1], 3)].map { shape, state in
+                let (n, l, d) = (shape[0], shape[1], shape[2])
+                return FusedInstance("x, Δ \(shape) S \(state)", [shape, shape, [d, state], [n, l, state], [n, l, state]],
+                                     fused: { Tensor.selectiveScan($0[0], delta: $0[1], a: $0[2], b: $0[3], c: $0[4]) },
+                                     composite: { FusedOperation.selectiveScanDefinition($0[0], delta: $0[1], a: $0[2], b: $0[3], c: $0[4]) })
             }
         case .sameConvolution:
             [
