@@ -22,7 +22,7 @@ extension Tensor {
 
     /// 1 / (1 + e^-x), computed without overflow for large |x|.
     public func sigmoid() -> Tensor {
-        if let values = Tensor.elementwise(.sigmoid, scalars) {
+        if case let (values, _)? = Tensor.elementwise(.sigmoid, scalars) {
             return Tensor.recorded("sigmoid", shape: shape, scalars: values, inputs: [self]) { g, y in [g * y * (1 - y)] }
         }
         return unary("sigmoid", { x in x >= 0 ? 1 / (1 + Foundation.exp(-x)) : Foundation.exp(x) / (1 + Foundation.exp(x)) }) { g, y in

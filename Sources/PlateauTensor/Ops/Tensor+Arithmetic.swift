@@ -115,7 +115,7 @@ extension Tensor {
 
     /// Elementwise eˣ; d/dx = eˣ.
     public func exp() -> Tensor {
-        if let values = Tensor.elementwise(.exp, scalars) {
+        if case let (values, _)? = Tensor.elementwise(.exp, scalars) {
             return Tensor.recorded("exp", shape: shape, scalars: values, inputs: [self]) { g, y in [g * y] }
         }
         return unary("exp", Foundation.exp) { g, y in [g * y] }
@@ -159,13 +159,15 @@ extension Tensor {
 }
 
 extension Tensor {
-    /// `function` over `values` on the bound ``ElementwiseBackend`` (oneDNN by default), or
-    /// `nil` when none is bound or the tensor is below the function's
-    /// ``ElementwiseFunction/minimumCount``: the caller then uses Plateau's own loop.
-    static func elementwise(_ function: ElementwiseFunction, _ values: [Float]) -> [Float]? {
+    /// `function` over `values` on the bound ``ElementwiseBackend`` (oneDNN by default), with
+    /// that backend (for a backward pass on it); `nil` when none is bound or the tensor is
+    /// empty or below the function's ``ElementwiseFunction/minimumCount``: the caller then
+    /// uses Plateau's own loop.
+    static func elementwise(_ function: ElementwiseFunction, _ values: [Float]) -> (values: [Float], backend: any ElementwiseBackend)? {
         guard let backend = Backends.elementwise, values.count >= function.minimumCount, !values.isEmpty else { return nil }
-        return values.withUnsafeBufferPointer { x in
+        let results = values.withUnsafeBufferPointer { x in
             makeScalars(count: x.count) { backend.forward(function, input: x.baseAddress!, output: $0, count: x.count) }
         }
+        return (results, backend)
     }
 }

@@ -14,10 +14,7 @@ extension Tensor {
     /// vector kernels; otherwise on Plateau's own loops, which keep Φ(x) from the forward pass.
     public func gelu() -> Tensor {
         let input = self
-        if let backend = Backends.elementwise {
-            let values = scalars.withUnsafeBufferPointer { x in
-                makeScalars(count: count) { backend.forward(.gelu, input: x.baseAddress!, output: $0, count: x.count) }
-            }
+        if case let (values, backend)? = Tensor.elementwise(.gelu, scalars) {
             return Tensor.fused(.gelu, shape: shape, scalars: values, inputs: [self], fast: { g, _ in
                 let dx = input.scalars.withUnsafeBufferPointer { x in
                     g.scalars.withUnsafeBufferPointer { gb in
