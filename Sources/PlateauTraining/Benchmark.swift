@@ -280,21 +280,36 @@ public enum Benchmark {
             return seconds(ContinuousClock.now - start) * 1000
         }
         for pass in passes { for _ in 0..<warmup { _ = timed(pass) } }
-        var times: [[Double]] = [[], []], blockMeans: [[Double]] = [[], []]
-        for _ in 0..<((steps + blockSize - 1) / blockSize) {
-            for (i, pass) in passes.enumerated() {
-                let block = (0..<blockSize).map { _ in timed(pass) }
-                times[i] += block
-                blockMeans[i].append(block.reduce(0, +) / Double(blockSize))
-            }
-        }
+        let (times, blockMeans) = interleavedBlocks(passes.count, steps: steps, blockSize: blockSize) { timed(passes[$0]) }
         let flops = 6 * Double(784 * 512 + 512 * 512 + 512 * 10) * Double(batchSize)
         return zip(["gradient", "hvp"], times.indices).map { name, i in
             var result = BenchmarkResult(workload: "hvp", optimizer: name, batch: batchSize, milliseconds: times[i], flopsPerStep: flops, ceiling: ceiling)
-            let ratios = zip(blockMeans[i], blockMeans[0]).map { $0 / $1 }.sorted()
-            result.ratioToSGD = ratios[ratios.count / 2]
+            result.ratioToSGD = medianRatio(blockMeans[i], to: blockMeans[0])
             return result
         }
+    }
+
+    /// Rounds of `blockSize` measured steps of each of `kinds` kinds in turn, `step(kind)`
+    /// returning a step's milliseconds, until `steps` per kind: each kind's step times and
+    /// its blocks' mean times, in round order.
+    static func interleavedBlocks(
+        _ kinds: Int, steps: Int, blockSize: Int, _ step: (Int) -> Double
+    ) -> (times: [[Double]], blockMeans: [[Double]]) {
+        var times = [[Double]](repeating: [], count: kinds), blockMeans = [[Double]](repeating: [], count: kinds)
+        for _ in 0..<((steps + blockSize - 1) / blockSize) {
+            for kind in 0..<kinds {
+                let block = (0..<blockSize).map { _ in step(kind) }
+                times[kind] += block
+                blockMeans[kind].append(block.reduce(0, +) / Double(block.count))
+            }
+        }
+        return (times, blockMeans)
+    }
+
+    /// The median over rounds of `blocks[r] / baseline[r]`.
+    static func medianRatio(_ blocks: [Double], to baseline: [Double]) -> Double {
+        let ratios = zip(blocks, baseline).map { $0 / $1 }.sorted()
+        return ratios[ratios.count / 2]
     }
 
     /// The U-Net workload's classes per pixel (foreground/background, as a digit mask would be).
@@ -438,30 +453,17 @@ public enum Benchmark {
             return (seconds(ContinuousClock.now - start) * 1000, report.passes)
         }
         for i in methods.indices { for _ in 0..<warmup { _ = timedStep(i) } }
-        var times = [[Double]](repeating: [], count: methods.count)
         var passes = [Float](repeating: 0, count: methods.count)
-        var blockMeans = [[Double]](repeating: [], count: methods.count)
-        let rounds = (steps + blockSize - 1) / blockSize
-        for _ in 0..<rounds {
-            for i in methods.indices {
-                var block: [Double] = []
-                for _ in 0..<blockSize {
-                    let (ms, p) = timedStep(i)
-                    block.append(ms)
-                    passes[i] += p
-                }
-                times[i] += block
-                blockMeans[i].append(block.reduce(0, +) / Double(block.count))
-            }
+        let (times, blockMeans) = interleavedBlocks(methods.count, steps: steps, blockSize: blockSize) { i in
+            let (ms, p) = timedStep(i)
+            passes[i] += p
+            return ms
         }
         let baseline = methods.firstIndex(of: "sgd")
         return methods.indices.map { i in
             var result = BenchmarkResult(workload: name, optimizer: methods[i], batch: batchSize, milliseconds: times[i], flopsPerStep: flops, ceiling: ceiling)
             result.passesPerStep = passes[i] / Float(times[i].count)
-            if let baseline {
-                let ratios = zip(blockMeans[i], blockMeans[baseline]).map { $0 / $1 }.sorted()
-                result.ratioToSGD = ratios[ratios.count / 2]
-            }
+            if let baseline { result.ratioToSGD = medianRatio(blockMeans[i], to: blockMeans[baseline]) }
             let kept = engines[i].objectiveMemoryByteCount
             result.memoryBankBytes = kept > 0 ? kept : nil
             return result
