@@ -73,38 +73,7 @@ public enum Safetensors {
     /// Throws ``DataError/Kind/invalidArgument`` for a duplicate or empty name or the
     /// reserved name `__metadata__`.
     public static func encode(_ tensors: [(String, Tensor)], metadata: [String: String] = [:], file: String = "<memory>") throws -> [UInt8] {
-        var seen = Set<String>()
-        for (name, _) in tensors {
-            guard !name.isEmpty, name != "__metadata__", seen.insert(name).inserted else {
-                throw DataError(
-                    .invalidArgument, file: file, field: "tensor name \"\(name)\"",
-                    expected: "unique, non-empty names other than __metadata__", found: "a duplicate or reserved name")
-            }
-        }
-        var entries: [String] = []
-        if !metadata.isEmpty {
-            let pairs = metadata.keys.sorted().map { "\(jsonString($0)):\(jsonString(metadata[$0]!))" }
-            entries.append("\"__metadata__\":{\(pairs.joined(separator: ","))}")
-        }
-        var offset = 0
-        for (name, tensor) in tensors {
-            let size = tensor.count * 4
-            entries.append(
-                "\(jsonString(name)):{\"dtype\":\"F32\",\"shape\":[\(tensor.shape.map(String.init).joined(separator: ","))],\"data_offsets\":[\(offset),\(offset + size)]}")
-            offset += size
-        }
-        var header = Array("{\(entries.joined(separator: ","))}".utf8)
-        while header.count % 8 != 0 { header.append(0x20) }
-        var bytes = [UInt8]()
-        bytes.reserveCapacity(8 + header.count + offset)
-        var length = UInt64(header.count)
-        for _ in 0..<8 {
-            bytes.append(UInt8(length & 0xFF))
-            length >>= 8
-        }
-        bytes += header
-        for (_, tensor) in tensors { bytes += tensor.float32LittleEndianBytes }
-        return bytes
+        try encode(raw: tensors.map { RawEntry(name: $0.0, tensor: $0.1) }, metadata: metadata, file: file)
     }
 
     /// Writes `tensors` and `metadata` to `url` atomically (temporary file + rename).
