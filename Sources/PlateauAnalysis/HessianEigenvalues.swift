@@ -29,6 +29,7 @@ public enum HessianEigenvalues {
     ) -> [EigenvalueEstimate] {
         precondition(count >= 1, "HessianEigenvalues.top: count must be positive")
         let parameters = loss.parameters
+        let hessian = HessianOperator(loss)
         var found: [EigenvalueEstimate] = []
         for _ in 0..<count {
             var v = orthogonalized(parameters.map { Tensor.randomNormal($0.shape, using: &generator) }, against: found)
@@ -36,7 +37,7 @@ public enum HessianEigenvalues {
             var eigenvalue: Float = 0, iterations = 0, converged = false
             while iterations < maximumIterations {
                 iterations += 1
-                let hv = orthogonalized(loss.hessianVectorProduct(along: v), against: found)
+                let hv = orthogonalized(hessian.product(along: v), against: found)
                 let next = hv.dot(v)
                 let norm = hv.norm()
                 if norm == 0 { eigenvalue = 0; converged = true; break }

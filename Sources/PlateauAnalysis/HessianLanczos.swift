@@ -38,7 +38,7 @@ public enum HessianLanczos {
         let start = loss.parameters.map { Tensor.randomNormal($0.shape, using: &generator) }
         var previous: [Double] = []
         var result: [Double] = []
-        _ = run(loss, start: start, maximumIterations: min(maximumIterations, dimension)) { alphas, betas in
+        _ = run(HessianOperator(loss), start: start, maximumIterations: min(maximumIterations, dimension)) { alphas, betas in
             let values = SymmetricTridiagonal.eigenvalues(diagonal: alphas, offDiagonal: betas)
             result = Array(values.sorted(by: >).prefix(count))
             defer { previous = result }
@@ -50,7 +50,12 @@ public enum HessianLanczos {
 
     /// `iterations` Lanczos steps from `start` (fewer if an invariant subspace is found).
     public static func decomposition(of loss: LossFunction, iterations: Int, start: ParameterSet) -> LanczosDecomposition {
-        let (alphas, betas) = run(loss, start: start, maximumIterations: min(iterations, loss.parameters.scalarCount)) { _, _ in false }
+        decomposition(of: HessianOperator(loss), iterations: iterations, start: start)
+    }
+
+    /// `iterations` Lanczos steps of an already linearized Hessian from `start`.
+    public static func decomposition(of hessian: HessianOperator, iterations: Int, start: ParameterSet) -> LanczosDecomposition {
+        let (alphas, betas) = run(hessian, start: start, maximumIterations: min(iterations, hessian.loss.parameters.scalarCount)) { _, _ in false }
         let (values, vectors) = SymmetricTridiagonal.eigendecomposition(diagonal: alphas, offDiagonal: betas)
         let weights = vectors.map { $0[0] * $0[0] }
         return LanczosDecomposition(alphas: alphas, betas: betas, ritzValues: values, ritzWeights: weights, iterations: alphas.count)
@@ -58,13 +63,13 @@ public enum HessianLanczos {
 
     /// Runs Lanczos until `stop(alphas, betas)` says so, the cap is reached, or β vanishes.
     private static func run(
-        _ loss: LossFunction, start: ParameterSet, maximumIterations: Int, stop: ([Double], [Double]) -> Bool
+        _ hessian: HessianOperator, start: ParameterSet, maximumIterations: Int, stop: ([Double], [Double]) -> Bool
     ) -> (alphas: [Double], betas: [Double]) {
         var basis: [ParameterSet] = [start.scaled(by: 1 / (start.norm() + 1e-12))]
         var alphas: [Double] = [], betas: [Double] = []
         for j in 0..<maximumIterations {
             let q = basis[j]
-            var w = loss.hessianVectorProduct(along: q)
+            var w = hessian.product(along: q)
             if j > 0 { w = w - basis[j - 1].scaled(by: Float(betas[j - 1])) }
             let alpha = w.dot(q)
             alphas.append(Double(alpha))
@@ -101,10 +106,11 @@ public struct HessianSpectralDensity: Sendable {
 
     public init(of loss: LossFunction, iterations: Int = 100, runs: Int = 1, using generator: inout some RandomNumberGenerator) {
         precondition(iterations >= 1 && runs >= 1, "HessianSpectralDensity: iterations and runs must be positive")
+        let hessian = HessianOperator(loss)
         var nodes: [Double] = [], weights: [Double] = [], lengths: [Int] = []
         for _ in 0..<runs {
             let start = loss.parameters.map { Tensor.randomRademacher($0.shape, using: &generator) }
-            let lanczos = HessianLanczos.decomposition(of: loss, iterations: iterations, start: start)
+            let lanczos = HessianLanczos.decomposition(of: hessian, iterations: iterations, start: start)
             nodes += lanczos.ritzValues
             weights += lanczos.ritzWeights.map { $0 / Double(runs) }
             lengths.append(lanczos.ritzValues.count)

@@ -23,12 +23,13 @@ public struct HessianTrace: Sendable {
 
     public init(of loss: LossFunction, tolerance: Float = 1e-3, maximumIterations: Int = 100, using generator: inout some RandomNumberGenerator) {
         precondition(maximumIterations >= 1, "HessianTrace: maximumIterations must be positive")
+        let hessian = HessianOperator(loss)
         var samples: [Float] = []
         var sum: Double = 0
         var previousMean: Double = 0
         for k in 1...maximumIterations {
             let v = loss.parameters.map { Tensor.randomRademacher($0.shape, using: &generator) }
-            let sample = loss.hessianVectorProduct(along: v).dot(v)
+            let sample = hessian.product(along: v).dot(v)
             samples.append(sample)
             sum += Double(sample)
             let mean = sum / Double(k)

@@ -22,7 +22,9 @@ struct BenchCommand: ParsableCommand {
             Mamba layer at the bottleneck) likewise. --image-side 64 runs unet and umamba on \
             64x64 images instead. hvp times one exact Hessian-vector product (double \
             backward) against one gradient of the mlp's cross-entropy at batch 1000: rows \
-            gradient and hvp, whose "vs SGD" column is then its cost relative to the gradient \
+            gradient, hvp (a one-off product) and hvp-linearized (a product at a point whose \
+            forward and first backward pass are recorded already, as power iteration and \
+            Lanczos use it), whose "vs SGD" column is then the cost relative to the gradient \
             (--optimizers does not apply).
             """
     )

@@ -288,12 +288,20 @@ struct SharpnessCommand: ParsableCommand {
                 let v = loss.parameters.map { Tensor.randomNormal($0.shape, using: &generator) }
                 let gradient = median { _ = loss.valueWithGradient() }
                 let hvp = median { _ = loss.hessianVectorProduct(along: v) }
+                // What power iteration and Lanczos pay per product after linearizing once.
+                let hessian = HessianOperator(loss)
+                let linearized = median { _ = hessian.product(along: v) }
                 object["gradient_ms"] = gradient.wall * 1000
                 object["hvp_ms"] = hvp.wall * 1000
                 object["hvp_to_gradient"] = hvp.wall / gradient.wall
                 object["hvp_to_gradient_cpu"] = hvp.cpu / gradient.cpu
+                object["hvp_linearized_ms"] = linearized.wall * 1000
+                object["hvp_linearized_to_gradient"] = linearized.wall / gradient.wall
+                object["hvp_linearized_pieces"] = hessian.linearizedPieceCount
                 progress.message(String(format: "one gradient %.1f ms, one Hessian-vector product %.1f ms: ratio %.2fx wall-clock, %.2fx CPU time (median of 5, %d samples)",
                                         gradient.wall * 1000, hvp.wall * 1000, hvp.wall / gradient.wall, hvp.cpu / gradient.cpu, samples.count))
+                progress.message(String(format: "a product at the linearized point (%d of %d batches kept): %.1f ms, %.2fx the gradient",
+                                        hessian.linearizedPieceCount, loss.pieces.count, linearized.wall * 1000, linearized.wall / gradient.wall))
             }
             return object
         }

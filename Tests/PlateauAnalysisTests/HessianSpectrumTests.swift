@@ -29,6 +29,32 @@ struct HessianSpectrumTests {
         expectClose(top[1].value, 1, relative: 1e-3)
     }
 
+    @Test("the Hessian operator gives one-off products bit for bit, whichever pieces its memory budget keeps")
+    func hessianOperatorKeepsPiecesWithinItsBudget() {
+        var g = SeededGenerator(seed: 9)
+        let model = MLP(sizes: [4, 8, 3], using: &g)
+        let batches = (0..<3).map { b in
+            Batch(images: Tensor.randomNormal([5 + b, 4], using: &g), labels: (0..<(5 + b)).map { $0 % 3 }, indices: Array(0..<(5 + b)))
+        }
+        let loss = LossFunction.crossEntropy(model, batches: batches)
+        let v = loss.parameters.map { Tensor.randomNormal($0.shape, using: &g) }
+        let oneOff = loss.hessianVectorProduct(along: v)
+        let all = HessianOperator(loss)
+        #expect(all.linearizedPieceCount == 3)
+        #expect(HessianOperator(loss, memoryBudget: 0).linearizedPieceCount == 0)
+        let first = loss.pieces[0]
+        let onePiece = HessianLinearization(at: loss.parameters.values) { p in
+            first.evaluate(ParameterSet(Array(zip(loss.parameters.keys, p)))).sum()
+        }.recordedBytes
+        // A budget that the first recording fits and the second overflows.
+        let partial = HessianOperator(loss, memoryBudget: onePiece + onePiece / 2)
+        #expect(partial.linearizedPieceCount == 1)
+        for hessian in [all, partial] {
+            let product = hessian.product(along: v)
+            for key in loss.parameters.keys { #expect(product[key]! == oneOff[key]!) }
+        }
+    }
+
     @Test("Lanczos finds the exact spectrum of a quadratic")
     func lanczosQuadratic() {
         let loss = quadratic(diagonal([1, 2, 10, 0.5, 4]), at: [1, 1, 1, 1, 1])

@@ -59,6 +59,29 @@ private func u(_ shape: [Int], _ seed: UInt64) -> Tensor { TestData.uniform(shap
         for (d, e) in zip(doubled, exact) { expectClose(d, e * 2, relative: 1e-4, absolute: 1e-6) }
     }
 
+    /// A linearization answers many directions at one point with the numbers a one-off
+    /// product gives, bit for bit, and its gradient is the ordinary gradient.
+    @Test func linearizedProductsAreTheOneOffProducts() {
+        let images = u([3, 1, 5, 5], 170)
+        let labels = Tensor.oneHot([2, 0, 1], classCount: 3)
+        func loss(_ p: [Tensor]) -> Tensor {
+            let h = images.conv2d(weight: p[0], bias: p[1], stride: (2, 2), padding: (1, 1)).gelu()
+            return -(h.flattened().matmul(p[2]).logSoftmax() * labels).sum(alongAxis: 1).mean()
+        }
+        let w = [u([2, 1, 3, 3], 171), u([2], 172), u([18, 3], 173)]
+        let linearization = HessianLinearization(at: w, of: loss)
+        // (The recorded backward takes the differentiable composite paths, so equal to rounding.)
+        for (g, expected) in zip(linearization.gradient, valueWithGradient(at: w, of: loss).gradients) {
+            expectClose(g, expected, relative: 1e-5, absolute: 1e-6)
+        }
+        for seed in [174, 178, 182] as [UInt64] {
+            let v = w.enumerated().map { u($0.element.shape, seed + UInt64($0.offset)) }
+            #expect(linearization.product(along: v) == hessianVectorProduct(at: w, along: v, of: loss))
+        }
+        // The recording holds at least the conv output and the logits of each sample.
+        #expect(linearization.recordedBytes >= (3 * 2 * 3 * 3 + 3 * 3) * 4)
+    }
+
     @Test func nonlinearCompositesHVPMatchFiniteDifferences() {
         let cases: [([Tensor], ([Tensor]) -> Tensor)] = [
             ([u([3, 4], 153)], { p in p[0].softmax().square().sum() + p[0].sigmoid().log().mean() }),

@@ -73,14 +73,15 @@ struct BenchmarkTests {
         #expect(results[1].memoryBankBytes != nil)
     }
 
-    /// The hvp workload times a gradient and a Hessian-vector product of the MLP, the
-    /// gradient being the baseline of the ratio; --optimizers does not apply to it.
+    /// The hvp workload times a gradient, a one-off Hessian-vector product of the MLP and a
+    /// product at a linearized point, the gradient being the baseline of the ratios;
+    /// --optimizers does not apply to it.
     @Test func hessianVectorProductWorkloadRatesAgainstTheGradient() throws {
         let results = try Benchmark.run(.hvp, methods: ["sam"], batchSize: 3, steps: 2, warmup: 0, blockSize: 1, seed: 3, ceiling: .nan)
-        #expect(results.map(\.optimizer) == ["gradient", "hvp"])
+        #expect(results.map(\.optimizer) == ["gradient", "hvp", "hvp-linearized"])
         #expect(results.allSatisfy { $0.workload == "hvp" && $0.batch == 3 && $0.milliseconds.count == 2 })
         #expect(results[0].ratioToSGD == 1)
-        #expect(results[1].ratioToSGD != nil)
+        #expect(results[1].ratioToSGD != nil && results[2].ratioToSGD != nil)
     }
 
     @Test func defaultBatchSizes() {
