@@ -82,8 +82,9 @@ private func convolutionAndGradients(_ c: Case, seed: UInt64) -> [Tensor] {
         }
     }
 
-    /// Second order stays exact with oneDNN bound: the recorded backward pass differentiates
-    /// the composite pullback, and the HVP matches finite differences of gradients.
+    /// Second order stays exact with oneDNN bound: the recorded backward pass runs oneDNN's
+    /// backward-data and backward-weights as differentiable operations, and the HVP matches
+    /// finite differences of gradients and the lowering's composite.
     @Test func hessianVectorProductsStayExact() throws {
         let images = u([2, 3, 6, 6], 810)
         func loss(_ p: [Tensor]) -> Tensor {
@@ -93,11 +94,52 @@ private func convolutionAndGradients(_ c: Case, seed: UInt64) -> [Tensor] {
         }
         let w = [u([4, 3, 3, 3], 811), u([4], 812), u([4, 4, 3, 3], 813) * 0.5]
         let v = [u([4, 3, 3, 3], 814), u([4], 815), u([4, 4, 3, 3], 816)]
+        let lowered = onLowering { hessianVectorProduct(at: w, along: v, of: loss) }
         try onOneDNN {
             let exact = hessianVectorProduct(at: w, along: v, of: loss)
             let numeric = HessianTests.finiteDifferenceHVP(at: w, along: v, loss)
             for (e, n) in zip(exact, numeric) { expectClose(e, n, relative: 2e-2, absolute: 2e-3) }
+            for (e, l) in zip(exact, lowered) { expectClose(e, l, relative: 1e-4, absolute: 1e-5) }
             checkSecondOrderGradients(at: [images, w[0]]) { p in p[0].conv2d(weight: p[1], padding: (1, 1)).tanh() }
+        }
+    }
+
+    /// The differentiable backward passes, through every geometry the first-order test
+    /// covers (strides, a cropped input, dilation, 1×1): the gradient map's own gradient —
+    /// which runs backward-data, backward-weights and the forward pass once more, each as
+    /// the pullback of another — matches finite differences, and so does a third derivative.
+    @Test func secondAndThirdOrderMatchFiniteDifferences() throws {
+        let small = [
+            Case(input: [2, 2, 6, 6], weight: [3, 2, 5, 5], padding: (2, 2)),
+            Case(input: [2, 3, 7, 7], weight: [4, 3, 3, 3], stride: (2, 2), padding: (1, 1)),
+            Case(input: [2, 4, 6, 6], weight: [5, 4, 1, 1], stride: (2, 2), bias: false),
+            Case(input: [1, 2, 7, 8], weight: [3, 2, 3, 2], stride: (1, 2), padding: (2, 1), dilation: (2, 1)),
+        ]
+        for c in small {
+            let inputs = [u(c.input, 830), u(c.weight, 831) * 0.5] + (c.bias ? [u([c.weight[0]], 832)] : [])
+            try onOneDNN {
+                checkSecondOrderGradients(at: inputs) { p in
+                    p[0].conv2d(weight: p[1], bias: c.bias ? p[2] : nil, stride: c.stride, padding: c.padding, dilation: c.dilation).tanh()
+                }
+            }
+        }
+        // d³/dt³ of Σ tanh(conv(x, w + t·v)) at t = 0, by differentiating twice with
+        // createGraph and once more, against a central difference of the second derivative.
+        let x = u([2, 2, 5, 5], 833), w = u([3, 2, 3, 3], 834) * 0.5, v = u([3, 2, 3, 3], 835)
+        func f(_ t: Tensor) -> Tensor { x.conv2d(weight: w + v * t, padding: (1, 1)).tanh().sum() }
+        func derivatives(at t: Float) -> (second: Float, third: Float) {
+            let leaf = Tensor(t).trackingGradients()
+            return withGradients {
+                let first = gradients(of: f(leaf), withRespectTo: [leaf], createGraph: true)[0]
+                let second = gradients(of: first, withRespectTo: [leaf], createGraph: true)[0]
+                let third = gradients(of: second, withRespectTo: [leaf])[0]
+                return (second.item, third.item)
+            }
+        }
+        try onOneDNN {
+            let h: Float = 1e-2
+            let numeric = (derivatives(at: h).second - derivatives(at: -h).second) / (2 * h)
+            expectClose(Tensor(derivatives(at: 0).third), Tensor(numeric), relative: 2e-2, absolute: 2e-2)
         }
     }
 

@@ -219,8 +219,18 @@ extension Tensor {
     }
 
     /// ``convolvedSampleBySample(weight:bias:geometry:)`` on a library's kernels (one call per
-    /// pass for the whole batch). A recorded backward pass still differentiates the composite
-    /// pullback, so second-order derivatives are the lowering's.
+    /// pass for the whole batch), differentiable to any order on the same kernels.
+    ///
+    /// With A_w x = conv(x, w), the three passes are linear maps closed under differentiation:
+    ///
+    ///     y = conv(x, w)            ∂x = A_wᵀ ∂y (backward data),   ∂w = B_x ∂y (backward weights)
+    ///     z = A_wᵀ d                ∂d = conv(∂z, w),               ∂w = B_{∂z} d
+    ///     v = B_x d                 ∂x = A_{∂v}ᵀ d,                 ∂d = conv(x, ∂v)
+    ///
+    /// (from ⟨u, A_wᵀ d⟩ = ⟨conv(u, w), d⟩ and ⟨q, B_x d⟩ = ⟨conv(x, q), d⟩). So a recorded
+    /// backward pass — a Hessian-vector product — runs the library's kernels too, instead of
+    /// differentiating the lowering's whole-batch im2col composite. First-order results are
+    /// the same calls as before, bit for bit.
     func convolvedNatively(weight: Tensor, bias: Tensor?, shape: ConvolutionShape, backend: any ConvolutionBackend) -> Tensor {
         let (oh, ow) = shape.outputSize
         let outputShape = [shape.batch, shape.outputChannels, oh, ow]
@@ -237,28 +247,65 @@ extension Tensor {
                 }
             }
         }
-        let input = self, g = shape.geometry
-        let needsInput = node != nil, needsWeight = weight.node != nil, needsBias = bias?.node != nil
+        let input = self
         let inputs = bias.map { [self, weight, $0] } ?? [self, weight]
         return Tensor.fused(.convolution, shape: outputShape, scalars: values, inputs: inputs, fast: { gradient, _ in
-            let results: [Tensor?] = gradient.scalars.withUnsafeBufferPointer { dy in
-                let inputGradient: Tensor? = needsInput ? weight.scalars.withUnsafeBufferPointer { filters in
-                    Tensor(shape: input.shape, scalars: makeScalars(count: input.count) { dx in
-                        backend.backwardData(shape, outputGradient: dy.baseAddress!, weight: filters.baseAddress!, inputGradient: dx)
-                    })
-                } : nil
-                let weightGradient: Tensor? = needsWeight ? input.scalars.withUnsafeBufferPointer { x in
-                    Tensor(shape: weight.shape, scalars: makeScalars(count: weight.count) { dw in
-                        backend.backwardWeights(shape, input: x.baseAddress!, outputGradient: dy.baseAddress!, weightGradient: dw)
-                    })
-                } : nil
-                return [inputGradient, weightGradient]
-            }
+            let results = Tensor.nativeConvolutionPullback(gradient, input: input, weight: weight, shape: shape, backend: backend)
             // The bias gradient keeps Plateau's fixed-order sums (independent of threads).
-            return bias == nil ? results : results + [needsBias ? gradient.channelSums() : nil]
+            return bias == nil ? results : results + [bias?.node != nil ? gradient.channelSums() : nil]
         }, differentiable: { gradient, _ in
-            Tensor.convolutionPullbackComposite(gradient, input: input, weight: weight, hasBias: bias != nil, g)
+            let results = Tensor.nativeConvolutionPullback(gradient, input: input, weight: weight, shape: shape, backend: backend)
+            return bias == nil ? results : results + [gradient.sum(alongAxes: [0, 2, 3])]
         })
+    }
+
+    /// [A_wᵀ d, B_x d] for the tracked ones of x and w (`nil` for the others).
+    private static func nativeConvolutionPullback(
+        _ d: Tensor, input x: Tensor, weight w: Tensor, shape: ConvolutionShape, backend: any ConvolutionBackend
+    ) -> [Tensor?] {
+        [x.node != nil ? nativeInputGradient(d, weight: w, inputShape: x.shape, shape: shape, backend: backend) : nil,
+         w.node != nil ? nativeWeightGradient(x, d, weightShape: w.shape, shape: shape, backend: backend) : nil]
+    }
+
+    /// A_wᵀ d on the backend (backward data), shaped like the convolution's input; recorded
+    /// as an operation of d and w.
+    private static func nativeInputGradient(
+        _ d: Tensor, weight w: Tensor, inputShape: [Int], shape: ConvolutionShape, backend: any ConvolutionBackend
+    ) -> Tensor {
+        let values = d.scalars.withUnsafeBufferPointer { dy in
+            w.scalars.withUnsafeBufferPointer { filters in
+                makeScalars(count: inputShape.product) { dx in
+                    backend.backwardData(shape, outputGradient: dy.baseAddress!, weight: filters.baseAddress!, inputGradient: dx)
+                }
+            }
+        }
+        return recorded("conv2d-backward-data", shape: inputShape, scalars: values, inputs: [d, w]) { upstream, _ in
+            [d.node != nil ? nativeConvolution(upstream, weight: w, shape: shape, backend: backend) : nil,
+             w.node != nil ? nativeWeightGradient(upstream, d, weightShape: w.shape, shape: shape, backend: backend) : nil]
+        }
+    }
+
+    /// B_x d on the backend (backward weights), shaped like the filters; recorded as an
+    /// operation of x and d.
+    private static func nativeWeightGradient(
+        _ x: Tensor, _ d: Tensor, weightShape: [Int], shape: ConvolutionShape, backend: any ConvolutionBackend
+    ) -> Tensor {
+        let values = x.scalars.withUnsafeBufferPointer { input in
+            d.scalars.withUnsafeBufferPointer { dy in
+                makeScalars(count: weightShape.product) { dw in
+                    backend.backwardWeights(shape, input: input.baseAddress!, outputGradient: dy.baseAddress!, weightGradient: dw)
+                }
+            }
+        }
+        return recorded("conv2d-backward-weights", shape: weightShape, scalars: values, inputs: [x, d]) { upstream, _ in
+            [x.node != nil ? nativeInputGradient(d, weight: upstream, inputShape: x.shape, shape: shape, backend: backend) : nil,
+             d.node != nil ? nativeConvolution(x, weight: upstream, shape: shape, backend: backend) : nil]
+        }
+    }
+
+    /// conv(x, w) without bias on the backend, recorded with the pullback above.
+    private static func nativeConvolution(_ x: Tensor, weight w: Tensor, shape: ConvolutionShape, backend: any ConvolutionBackend) -> Tensor {
+        x.convolvedNatively(weight: w, bias: nil, shape: shape, backend: backend)
     }
 
     /// The same pullback from differentiable operations (whole-batch im2col), so that the
