@@ -117,28 +117,37 @@ struct ConvCase: CustomTestStringConvertible, Sendable {
         ConvCase(input: [1, 1, 3, 3], weight: [1, 1, 2, 2], stride: (1, 1), padding: (1, 0), dilation: (2, 2), outputPadding: (1, 1)),
     ]
 
-    @Test(arguments: cases) func forwardMatchesScatterDefinition(_ c: ConvCase) {
+    // Each check runs on the lowering and on oneDNN (its backward-data pass, for one group
+    // and an output padding below the stride).
+
+    @Test(arguments: cases) func forwardMatchesScatterDefinition(_ c: ConvCase) throws {
         let x = u(c.input, 110), w = u(c.weight, 111), b = c.bias ? u([c.weight[1] * c.groups], 112) : nil
-        let y = x.transposedConv2d(weight: w, bias: b, stride: c.stride, padding: c.padding, outputPadding: c.outputPadding,
-                                   dilation: c.dilation, groups: c.groups)
         let expected = naiveTransposedConv2d(x, w, bias: b, stride: c.stride, padding: c.padding,
                                              outputPadding: c.outputPadding, dilation: c.dilation, groups: c.groups)
-        expectClose(y, expected, relative: 1e-5, absolute: 1e-5)
-    }
-
-    @Test(arguments: cases) func gradient(_ c: ConvCase) {
-        var inputs = [u(c.input, 113), u(c.weight, 114)]
-        if c.bias { inputs.append(u([c.weight[1] * c.groups], 115)) }
-        checkGradients(at: inputs) { t in
-            t[0].transposedConv2d(weight: t[1], bias: c.bias ? t[2] : nil, stride: c.stride, padding: c.padding,
-                                  outputPadding: c.outputPadding, dilation: c.dilation, groups: c.groups)
+        try Conv2dTests.onEveryConvolutionPath {
+            let y = x.transposedConv2d(weight: w, bias: b, stride: c.stride, padding: c.padding, outputPadding: c.outputPadding,
+                                       dilation: c.dilation, groups: c.groups)
+            expectClose(y, expected, relative: 1e-5, absolute: 1e-5, "\(Backends.convolutions?.name ?? "lowering")")
         }
     }
 
-    @Test(arguments: cases) func secondOrder(_ c: ConvCase) {
-        checkSecondOrderGradients(at: [u(c.input, 116), u(c.weight, 117)]) { t in
-            t[0].transposedConv2d(weight: t[1], stride: c.stride, padding: c.padding, outputPadding: c.outputPadding,
-                                  dilation: c.dilation, groups: c.groups)
+    @Test(arguments: cases) func gradient(_ c: ConvCase) throws {
+        var inputs = [u(c.input, 113), u(c.weight, 114)]
+        if c.bias { inputs.append(u([c.weight[1] * c.groups], 115)) }
+        try Conv2dTests.onEveryConvolutionPath {
+            checkGradients(at: inputs) { t in
+                t[0].transposedConv2d(weight: t[1], bias: c.bias ? t[2] : nil, stride: c.stride, padding: c.padding,
+                                      outputPadding: c.outputPadding, dilation: c.dilation, groups: c.groups)
+            }
+        }
+    }
+
+    @Test(arguments: cases) func secondOrder(_ c: ConvCase) throws {
+        try Conv2dTests.onEveryConvolutionPath {
+            checkSecondOrderGradients(at: [u(c.input, 116), u(c.weight, 117)]) { t in
+                t[0].transposedConv2d(weight: t[1], stride: c.stride, padding: c.padding, outputPadding: c.outputPadding,
+                                      dilation: c.dilation, groups: c.groups)
+            }
         }
     }
 

@@ -221,7 +221,9 @@ extension Tensor {
     /// Transposed convolution (PyTorch's `conv_transpose2d`): input `[N, IC, H, W]`, weight
     /// `[IC, OC/groups, kh, kw]`, output `[N, OC, H', W']` with
     /// `H' = (H - 1)·stride - 2·padding + dilation·(kh - 1) + outputPadding + 1`.
-    /// It is the adjoint of `conv2d`: a `gemm` followed by col2im.
+    /// It is the adjoint of `conv2d`: with a convolution backend (oneDNN), that convolution's
+    /// backward-data pass for one group and an output padding below the stride; otherwise a
+    /// `gemm` followed by col2im.
     public func transposedConv2d(
         weight: Tensor, bias: Tensor? = nil, stride: (Int, Int) = (1, 1), padding: (Int, Int) = (0, 0),
         outputPadding: (Int, Int) = (0, 0), dilation: (Int, Int) = (1, 1), groups: Int = 1
@@ -243,6 +245,18 @@ extension Tensor {
         let outH = (h - 1) * stride.0 - 2 * padding.0 + dilation.0 * (kh - 1) + outputPadding.0 + 1
         let outW = (w - 1) * stride.1 - 2 * padding.1 + dilation.1 * (kw - 1) + outputPadding.1 + 1
         precondition(outH > 0 && outW > 0, "transposedConv2d: output size \(outH)x\(outW) is not positive for input \(shape)")
+        if groups == 1 && outputPadding.0 < stride.0 && outputPadding.1 < stride.1 && n > 0, let native = Backends.convolutions {
+            // The adjoint of the convolution [N, OC, H', W'] → [N, IC, H, W] with these filters:
+            // its backward-data pass on the library's kernels, differentiable to any order.
+            let g = WindowGeometry(kernel: (kh, kw), stride: stride, padding: padding, dilation: dilation)
+            let adjoint = ConvolutionShape(input: [n, oc, outH, outW], weight: weight.shape, g)
+            if native.prepare(adjoint, hasBias: false) {
+                let output = Tensor.nativeInputGradient(self, weight: weight, inputShape: [n, oc, outH, outW], shape: adjoint, backend: native)
+                guard let bias else { return output }
+                precondition(bias.shape == [oc], "transposedConv2d: bias must be [\(oc)], got \(bias.shape)")
+                return output + bias.reshaped(to: [1, oc, 1, 1])
+            }
+        }
         let icg = ic / groups, k = ocPerGroup * kh * kw
         // [G, IC/G, N·H·W] after moving the batch inward, then Wᵀ per group: [G, OC/G·kh·kw, N·H·W],
         // so the whole batch is one gemm per group.

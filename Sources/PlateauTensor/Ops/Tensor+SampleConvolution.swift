@@ -269,7 +269,7 @@ extension Tensor {
 
     /// A_wᵀ d on the backend (backward data), shaped like the convolution's input; recorded
     /// as an operation of d and w.
-    private static func nativeInputGradient(
+    static func nativeInputGradient(
         _ d: Tensor, weight w: Tensor, inputShape: [Int], shape: ConvolutionShape, backend: any ConvolutionBackend
     ) -> Tensor {
         let values = d.scalars.withUnsafeBufferPointer { dy in
