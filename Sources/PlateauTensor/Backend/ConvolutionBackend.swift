@@ -48,10 +48,12 @@ public struct ConvolutionShape: Hashable, Sendable, CustomStringConvertible {
 /// row shifts, then products).
 ///
 /// The lowering stays the reference implementation: it runs every shape a backend declines
-/// (``prepare(_:hasBias:)`` returns `false`), grouped convolutions, transposed convolutions,
-/// and every backward pass that is itself recorded (Hessian-vector products differentiate the
-/// composite pullback, which is exact to any order). A backend only ever computes the forward
-/// value and the first-order gradients of ``Tensor/conv2d(weight:bias:stride:padding:dilation:groups:)``.
+/// (``prepare(_:hasBias:)`` returns `false`), grouped convolutions, and transposed
+/// convolutions with several groups or an output padding of at least the stride. A backend's
+/// three passes serve everything else: the forward pass and first-order gradients of
+/// ``Tensor/conv2d(weight:bias:stride:padding:dilation:groups:)``, transposed convolutions
+/// (the backward-data pass of their adjoint), and recorded backward passes of any order,
+/// since each pass's pullback is made of the other two (see `Tensor.convolvedNatively`).
 ///
 /// All buffers are dense, row-major: input `[N, C, H, W]`, weight `[OC, C, kh, kw]`, output
 /// `[N, OC, oh, ow]`. Calls may come from several tasks at once.
