@@ -63,16 +63,18 @@ private func convolutionAndGradients(_ c: Case, seed: UInt64) -> [Tensor] {
         }
     }
 
+    /// Small versions of the cases (each input element costs two forward passes): strides, a
+    /// cropped input, a 1×1 filter, dilation.
+    fileprivate static let smallCases = [
+        Case(input: [2, 2, 6, 6], weight: [3, 2, 5, 5], padding: (2, 2)),
+        Case(input: [2, 3, 7, 7], weight: [4, 3, 3, 3], stride: (2, 2), padding: (1, 1)),
+        Case(input: [2, 4, 6, 6], weight: [5, 4, 1, 1], stride: (2, 2), bias: false),
+        Case(input: [1, 2, 7, 8], weight: [3, 2, 3, 2], stride: (1, 2), padding: (2, 1), dilation: (2, 1)),
+    ]
+
     /// The oneDNN pullback against central finite differences through the op.
     @Test func gradientsMatchFiniteDifferences() throws {
-        // Small versions of the cases (each input element costs two forward passes).
-        let small = [
-            Case(input: [2, 2, 6, 6], weight: [3, 2, 5, 5], padding: (2, 2)),
-            Case(input: [2, 3, 7, 7], weight: [4, 3, 3, 3], stride: (2, 2), padding: (1, 1)),
-            Case(input: [2, 4, 6, 6], weight: [5, 4, 1, 1], stride: (2, 2), bias: false),
-            Case(input: [1, 2, 7, 8], weight: [3, 2, 3, 2], stride: (1, 2), padding: (2, 1), dilation: (2, 1)),
-        ]
-        for c in small {
+        for c in Self.smallCases {
             let inputs = [u(c.input, 800), u(c.weight, 801) * 0.5] + (c.bias ? [u([c.weight[0]], 802)] : [])
             try onOneDNN {
                 checkGradients(at: inputs) { p in
@@ -109,13 +111,7 @@ private func convolutionAndGradients(_ c: Case, seed: UInt64) -> [Tensor] {
     /// which runs backward-data, backward-weights and the forward pass once more, each as
     /// the pullback of another — matches finite differences, and so does a third derivative.
     @Test func secondAndThirdOrderMatchFiniteDifferences() throws {
-        let small = [
-            Case(input: [2, 2, 6, 6], weight: [3, 2, 5, 5], padding: (2, 2)),
-            Case(input: [2, 3, 7, 7], weight: [4, 3, 3, 3], stride: (2, 2), padding: (1, 1)),
-            Case(input: [2, 4, 6, 6], weight: [5, 4, 1, 1], stride: (2, 2), bias: false),
-            Case(input: [1, 2, 7, 8], weight: [3, 2, 3, 2], stride: (1, 2), padding: (2, 1), dilation: (2, 1)),
-        ]
-        for c in small {
+        for c in Self.smallCases {
             let inputs = [u(c.input, 830), u(c.weight, 831) * 0.5] + (c.bias ? [u([c.weight[0]], 832)] : [])
             try onOneDNN {
                 checkSecondOrderGradients(at: inputs) { p in
