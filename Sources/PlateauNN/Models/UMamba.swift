@@ -36,21 +36,10 @@ public struct UMamba: Layer {
     }
 
     public mutating func callAsFunction(_ input: Tensor) -> Tensor {
-        let levels = unet.levels, factor = 1 << (levels - 1), c = unet.inputChannels
-        precondition(input.rank == 4 && input.shape[1] == c && input.shape[2] % factor == 0 && input.shape[3] % factor == 0
-                     && input.shape[2] > 0 && input.shape[3] > 0,
-                     "UMamba: expected [N, \(c), H, W] images with H and W divisible by \(factor), got \(input.shape)")
-        let first = levels - mambaLevels
-        func encoded(_ x: Tensor, level: Int) -> Tensor { level >= first ? mamba[level - first](x) : x }
-        var skips = [encoded(unet.inc(input), level: 0)]
-        for i in unet.down.indices {
-            skips.append(encoded(unet.down[i](skips[skips.count - 1].maxPool2d(kernel: (2, 2))), level: i + 1))
+        let first = unet.levels - mambaLevels
+        let features = UNetEncoder.features(of: input, model: "UMamba", inc: &unet.inc, down: &unet.down) { x, level in
+            level >= first ? mamba[level - first](x) : x
         }
-        var x = skips.removeLast()
-        for i in unet.up.indices {
-            let skip = skips.removeLast()
-            x = unet.up[i](Tensor.concatenating([skip, unet.upsample[i](x)], alongAxis: 1))
-        }
-        return unet.outc(x)
+        return unet.decoded(features)
     }
 }

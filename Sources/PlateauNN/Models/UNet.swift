@@ -55,13 +55,10 @@ public struct UNet: Layer {
     ///   - width: channels at the first level (64 in the paper), doubled at each level.
     public init(inputChannels: Int = 1, classCount: Int = 2, levels: Int = 3, width: Int = 16,
                 using generator: inout some RandomNumberGenerator) {
-        precondition((2...5).contains(levels), "UNet: levels must be in 2...5, got \(levels)")
-        precondition(width > 0 && inputChannels > 0 && classCount > 0,
-                     "UNet: width, input channels and class count must be positive, got \(width), \(inputChannels), \(classCount)")
+        UNetEncoder.validate("UNet", levels: levels, width: width, inputChannels: inputChannels, classCount: classCount)
         self.levels = levels
-        let channels = (0..<levels).map { width << $0 }
-        inc = DoubleConv(inputChannels: inputChannels, outputChannels: channels[0], using: &generator)
-        down = (1..<levels).map { DoubleConv(inputChannels: channels[$0 - 1], outputChannels: channels[$0], using: &generator) }
+        let channels = UNetEncoder.channels(width: width, levels: levels)
+        (inc, down) = UNetEncoder.make(inputChannels: inputChannels, channels: channels, using: &generator)
         var upsample: [ConvTranspose2d] = []
         var up: [DoubleConv] = []
         for level in stride(from: levels - 1, to: 0, by: -1) {
@@ -76,8 +73,7 @@ public struct UNet: Layer {
     public var inputChannels: Int { inc.conv1.weight.shape[1] }
 
     public mutating func visit(_ visitor: ModuleVisitor) {
-        visitor.child("inc", &inc)
-        for i in down.indices { visitor.child(path: ["down\(i + 1)", "maxpool_conv", "1"], &down[i]) }
+        UNetEncoder.visit(visitor, inc: &inc, down: &down)
         for i in up.indices {
             visitor.child(path: ["up\(i + 1)", "up"], &upsample[i])
             visitor.child(path: ["up\(i + 1)", "conv"], &up[i])
@@ -86,12 +82,12 @@ public struct UNet: Layer {
     }
 
     public mutating func callAsFunction(_ input: Tensor) -> Tensor {
-        let c = inputChannels, factor = 1 << (levels - 1)
-        precondition(input.rank == 4 && input.shape[1] == c && input.shape[2] % factor == 0 && input.shape[3] % factor == 0
-                     && input.shape[2] > 0 && input.shape[3] > 0,
-                     "UNet: expected [N, \(c), H, W] images with H and W divisible by \(factor), got \(input.shape)")
-        var skips = [inc(input)]
-        for i in down.indices { skips.append(down[i](skips[skips.count - 1].maxPool2d(kernel: (2, 2)))) }
+        decoded(UNetEncoder.features(of: input, model: "UNet", inc: &inc, down: &down))
+    }
+
+    /// The expanding path: from the encoder's feature maps (finest first) to class scores.
+    mutating func decoded(_ features: [Tensor]) -> Tensor {
+        var skips = features
         var x = skips.removeLast()
         for i in up.indices {
             let skip = skips.removeLast()
