@@ -100,7 +100,7 @@ struct CompareCommand: ParsableCommand {
         print("compare: \(methods.joined(separator: ", ")) × \(seeds) seed\(seeds == 1 ? "" : "s") = \(runCount) runs of \(model) on \(c.dataset), \(epochs) epochs; \(concurrent) at once, \(blasThreads) BLAS thread\(blasThreads == 1 ? "" : "s") each; output \(output)")
         let lock = NSLock()
         // Ctrl-C and SIGTERM stop every run after its current step, saved; rerunning continues.
-        let signals = StopSignals { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }
+        let signals = StopSignals()
         defer { signals.stop() }
         plan.experiment.stopToken = signals.token
         let result: ComparisonSummary

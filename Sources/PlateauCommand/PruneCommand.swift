@@ -95,7 +95,7 @@ struct PruneCommand: ParsableCommand, TrainingFlagsCommand {
                 progress.message("pruned \(checkpoint): kept \(kept) of \(total) prunable weights (density \(String(format: "%.4g", Double(kept) / Double(total))), \(masks.count) tensors)")
             }
             progress.message("retraining \(c.model) on \(c.dataset) (\(trainer.train.count) train / \(trainer.test.count) test samples) with \(c.optimizer) for \(c.epochs) epochs, run directory \(output)")
-            let signals = StopSignals { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }
+            let signals = StopSignals()
             defer { signals.stop() }
             trainer.stopToken = signals.token
             let summary: TrainingSummary

@@ -222,7 +222,7 @@ struct PruneGridCommand: ParsableCommand {
         let cells = plan.temperatures.count * plan.densities.count
         print("prune-grid: \(plan.temperatures.count) \(axis.rawValue) values × \(plan.densities.count) densities = \(cells) cells of \(model) on \(c.dataset), \(retrainSeeds) retrained copies each; \(plan.jobs) at once; output \(output)")
         let lock = NSLock()
-        let signals = StopSignals { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }
+        let signals = StopSignals()
         defer { signals.stop() }
         plan.stopToken = signals.token
         let result: PruningGridResult

@@ -123,7 +123,7 @@ struct SignalsCommand: ParsableCommand {
                 tracker = try SignalTracker(configuration: c, steps: steps, trackEvery: trackEvery, sharpnessEvery: sharpnessEvery,
                                             sharpnessSamples: sharpnessSamples, powerIterations: powerIterations)
             } catch let error as ConfigurationError { throw ValidationError(error.description) }
-            let signals = StopSignals { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }
+            let signals = StopSignals()
             defer { signals.stop() }
             var stopping = tracker
             stopping.stopToken = signals.token

@@ -13,8 +13,9 @@ final class StopSignals {
     private var sources: [any DispatchSourceSignal] = []
     private let signals: [Int32] = [SIGINT, SIGTERM]
 
-    /// Starts catching the signals; `notice` is printed on the first one.
-    init(notice: @escaping @Sendable (String) -> Void) {
+    /// Starts catching the signals; `notice` is printed on the first one (on standard error
+    /// unless told otherwise, so that it never mixes into JSON on standard output).
+    init(notice: @escaping @Sendable (String) -> Void = { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }) {
         let token = self.token
         for number in signals {
             // Ignored by the default handler, delivered to the dispatch source instead.

@@ -302,7 +302,7 @@ struct TrainCommand: ParsableCommand, TrainingFlagsCommand {
         progress.message("training \(c.model) on \(c.dataset) (\(trainer.train.count) train / \(trainer.test.count) test samples) with \(c.optimizer)\(c.output.map { ", run directory \($0)" } ?? "")"
             + (communicator.map { ", data-parallel over \($0.size) MPI rank\($0.size == 1 ? "" : "s") (ε \(distribution.samEpsilon.rawValue))" } ?? ""))
         // Ctrl-C and SIGTERM stop the run after its current step, saved (`--resume` continues it).
-        let signals = StopSignals { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }
+        let signals = StopSignals()
         defer { signals.stop() }
         trainer.stopToken = signals.token
         let summary: TrainingSummary

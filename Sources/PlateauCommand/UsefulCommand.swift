@@ -84,7 +84,7 @@ struct UsefulCommand: ParsableCommand, TrainingFlagsCommand {
                 }
             }
             var progress = ConsoleProgress(epochs: c.epochs, quiet: json, interval: progressOptions.progressInterval)
-            let signals = StopSignals { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }
+            let signals = StopSignals()
             defer { signals.stop() }
             run.stopToken = signals.token
             progress.message("USEFUL on \(c.dataset) with \(c.optimizer): separating epoch \(usefulEpoch), upsampling \(rule.rawValue), then \(c.epochs) epochs from scratch\(c.output.map { ", run directory \($0)" } ?? " (no --output: nothing written)")")
