@@ -164,32 +164,15 @@ private struct ThreadCommunicator: Communicator {
     func receive(count: Int, from source: Int, tag: Int) -> [Float] { preconditionFailure("not used") }
 }
 
-private final class ResultBox: @unchecked Sendable {
-    private let lock = NSLock()
-    private var states: [Int: Result<ParameterSet, any Error>] = [:]
-    func set(_ rank: Int, _ value: Result<ParameterSet, any Error>) { lock.lock(); states[rank] = value; lock.unlock() }
-    func get(_ rank: Int) -> Result<ParameterSet, any Error>? { lock.lock(); defer { lock.unlock() }; return states[rank] }
-}
-
 /// Trains `c` on `ranks` threads as ranks and returns each rank's final state dictionary.
 private func trainOnRanks(_ c: RunConfiguration, ranks: Int, epsilon: EpsilonSource) throws -> [ParameterSet] {
     let hub = ThreadHub(size: ranks)
-    let box = ResultBox()
-    let done = DispatchGroup()
-    for rank in 0..<ranks {
-        done.enter()
-        Thread {
-            box.set(rank, Result {
-                var trainer = try Trainer(configuration: c, train: trainSet, test: testSet, output: nil)
-                trainer.dataParallel = DataParallelism(communicator: ThreadCommunicator(rank: rank, hub: hub), epsilon: epsilon)
-                var observer = SilentObserver()
-                return try trainer.runReturningModel(observer: &observer).model.stateDictionary
-            })
-            done.leave()
-        }.start()
+    return try onThreadRanks(ranks) { rank in
+        var trainer = try Trainer(configuration: c, train: trainSet, test: testSet, output: nil)
+        trainer.dataParallel = DataParallelism(communicator: ThreadCommunicator(rank: rank, hub: hub), epsilon: epsilon)
+        var observer = SilentObserver()
+        return try trainer.runReturningModel(observer: &observer).model.stateDictionary
     }
-    done.wait()
-    return try (0..<ranks).map { try box.get($0)!.get() }
 }
 
 private func largestDifference(_ a: ParameterSet, _ b: ParameterSet) -> Float {

@@ -24,21 +24,11 @@ import Testing
     /// Runs `f` on `ranks` threads and returns each rank's result.
     static func runOnRanks(_ f: FederatedConfiguration, ranks: Int) throws -> [FederatedTraining.Result] {
         let mesh = ThreadMesh(size: ranks)
-        let box = RankResults()
-        let done = DispatchGroup()
-        for rank in 0..<ranks {
-            done.enter()
-            Thread {
-                box.set(rank, Result {
-                    let training = try FederatedTraining(configuration: f, shards: try shards(clients: f.clients), test: testSet)
-                    var exchange = try CommunicatorExchange(communicator: MeshCommunicator(rank: rank, mesh: mesh), clientCount: f.clients)
-                    return try training.run(from: FederatedTests.linearModel().withInputs(4), distributed: &exchange)
-                })
-                done.leave()
-            }.start()
+        return try onThreadRanks(ranks) { rank in
+            let training = try FederatedTraining(configuration: f, shards: try shards(clients: f.clients), test: testSet)
+            var exchange = try CommunicatorExchange(communicator: MeshCommunicator(rank: rank, mesh: mesh), clientCount: f.clients)
+            return try training.run(from: FederatedTests.linearModel().withInputs(4), distributed: &exchange)
         }
-        done.wait()
-        return try (0..<ranks).map { try box.get($0)!.get() }
     }
 
     static func withoutTimes(_ rows: [FederatedRoundMetrics]) -> [FederatedRoundMetrics] {
@@ -141,11 +131,4 @@ private struct MeshCommunicator: Communicator {
         precondition(message.count == count, "rank \(rank): expected \(count) values from \(source), got \(message.count)")
         return message
     }
-}
-
-private final class RankResults: @unchecked Sendable {
-    private let lock = NSLock()
-    private var results: [Int: Result<FederatedTraining.Result, any Error>] = [:]
-    func set(_ rank: Int, _ value: Result<FederatedTraining.Result, any Error>) { lock.lock(); results[rank] = value; lock.unlock() }
-    func get(_ rank: Int) -> Result<FederatedTraining.Result, any Error>? { lock.lock(); defer { lock.unlock() }; return results[rank] }
 }

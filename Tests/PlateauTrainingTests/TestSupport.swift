@@ -71,3 +71,26 @@ struct TrainingNumbers: Equatable {
             (m.epoch, m.trainLoss, m.trainAccuracy, m.testLoss, m.testAccuracy, m.learningRate, m.passesPerStep)
     }
 }
+
+/// Runs `body(rank)` on `ranks` threads at once (in-process ranks of a communicator test)
+/// and returns each rank's result in rank order, rethrowing the first rank's error.
+func onThreadRanks<R>(_ ranks: Int, _ body: @escaping @Sendable (Int) throws -> R) throws -> [R] {
+    let results = RankResults<R>()
+    let done = DispatchGroup()
+    for rank in 0..<ranks {
+        done.enter()
+        Thread {
+            let result = Result { try body(rank) }
+            results.lock.withLock { results.byRank[rank] = result }
+            done.leave()
+        }.start()
+    }
+    done.wait()
+    return try (0..<ranks).map { try results.byRank[$0]!.get() }
+}
+
+/// Each rank's result, written from its thread.
+private final class RankResults<R>: @unchecked Sendable {
+    let lock = NSLock()
+    var byRank: [Int: Result<R, any Error>] = [:]
+}
