@@ -19,7 +19,9 @@ struct BenchCommand: ParsableCommand {
             them: 7x7 patches) on 1x28x28; unet (3 levels, width 16) on 1x28x28 with a \
             per-pixel cross-entropy over 2 classes (methods that add an objective term, \
             saf and mesa, do not apply there and are skipped); umamba (the same U-Net with a \
-            Mamba layer at the bottleneck) likewise. --image-side 64 runs unet and umamba on \
+            Mamba layer at the bottleneck) and unet-freqfusion (its encoder with FreqFusion \
+            decoder steps, as plateau train --model unet-freqfusion) likewise. --image-side 64 \
+            runs the three on \
             64x64 images instead. hvp times one exact Hessian-vector product (double \
             backward) against one gradient of the mlp's cross-entropy at batch 1000: rows \
             gradient, hvp (a one-off product) and hvp-linearized (a product at a point whose \
@@ -53,7 +55,7 @@ struct BenchCommand: ParsableCommand {
     @Option(parsing: .unconditional, help: "Random seed for weights and synthetic data.")
     var seed: UInt64 = 0
 
-    @Option(parsing: .unconditional, help: "Image side for unet and umamba (a multiple of 4; default 28).")
+    @Option(parsing: .unconditional, help: "Image side for unet, umamba and unet-freqfusion (a multiple of 4; default 28).")
     var imageSide: Int?
 
     @Flag(help: .hidden) var skipCeiling = false

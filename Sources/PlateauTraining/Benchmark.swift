@@ -29,6 +29,9 @@ public enum BenchmarkWorkload: String, CaseIterable, Sendable {
     /// ``PlateauNN/UMamba`` (the `unet` workload's U-Net with a Mamba layer at the
     /// bottleneck) on the same images and loss.
     case umamba
+    /// ``PlateauNN/FusionUNet`` with ``PlateauNN/FreqFusion`` decoder steps (the CLI's
+    /// `unet-freqfusion`: 3 levels, width 16) on the same images and loss.
+    case unetFreqFusion = "unet-freqfusion"
     /// One exact Hessian-vector product (double backward) against one gradient of the MLP's
     /// (784-512-512-10) cross-entropy at batch 1000: the unit of every λ_max estimate.
     case hvp
@@ -39,12 +42,15 @@ public enum BenchmarkWorkload: String, CaseIterable, Sendable {
     /// 1000 for `hvp`, the batch of a sharpness measurement.
     public var defaultBatchSize: Int { self == .wideResNet16x4 ? 32 : self == .hvp ? 1000 : 128 }
 
+    /// Whether the model predicts per pixel (the U-Nets): per-pixel labels and loss.
+    public var isPerPixel: Bool { self == .unet || self == .umamba || self == .unetFreqFusion }
+
     /// One sample's shape.
     public var sampleShape: [Int] {
         switch self {
         case .mlp, .hvp: [784]
         case .resnet20, .wideResNet16x4: [3, 32, 32]
-        case .lenet, .lenetW4A4, .vit, .mixer, .unet, .umamba: [1, 28, 28]
+        case .lenet, .lenetW4A4, .vit, .mixer, .unet, .umamba, .unetFreqFusion: [1, 28, 28]
         case .sgemm: []
         }
     }
@@ -193,7 +199,7 @@ public enum Benchmark {
     /// Methods that do not apply to the workload (see ``skipReason(method:workload:registry:)``)
     /// are left out of the results.
     ///
-    /// `imageSide` replaces the 28×28 images of the per-pixel workloads (`unet`, `umamba`)
+    /// `imageSide` replaces the 28×28 images of the per-pixel workloads (the U-Nets)
     /// by side×side ones (a multiple of 4), e.g. 64 for mnist-seg's images.
     public static func run(
         _ workload: BenchmarkWorkload, methods: [String], batchSize: Int, steps: Int, warmup: Int, blockSize: Int = 5,
@@ -202,7 +208,7 @@ public enum Benchmark {
         var generator = SeededGenerator(seed: seed)
         let methods = try methods.filter { try skipReason(method: $0, workload: workload, registry: registry) == nil }
         var sampleShape = workload.sampleShape
-        if let imageSide, workload == .unet || workload == .umamba {
+        if let imageSide, workload.isPerPixel {
             guard imageSide > 0, imageSide % 4 == 0 else {
                 throw ConfigurationError(field: "image-side", message: "expected a positive multiple of 4 (the U-Net pools twice), got \(imageSide)")
             }
@@ -245,6 +251,9 @@ public enum Benchmark {
             return try timed(model, multiplyAddsPerSample(model, sampleShape: sampleShape)!, pixelClasses: unetClasses)
         case .umamba:
             let model = UMamba(inputChannels: 1, classCount: unetClasses, levels: 3, width: 16, using: &generator)
+            return try timed(model, multiplyAddsPerSample(model, sampleShape: sampleShape)!, pixelClasses: unetClasses)
+        case .unetFreqFusion:
+            let model = FusionUNet(inputChannels: 1, classCount: unetClasses, levels: 3, width: 16, fusion: .freqFusion, using: &generator)
             return try timed(model, multiplyAddsPerSample(model, sampleShape: sampleShape)!, pixelClasses: unetClasses)
         case .hvp:
             return hessianVectorProductCost(batchSize: batchSize, steps: steps, warmup: warmup, blockSize: blockSize, ceiling: ceiling, using: &generator)
@@ -329,7 +338,7 @@ public enum Benchmark {
         if method == "gaqat", workload != .lenetW4A4 {
             return "gaqat freezes quantizer step sizes and needs a quantized model; it is skipped on \(workload.rawValue) (use lenet-w4a4)"
         }
-        guard workload == .unet || workload == .umamba, try registry.entry(named: method).kind == .objective else { return nil }
+        guard workload.isPerPixel, try registry.entry(named: method).kind == .objective else { return nil }
         return "\(method) adds an objective term on per-sample logits [N, C], but the U-Net's outputs are per-pixel "
             + "[N, C, H, W]; \(method) is skipped on \(workload.rawValue)"
     }
@@ -390,6 +399,27 @@ public enum Benchmark {
                 let m = layer.mamba
                 let weights = m.inProjection.weight.count + m.xProjection.weight.count + m.dtProjection.weight.count + m.outProjection.weight.count
                 macs += weights * (positions >> (2 * level))
+            }
+            return macs
+        case let fusion as FusionUNet:
+            // The encoder and the double convs as in the U-Net; per decoder step i (output level
+            // l = levels − 2 − i, low-resolution input at l + 1), the 1×1 lateral at level l + 1
+            // and FreqFusion's products: compressors and kernel/offset predictors at both levels,
+            // and the reassemblies (C·k² per output pixel: low-pass at level l, high-pass too).
+            func level(_ l: Int) -> Int { positions >> (2 * l) }
+            func double(_ d: DoubleConv) -> Int { d.conv1.weight.count + d.conv2.weight.count }
+            var macs = double(fusion.inc) * level(0) + fusion.outc.weight.count * level(0)
+            for i in fusion.down.indices { macs += double(fusion.down[i]) * level(i + 1) }
+            for i in fusion.up.indices {
+                let l = fusion.levels - 2 - i
+                macs += fusion.lateral[i].weight.count * level(l + 1) + double(fusion.up[i]) * level(l)
+                guard i < fusion.fusion.count else { continue }
+                let f = fusion.fusion[i], channels = f.compressHigh.weight.shape[1]
+                let predictors = [f.offsetHigh, f.offsetLow, f.scopeHigh, f.scopeLow].compactMap { $0?.weight.count }
+                let perLevel = f.compressHigh.weight.count + f.lowPassEncoder.weight.count + f.highPassEncoder.weight.count
+                    + predictors.reduce(0, +) / 2
+                macs += perLevel * (level(l) + level(l + 1))
+                macs += channels * (f.lowPassSize * f.lowPassSize + f.highPassSize * f.highPassSize) * level(l)
             }
             return macs
         default:

@@ -115,18 +115,10 @@ public struct FreqFusion: Module {
     }
 
     /// CARAFE-style reassembly: output pixel p of `[N, C, H', W']` is Σ_taps K_p(tap) ·
-    /// X(q + tap) with q = p (or ⌊p/2⌋ when `upsampling`, H' = 2H), X replicate-padded.
+    /// X(q + tap) with q = p (or ⌊p/2⌋ when `upsampling`, H' = 2H), X replicate-padded
+    /// (the engine's fused ``PlateauTensor/Tensor/reassembled(kernels:side:upsampling:)``).
     public static func reassembled(_ x: Tensor, kernels: Tensor, side k: Int, upsampling: Bool) -> Tensor {
-        precondition(x.rank == 4, "reassembled: input must be [N, C, H, W], got \(x.shape)")
-        let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
-        let (oh, ow) = upsampling ? (2 * h, 2 * w) : (h, w)
-        precondition(kernels.shape == [n, k * k, oh, ow], "reassembled: expected kernels [\(n), \(k * k), \(oh), \(ow)], got \(kernels.shape)")
-        let r = k / 2
-        let padded = x.gathering((-r..<(h + r)).map { Swift.min(Swift.max($0, 0), h - 1) }, alongAxis: 2)
-            .gathering((-r..<(w + r)).map { Swift.min(Swift.max($0, 0), w - 1) }, alongAxis: 3)
-        var taps = padded.unfoldingWindows(WindowGeometry(kernel: (k, k))).reshaped(to: [n, c * k * k, h, w])
-        if upsampling { taps = taps.upsampledNearest(to: (oh, ow)) }
-        return (taps.reshaped(to: [n, c, k * k, oh, ow]) * kernels.reshaped(to: [n, 1, k * k, oh, ow])).sum(alongAxis: 2)
+        x.reassembled(kernels: kernels, side: k, upsampling: upsampling)
     }
 
     /// The cosine similarity of each pixel's feature vector with those of its 8 neighbours

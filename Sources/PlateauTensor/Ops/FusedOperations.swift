@@ -48,6 +48,9 @@ enum FusedOperation: String, CaseIterable, Sendable {
     /// ``Tensor/selectiveScan(_:delta:a:b:c:)``: Mamba's scan, h_t = exp(Δ_t A) h_{t−1} +
     /// Δ_t x_t B_t, y_t = h_t · C_t.
     case selectiveScan
+    /// ``Tensor/reassembled(kernels:side:upsampling:)``: CARAFE, a per-pixel k×k kernel over
+    /// the (replicate-padded, optionally 2× nearest-upsampled) input.
+    case reassembly
 
     /// The name of the operation's nodes in graphs.
     var nodeName: String {
@@ -65,6 +68,7 @@ enum FusedOperation: String, CaseIterable, Sendable {
         case .softmax: "softmax"
         case .attention: "attention"
         case .selectiveScan: "selective-scan"
+        case .reassembly: "reassembly"
         }
     }
 
@@ -148,6 +152,15 @@ enum FusedOperation: String, CaseIterable, Sendable {
                                      fused: { Tensor.selectiveScan($0[0], delta: $0[1], a: $0[2], b: $0[3], c: $0[4]) },
                                      composite: { FusedOperation.selectiveScanDefinition($0[0], delta: $0[1], a: $0[2], b: $0[3], c: $0[4]) })
             }
+        case .reassembly:
+            // 3×3 kernels in place and upsampling; 5×5 upsampling a 2×3 input (most taps
+            // clamped at the border).
+            [([2, 2, 3, 3], 3, false), ([2, 2, 3, 3], 3, true), ([1, 1, 2, 3], 5, true)].map { shape, k, upsampling in
+                let (oh, ow) = upsampling ? (2 * shape[2], 2 * shape[3]) : (shape[2], shape[3])
+                return FusedInstance("x\(shape) k \(k)\(upsampling ? " ↑2" : "")", [shape, [shape[0], k * k, oh, ow]],
+                                     fused: { $0[0].reassembled(kernels: $0[1], side: k, upsampling: upsampling) },
+                                     composite: { FusedOperation.reassemblyDefinition($0[0], kernels: $0[1], side: k, upsampling: upsampling) })
+            }
         case .sameConvolution:
             [
                 convolutionInstance(input: [2, 6, 4, 3], weight: [2, 6, 3, 3], bias: true, WindowGeometry(kernel: (3, 3), padding: (1, 1))),
@@ -204,6 +217,19 @@ extension FusedOperation {
         let t = teacher.detached / temperature
         let divergence = t.softmax(alongAxis: 1) * (t.logSoftmax(alongAxis: 1) - (student / temperature).logSoftmax(alongAxis: 1))
         return divergence.sum(alongAxis: 1) * (temperature * temperature)
+    }
+
+    /// CARAFE reassembly as k² shifted copies of the replicate-padded input (repeated 2×2
+    /// when upsampling) times the kernels, summed over the taps.
+    static func reassemblyDefinition(_ x: Tensor, kernels: Tensor, side k: Int, upsampling: Bool) -> Tensor {
+        let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+        let (oh, ow) = upsampling ? (2 * h, 2 * w) : (h, w)
+        let r = k / 2
+        let padded = x.gathering((-r..<(h + r)).map { Swift.min(Swift.max($0, 0), h - 1) }, alongAxis: 2)
+            .gathering((-r..<(w + r)).map { Swift.min(Swift.max($0, 0), w - 1) }, alongAxis: 3)
+        var taps = padded.unfoldingWindows(WindowGeometry(kernel: (k, k))).reshaped(to: [n, c * k * k, h, w])
+        if upsampling { taps = taps.upsampledNearest(to: (oh, ow)) }
+        return (taps.reshaped(to: [n, c, k * k, oh, ow]) * kernels.reshaped(to: [n, 1, k * k, oh, ow])).sum(alongAxis: 2)
     }
 
     /// Cross-correlation as im2col of the whole batch and one broadcast product:
