@@ -20,10 +20,10 @@ after a warm-up; the reported time is the median over >= 50 steps. Batch 128, ex
 PyTorch runs eagerly with torch.set_num_threads(--threads) and torch.optim.SGD(momentum=0.9).
 The model definitions are the twins in scripts/plateau_torch.py, the same ones that
 scripts/check_pytorch.py loads Plateau checkpoints into (same parameter names and shapes; from
-Plateau's weights they reproduce Plateau's outputs). JAX runs mlp, lenet, vit and mixer (the
-same architectures written with jax.numpy and lax; no twins of the convolutional ResNets and
-the U-Net), as one jax.jit-compiled train step with hand-written SGD momentum, in PyTorch's form
-(buf = m*buf + g; p -= lr*buf), with the parameters and momentum donated.
+Plateau's weights they reproduce Plateau's outputs). JAX runs every workload (the same
+architectures written with jax.numpy and lax; BatchNorm with batch statistics and without the
+running averages), as one jax.jit-compiled train step with hand-written SGD momentum, in
+PyTorch's form (buf = m*buf + g; p -= lr*buf), with the parameters and momentum donated.
 
 On mlp and lenet (see --method-workloads) PyTorch also times two sharpness-aware methods, in
 the same interleaved blocks as its SGD, and reports each one's time relative to SGD
@@ -115,7 +115,7 @@ sys.path.insert(0, str(ROOT / "scripts"))
 import peer_env  # noqa: E402
 
 WORKLOADS = ("mlp", "lenet", "resnet20", "vit", "mixer", "wrn16-4", "unet")
-JAX_WORKLOADS = ("mlp", "lenet", "vit", "mixer")
+JAX_WORKLOADS = ("mlp", "lenet", "resnet20", "vit", "mixer", "wrn16-4", "unet")
 METHODS = ("sgd", "sam", "saf")
 POLICIES = ("unset", "passive", "active")
 CLASSES = 10
@@ -473,7 +473,7 @@ def enable_running_stats(model):
 
 
 class JaxRunner:
-    """SGD on mlp or lenet as one jitted step (forward, cross-entropy, grad, momentum update)."""
+    """SGD on a workload's twin as one jitted step (forward, cross-entropy, grad, momentum update)."""
 
     def __init__(self, workload, args):
         import jax
@@ -600,12 +600,117 @@ class JaxRunner:
                         x = x + dense(b["c2"], gelu(dense(b["c1"], layer_norm(b["n2"], x))))
                     return dense(p["head"], layer_norm(p["norm"], x).mean(axis=1))
 
+        elif workload in ("resnet20", "wrn16-4", "unet"):
+            # The twins of scripts/plateau_torch.py's ResNet (option-A shortcuts), WideResNet
+            # (pre-activation blocks, 1x1 projections) and UNet. BatchNorm normalizes with the
+            # batch's statistics, as in training; the running averages PyTorch also updates
+            # (C-long vectors) are left out.
+            def conv_nb(key, cin, cout, k):
+                return {"w": uniform(key, (cout, cin, k, k), cin * k * k)}
+
+            def conv_s(p, x, stride, padding):
+                return lax.conv_general_dilated(x, p["w"], (stride, stride), [(padding, padding)] * 2,
+                                                dimension_numbers=("NCHW", "OIHW", "NCHW"))
+
+            def bn_params(c):
+                return {"g": jnp.ones((c,), jnp.float32), "b": jnp.zeros((c,), jnp.float32)}
+
+            def bn(p, x):
+                mean = x.mean(axis=(0, 2, 3), keepdims=True)
+                var = ((x - mean) ** 2).mean(axis=(0, 2, 3), keepdims=True)
+                return (x - mean) * lax.rsqrt(var + 1e-5) * p["g"][None, :, None, None] + p["b"][None, :, None, None]
+
+            relu = jax.nn.relu
+            if workload == "resnet20":
+                config = [(cin if i == 0 else cout, cout, stride if i == 0 else 1)
+                          for cin, cout, stride in ((16, 16, 1), (16, 32, 2), (32, 64, 2)) for i in range(3)]
+                block_keys = jax.random.split(keys[1], len(config))
+                params = {
+                    "conv1": conv_nb(keys[0], 3, 16, 3), "bn1": bn_params(16),
+                    "blocks": [{"c1": conv_nb(jax.random.fold_in(block_keys[i], 0), cin, cout, 3), "b1": bn_params(cout),
+                                "c2": conv_nb(jax.random.fold_in(block_keys[i], 1), cout, cout, 3), "b2": bn_params(cout)}
+                               for i, (cin, cout, _) in enumerate(config)],
+                    "linear": linear(keys[2], 64, CLASSES),
+                }
+
+                def forward(p, x):
+                    x = relu(bn(p["bn1"], conv_s(p["conv1"], x, 1, 1)))
+                    for b, (cin, cout, stride) in zip(p["blocks"], config):
+                        out = bn(b["b2"], conv_s(b["c2"], relu(bn(b["b1"], conv_s(b["c1"], x, stride, 1))), 1, 1))
+                        shortcut = x
+                        if stride != 1 or cin != cout:
+                            extra = cout - cin
+                            shortcut = jnp.pad(x[:, :, ::stride, ::stride], ((0, 0), (extra // 2, extra - extra // 2), (0, 0), (0, 0)))
+                        x = relu(out + shortcut)
+                    return dense(p["linear"], x.mean(axis=(2, 3)))
+
+            elif workload == "wrn16-4":
+                widths = (16, 64, 128, 256)
+                config = [(cin if i == 0 else cout, cout, stride if i == 0 else 1)
+                          for cin, cout, stride in ((widths[0], widths[1], 1), (widths[1], widths[2], 2), (widths[2], widths[3], 2))
+                          for i in range(2)]
+                block_keys = jax.random.split(keys[1], len(config))
+
+                def wide_block(key, cin, cout):
+                    block = {"bn1": bn_params(cin), "c1": conv_nb(jax.random.fold_in(key, 0), cin, cout, 3),
+                             "bn2": bn_params(cout), "c2": conv_nb(jax.random.fold_in(key, 1), cout, cout, 3)}
+                    if cin != cout:
+                        block["sc"] = conv_nb(jax.random.fold_in(key, 2), cin, cout, 1)
+                    return block
+
+                params = {
+                    "conv1": conv_nb(keys[0], 3, widths[0], 3),
+                    "blocks": [wide_block(block_keys[i], cin, cout) for i, (cin, cout, _) in enumerate(config)],
+                    "bn1": bn_params(widths[3]), "fc": linear(keys[2], widths[3], CLASSES),
+                }
+
+                def forward(p, x):
+                    x = conv_s(p["conv1"], x, 1, 1)
+                    for b, (cin, cout, stride) in zip(p["blocks"], config):
+                        activated = relu(bn(b["bn1"], x))
+                        out = conv_s(b["c2"], relu(bn(b["bn2"], conv_s(b["c1"], activated, stride, 1))), 1, 1)
+                        x = out + (conv_s(b["sc"], activated, stride, 0) if cin != cout else x)
+                    return dense(p["fc"], relu(bn(p["bn1"], x)).mean(axis=(2, 3)))
+
+            else:
+                channels = (16, 32, 64)
+
+                def double_params(key, cin, cout):
+                    return {"c1": conv_nb(jax.random.fold_in(key, 0), cin, cout, 3), "b1": bn_params(cout),
+                            "c2": conv_nb(jax.random.fold_in(key, 1), cout, cout, 3), "b2": bn_params(cout)}
+
+                def double(p, x):
+                    return relu(bn(p["b2"], conv_s(p["c2"], relu(bn(p["b1"], conv_s(p["c1"], x, 1, 1))), 1, 1)))
+
+                def transposed(key, cin, cout):
+                    k1, k2 = jax.random.split(key)
+                    return {"w": uniform(k1, (cin, cout, 2, 2), cout * 4), "b": uniform(k2, (cout,), cout * 4)}
+
+                params = {
+                    "inc": double_params(keys[0], 1, channels[0]),
+                    "down": [double_params(keys[1 + i], channels[i], channels[i + 1]) for i in range(2)],
+                    "up": [transposed(keys[3 + i], channels[2 - i], channels[1 - i]) for i in range(2)],
+                    "upconv": [double_params(jax.random.fold_in(keys[5], i), 2 * channels[1 - i], channels[1 - i]) for i in range(2)],
+                    "outc": conv(keys[6], channels[0], UNET_CLASSES, 1),
+                }
+
+                def forward(p, x):
+                    skips = [double(p["inc"], x)]
+                    for d in p["down"]:
+                        skips.append(double(d, maxpool(skips[-1])))
+                    x = skips.pop()
+                    for up, upconv in zip(p["up"], p["upconv"]):
+                        upsampled = lax.conv_transpose(x, up["w"], (2, 2), "VALID", dimension_numbers=("NCHW", "IOHW", "NCHW"))
+                        x = double(upconv, jnp.concatenate([skips.pop(), upsampled + up["b"][None, :, None, None]], axis=1))
+                    return conv2d(p["outc"], x, 0)
+
         else:
             raise ValueError(f"JAX has no {workload} workload here")
 
         lr, momentum = args.lr, args.momentum
 
         def loss_fn(params, x, y):
+            # Per sample ([N, C] logits, [N] labels) or per pixel ([N, C, H, W], [N, H, W]).
             logp = jax.nn.log_softmax(forward(params, x), axis=1)
             return -jnp.mean(jnp.take_along_axis(logp, y[:, None], axis=1))
 
@@ -622,7 +727,8 @@ class JaxRunner:
         data_keys = jax.random.split(keys[7], 2 * BATCHES)
         self.batches = [
             (jax.random.normal(data_keys[2 * b], input_shape(workload, n), jnp.float32),
-             jax.random.randint(data_keys[2 * b + 1], (n,), 0, CLASSES))
+             jax.random.randint(data_keys[2 * b + 1], (n, *input_shape(workload, n)[2:]) if workload == "unet" else (n,),
+                                0, UNET_CLASSES if workload == "unet" else CLASSES))
             for b in range(BATCHES)
         ]
         jax.block_until_ready(self.batches)
