@@ -21,9 +21,11 @@ public struct HessianOperator {
     public static let defaultMemoryBudget = 1 << 30
 
     /// Linearizes the loss's pieces in order while their recordings fit in `memoryBudget`
-    /// bytes (0: none, every product recomputes every piece).
-    public init(_ loss: LossFunction, memoryBudget: Int = HessianOperator.defaultMemoryBudget) {
+    /// bytes (by default the loss's ``LossFunction/hessianMemoryBudget``; 0: none, every
+    /// product recomputes every piece).
+    public init(_ loss: LossFunction, memoryBudget: Int? = nil) {
         self.loss = loss
+        let memoryBudget = memoryBudget ?? loss.hessianMemoryBudget
         var kept: [HessianLinearization?] = []
         var used = 0
         for piece in loss.pieces {

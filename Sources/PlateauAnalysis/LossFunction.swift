@@ -54,6 +54,10 @@ public struct LossFunction {
     public var parameters: ParameterSet
     /// The weighted terms of the average.
     public private(set) var pieces: [Piece]
+    /// How many bytes of recorded passes a ``HessianOperator`` of this loss may keep
+    /// (``HessianOperator/defaultMemoryBudget`` unless set): the estimators that take many
+    /// Hessian-vector products build theirs with it.
+    public var hessianMemoryBudget = HessianOperator.defaultMemoryBudget
 
     /// A loss made of weighted pieces; the weights are normalized to sum to 1.
     public init(at parameters: ParameterSet, pieces: [Piece]) {

@@ -80,6 +80,10 @@ struct SharpnessCommand: ParsableCommand {
     @OptionGroup var measurement: MeasurementOptions
     @Option(parsing: .unconditional, help: "Comma-separated: \(SharpnessCommand.knownMetrics.joined(separator: ", ")).") var metrics: String = "eigen,trace,rho"
     @Option(name: .customLong("top-k"), parsing: .unconditional, help: "Number of top eigenvalues.") var topK: Int = 1
+    @Option(parsing: .unconditional, help: ArgumentHelp(
+        "MiB of recorded passes kept while taking Hessian-vector products.",
+        discussion: "Power iteration, Lanczos and Hutchinson record each batch's forward and first backward pass once, so that every further product costs one reverse sweep; batches past this budget are recomputed per product (same numbers, more time). 0 records nothing."))
+    var hessianMemory: Int = HessianOperator.defaultMemoryBudget >> 20
     @Option(parsing: .unconditional, help: "Radius ρ of the ρ-sharpness measures.") var rho: Float = 0.05
     @Option(parsing: .unconditional, help: "Projected-ascent steps for the worst case.") var steps: Int = 5
     @Option(parsing: .unconditional, help: "ρ of the adaptive (ASAM) measure.") var adaptiveRho: Float = 0.5
@@ -101,6 +105,7 @@ struct SharpnessCommand: ParsableCommand {
         }
         // Every option is checked whatever the metrics, so a typo fails now, not in a later run.
         try OptionCheck.count(topK, "top-k", in: 1...1000)
+        try OptionCheck.count(hessianMemory, "hessian-memory", in: 0...1 << 30)
         try OptionCheck.number(rho, "rho", atLeast: 0)
         try OptionCheck.count(steps, "steps", in: 1...100_000)
         try OptionCheck.number(adaptiveRho, "adaptive-rho", atLeast: 0)
@@ -144,7 +149,8 @@ struct SharpnessCommand: ParsableCommand {
 
     private func measure(_ model: any Layer, on samples: Dataset, mode: BatchNormMode, wanted: Set<String>, progress: inout ConsoleProgress) throws -> [String: Any] {
         func opened<M: Layer>(_ model: M) -> [String: Any] {
-            let loss = LossFunction.crossEntropy(model, on: samples, batchSize: measurement.batchSize, mode: mode)
+            var loss = LossFunction.crossEntropy(model, on: samples, batchSize: measurement.batchSize, mode: mode)
+            loss.hessianMemoryBudget = hessianMemory << 20
             var generator = SeededGenerator(seed: measurement.seed)
             var object: [String: Any] = ["samples": samples.count, "split": measurement.split, "bn_mode": MeasurementOptions.flagValue(mode)]
             func timed<R>(_ label: String, _ body: () -> R) -> R {

@@ -42,6 +42,9 @@ struct HessianSpectrumTests {
         let all = HessianOperator(loss)
         #expect(all.linearizedPieceCount == 3)
         #expect(HessianOperator(loss, memoryBudget: 0).linearizedPieceCount == 0)
+        var unrecorded = loss
+        unrecorded.hessianMemoryBudget = 0  // the estimators' default comes from the loss
+        #expect(HessianOperator(unrecorded).linearizedPieceCount == 0)
         let first = loss.pieces[0]
         let onePiece = HessianLinearization(at: loss.parameters.values) { p in
             first.evaluate(ParameterSet(Array(zip(loss.parameters.keys, p)))).sum()

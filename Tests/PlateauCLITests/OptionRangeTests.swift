@@ -19,6 +19,7 @@ extension CLITests {
         (["sharpness", absentCheckpoint, "--adaptive-rho", "inf"], "--adaptive-rho: expected a finite number"),
         (["sharpness", absentCheckpoint, "--top-k", "9223372036854775807"], "--top-k: expected 1...1000"),
         (["sharpness", absentCheckpoint, "--threads", "0"], "--threads: expected 1...1024, got 0"),
+        (["sharpness", absentCheckpoint, "--hessian-memory", "-1"], "--hessian-memory: expected 0...1073741824, got -1"),
         (["sharpness", absentCheckpoint, "--samples", "-3"], "--samples: expected at least 1, got -3"),
         (["sharpness", absentCheckpoint, "--noise-sigmas", "0,-1"], "--noise-sigmas: expected comma-separated numbers ≥ 0, got '-1'"),
         (["sharpness", absentCheckpoint, "--noise-draws", "0"], "--noise-draws: expected 1...10000, got 0"),
