@@ -163,6 +163,38 @@ private func convolutionAndGradients(_ c: Case, seed: UInt64) -> [Tensor] {
         }
     }
 
+    /// The combined backward pass (∂y reordered once for both passes, the filters once for
+    /// every chunk) gives the separate passes' bits, over three chunks (16 + 16 + 8 samples)
+    /// and a cropped input.
+    @Test func combinedBackwardEqualsTheSeparatePasses() throws {
+        let onednn = try OneDNNConvolutions(selection: .always)
+        for c in [
+            Case(input: [40, 16, 12, 12], weight: [16, 16, 3, 3], padding: (1, 1)),
+            Case(input: [40, 8, 13, 13], weight: [16, 8, 3, 3], stride: (2, 2)),
+        ] {
+            let shape = ConvolutionShape(input: c.input, weight: c.weight, c.geometry)
+            #expect(onednn.prepare(shape, hasBias: false))
+            let x = u(c.input, 840), w = u(c.weight, 841)
+            let (oh, ow) = shape.outputSize
+            let dy = u([c.input[0], c.weight[0], oh, ow], 842)
+            var separate = ([Float](repeating: .nan, count: x.count), [Float](repeating: .nan, count: w.count))
+            var combined = separate
+            x.scalars.withUnsafeBufferPointer { x in
+                w.scalars.withUnsafeBufferPointer { w in
+                    dy.scalars.withUnsafeBufferPointer { dy in
+                        onednn.backwardData(shape, outputGradient: dy.baseAddress!, weight: w.baseAddress!, inputGradient: &separate.0)
+                        onednn.backwardWeights(shape, input: x.baseAddress!, outputGradient: dy.baseAddress!, weightGradient: &separate.1)
+                        onednn.backward(shape, input: x.baseAddress!, outputGradient: dy.baseAddress!, weight: w.baseAddress!,
+                                        inputGradient: &combined.0, weightGradient: &combined.1)
+                    }
+                }
+            }
+            #expect(combined.0 == separate.0, "\(c): ∂x")
+            #expect(combined.1 == separate.1, "\(c): ∂w")
+            #expect(!separate.0.contains { $0.isNaN } && !separate.1.contains { $0.isNaN }, "\(c): every element written")
+        }
+    }
+
     /// `PLATEAU_CONVOLUTIONS` values: the three names, and a clear error for anything else.
     @Test func environmentValues() throws {
         #expect(try Backends.convolutions(named: nil)?.name == "onednn-auto")

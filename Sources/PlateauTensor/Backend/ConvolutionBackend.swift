@@ -79,6 +79,25 @@ public protocol ConvolutionBackend: Sendable {
     func backwardWeights(
         _ shape: ConvolutionShape, input: UnsafePointer<Float>, outputGradient: UnsafePointer<Float>,
         weightGradient: UnsafeMutablePointer<Float>)
+
+    /// Both gradients of one backward pass (each only when its buffer is given), with the
+    /// values ``backwardData(_:outputGradient:weight:inputGradient:)`` and
+    /// ``backwardWeights(_:input:outputGradient:weightGradient:)`` give, bit for bit: a
+    /// backend may share the work of reading `outputGradient` between them.
+    func backward(
+        _ shape: ConvolutionShape, input: UnsafePointer<Float>, outputGradient: UnsafePointer<Float>, weight: UnsafePointer<Float>,
+        inputGradient: UnsafeMutablePointer<Float>?, weightGradient: UnsafeMutablePointer<Float>?)
+}
+
+extension ConvolutionBackend {
+    /// The two passes one after the other.
+    public func backward(
+        _ shape: ConvolutionShape, input: UnsafePointer<Float>, outputGradient: UnsafePointer<Float>, weight: UnsafePointer<Float>,
+        inputGradient: UnsafeMutablePointer<Float>?, weightGradient: UnsafeMutablePointer<Float>?
+    ) {
+        if let inputGradient { backwardData(shape, outputGradient: outputGradient, weight: weight, inputGradient: inputGradient) }
+        if let weightGradient { backwardWeights(shape, input: input, outputGradient: outputGradient, weightGradient: weightGradient) }
+    }
 }
 
 extension Backends {

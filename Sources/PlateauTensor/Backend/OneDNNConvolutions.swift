@@ -100,6 +100,8 @@ public final class OneDNNConvolutions: ConvolutionBackend, @unchecked Sendable {
         let (oh, ow) = shape.outputSize
         let inputSample = shape.channels * shape.height * shape.width, outputSample = shape.outputChannels * oh * ow
         let chunks = OneDNNConvolutions.chunks(of: shape)
+        let filters = sharedFilters(\.forward, chunks: chunks, weight: weight, hasBias: bias != nil)
+        defer { filters?.release() }
         parallelFor(chunks.count, grain: 1) { range in
             for chunk in range {
                 let s = chunks.shape(chunk), first = chunks.first(chunk)
@@ -110,7 +112,7 @@ public final class OneDNNConvolutions: ConvolutionBackend, @unchecked Sendable {
                     DNNL_ARG_DST: UnsafeMutableRawPointer(output + first * outputSample),
                 ]
                 if let bias { buffers[DNNL_ARG_BIAS] = UnsafeMutableRawPointer(mutating: bias) }
-                run(entry.forward, buffers, s)
+                run(entry.forward, buffers, s, prepared: filters?.prepared(for: entry.forward) ?? [:])
             }
         }
     }
@@ -119,51 +121,111 @@ public final class OneDNNConvolutions: ConvolutionBackend, @unchecked Sendable {
         _ shape: ConvolutionShape, outputGradient: UnsafePointer<Float>, weight: UnsafePointer<Float>,
         inputGradient: UnsafeMutablePointer<Float>
     ) {
-        let (oh, ow) = shape.outputSize
-        let inputSample = shape.channels * shape.height * shape.width, outputSample = shape.outputChannels * oh * ow
-        let chunks = OneDNNConvolutions.chunks(of: shape)
-        parallelFor(chunks.count, grain: 1) { range in
-            for chunk in range {
-                let s = chunks.shape(chunk), first = chunks.first(chunk)
-                let entry = preparedEntry(s, hasBias: false)
-                let dx = inputGradient + first * inputSample
-                if entry.croppedInput { dx.initialize(repeating: 0, count: s.batch * inputSample) }
-                run(entry.backwardData, [
-                    DNNL_ARG_DIFF_DST: UnsafeMutableRawPointer(mutating: outputGradient + first * outputSample),
-                    DNNL_ARG_WEIGHTS: UnsafeMutableRawPointer(mutating: weight),
-                    DNNL_ARG_DIFF_SRC: UnsafeMutableRawPointer(dx),
-                ], s)
-            }
-        }
+        backward(shape, input: nil, outputGradient: outputGradient, weight: weight, inputGradient: inputGradient, weightGradient: nil)
     }
 
     public func backwardWeights(
         _ shape: ConvolutionShape, input: UnsafePointer<Float>, outputGradient: UnsafePointer<Float>,
         weightGradient: UnsafeMutablePointer<Float>
     ) {
+        backward(shape, input: input, outputGradient: outputGradient, weight: nil, inputGradient: nil, weightGradient: weightGradient)
+    }
+
+    /// Both passes chunk by chunk: each chunk's ∂y is reordered into oneDNN's layout once for
+    /// the two (when they read it in the same layout), and the filters once for all chunks.
+    /// The reorders are exact copies, so the results are those of the separate passes.
+    public func backward(
+        _ shape: ConvolutionShape, input: UnsafePointer<Float>, outputGradient: UnsafePointer<Float>, weight: UnsafePointer<Float>,
+        inputGradient: UnsafeMutablePointer<Float>?, weightGradient: UnsafeMutablePointer<Float>?
+    ) {
+        backward(shape, input: Optional(input), outputGradient: outputGradient, weight: Optional(weight),
+                 inputGradient: inputGradient, weightGradient: weightGradient)
+    }
+
+    private func backward(
+        _ shape: ConvolutionShape, input: UnsafePointer<Float>?, outputGradient: UnsafePointer<Float>, weight: UnsafePointer<Float>?,
+        inputGradient: UnsafeMutablePointer<Float>?, weightGradient: UnsafeMutablePointer<Float>?
+    ) {
         let (oh, ow) = shape.outputSize
         let inputSample = shape.channels * shape.height * shape.width, outputSample = shape.outputChannels * oh * ow
         let weightCount = shape.outputChannels * shape.channels * shape.kernelHeight * shape.kernelWidth
         let chunks = OneDNNConvolutions.chunks(of: shape)
-        // Chunk 0 writes the result, every other chunk a partial sum; added in chunk order.
-        var partials = [Float](unsafeUninitializedCapacity: (chunks.count - 1) * weightCount) { $1 = (chunks.count - 1) * weightCount }
+        let filters = inputGradient == nil ? nil : sharedFilters(\.backwardData, chunks: chunks, weight: weight!, hasBias: false)
+        defer { filters?.release() }
+        // With a filter gradient, chunk 0 writes the result, every other chunk a partial sum;
+        // added in chunk order.
+        let partialCount = weightGradient == nil ? 0 : (chunks.count - 1) * weightCount
+        var partials = [Float](unsafeUninitializedCapacity: partialCount) { $1 = partialCount }
         partials.withUnsafeMutableBufferPointer { partials in
             parallelFor(chunks.count, grain: 1) { range in
                 for chunk in range {
                     let s = chunks.shape(chunk), first = chunks.first(chunk)
                     let entry = preparedEntry(s, hasBias: false)
-                    let target = chunk == 0 ? weightGradient : partials.baseAddress! + (chunk - 1) * weightCount
-                    run(entry.backwardWeights, [
-                        DNNL_ARG_SRC: UnsafeMutableRawPointer(mutating: input + first * inputSample),
-                        DNNL_ARG_DIFF_DST: UnsafeMutableRawPointer(mutating: outputGradient + first * outputSample),
-                        DNNL_ARG_DIFF_WEIGHTS: UnsafeMutableRawPointer(target),
-                    ], s)
+                    let dy = UnsafeMutableRawPointer(mutating: outputGradient + first * outputSample)
+                    let sharedDy = inputGradient != nil && weightGradient != nil && entry.passesShareOutputGradientLayout
+                        ? reordered(entry.backwardData, DNNL_ARG_DIFF_DST, dy, s) : nil
+                    defer { free(sharedDy) }
+                    let prepared: [Int32: UnsafeMutableRawPointer] = sharedDy.map { [DNNL_ARG_DIFF_DST: $0] } ?? [:]
+                    if let inputGradient {
+                        let dx = inputGradient + first * inputSample
+                        if entry.croppedInput { dx.initialize(repeating: 0, count: s.batch * inputSample) }
+                        run(entry.backwardData, [
+                            DNNL_ARG_DIFF_DST: dy,
+                            DNNL_ARG_WEIGHTS: UnsafeMutableRawPointer(mutating: weight!),
+                            DNNL_ARG_DIFF_SRC: UnsafeMutableRawPointer(dx),
+                        ], s, prepared: prepared.merging(filters?.prepared(for: entry.backwardData) ?? [:]) { a, _ in a })
+                    }
+                    if let weightGradient {
+                        let target = chunk == 0 ? weightGradient : partials.baseAddress! + (chunk - 1) * weightCount
+                        run(entry.backwardWeights, [
+                            DNNL_ARG_SRC: UnsafeMutableRawPointer(mutating: input! + first * inputSample),
+                            DNNL_ARG_DIFF_DST: dy,
+                            DNNL_ARG_DIFF_WEIGHTS: UnsafeMutableRawPointer(target),
+                        ], s, prepared: prepared)
+                    }
                 }
             }
-            for chunk in 1..<Swift.max(chunks.count, 1) {
-                addVector(partials.baseAddress! + (chunk - 1) * weightCount, into: weightGradient, count: weightCount)
+            if let weightGradient {
+                for chunk in 1..<Swift.max(chunks.count, 1) {
+                    addVector(partials.baseAddress! + (chunk - 1) * weightCount, into: weightGradient, count: weightCount)
+                }
             }
         }
+    }
+
+    /// The filters in the layout `pass` of the first chunk reads them in, reordered once for
+    /// every chunk (`nil` with one chunk, or when no reorder is needed).
+    private func sharedFilters(
+        _ pass: (Entry) -> Pass, chunks: (count: Int, shape: (Int) -> ConvolutionShape, first: (Int) -> Int),
+        weight: UnsafePointer<Float>, hasBias: Bool
+    ) -> SharedArgument? {
+        guard chunks.count > 1 else { return nil }
+        let reference = pass(preparedEntry(chunks.shape(0), hasBias: hasBias))
+        guard let buffer = reordered(reference, DNNL_ARG_WEIGHTS, UnsafeMutableRawPointer(mutating: weight), chunks.shape(0)) else { return nil }
+        return SharedArgument(index: DNNL_ARG_WEIGHTS, layout: reference.argument(DNNL_ARG_WEIGHTS)!.inner, buffer: buffer)
+    }
+
+    /// Input argument `index` of `pass` copied from `pointer` into the pass's own layout: a
+    /// new buffer the caller frees, or `nil` when the layouts agree.
+    private func reordered(_ pass: Pass, _ index: Int32, _ pointer: UnsafeMutableRawPointer, _ shape: ConvolutionShape) -> UnsafeMutableRawPointer? {
+        guard let argument = pass.argument(index), !argument.isOutput, let reorder = argument.reorder else { return nil }
+        var buffer: UnsafeMutableRawPointer?
+        precondition(posix_memalign(&buffer, 64, Swift.max(argument.innerBytes, 64)) == 0 && buffer != nil,
+                     "OneDNNConvolutions: cannot allocate \(argument.innerBytes) bytes for \(shape)")
+        OpenMP.withThreads(1) {
+            var stream: dnnl_stream_t?, from: dnnl_memory_t?, to: dnnl_memory_t?
+            var user = argument.user, inner = argument.inner
+            check(dnnl_stream_create(&stream, engine, dnnl_stream_default_flags.rawValue), "stream", shape)
+            check(dnnl_memory_create(&from, &user, engine, pointer), "memory", shape)
+            check(dnnl_memory_create(&to, &inner, engine, buffer), "memory", shape)
+            let arguments = [dnnl_exec_arg_t(arg: DNNL_ARG_FROM, memory: from), dnnl_exec_arg_t(arg: DNNL_ARG_TO, memory: to)]
+            check(dnnl_primitive_execute(reorder, stream, 2, arguments), "execute", shape)
+            check(dnnl_stream_wait(stream), "wait", shape)
+            dnnl_memory_destroy(from)
+            dnnl_memory_destroy(to)
+            dnnl_stream_destroy(stream)
+        }
+        return buffer
     }
 
     // MARK: - Cache
@@ -191,9 +253,12 @@ public final class OneDNNConvolutions: ConvolutionBackend, @unchecked Sendable {
 
     // MARK: - Execution
 
-    /// Runs one pass: reorders each NCHW input into the primitive's layout, executes it, and
-    /// reorders its outputs back.
-    private func run(_ pass: Pass, _ buffers: [Int32: UnsafeMutableRawPointer], _ shape: ConvolutionShape) {
+    /// Runs one pass: reorders each NCHW input into the primitive's layout (unless `prepared`
+    /// holds it in that layout already), executes it, and reorders its outputs back.
+    private func run(
+        _ pass: Pass, _ buffers: [Int32: UnsafeMutableRawPointer], _ shape: ConvolutionShape,
+        prepared: [Int32: UnsafeMutableRawPointer] = [:]
+    ) {
         OpenMP.withThreads(1) {
             var stream: dnnl_stream_t?
             check(dnnl_stream_create(&stream, engine, dnnl_stream_default_flags.rawValue), "stream", shape)
@@ -224,6 +289,10 @@ public final class OneDNNConvolutions: ConvolutionBackend, @unchecked Sendable {
             var outputReorders: [(dnnl_primitive_t, dnnl_memory_t?, dnnl_memory_t?)] = []
             for argument in pass.arguments {
                 guard let pointer = buffers[argument.index] else { continue }
+                if let inner = prepared[argument.index] {
+                    arguments.append(dnnl_exec_arg_t(arg: argument.index, memory: memory(argument.inner, inner)))
+                    continue
+                }
                 let user = memory(argument.user, pointer)
                 guard let reorder = argument.reorder else {
                     arguments.append(dnnl_exec_arg_t(arg: argument.index, memory: user))
@@ -260,6 +329,9 @@ private final class Entry: @unchecked Sendable {
     let forward: Pass, backwardData: Pass, backwardWeights: Pass
     /// Whether oneDNN sees the input without its last rows or columns (which no window reads).
     let croppedInput: Bool
+    /// Whether backward-data and backward-weights read ∂y in the same layout (one reorder
+    /// can serve both).
+    let passesShareOutputGradientLayout: Bool
 
     init?(engine: dnnl_engine_t, shape s: ConvolutionShape, hasBias: Bool) {
         let (oh, ow) = s.outputSize
@@ -347,7 +419,28 @@ private final class Entry: @unchecked Sendable {
               ], engine: engine)
         else { return nil }
         (self.forward, self.backwardData, self.backwardWeights) = (forward, backwardData, backwardWeights)
+        if var a = backwardData.argument(DNNL_ARG_DIFF_DST)?.inner, var b = backwardWeights.argument(DNNL_ARG_DIFF_DST)?.inner {
+            passesShareOutputGradientLayout = dnnl_memory_desc_equal(&a, &b) != 0
+        } else {
+            passesShareOutputGradientLayout = false
+        }
     }
+}
+
+/// An input argument reordered once for several calls of passes that read it in `layout`.
+private struct SharedArgument {
+    let index: Int32
+    let layout: dnnl_memory_desc_t
+    let buffer: UnsafeMutableRawPointer
+
+    /// The buffer for `pass`, if it reads the argument in this layout.
+    func prepared(for pass: Pass) -> [Int32: UnsafeMutableRawPointer] {
+        guard var inner = pass.argument(index)?.inner else { return [:] }
+        var layout = layout
+        return dnnl_memory_desc_equal(&inner, &layout) != 0 ? [index: buffer] : [:]
+    }
+
+    func release() { free(buffer) }
 }
 
 /// One argument of a primitive: its NCHW (user) layout and the primitive's.
@@ -410,6 +503,9 @@ private final class Pass: @unchecked Sendable {
             scratchpad = nil
         }
     }
+
+    /// The argument with oneDNN index `index` (`DNNL_ARG_…`).
+    func argument(_ index: Int32) -> Argument? { arguments.first { $0.index == index } }
 
     deinit {
         dnnl_primitive_destroy(primitive)

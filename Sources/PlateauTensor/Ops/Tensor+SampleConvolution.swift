@@ -259,12 +259,29 @@ extension Tensor {
         })
     }
 
-    /// [A_wᵀ d, B_x d] for the tracked ones of x and w (`nil` for the others).
+    /// [A_wᵀ d, B_x d] for the tracked ones of x and w (`nil` for the others). An ordinary
+    /// backward pass that wants both makes one backend call, which may share work between them.
     private static func nativeConvolutionPullback(
         _ d: Tensor, input x: Tensor, weight w: Tensor, shape: ConvolutionShape, backend: any ConvolutionBackend
     ) -> [Tensor?] {
-        [x.node != nil ? nativeInputGradient(d, weight: w, inputShape: x.shape, shape: shape, backend: backend) : nil,
-         w.node != nil ? nativeWeightGradient(x, d, weightShape: w.shape, shape: shape, backend: backend) : nil]
+        if !GradientRecording.isRecording && x.node != nil && w.node != nil {
+            var weightGradient = [Float]()
+            let inputGradient = d.scalars.withUnsafeBufferPointer { dy in
+                x.scalars.withUnsafeBufferPointer { input in
+                    w.scalars.withUnsafeBufferPointer { filters in
+                        makeScalars(count: x.count) { dx in
+                            weightGradient = makeScalars(count: w.count) { dw in
+                                backend.backward(shape, input: input.baseAddress!, outputGradient: dy.baseAddress!, weight: filters.baseAddress!,
+                                                 inputGradient: dx, weightGradient: dw)
+                            }
+                        }
+                    }
+                }
+            }
+            return [Tensor(shape: x.shape, scalars: inputGradient), Tensor(shape: w.shape, scalars: weightGradient)]
+        }
+        return [x.node != nil ? nativeInputGradient(d, weight: w, inputShape: x.shape, shape: shape, backend: backend) : nil,
+                w.node != nil ? nativeWeightGradient(x, d, weightShape: w.shape, shape: shape, backend: backend) : nil]
     }
 
     /// A_wᵀ d on the backend (backward data), shaped like the convolution's input; recorded
