@@ -51,6 +51,8 @@ enum FusedOperation: String, CaseIterable, Sendable {
     /// ``Tensor/reassembled(kernels:side:upsampling:)``: CARAFE, a per-pixel k×k kernel over
     /// the (replicate-padded, optionally 2× nearest-upsampled) input.
     case reassembly
+    /// ``Tensor/upsampledNearest(to:)``: each output pixel copies its nearest source pixel.
+    case nearestUpsampling
 
     /// The name of the operation's nodes in graphs.
     var nodeName: String {
@@ -69,6 +71,7 @@ enum FusedOperation: String, CaseIterable, Sendable {
         case .attention: "attention"
         case .selectiveScan: "selective-scan"
         case .reassembly: "reassembly"
+        case .nearestUpsampling: "upsample-nearest"
         }
     }
 
@@ -160,6 +163,15 @@ enum FusedOperation: String, CaseIterable, Sendable {
                 return FusedInstance("x\(shape) k \(k)\(upsampling ? " ↑2" : "")", [shape, [shape[0], k * k, oh, ow]],
                                      fused: { $0[0].reassembled(kernels: $0[1], side: k, upsampling: upsampling) },
                                      composite: { FusedOperation.reassemblyDefinition($0[0], kernels: $0[1], side: k, upsampling: upsampling) })
+            }
+        case .nearestUpsampling:
+            // Doubling, an uneven 3→7 × 2→5, and a shrink (5→3: some pixels have no copy).
+            [([2, 2, 3, 2], (6, 4)), ([1, 2, 3, 2], (7, 5)), ([1, 1, 5, 4], (3, 4))].map { shape, size in
+                FusedInstance("x\(shape) → \(size.0)x\(size.1)", [shape], fused: { $0[0].upsampledNearest(to: size) },
+                              composite: { x in
+                                  let (rows, columns) = Tensor.nearestSources(from: (shape[2], shape[3]), to: size)
+                                  return x[0].gathering(rows, alongAxis: 2).gathering(columns, alongAxis: 3)
+                              })
             }
         case .sameConvolution:
             [

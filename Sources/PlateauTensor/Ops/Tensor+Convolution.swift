@@ -396,13 +396,57 @@ extension Tensor {
 
     /// Nearest-neighbour upsampling to `size` (PyTorch `mode="nearest"`: source index
     /// `⌊dst · in / out⌋`).
+    ///
+    /// One pass each way (`FusedOperation/nearestUpsampling`): the output plane reads its
+    /// source plane directly, and the gradient sums each source pixel's copies in output
+    /// order, plane by plane (the same bits at any thread count).
     public func upsampledNearest(to size: (Int, Int)) -> Tensor {
         precondition(rank == 4, "upsampledNearest: input must be [N, C, H, W], got \(shape)")
         precondition(size.0 > 0 && size.1 > 0, "upsampledNearest: size must be positive, got \(size)")
-        let (h, w) = (shape[2], shape[3])
-        let rows = (0..<size.0).map { Swift.min($0 * h / size.0, h - 1) }
-        let columns = (0..<size.1).map { Swift.min($0 * w / size.1, w - 1) }
-        return gathering(rows, alongAxis: 2).gathering(columns, alongAxis: 3)
+        let (planes, h, w) = (shape[0] * shape[1], shape[2], shape[3])
+        let (rows, columns) = Tensor.nearestSources(from: (h, w), to: size)
+        let outPlane = size.0 * size.1
+        let values = scalars.withUnsafeBufferPointer { x in
+            makeScalars(count: planes * outPlane) { out in
+                parallelFor(planes, grain: Swift.max(1, elementGrain / Swift.max(outPlane, 1))) { range in
+                    for p in range {
+                        let source = x.baseAddress! + p * h * w, target = out + p * outPlane
+                        for oy in 0..<size.0 {
+                            let row = source + rows[oy] * w, targetRow = target + oy * size.1
+                            for ox in 0..<size.1 { targetRow[ox] = row[columns[ox]] }
+                        }
+                    }
+                }
+            }
+        }
+        let inputShape = shape
+        return Tensor.fused(.nearestUpsampling, shape: [shape[0], shape[1], size.0, size.1], scalars: values, inputs: [self], fast: { g, _ in
+            let gradient = g.scalars.withUnsafeBufferPointer { dy in
+                makeScalars(count: planes * h * w) { out in
+                    parallelFor(planes, grain: Swift.max(1, elementGrain / Swift.max(outPlane, 1))) { range in
+                        for p in range {
+                            let target = out + p * h * w, source = dy.baseAddress! + p * outPlane
+                            target.initialize(repeating: 0, count: h * w)
+                            for oy in 0..<size.0 {
+                                let row = target + rows[oy] * w, sourceRow = source + oy * size.1
+                                for ox in 0..<size.1 { row[columns[ox]] += sourceRow[ox] }
+                            }
+                        }
+                    }
+                }
+            }
+            return [Tensor(shape: inputShape, scalars: gradient)]
+        }, differentiable: { g, _ in
+            // Summing the copies is linear: the composite's pullback, recorded.
+            [g.scatteringAdd(columns, alongAxis: 3, extent: w).scatteringAdd(rows, alongAxis: 2, extent: h)]
+        })
+    }
+
+    /// The source row of each output row and column of each output column of nearest
+    /// upsampling (PyTorch's `⌊dst · in / out⌋`).
+    static func nearestSources(from input: (Int, Int), to size: (Int, Int)) -> (rows: [Int], columns: [Int]) {
+        ((0..<size.0).map { Swift.min($0 * input.0 / size.0, input.0 - 1) },
+         (0..<size.1).map { Swift.min($0 * input.1 / size.1, input.1 - 1) })
     }
 
     /// Bilinear upsampling to `size` (PyTorch `mode="bilinear", align_corners=False`).
