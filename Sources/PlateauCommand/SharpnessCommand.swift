@@ -81,9 +81,9 @@ struct SharpnessCommand: ParsableCommand {
     @Option(parsing: .unconditional, help: "Comma-separated: \(SharpnessCommand.knownMetrics.joined(separator: ", ")).") var metrics: String = "eigen,trace,rho"
     @Option(name: .customLong("top-k"), parsing: .unconditional, help: "Number of top eigenvalues.") var topK: Int = 1
     @Option(parsing: .unconditional, help: ArgumentHelp(
-        "MiB of recorded passes kept while taking Hessian-vector products.",
+        "MiB of recorded passes kept while taking Hessian-vector products (default: a quarter of physical memory).",
         discussion: "Power iteration, Lanczos and Hutchinson record each batch's forward and first backward pass once, so that every further product costs one reverse sweep; batches past this budget are recomputed per product (same numbers, more time). 0 records nothing."))
-    var hessianMemory: Int = HessianOperator.defaultMemoryBudget >> 20
+    var hessianMemory: Int?
     @Option(parsing: .unconditional, help: "Radius ρ of the ρ-sharpness measures.") var rho: Float = 0.05
     @Option(parsing: .unconditional, help: "Projected-ascent steps for the worst case.") var steps: Int = 5
     @Option(parsing: .unconditional, help: "ρ of the adaptive (ASAM) measure.") var adaptiveRho: Float = 0.5
@@ -150,7 +150,7 @@ struct SharpnessCommand: ParsableCommand {
     private func measure(_ model: any Layer, on samples: Dataset, mode: BatchNormMode, wanted: Set<String>, progress: inout ConsoleProgress) throws -> [String: Any] {
         func opened<M: Layer>(_ model: M) -> [String: Any] {
             var loss = LossFunction.crossEntropy(model, on: samples, batchSize: measurement.batchSize, mode: mode)
-            loss.hessianMemoryBudget = hessianMemory << 20
+            if let hessianMemory { loss.hessianMemoryBudget = hessianMemory << 20 }
             var generator = SeededGenerator(seed: measurement.seed)
             var object: [String: Any] = ["samples": samples.count, "split": measurement.split, "bn_mode": MeasurementOptions.flagValue(mode)]
             func timed<R>(_ label: String, _ body: () -> R) -> R {
