@@ -95,11 +95,17 @@ extension Tensor {
         dC.withUnsafeMutableBufferPointer { dcs in
         dAPartials.withUnsafeMutableBufferPointer { das in
             parallelFor(n, grain: 1) { samples in
-                var lambda = [Float](repeating: 0, count: state)
+                // λ, zeros (h before the first step), and per-s terms of the two sums over s.
+                // The per-s loop has no reduction, so it vectorizes; the sums then run in s
+                // order over the same expressions as a fused loop would (same bits).
+                let scratch = UnsafeMutablePointer<Float>.allocate(capacity: 4 * state)
+                defer { scratch.deallocate() }
+                let lambda = scratch, zeros = scratch + state, deltaTerms = scratch + 2 * state, inputTerms = scratch + 3 * state
+                zeros.initialize(repeating: 0, count: state)
                 for sample in samples {
                     for d in 0..<inner {
                         let aRow = as_.baseAddress! + d * state, daRow = das.baseAddress! + (sample * inner + d) * state
-                        for s in 0..<state { lambda[s] = 0 }
+                        lambda.initialize(repeating: 0, count: state)
                         for t in stride(from: length - 1, through: 0, by: -1) {
                             let step = (sample * length + t) * inner + d
                             let upstream = gs[step], deltaValue = ds[step], input = xs[step]
@@ -108,18 +114,22 @@ extension Tensor {
                             let dbRow = dbs.baseAddress! + (sample * length + t) * state
                             let dcRow = dcs.baseAddress! + (sample * length + t) * state
                             let h = hs.baseAddress! + step * state
-                            var gradDelta: Float = 0, gradInput: Float = 0
+                            let previous = t == 0 ? UnsafePointer(zeros) : h - inner * state
                             for s in 0..<state {
-                                let previous = t == 0 ? 0 : h[s - inner * state]
                                 let decay = VectorMath.exp(deltaValue * aRow[s])
                                 let adjoint = lambda[s] + upstream * cRow[s]
                                 dcRow[s] += upstream * h[s]
-                                let gradDecay = adjoint * previous * decay  // ∂/∂(Δ·A)
-                                gradDelta += gradDecay * aRow[s] + adjoint * input * bRow[s]
+                                let gradDecay = adjoint * previous[s] * decay  // ∂/∂(Δ·A)
+                                deltaTerms[s] = gradDecay * aRow[s] + adjoint * input * bRow[s]
                                 daRow[s] += gradDecay * deltaValue
-                                gradInput += adjoint * deltaValue * bRow[s]
+                                inputTerms[s] = adjoint * deltaValue * bRow[s]
                                 dbRow[s] += adjoint * deltaValue * input
                                 lambda[s] = decay * adjoint
+                            }
+                            var gradDelta: Float = 0, gradInput: Float = 0
+                            for s in 0..<state {
+                                gradDelta += deltaTerms[s]
+                                gradInput += inputTerms[s]
                             }
                             dds[step] = gradDelta
                             dxs[step] = gradInput
