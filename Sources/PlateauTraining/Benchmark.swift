@@ -381,11 +381,10 @@ public enum Benchmark {
             return wrn.conv1.weight.count * positions + group(wrn.block1, positions) + group(wrn.block2, positions / 4)
                 + group(wrn.block3, positions / 16) + wrn.fc.weight.count
         case let unet as UNet:
-            // Level l has positions / 4^l; the transposed convolution of decoder step i reads level levels − 1 − i.
+            // The transposed convolution of decoder step i reads level levels − 1 − i.
             func level(_ l: Int) -> Int { positions >> (2 * l) }
             func double(_ d: DoubleConv) -> Int { d.conv1.weight.count + d.conv2.weight.count }
-            var macs = double(unet.inc) * level(0) + unet.outc.weight.count * level(0)
-            for i in unet.down.indices { macs += double(unet.down[i]) * level(i + 1) }
+            var macs = unetEncoderMultiplyAdds(inc: unet.inc, down: unet.down, outc: unet.outc, positions: positions)
             for i in unet.up.indices {
                 macs += unet.upsample[i].weight.count * level(unet.levels - 1 - i) + double(unet.up[i]) * level(unet.levels - 2 - i)
             }
@@ -408,8 +407,7 @@ public enum Benchmark {
             // and the reassemblies (C·k² per output pixel: low-pass at level l, high-pass too).
             func level(_ l: Int) -> Int { positions >> (2 * l) }
             func double(_ d: DoubleConv) -> Int { d.conv1.weight.count + d.conv2.weight.count }
-            var macs = double(fusion.inc) * level(0) + fusion.outc.weight.count * level(0)
-            for i in fusion.down.indices { macs += double(fusion.down[i]) * level(i + 1) }
+            var macs = unetEncoderMultiplyAdds(inc: fusion.inc, down: fusion.down, outc: fusion.outc, positions: positions)
             for i in fusion.up.indices {
                 let l = fusion.levels - 2 - i
                 macs += fusion.lateral[i].weight.count * level(l + 1) + double(fusion.up[i]) * level(l)
@@ -425,6 +423,14 @@ public enum Benchmark {
         default:
             return nil
         }
+    }
+
+    /// A U-Net's encoder (level l has positions / 4^l pixels) and its 1×1 output convolution.
+    private static func unetEncoderMultiplyAdds(inc: DoubleConv, down: [DoubleConv], outc: Conv2d, positions: Int) -> Int {
+        func double(_ d: DoubleConv) -> Int { d.conv1.weight.count + d.conv2.weight.count }
+        var macs = (double(inc) + outc.weight.count) * positions
+        for i in down.indices { macs += double(down[i]) * (positions >> (2 * (i + 1))) }
+        return macs
     }
 
     /// The sample count the benchmark's SAF bank is sized for (MNIST's training set).

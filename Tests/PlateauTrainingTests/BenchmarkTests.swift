@@ -50,6 +50,13 @@ struct BenchmarkTests {
         }
         var g = SeededGenerator(seed: 1)
         #expect(Benchmark.multiplyAddsPerSample(MLP(sizes: [4, 3], using: &g), sampleShape: [4]) == nil)
+        // U-Net with FreqFusion decoder steps: the encoder and output conv as the U-Net's
+        // (1,919,232 + 25,088 + 2·2,709,504); step 1 (32 channels, 14² ← 7²): lateral 2048·49,
+        // double conv 18,432·196, FreqFusion (compressor 512, 3×3 kernel encoders 3600 + 1296,
+        // half the four offset/scope convs 864) at both levels (196 + 49), reassembly
+        // 32·(25 + 9)·196; step 2 (16 channels, 28² ← 14²) likewise.
+        let freqFusion = FusionUNet(inputChannels: 1, classCount: Benchmark.unetClasses, levels: 3, width: 16, fusion: .freqFusion, using: &g)
+        #expect(Benchmark.multiplyAddsPerSample(freqFusion, sampleShape: [1, 28, 28]) == 22_861_440)
     }
 
     // MARK: Running the workloads
