@@ -95,4 +95,12 @@ extension Optional where Wrapped == NormLayer {
         self = norm
         return output
     }
+
+    /// maxpool₂ₓ₂(relu(norm(x))). Without a normalization the ReLU runs after the pooling —
+    /// max and ReLU commute (ReLU is non-decreasing), values and gradients alike — on a
+    /// quarter of the elements.
+    mutating func rectifiedAndPooled(_ input: Tensor) -> Tensor {
+        guard self != nil else { return input.maxPool2d(kernel: (2, 2)).relu() }
+        return rectified(input).maxPool2d(kernel: (2, 2))
+    }
 }

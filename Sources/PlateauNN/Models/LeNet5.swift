@@ -56,8 +56,8 @@ public struct LeNet5: LinearHeaded {
     public mutating func features(_ input: Tensor) -> Tensor {
         precondition(input.rank == 4 && input.shape[2] == 28 && input.shape[3] == 28,
                      "LeNet5: expected [N, C, 28, 28] images, got \(input.shape)")
-        var x = norm1.rectified(conv1(input)).maxPool2d(kernel: (2, 2))
-        x = norm2.rectified(conv2(x)).maxPool2d(kernel: (2, 2)).flattened()
+        var x = norm1.rectifiedAndPooled(conv1(input))
+        x = norm2.rectifiedAndPooled(conv2(x)).flattened()
         x = norm3.rectified(fc1(x))
         return norm4.rectified(fc2(x))
     }
