@@ -29,11 +29,12 @@ public struct HessianOperator {
     public init(_ loss: LossFunction, memoryBudget: Int? = nil) {
         self.loss = loss
         let memoryBudget = memoryBudget ?? loss.hessianMemoryBudget
+        let keys = loss.parameters.keys
         var kept: [HessianLinearization?] = []
         var used = 0
         for piece in loss.pieces {
             guard used < memoryBudget else { kept.append(nil); continue }
-            let linearization = HessianLinearization(at: loss.parameters.values, of: loss.function(of: piece))
+            let linearization = HessianLinearization(at: loss.parameters.values, of: loss.function(of: piece, keys: keys))
             used += linearization.recordedBytes
             // Over budget: this recording is dropped (and the pieces after it are not made).
             kept.append(used <= memoryBudget ? linearization : nil)
@@ -54,7 +55,7 @@ public struct HessianOperator {
         var product: [Tensor]? = nil
         for (piece, linearization) in zip(loss.pieces, linearizations) {
             let hv = linearization?.product(along: along)
-                ?? hessianVectorProduct(at: loss.parameters.values, along: along, of: loss.function(of: piece))
+                ?? hessianVectorProduct(at: loss.parameters.values, along: along, of: loss.function(of: piece, keys: keys))
             product = loss.accumulate(product, hv.map(\.detached), weight: piece.weight)
         }
         return ParameterSet(Array(zip(keys, product!)))

@@ -166,9 +166,7 @@ public struct LossFunction {
         var total: Double = 0
         var gradient: [Tensor]? = nil
         for piece in pieces {
-            let (value, grads) = PlateauTensor.valueWithGradient(at: point.values) { leaves in
-                piece.evaluate(ParameterSet(Array(zip(keys, leaves)))).sum()
-            }
+            let (value, grads) = PlateauTensor.valueWithGradient(at: point.values, of: function(of: piece, keys: keys))
             total += piece.weight * Double(value.item)
             gradient = accumulate(gradient, grads, weight: piece.weight)
         }
@@ -182,10 +180,9 @@ public struct LossFunction {
         HessianOperator(self, memoryBudget: 0).product(along: direction)
     }
 
-    /// A piece's ℓ_b as a function of the parameter tensors, in ``parameters``' key order.
-    func function(of piece: Piece) -> ([Tensor]) -> Tensor {
-        let keys = parameters.keys
-        return { leaves in piece.evaluate(ParameterSet(Array(zip(keys, leaves)))).sum() }
+    /// A piece's ℓ_b as a function of the parameter tensors, given in the order of `keys`.
+    func function(of piece: Piece, keys: [String]) -> ([Tensor]) -> Tensor {
+        { leaves in piece.evaluate(ParameterSet(Array(zip(keys, leaves)))).sum() }
     }
 
     func accumulate(_ sum: [Tensor]?, _ terms: [Tensor], weight: Double) -> [Tensor] {

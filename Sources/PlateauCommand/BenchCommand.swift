@@ -21,8 +21,7 @@ struct BenchCommand: ParsableCommand {
             saf and mesa, do not apply there and are skipped); umamba (the same U-Net with a \
             Mamba layer at the bottleneck) and unet-freqfusion (its encoder with FreqFusion \
             decoder steps, as plateau train --model unet-freqfusion) likewise. --image-side 64 \
-            runs the three on \
-            64x64 images instead. hvp times one exact Hessian-vector product (double \
+            runs the three on 64x64 images instead. hvp times one exact Hessian-vector product (double \
             backward) against one gradient of the mlp's cross-entropy at batch 1000: rows \
             gradient, hvp (a one-off product) and hvp-linearized (a product at a point whose \
             forward and first backward pass are recorded already, as power iteration and \

@@ -265,7 +265,7 @@ public enum Benchmark {
     /// Rows `gradient`, `hvp` (a one-off product) and `hvp-linearized` (a product at a point
     /// already linearized) of the `hvp` workload, interleaved in blocks; a product row's
     /// `ratioToSGD` is its cost relative to the gradient in the same rounds (the gradient is
-    /// the baseline). Both rows count a gradient's FLOPs, so their GFLOPS compare as rates of
+    /// the baseline). All rows count a gradient's FLOPs, so their GFLOPS compare as rates of
     /// gradient-equivalents.
     static func hessianVectorProductCost(
         batchSize: Int, steps: Int, warmup: Int, blockSize: Int, ceiling: Double, using generator: inout SeededGenerator
@@ -383,10 +383,9 @@ public enum Benchmark {
         case let unet as UNet:
             // The transposed convolution of decoder step i reads level levels − 1 − i.
             func level(_ l: Int) -> Int { positions >> (2 * l) }
-            func double(_ d: DoubleConv) -> Int { d.conv1.weight.count + d.conv2.weight.count }
             var macs = unetEncoderMultiplyAdds(inc: unet.inc, down: unet.down, outc: unet.outc, positions: positions)
             for i in unet.up.indices {
-                macs += unet.upsample[i].weight.count * level(unet.levels - 1 - i) + double(unet.up[i]) * level(unet.levels - 2 - i)
+                macs += unet.upsample[i].weight.count * level(unet.levels - 1 - i) + doubleConvWeights(unet.up[i]) * level(unet.levels - 2 - i)
             }
             return macs
         case let umamba as UMamba:
@@ -406,11 +405,10 @@ public enum Benchmark {
             // and FreqFusion's products: compressors and kernel/offset predictors at both levels,
             // and the reassemblies (C·k² per output pixel: low-pass at level l, high-pass too).
             func level(_ l: Int) -> Int { positions >> (2 * l) }
-            func double(_ d: DoubleConv) -> Int { d.conv1.weight.count + d.conv2.weight.count }
             var macs = unetEncoderMultiplyAdds(inc: fusion.inc, down: fusion.down, outc: fusion.outc, positions: positions)
             for i in fusion.up.indices {
                 let l = fusion.levels - 2 - i
-                macs += fusion.lateral[i].weight.count * level(l + 1) + double(fusion.up[i]) * level(l)
+                macs += fusion.lateral[i].weight.count * level(l + 1) + doubleConvWeights(fusion.up[i]) * level(l)
                 guard i < fusion.fusion.count else { continue }
                 let f = fusion.fusion[i], channels = f.compressHigh.weight.shape[1]
                 let predictors = [f.offsetHigh, f.offsetLow, f.scopeHigh, f.scopeLow].compactMap { $0?.weight.count }
@@ -425,11 +423,13 @@ public enum Benchmark {
         }
     }
 
+    /// The weights of a U-Net double convolution's two 3×3 convolutions.
+    private static func doubleConvWeights(_ d: DoubleConv) -> Int { d.conv1.weight.count + d.conv2.weight.count }
+
     /// A U-Net's encoder (level l has positions / 4^l pixels) and its 1×1 output convolution.
     private static func unetEncoderMultiplyAdds(inc: DoubleConv, down: [DoubleConv], outc: Conv2d, positions: Int) -> Int {
-        func double(_ d: DoubleConv) -> Int { d.conv1.weight.count + d.conv2.weight.count }
-        var macs = (double(inc) + outc.weight.count) * positions
-        for i in down.indices { macs += double(down[i]) * (positions >> (2 * (i + 1))) }
+        var macs = (doubleConvWeights(inc) + outc.weight.count) * positions
+        for i in down.indices { macs += doubleConvWeights(down[i]) * (positions >> (2 * (i + 1))) }
         return macs
     }
 

@@ -51,13 +51,13 @@ public struct MultiHeadSelfAttention: Layer {
     /// (for diagnostics; ``callAsFunction(_:)`` computes the output alone, fused).
     public func attention(_ input: Tensor) -> (weights: Tensor, output: Tensor) {
         let qkv = projections(input)
-        let weights = qkv.multiHeadAttentionProbabilities(heads: headCount)
-        return (weights, callAsFunction(input))
+        return (qkv.multiHeadAttentionProbabilities(heads: headCount), attended(qkv))
     }
 
-    public func callAsFunction(_ input: Tensor) -> Tensor {
-        outProjection(projections(input).multiHeadAttention(heads: headCount))
-    }
+    public func callAsFunction(_ input: Tensor) -> Tensor { attended(projections(input)) }
+
+    /// The output from the packed projections.
+    private func attended(_ qkv: Tensor) -> Tensor { outProjection(qkv.multiHeadAttention(heads: headCount)) }
 }
 
 /// The position-wise feed-forward network of a transformer, Linear → GELU → Linear

@@ -107,14 +107,10 @@ public struct MambaBlock: Layer {
     ///
     /// with h `[N, D, S]` starting at zero. Returns y `[N, L, D]`.
     public static func selectiveScan(_ x: Tensor, delta: Tensor, a: Tensor, b: Tensor, c: Tensor, d: Tensor) -> Tensor {
-        precondition(x.rank == 3 && delta.shape == x.shape, "selectiveScan: x and Δ must be [N, L, D] alike, got \(x.shape) and \(delta.shape)")
-        let (n, length, inner) = (x.shape[0], x.shape[1], x.shape[2])
-        precondition(a.rank == 2 && a.shape[0] == inner, "selectiveScan: A must be [\(inner), S], got \(a.shape)")
-        let state = a.shape[1]
-        precondition(b.shape == [n, length, state] && c.shape == [n, length, state],
-                     "selectiveScan: B and C must be [\(n), \(length), \(state)], got \(b.shape) and \(c.shape)")
-        precondition(d.shape == [inner], "selectiveScan: D must be [\(inner)], got \(d.shape)")
-        return Tensor.selectiveScan(x, delta: delta, a: a, b: b, c: c) + x * d
+        // The engine's scan checks x, Δ, A, B and C.
+        let scanned = Tensor.selectiveScan(x, delta: delta, a: a, b: b, c: c)
+        precondition(d.shape == [x.shape[2]], "selectiveScan: D must be [\(x.shape[2])], got \(d.shape)")
+        return scanned + x * d
     }
 }
 

@@ -245,16 +245,15 @@ extension Tensor {
         let outH = (h - 1) * stride.0 - 2 * padding.0 + dilation.0 * (kh - 1) + outputPadding.0 + 1
         let outW = (w - 1) * stride.1 - 2 * padding.1 + dilation.1 * (kw - 1) + outputPadding.1 + 1
         precondition(outH > 0 && outW > 0, "transposedConv2d: output size \(outH)x\(outW) is not positive for input \(shape)")
+        if let bias { precondition(bias.shape == [oc], "transposedConv2d: bias must be [\(oc)], got \(bias.shape)") }
+        func biased(_ output: Tensor) -> Tensor { bias.map { output + $0.reshaped(to: [1, oc, 1, 1]) } ?? output }
+        let g = WindowGeometry(kernel: (kh, kw), stride: stride, padding: padding, dilation: dilation)
         if groups == 1 && outputPadding.0 < stride.0 && outputPadding.1 < stride.1 && n > 0, let native = Backends.convolutions {
             // The adjoint of the convolution [N, OC, H', W'] → [N, IC, H, W] with these filters:
             // its backward-data pass on the library's kernels, differentiable to any order.
-            let g = WindowGeometry(kernel: (kh, kw), stride: stride, padding: padding, dilation: dilation)
             let adjoint = ConvolutionShape(input: [n, oc, outH, outW], weight: weight.shape, g)
             if native.prepare(adjoint, hasBias: false) {
-                let output = Tensor.nativeInputGradient(self, weight: weight, inputShape: [n, oc, outH, outW], shape: adjoint, backend: native)
-                guard let bias else { return output }
-                precondition(bias.shape == [oc], "transposedConv2d: bias must be [\(oc)], got \(bias.shape)")
-                return output + bias.reshaped(to: [1, oc, 1, 1])
+                return biased(Tensor.nativeInputGradient(self, weight: weight, inputShape: [n, oc, outH, outW], shape: adjoint, backend: native))
             }
         }
         let icg = ic / groups, k = ocPerGroup * kh * kw
@@ -266,7 +265,6 @@ extension Tensor {
         var output: Tensor
         if outputPadding.0 < stride.0 && outputPadding.1 < stride.1 {
             // The output image has exactly h×w window positions under this geometry.
-            let g = WindowGeometry(kernel: (kh, kw), stride: stride, padding: padding, dilation: dilation)
             output = columns.folded(into: [n, oc, outH, outW], g, layout: .samplesInner)
         } else {
             // Output padding of at least the stride (allowed below the dilation) gives an
@@ -275,19 +273,15 @@ extension Tensor {
             // off the start; rows past the full extent are zeros.
             let fullH = (h - 1) * stride.0 + dilation.0 * (kh - 1) + 1
             let fullW = (w - 1) * stride.1 + dilation.1 * (kw - 1) + 1
-            let g = WindowGeometry(kernel: (kh, kw), stride: stride, dilation: dilation)
-            output = columns.folded(into: [n, oc, fullH, fullW], g, layout: .samplesInner)
+            let unpadded = WindowGeometry(kernel: (kh, kw), stride: stride, dilation: dilation)
+            output = columns.folded(into: [n, oc, fullH, fullW], unpadded, layout: .samplesInner)
             for (axis, start, extent, full) in [(2, padding.0, outH, fullH), (3, padding.1, outW, fullW)] {
                 let lower = Swift.min(start, full), upper = Swift.min(full, start + extent)
                 output = output.sliced(alongAxis: axis, lower..<upper)
                     .padded(alongAxis: axis, before: 0, after: extent - (upper - lower))
             }
         }
-        if let bias {
-            precondition(bias.shape == [oc], "transposedConv2d: bias must be [\(oc)], got \(bias.shape)")
-            output = output + bias.reshaped(to: [1, oc, 1, 1])
-        }
-        return output
+        return biased(output)
     }
 
     /// Max pooling over windows (padding counts as −∞). The gradient flows to the first

@@ -297,7 +297,7 @@ extension Tensor {
             }
         }
         return recorded("conv2d-backward-data", shape: inputShape, scalars: values, inputs: [d, w]) { upstream, _ in
-            [d.node != nil ? nativeConvolution(upstream, weight: w, shape: shape, backend: backend) : nil,
+            [d.node != nil ? upstream.convolvedNatively(weight: w, bias: nil, shape: shape, backend: backend) : nil,
              w.node != nil ? nativeWeightGradient(upstream, d, weightShape: w.shape, shape: shape, backend: backend) : nil]
         }
     }
@@ -316,13 +316,8 @@ extension Tensor {
         }
         return recorded("conv2d-backward-weights", shape: weightShape, scalars: values, inputs: [x, d]) { upstream, _ in
             [x.node != nil ? nativeInputGradient(d, weight: upstream, inputShape: x.shape, shape: shape, backend: backend) : nil,
-             d.node != nil ? nativeConvolution(x, weight: upstream, shape: shape, backend: backend) : nil]
+             d.node != nil ? x.convolvedNatively(weight: upstream, bias: nil, shape: shape, backend: backend) : nil]
         }
-    }
-
-    /// conv(x, w) without bias on the backend, recorded with the pullback above.
-    private static func nativeConvolution(_ x: Tensor, weight w: Tensor, shape: ConvolutionShape, backend: any ConvolutionBackend) -> Tensor {
-        x.convolvedNatively(weight: w, bias: nil, shape: shape, backend: backend)
     }
 
     /// The same pullback from differentiable operations (whole-batch im2col), so that the
