@@ -506,6 +506,10 @@ class JaxRunner:
         def maxpool(x):
             return lax.reduce_window(x, -jnp.inf, lax.max, (1, 1, 2, 2), (1, 1, 2, 2), "VALID")
 
+        def affine_params(c):
+            # A normalization's learned scale and shift (LayerNorm's and BatchNorm's alike).
+            return {"g": jnp.ones((c,), jnp.float32), "b": jnp.zeros((c,), jnp.float32)}
+
         keys = jax.random.split(key, 8)
         if workload == "mlp":
             params = [linear(keys[0], 784, 512), linear(keys[1], 512, 512), linear(keys[2], 512, 10)]
@@ -534,9 +538,6 @@ class JaxRunner:
             # not depend on them).
             dim, patch, tokens = 64, 7, 16
 
-            def layer_norm_params(d):
-                return {"g": jnp.ones((d,), jnp.float32), "b": jnp.zeros((d,), jnp.float32)}
-
             def layer_norm(p, x):
                 mean = x.mean(axis=-1, keepdims=True)
                 var = ((x - mean) ** 2).mean(axis=-1, keepdims=True)
@@ -558,13 +559,13 @@ class JaxRunner:
                     "cls": jnp.zeros((1, 1, dim), jnp.float32),
                     "pos": 0.02 * jax.random.normal(keys[2], (1, tokens + 1, dim), jnp.float32),
                     "blocks": [{
-                        "ln1": layer_norm_params(dim), "ln2": layer_norm_params(dim),
+                        "ln1": affine_params(dim), "ln2": affine_params(dim),
                         "qkv": linear(jax.random.fold_in(block_keys[i], 0), dim, 3 * dim),
                         "out": linear(jax.random.fold_in(block_keys[i], 1), dim, dim),
                         "fc1": linear(jax.random.fold_in(block_keys[i], 2), dim, mlp),
                         "fc2": linear(jax.random.fold_in(block_keys[i], 3), mlp, dim),
                     } for i in range(depth)],
-                    "ln": layer_norm_params(dim), "head": linear(keys[3], dim, CLASSES),
+                    "ln": affine_params(dim), "head": linear(keys[3], dim, CLASSES),
                 }
 
                 def forward(p, x):
@@ -583,13 +584,13 @@ class JaxRunner:
                 params = {
                     "proj": conv(keys[0], 1, dim, patch),
                     "blocks": [{
-                        "n1": layer_norm_params(dim), "n2": layer_norm_params(dim),
+                        "n1": affine_params(dim), "n2": affine_params(dim),
                         "t1": linear(jax.random.fold_in(block_keys[i], 0), tokens, dim // 2),
                         "t2": linear(jax.random.fold_in(block_keys[i], 1), dim // 2, tokens),
                         "c1": linear(jax.random.fold_in(block_keys[i], 2), dim, 4 * dim),
                         "c2": linear(jax.random.fold_in(block_keys[i], 3), 4 * dim, dim),
                     } for i in range(depth)],
-                    "norm": layer_norm_params(dim), "head": linear(keys[3], dim, CLASSES),
+                    "norm": affine_params(dim), "head": linear(keys[3], dim, CLASSES),
                 }
 
                 def forward(p, x):
@@ -612,8 +613,10 @@ class JaxRunner:
                 return lax.conv_general_dilated(x, p["w"], (stride, stride), [(padding, padding)] * 2,
                                                 dimension_numbers=("NCHW", "OIHW", "NCHW"))
 
-            def bn_params(c):
-                return {"g": jnp.ones((c,), jnp.float32), "b": jnp.zeros((c,), jnp.float32)}
+            def double_params(key, cin, cout):
+                # conv 3x3 -> BN -> conv 3x3 -> BN: ResNet's basic block and the U-Net's double conv.
+                return {"c1": conv_nb(jax.random.fold_in(key, 0), cin, cout, 3), "b1": affine_params(cout),
+                        "c2": conv_nb(jax.random.fold_in(key, 1), cout, cout, 3), "b2": affine_params(cout)}
 
             def bn(p, x):
                 mean = x.mean(axis=(0, 2, 3), keepdims=True)
@@ -626,10 +629,8 @@ class JaxRunner:
                           for cin, cout, stride in ((16, 16, 1), (16, 32, 2), (32, 64, 2)) for i in range(3)]
                 block_keys = jax.random.split(keys[1], len(config))
                 params = {
-                    "conv1": conv_nb(keys[0], 3, 16, 3), "bn1": bn_params(16),
-                    "blocks": [{"c1": conv_nb(jax.random.fold_in(block_keys[i], 0), cin, cout, 3), "b1": bn_params(cout),
-                                "c2": conv_nb(jax.random.fold_in(block_keys[i], 1), cout, cout, 3), "b2": bn_params(cout)}
-                               for i, (cin, cout, _) in enumerate(config)],
+                    "conv1": conv_nb(keys[0], 3, 16, 3), "bn1": affine_params(16),
+                    "blocks": [double_params(block_keys[i], cin, cout) for i, (cin, cout, _) in enumerate(config)],
                     "linear": linear(keys[2], 64, CLASSES),
                 }
 
@@ -652,8 +653,8 @@ class JaxRunner:
                 block_keys = jax.random.split(keys[1], len(config))
 
                 def wide_block(key, cin, cout):
-                    block = {"bn1": bn_params(cin), "c1": conv_nb(jax.random.fold_in(key, 0), cin, cout, 3),
-                             "bn2": bn_params(cout), "c2": conv_nb(jax.random.fold_in(key, 1), cout, cout, 3)}
+                    block = {"bn1": affine_params(cin), "c1": conv_nb(jax.random.fold_in(key, 0), cin, cout, 3),
+                             "bn2": affine_params(cout), "c2": conv_nb(jax.random.fold_in(key, 1), cout, cout, 3)}
                     if cin != cout:
                         block["sc"] = conv_nb(jax.random.fold_in(key, 2), cin, cout, 1)
                     return block
@@ -661,7 +662,7 @@ class JaxRunner:
                 params = {
                     "conv1": conv_nb(keys[0], 3, widths[0], 3),
                     "blocks": [wide_block(block_keys[i], cin, cout) for i, (cin, cout, _) in enumerate(config)],
-                    "bn1": bn_params(widths[3]), "fc": linear(keys[2], widths[3], CLASSES),
+                    "bn1": affine_params(widths[3]), "fc": linear(keys[2], widths[3], CLASSES),
                 }
 
                 def forward(p, x):
@@ -674,10 +675,6 @@ class JaxRunner:
 
             else:
                 channels = (16, 32, 64)
-
-                def double_params(key, cin, cout):
-                    return {"c1": conv_nb(jax.random.fold_in(key, 0), cin, cout, 3), "b1": bn_params(cout),
-                            "c2": conv_nb(jax.random.fold_in(key, 1), cout, cout, 3), "b2": bn_params(cout)}
 
                 def double(p, x):
                     return relu(bn(p["b2"], conv_s(p["c2"], relu(bn(p["b1"], conv_s(p["c1"], x, 1, 1))), 1, 1)))
