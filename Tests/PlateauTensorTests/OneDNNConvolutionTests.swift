@@ -147,6 +147,7 @@ private func convolutionAndGradients(_ c: Case, seed: UInt64) -> [Tensor] {
         for c in [
             Case(input: [40, 16, 12, 12], weight: [16, 16, 3, 3], padding: (1, 1)),
             Case(input: [40, 8, 13, 13], weight: [16, 8, 3, 3], stride: (2, 2), padding: (1, 1), bias: false),
+            Case(input: [40, 32, 8, 8], weight: [32, 32, 3, 3], padding: (1, 1)),  // Winograd on AVX-512
         ] {
             var runs: [(threads: Int, values: [[Float]])] = []
             for threads in [1, 2, 3, 2] {
@@ -195,18 +196,75 @@ private func convolutionAndGradients(_ c: Case, seed: UInt64) -> [Tensor] {
         }
     }
 
+    /// 3×3 stride-1 shapes with at least 32 channels in and out and whole 4×4 output tiles
+    /// run oneDNN's Winograd F(4×4, 3×3) kernels where it has them (AVX-512; elsewhere the
+    /// direct ones) — the filter gradient only up to 64 × 64 channel pairs — other shapes and
+    /// `winograd: .never` the direct kernels. Every choice
+    /// agrees with the lowering to the first-order test's tolerance, over two chunks with a
+    /// remainder, on whole tiles and (`winograd: .always`) on partial ones.
+    @Test func winogradWhereItPays() throws {
+        let onednn = try OneDNNConvolutions(selection: .always)
+        let direct = try OneDNNConvolutions(selection: .always, winograd: .never)
+        let everywhere = try OneDNNConvolutions(selection: .always, winograd: .always)
+        let winogradCase = Case(input: [18, 32, 8, 12], weight: [48, 32, 3, 3], padding: (1, 1))
+        let shape = ConvolutionShape(input: winogradCase.input, weight: winogradCase.weight, winogradCase.geometry)
+        for pass in OneDNNConvolutions.Pass.allCases {
+            #expect(onednn.usesWinograd(shape, pass: pass) && everywhere.usesWinograd(shape, pass: pass))
+            #expect(!direct.usesWinograd(shape, pass: pass))
+        }
+        // Past 64 × 64 channel pairs the filter gradient stays direct; the other passes do not.
+        let wide = ConvolutionShape(input: [32, 128, 16, 16], weight: [128, 128, 3, 3], winogradCase.geometry)
+        #expect(onednn.usesWinograd(wide, pass: .forward) && onednn.usesWinograd(wide, pass: .backwardData))
+        #expect(!onednn.usesWinograd(wide, pass: .backwardWeights) && everywhere.usesWinograd(wide, pass: .backwardWeights))
+        let partialTiles = Case(input: [18, 32, 7, 9], weight: [48, 32, 3, 3], padding: (1, 1))
+        for c in [
+            partialTiles,
+            Case(input: [18, 16, 8, 12], weight: [48, 16, 3, 3], padding: (1, 1)),  // 16 channels in
+            Case(input: [18, 32, 8, 12], weight: [48, 32, 3, 3], stride: (2, 2), padding: (1, 1)),
+            Case(input: [18, 32, 8, 12], weight: [48, 32, 3, 3], padding: (2, 2), dilation: (2, 2)),
+            Case(input: [18, 32, 8, 12], weight: [48, 32, 1, 1]),
+        ] {
+            let shape = ConvolutionShape(input: c.input, weight: c.weight, c.geometry)
+            #expect(OneDNNConvolutions.Pass.allCases.allSatisfy { !onednn.usesWinograd(shape, pass: $0) }, "\(c)")
+        }
+        let directKernels = try #require(direct.implementations(of: shape, hasBias: true))
+        #expect(directKernels.allSatisfy { !$0.contains("wino") }, "\(directKernels)")
+        let kernels = try #require(onednn.implementations(of: shape, hasBias: true))
+        if directKernels.allSatisfy({ $0.contains("avx512_core") }) {
+            #expect(kernels.allSatisfy { $0.contains("wino") }, "\(kernels)")
+        }
+        for (c, backends) in [(winogradCase, [onednn, direct]), (partialTiles, [everywhere])] {
+            let reference = onLowering { convolutionAndGradients(c, seed: 850) }
+            for backend in backends {
+                let native = Backends.$convolutions.withValue(backend) { convolutionAndGradients(c, seed: 850) }
+                for (name, (a, e)) in zip(["output", "∂x", "∂w", "∂b"], zip(native, reference)) {
+                    expectClose(a, e, relative: 1e-4, absolute: 1e-4, "\(backend.name) \(c): \(name)")
+                }
+            }
+        }
+        // Second order through the Winograd passes: each is the other's pullback, as for
+        // the direct kernels.
+        let images = u([2, 32, 4, 4], 851)  // one whole tile
+        func loss(_ p: [Tensor]) -> Tensor { images.conv2d(weight: p[0], padding: (1, 1)).tanh().square().mean() }
+        let w = [u([32, 32, 3, 3], 852) * 0.2], v = [u([32, 32, 3, 3], 853)]
+        let lowered = onLowering { hessianVectorProduct(at: w, along: v, of: loss) }
+        let winograd = Backends.$convolutions.withValue(onednn) { hessianVectorProduct(at: w, along: v, of: loss) }
+        expectClose(winograd[0], lowered[0], relative: 1e-4, absolute: 1e-5)
+    }
+
     /// `PLATEAU_CONVOLUTIONS` values: the three names, and a clear error for anything else.
     @Test func environmentValues() throws {
         #expect(try Backends.convolutions(named: nil)?.name == "onednn-auto")
         #expect(try Backends.convolutions(named: "")?.name == "onednn-auto")
         #expect(try Backends.convolutions(named: "lowering") == nil)
         #expect(try Backends.convolutions(named: "onednn")?.name == "onednn")
+        #expect(try Backends.convolutions(named: "onednn-direct")?.name == "onednn-direct")
         #expect(try Backends.convolutions(named: "auto")?.name == "onednn-auto")
         #expect(throws: BackendError.self) { try Backends.convolutions(named: "mkl") }
         do {
             _ = try Backends.convolutions(named: "mkl")
         } catch {
-            #expect("\(error)" == "PLATEAU_CONVOLUTIONS: expected lowering, onednn or auto, found 'mkl'")
+            #expect("\(error)" == "PLATEAU_CONVOLUTIONS: expected lowering, onednn, onednn-direct or auto, found 'mkl'")
         }
     }
 }

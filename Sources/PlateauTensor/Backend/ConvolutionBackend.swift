@@ -104,7 +104,9 @@ extension Backends {
     /// The environment variable that chooses the default convolution path of a process:
     /// `auto` (the default: oneDNN where it measured faster, see
     /// ``OneDNNConvolutions/Selection-swift.enum/measured``), `onednn` (every shape oneDNN
-    /// accepts) or `lowering` (im2col / row shifts and the gemm backend, the reference).
+    /// accepts), `onednn-direct` (every shape oneDNN accepts, Winograd kernels off: see
+    /// ``OneDNNConvolutions/usesWinograd(_:pass:)``) or `lowering` (im2col / row shifts and the
+    /// gemm backend, the reference).
     public static let convolutionsVariable = "PLATEAU_CONVOLUTIONS"
 
     /// The convolution kernels used in this task (by default oneDNN where it measured faster,
@@ -124,10 +126,11 @@ extension Backends {
         switch value ?? "" {
         case "lowering": return nil
         case "onednn": return try OneDNNConvolutions(selection: .always)
+        case "onednn-direct": return try OneDNNConvolutions(selection: .always, winograd: .never)
         case "", "auto": return try OneDNNConvolutions(selection: .measured)
         case let other:
             throw BackendError(
-                "\(convolutionsVariable): expected lowering, onednn or auto, found '\(other)'")
+                "\(convolutionsVariable): expected lowering, onednn, onednn-direct or auto, found '\(other)'")
         }
     }
 

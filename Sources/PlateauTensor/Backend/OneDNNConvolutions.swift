@@ -3,7 +3,9 @@ import Foundation
 
 /// Convolutions on oneDNN's primitives (Debian: `libdnnl-dev`, oneDNN 2.6): the JIT
 /// kernels PyTorch's CPU path uses, in oneDNN's blocked layouts (`nChw16c` on AVX-512),
-/// with reorders from and to Plateau's NCHW around each call.
+/// with reorders from and to Plateau's NCHW around each call. Where it measured faster,
+/// 3×3 layers run oneDNN's Winograd kernels instead of the direct ones PyTorch calls
+/// (``usesWinograd(_:pass:)``).
 ///
 /// Primitives are created once per shape and kept in a cache owned by this value (guarded
 /// by a lock; the primitives themselves may run from several threads at once, each call
@@ -16,7 +18,8 @@ import Foundation
 /// ``Parallelism/threadCount`` threads, as the lowering does. Each chunk's result depends only
 /// on its shape, and the filter gradient adds the chunks' partial sums in chunk order, so
 /// results are bit-identical across runs and across thread counts on one machine. Across
-/// machines they are not: oneDNN picks its kernels by instruction set (AVX2, AVX-512).
+/// machines they are not: oneDNN picks its kernels by instruction set (AVX2, AVX-512), and
+/// Winograd's (AVX-512 only) round differently from direct ones.
 public final class OneDNNConvolutions: ConvolutionBackend, @unchecked Sendable {
     /// Which shapes go to oneDNN.
     public enum Selection: Sendable, Equatable {
@@ -29,7 +32,9 @@ public final class OneDNNConvolutions: ConvolutionBackend, @unchecked Sendable {
 
     /// Which shapes go to oneDNN.
     public let selection: Selection
-    public var name: String { selection == .always ? "onednn" : "onednn-auto" }
+    public var name: String {
+        (selection == .always ? "onednn" : "onednn-auto") + (winograd == .never ? "-direct" : winograd == .always ? "-winograd" : "")
+    }
 
     // Handles are created in `init` and destroyed in `deinit`; the cache is only touched
     // under `lock`, and cached entries are immutable.
@@ -40,7 +45,8 @@ public final class OneDNNConvolutions: ConvolutionBackend, @unchecked Sendable {
     /// Starts a oneDNN CPU engine.
     ///
     /// - Throws: ``BackendError`` when oneDNN cannot create its engine.
-    public init(selection: Selection = .always) throws {
+    /// - Parameter winograd: Which 3×3 shapes ask for Winograd kernels (``usesWinograd(_:pass:)``).
+    public init(selection: Selection = .always, winograd: Winograd = .measured) throws {
         var engine: dnnl_engine_t?
         let status = dnnl_engine_create(&engine, dnnl_cpu, 0)
         guard status == dnnl_success, let engine else {
@@ -48,6 +54,7 @@ public final class OneDNNConvolutions: ConvolutionBackend, @unchecked Sendable {
         }
         self.engine = engine
         self.selection = selection
+        self.winograd = winograd
     }
 
     deinit {
@@ -72,6 +79,59 @@ public final class OneDNNConvolutions: ConvolutionBackend, @unchecked Sendable {
     private struct Key: Hashable {
         var shape: ConvolutionShape
         var hasBias: Bool
+    }
+
+    /// Which 3×3 shapes ask for Winograd kernels (see ``usesWinograd(_:pass:)``).
+    public enum Winograd: Sendable, Equatable {
+        /// None: every shape on the direct kernels.
+        case never
+        /// Those where Winograd measured faster (``usesWinograd(_:pass:)``).
+        case measured
+        /// Every 3×3, stride-1, undilated shape (for measuring the rule).
+        case always
+    }
+
+    /// Which 3×3 shapes ask for Winograd kernels.
+    public let winograd: Winograd
+
+    /// The three passes of a convolution.
+    public enum Pass: Sendable, CaseIterable {
+        case forward, backwardData, backwardWeights
+    }
+
+    /// Whether `pass` of `shape` asks oneDNN for its Winograd F(4×4, 3×3) kernels (Lavin &
+    /// Gray 2016: each 4×4 output tile from a 6×6 input tile in 36 multiplies per channel
+    /// pair instead of 144), falling back to the direct kernels where oneDNN has none (it
+    /// builds them for AVX-512 only). The passes choose independently: each is an exact
+    /// operation of its own, and each is the others' pullback whatever its algorithm.
+    ///
+    /// The rule is static — by shape, never by timing a run — because the two algorithms
+    /// round differently and the same seed must give the same result. Under
+    /// ``Winograd-swift.enum/measured``: 3×3 filters, stride 1, no dilation, at least 32
+    /// channels in and out, and an output whose sides are whole 4×4 tiles; for the filter
+    /// gradient also at most 64 × 64 channel pairs (its 6×6 transformed accumulators, 36 per
+    /// pair, outgrow the cache beyond that: at 128 × 128 it measured 1.6x slower than direct,
+    /// while forward and backward-data ran 1.5–1.9x faster). Measured on this project's
+    /// machine (AVX-512, 16-sample chunks, 2 threads; `PLATEAU_CONVOLUTION_TIMINGS=1 swift
+    /// test -c release --filter ConvolutionTimings`, docs/results.md "Issue 11, session 9").
+    public func usesWinograd(_ shape: ConvolutionShape, pass: Pass) -> Bool {
+        guard winograd != .never, shape.kernelHeight == 3, shape.kernelWidth == 3,
+              shape.strideHeight == 1, shape.strideWidth == 1,
+              shape.dilationHeight == 1, shape.dilationWidth == 1 else { return false }
+        if winograd == .always { return true }
+        let (oh, ow) = shape.outputSize
+        guard shape.channels >= 32, shape.outputChannels >= 32, oh % 4 == 0, ow % 4 == 0 else { return false }
+        return pass != .backwardWeights || shape.channels * shape.outputChannels <= 64 * 64
+    }
+
+    /// The oneDNN kernels that run `shape`'s full chunk (forward, backward-data,
+    /// backward-weights; e.g. `"jit_wino_4x3:avx512_core"`), or `nil` when oneDNN declines
+    /// the shape. For reports and tests: which instruction set and algorithm a shape got.
+    public func implementations(of shape: ConvolutionShape, hasBias: Bool = false) -> [String]? {
+        var chunk = shape
+        chunk.batch = Swift.min(shape.batch, OneDNNConvolutions.chunkSize)
+        guard let entry = entry(chunk, hasBias: hasBias) else { return nil }
+        return [entry.forward, entry.backwardData, entry.backwardWeights].map(\.implementation)
     }
 
     /// The shapes of a batch's chunks: full ones, then the remainder.
@@ -196,7 +256,7 @@ public final class OneDNNConvolutions: ConvolutionBackend, @unchecked Sendable {
     /// The filters in the layout `pass` of the first chunk reads them in, reordered once for
     /// every chunk (`nil` with one chunk, or when no reorder is needed).
     private func sharedFilters(
-        _ pass: (Entry) -> Pass, chunks: (count: Int, shape: (Int) -> ConvolutionShape, first: (Int) -> Int),
+        _ pass: (Entry) -> Primitive, chunks: (count: Int, shape: (Int) -> ConvolutionShape, first: (Int) -> Int),
         weight: UnsafePointer<Float>, hasBias: Bool
     ) -> SharedArgument? {
         guard chunks.count > 1 else { return nil }
@@ -207,7 +267,7 @@ public final class OneDNNConvolutions: ConvolutionBackend, @unchecked Sendable {
 
     /// Input argument `index` of `pass` copied from `pointer` into the pass's own layout: a
     /// new buffer the caller frees, or `nil` when the layouts agree.
-    private func reordered(_ pass: Pass, _ index: Int32, _ pointer: UnsafeMutableRawPointer, _ shape: ConvolutionShape) -> UnsafeMutableRawPointer? {
+    private func reordered(_ pass: Primitive, _ index: Int32, _ pointer: UnsafeMutableRawPointer, _ shape: ConvolutionShape) -> UnsafeMutableRawPointer? {
         guard let argument = pass.argument(index), !argument.isOutput, let reorder = argument.reorder else { return nil }
         var buffer: UnsafeMutableRawPointer?
         precondition(posix_memalign(&buffer, 64, Swift.max(argument.innerBytes, 64)) == 0 && buffer != nil,
@@ -243,7 +303,7 @@ public final class OneDNNConvolutions: ConvolutionBackend, @unchecked Sendable {
         let key = Key(shape: shape, hasBias: hasBias)
         if let cached = lock.withLock({ entries[key] }) { return cached }
         // Created outside the lock (it JIT-compiles kernels); a race creates two and keeps one.
-        let created = OpenMP.withThreads(1) { Entry(engine: engine, shape: shape, hasBias: hasBias) }
+        let created = OpenMP.withThreads(1) { Entry(engine: engine, shape: shape, hasBias: hasBias) { usesWinograd(shape, pass: $0) } }
         return lock.withLock {
             if let cached = entries[key] { return cached }
             entries[key] = .some(created)
@@ -256,7 +316,7 @@ public final class OneDNNConvolutions: ConvolutionBackend, @unchecked Sendable {
     /// Runs one pass: reorders each NCHW input into the primitive's layout (unless `prepared`
     /// holds it in that layout already), executes it, and reorders its outputs back.
     private func run(
-        _ pass: Pass, _ buffers: [Int32: UnsafeMutableRawPointer], _ shape: ConvolutionShape,
+        _ pass: Primitive, _ buffers: [Int32: UnsafeMutableRawPointer], _ shape: ConvolutionShape,
         prepared: [Int32: UnsafeMutableRawPointer] = [:]
     ) {
         OpenMP.withThreads(1) {
@@ -326,14 +386,14 @@ private func check(_ status: dnnl_status_t, _ what: String, _ shape: Convolution
 
 /// The three primitives of one shape, or `nil` from the initializer when oneDNN declines it.
 private final class Entry: @unchecked Sendable {
-    let forward: Pass, backwardData: Pass, backwardWeights: Pass
+    let forward: Primitive, backwardData: Primitive, backwardWeights: Primitive
     /// Whether oneDNN sees the input without its last rows or columns (which no window reads).
     let croppedInput: Bool
     /// Whether backward-data and backward-weights read ∂y in the same layout (one reorder
     /// can serve both).
     let passesShareOutputGradientLayout: Bool
 
-    init?(engine: dnnl_engine_t, shape s: ConvolutionShape, hasBias: Bool) {
+    init?(engine: dnnl_engine_t, shape s: ConvolutionShape, hasBias: Bool, winograd: (OneDNNConvolutions.Pass) -> Bool) {
         let (oh, ow) = s.outputSize
         // oneDNN's right padding is whatever makes the output size come out: negative when
         // the last window stops short of the input's end, which not every kernel accepts.
@@ -371,33 +431,32 @@ private final class Entry: @unchecked Sendable {
         // Scratch memory per call (ours), so that concurrent calls never share oneDNN's.
         guard dnnl_primitive_attr_set_scratchpad_mode(attributes, dnnl_scratchpad_mode_user) == dnnl_success else { return nil }
 
-        var forwardDesc = dnnl_convolution_desc_t()
-        let forwardStatus = hasBias
-            ? dnnl_dilated_convolution_forward_desc_init(
-                &forwardDesc, dnnl_forward_training, dnnl_convolution_direct, &anySrc, &anyWei, &bias, &anyDst,
-                strides, dilates, padLeft, padR)
-            : dnnl_dilated_convolution_forward_desc_init(
-                &forwardDesc, dnnl_forward_training, dnnl_convolution_direct, &anySrc, &anyWei, nil, &anyDst,
-                strides, dilates, padLeft, padR)
-        guard forwardStatus == dnnl_success else { return nil }
-        var forwardPD: dnnl_primitive_desc_t?
-        guard dnnl_primitive_desc_create(&forwardPD, &forwardDesc, attributes, engine, nil) == dnnl_success, let forwardPD else { return nil }
+        // Each pass takes the first algorithm oneDNN implements for its shape: Winograd is
+        // built for AVX-512 only, so elsewhere every pass falls back to the direct kernels.
+        func create(_ pass: OneDNNConvolutions.Pass, _ hint: dnnl_primitive_desc_t?, _ initialize: (dnnl_alg_kind_t, inout dnnl_convolution_desc_t) -> dnnl_status_t) -> dnnl_primitive_desc_t? {
+            for algorithm in winograd(pass) ? [dnnl_convolution_winograd, dnnl_convolution_direct] : [dnnl_convolution_direct] {
+                var desc = dnnl_convolution_desc_t()
+                guard initialize(algorithm, &desc) == dnnl_success else { continue }
+                var pd: dnnl_primitive_desc_t?
+                if dnnl_primitive_desc_create(&pd, &desc, attributes, engine, hint) == dnnl_success, let pd { return pd }
+            }
+            return nil
+        }
+        guard let forwardPD = create(.forward, nil, { algorithm, desc in
+            hasBias
+                ? dnnl_dilated_convolution_forward_desc_init(
+                    &desc, dnnl_forward_training, algorithm, &anySrc, &anyWei, &bias, &anyDst, strides, dilates, padLeft, padR)
+                : dnnl_dilated_convolution_forward_desc_init(
+                    &desc, dnnl_forward_training, algorithm, &anySrc, &anyWei, nil, &anyDst, strides, dilates, padLeft, padR)
+        }) else { return nil }
         defer { dnnl_primitive_desc_destroy(forwardPD) }
-
-        var dataDesc = dnnl_convolution_desc_t()
-        guard dnnl_dilated_convolution_backward_data_desc_init(
-            &dataDesc, dnnl_convolution_direct, &anySrc, &anyWei, &anyDst, strides, dilates, padLeft, padR) == dnnl_success
-        else { return nil }
-        var dataPD: dnnl_primitive_desc_t?
-        guard dnnl_primitive_desc_create(&dataPD, &dataDesc, attributes, engine, forwardPD) == dnnl_success, let dataPD else { return nil }
+        guard let dataPD = create(.backwardData, forwardPD, { algorithm, desc in
+            dnnl_dilated_convolution_backward_data_desc_init(&desc, algorithm, &anySrc, &anyWei, &anyDst, strides, dilates, padLeft, padR)
+        }) else { return nil }
         defer { dnnl_primitive_desc_destroy(dataPD) }
-
-        var weightsDesc = dnnl_convolution_desc_t()
-        guard dnnl_dilated_convolution_backward_weights_desc_init(
-            &weightsDesc, dnnl_convolution_direct, &anySrc, &anyWei, nil, &anyDst, strides, dilates, padLeft, padR) == dnnl_success
-        else { return nil }
-        var weightsPD: dnnl_primitive_desc_t?
-        guard dnnl_primitive_desc_create(&weightsPD, &weightsDesc, attributes, engine, forwardPD) == dnnl_success, let weightsPD else { return nil }
+        guard let weightsPD = create(.backwardWeights, forwardPD, { algorithm, desc in
+            dnnl_dilated_convolution_backward_weights_desc_init(&desc, algorithm, &anySrc, &anyWei, nil, &anyDst, strides, dilates, padLeft, padR)
+        }) else { return nil }
         defer { dnnl_primitive_desc_destroy(weightsPD) }
 
         var forwardArguments = [
@@ -406,13 +465,13 @@ private final class Entry: @unchecked Sendable {
             Argument(index: DNNL_ARG_DST, query: dnnl_query_dst_md, user: userDst, isOutput: true),
         ]
         if hasBias { forwardArguments.append(Argument(index: DNNL_ARG_BIAS, query: dnnl_query_weights_md, queryIndex: 1, user: bias, isOutput: false)) }
-        guard let forward = Pass(forwardPD, forwardArguments, engine: engine),
-              let backwardData = Pass(dataPD, [
+        guard let forward = Primitive(forwardPD, forwardArguments, engine: engine),
+              let backwardData = Primitive(dataPD, [
                 Argument(index: DNNL_ARG_DIFF_DST, query: dnnl_query_diff_dst_md, user: userDst, isOutput: false),
                 Argument(index: DNNL_ARG_WEIGHTS, query: dnnl_query_weights_md, user: userWei, isOutput: false),
                 Argument(index: DNNL_ARG_DIFF_SRC, query: dnnl_query_diff_src_md, user: userSrc, isOutput: true),
               ], engine: engine),
-              let backwardWeights = Pass(weightsPD, [
+              let backwardWeights = Primitive(weightsPD, [
                 Argument(index: DNNL_ARG_SRC, query: dnnl_query_src_md, user: userSrc, isOutput: false),
                 Argument(index: DNNL_ARG_DIFF_DST, query: dnnl_query_diff_dst_md, user: userDst, isOutput: false),
                 Argument(index: DNNL_ARG_DIFF_WEIGHTS, query: dnnl_query_diff_weights_md, user: userWei, isOutput: true),
@@ -434,7 +493,7 @@ private struct SharedArgument {
     let buffer: UnsafeMutableRawPointer
 
     /// The buffer for `pass`, if it reads the argument in this layout.
-    func prepared(for pass: Pass) -> [Int32: UnsafeMutableRawPointer] {
+    func prepared(for pass: Primitive) -> [Int32: UnsafeMutableRawPointer] {
         guard var inner = pass.argument(index)?.inner else { return [:] }
         var layout = layout
         return dnnl_memory_desc_equal(&inner, &layout) != 0 ? [index: buffer] : [:]
@@ -458,10 +517,12 @@ private struct Argument {
 }
 
 /// A primitive, its arguments and its scratchpad.
-private final class Pass: @unchecked Sendable {
+private final class Primitive: @unchecked Sendable {
     let primitive: dnnl_primitive_t
     let arguments: [Argument]
     let scratchpad: (descriptor: dnnl_memory_desc_t, bytes: Int)?
+    /// oneDNN's name for the kernel (`"jit:avx512_core"`, `"jit_wino_4x3:avx512_core"`).
+    let implementation: String
 
     init?(_ pd: dnnl_primitive_desc_t, _ arguments: [Argument], engine: dnnl_engine_t) {
         var arguments = arguments
@@ -497,6 +558,9 @@ private final class Pass: @unchecked Sendable {
         }
         self.primitive = primitive
         self.arguments = arguments
+        var name: UnsafePointer<CChar>?
+        implementation = dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &name) == dnnl_success
+            ? name.map { String(cString: $0) } ?? "unknown" : "unknown"
         if var md = dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0)?.pointee, dnnl_memory_desc_get_size(&md) > 0 {
             scratchpad = (md, dnnl_memory_desc_get_size(&md))
         } else {
