@@ -199,9 +199,9 @@ private func convolutionAndGradients(_ c: Case, seed: UInt64) -> [Tensor] {
     /// 3×3 stride-1 shapes with at least 32 channels in and out and whole 4×4 output tiles
     /// run oneDNN's Winograd F(4×4, 3×3) kernels where it has them (AVX-512; elsewhere the
     /// direct ones) — the filter gradient only up to 64 × 64 channel pairs — other shapes and
-    /// `winograd: .never` the direct kernels. Every choice
-    /// agrees with the lowering to the first-order test's tolerance, over two chunks with a
-    /// remainder, on whole tiles and (`winograd: .always`) on partial ones.
+    /// `winograd: .never` the direct kernels. Every choice agrees with the lowering to the
+    /// first-order test's tolerance, over two chunks with a remainder, on whole tiles and
+    /// (`winograd: .always`) on partial ones; so does a Hessian-vector product.
     @Test func winogradWhereItPays() throws {
         let onednn = try OneDNNConvolutions(selection: .always)
         let direct = try OneDNNConvolutions(selection: .always, winograd: .never)
@@ -252,7 +252,7 @@ private func convolutionAndGradients(_ c: Case, seed: UInt64) -> [Tensor] {
         expectClose(winograd[0], lowered[0], relative: 1e-4, absolute: 1e-5)
     }
 
-    /// `PLATEAU_CONVOLUTIONS` values: the three names, and a clear error for anything else.
+    /// `PLATEAU_CONVOLUTIONS` values: the four names, and a clear error for anything else.
     @Test func environmentValues() throws {
         #expect(try Backends.convolutions(named: nil)?.name == "onednn-auto")
         #expect(try Backends.convolutions(named: "")?.name == "onednn-auto")
