@@ -13,6 +13,7 @@ private struct Case: CustomStringConvertible {
     var geometry: WindowGeometry {
         WindowGeometry(kernel: (weight[2], weight[3]), stride: stride, padding: padding, dilation: dilation)
     }
+    var shape: ConvolutionShape { ConvolutionShape(input: input, weight: weight, geometry) }
 }
 
 private let cases: [Case] = [
@@ -53,8 +54,7 @@ private func convolutionAndGradients(_ c: Case, seed: UInt64) -> [Tensor] {
     @Test func forwardAndGradientsMatchTheLowering() throws {
         let onednn = try OneDNNConvolutions(selection: .always)
         for (i, c) in cases.enumerated() {
-            let shape = ConvolutionShape(input: c.input, weight: c.weight, c.geometry)
-            #expect(onednn.prepare(shape, hasBias: c.bias), "oneDNN declined \(c)")
+            #expect(onednn.prepare(c.shape, hasBias: c.bias), "oneDNN declined \(c)")
             let reference = onLowering { convolutionAndGradients(c, seed: 700 + UInt64(10 * i)) }
             let native = Backends.$convolutions.withValue(onednn) { convolutionAndGradients(c, seed: 700 + UInt64(10 * i)) }
             for (name, (a, e)) in zip(["output", "∂x", "∂w", "∂b"], zip(native, reference)) {
@@ -173,7 +173,7 @@ private func convolutionAndGradients(_ c: Case, seed: UInt64) -> [Tensor] {
             Case(input: [40, 16, 12, 12], weight: [16, 16, 3, 3], padding: (1, 1)),
             Case(input: [40, 8, 13, 13], weight: [16, 8, 3, 3], stride: (2, 2)),
         ] {
-            let shape = ConvolutionShape(input: c.input, weight: c.weight, c.geometry)
+            let shape = c.shape
             #expect(onednn.prepare(shape, hasBias: false))
             let x = u(c.input, 840), w = u(c.weight, 841)
             let (oh, ow) = shape.outputSize
@@ -207,7 +207,7 @@ private func convolutionAndGradients(_ c: Case, seed: UInt64) -> [Tensor] {
         let direct = try OneDNNConvolutions(selection: .always, winograd: .never)
         let everywhere = try OneDNNConvolutions(selection: .always, winograd: .always)
         let winogradCase = Case(input: [18, 32, 8, 12], weight: [48, 32, 3, 3], padding: (1, 1))
-        let shape = ConvolutionShape(input: winogradCase.input, weight: winogradCase.weight, winogradCase.geometry)
+        let shape = winogradCase.shape
         for pass in OneDNNConvolutions.Pass.allCases {
             #expect(onednn.usesWinograd(shape, pass: pass) && everywhere.usesWinograd(shape, pass: pass))
             #expect(!direct.usesWinograd(shape, pass: pass))
@@ -224,8 +224,7 @@ private func convolutionAndGradients(_ c: Case, seed: UInt64) -> [Tensor] {
             Case(input: [18, 32, 8, 12], weight: [48, 32, 3, 3], padding: (2, 2), dilation: (2, 2)),
             Case(input: [18, 32, 8, 12], weight: [48, 32, 1, 1]),
         ] {
-            let shape = ConvolutionShape(input: c.input, weight: c.weight, c.geometry)
-            #expect(OneDNNConvolutions.Pass.allCases.allSatisfy { !onednn.usesWinograd(shape, pass: $0) }, "\(c)")
+            #expect(OneDNNConvolutions.Pass.allCases.allSatisfy { !onednn.usesWinograd(c.shape, pass: $0) }, "\(c)")
         }
         let directKernels = try #require(direct.implementations(of: shape, hasBias: true))
         #expect(directKernels.allSatisfy { !$0.contains("wino") }, "\(directKernels)")

@@ -33,7 +33,12 @@ public final class OneDNNConvolutions: ConvolutionBackend, @unchecked Sendable {
     /// Which shapes go to oneDNN.
     public let selection: Selection
     public var name: String {
-        (selection == .always ? "onednn" : "onednn-auto") + (winograd == .never ? "-direct" : winograd == .always ? "-winograd" : "")
+        let algorithms = switch winograd {
+        case .measured: ""
+        case .never: "-direct"
+        case .always: "-winograd"
+        }
+        return (selection == .always ? "onednn" : "onednn-auto") + algorithms
     }
 
     // Handles are created in `init` and destroyed in `deinit`; the cache is only touched
@@ -128,9 +133,7 @@ public final class OneDNNConvolutions: ConvolutionBackend, @unchecked Sendable {
     /// backward-weights; e.g. `"jit_wino_4x3:avx512_core"`), or `nil` when oneDNN declines
     /// the shape. For reports and tests: which instruction set and algorithm a shape got.
     public func implementations(of shape: ConvolutionShape, hasBias: Bool = false) -> [String]? {
-        var chunk = shape
-        chunk.batch = Swift.min(shape.batch, OneDNNConvolutions.chunkSize)
-        guard let entry = entry(chunk, hasBias: hasBias) else { return nil }
+        guard let entry = entry(OneDNNConvolutions.chunks(of: shape).shape(0), hasBias: hasBias) else { return nil }
         return [entry.forward, entry.backwardData, entry.backwardWeights].map(\.implementation)
     }
 
