@@ -9,6 +9,14 @@
 /// `inputs` and `pullback`, with exclusive access), hence `@unchecked Sendable`.
 final class Node: @unchecked Sendable {
     typealias Pullback = @Sendable (_ upstream: Tensor, _ output: Tensor) -> [Tensor?]
+    /// For an operation linear in some of its inputs (a product's weights, a bias): given the
+    /// upstream gradient g and directions v_i for some inputs, the tangent Σ_i J_i v_i of the
+    /// output along those directions, and the other inputs' gradients as the pullback gives
+    /// them (`nil` for every input with a direction). ⟨g, J_i v_i⟩ = ⟨J_iᵀ g, v_i⟩, so a
+    /// directional derivative of the backward pass (``directionalDerivative(of:withRespectTo:along:)``)
+    /// never forms J_iᵀ g: for y = x·Wᵀ the weight gradient gᵀx is replaced by x·vᵀ, the same
+    /// cost, but x·vᵀ is also what the second sweep of a Hessian-vector product needs again.
+    typealias DirectionalPullback = @Sendable (_ upstream: Tensor, _ directions: [Tensor?]) -> (gradients: [Tensor?], tangent: Tensor)
 
     let name: String
     private(set) var inputs: [Tensor]
@@ -19,13 +27,15 @@ final class Node: @unchecked Sendable {
     let shape: [Int]
     let scalars: [Float]
     private(set) var pullback: Pullback?
+    private(set) var directional: DirectionalPullback?
 
-    init(name: String, inputs: [Tensor], shape: [Int], scalars: [Float], pullback: @escaping Pullback) {
+    init(name: String, inputs: [Tensor], shape: [Int], scalars: [Float], pullback: @escaping Pullback, directional: DirectionalPullback? = nil) {
         self.name = name
         self.inputs = inputs
         self.shape = shape
         self.scalars = scalars
         self.pullback = pullback
+        self.directional = directional
     }
 
     init(leafWithShape shape: [Int]) {
@@ -54,6 +64,7 @@ final class Node: @unchecked Sendable {
         let nodes = inputs.compactMap(\.node)
         inputs = []
         pullback = nil
+        directional = nil
         return nodes
     }
 }
@@ -84,12 +95,12 @@ extension Tensor {
     @inline(__always)
     static func recorded(
         _ name: String, shape: [Int], scalars: [Float], inputs: [Tensor],
-        pullback: @escaping Node.Pullback
+        directional: Node.DirectionalPullback? = nil, pullback: @escaping Node.Pullback
     ) -> Tensor {
         guard GradientRecording.isEnabled, inputs.contains(where: { $0.node != nil }) else {
             return Tensor(shape: shape, scalars: scalars, node: nil)
         }
-        let node = Node(name: name, inputs: inputs, shape: shape, scalars: scalars, pullback: pullback)
+        let node = Node(name: name, inputs: inputs, shape: shape, scalars: scalars, pullback: pullback, directional: directional)
         return Tensor(shape: shape, scalars: scalars, node: node)
     }
 }
@@ -115,46 +126,121 @@ public func gradients(
     guard let root = output.node else {
         return inputs.map { Tensor.zeros($0.shape) }
     }
-    let order = topologicalOrder(from: root)
-    var accumulated: [ObjectIdentifier: Tensor] = [ObjectIdentifier(root): seed]
-    let wanted = Set(inputs.compactMap { $0.node.map(ObjectIdentifier.init) })
-    // The nodes through which a wanted input is reached: only their pullbacks can contribute.
-    // (A gradient taken inside a larger graph — a fused operation's recorded backward
-    // differentiating its composite — then stops at its inputs instead of running the
-    // pullbacks of everything they were computed from.)
-    var leadsToWanted: Set<ObjectIdentifier> = []
-    for node in order where node.inputs.contains(where: { input in
-        input.node.map { wanted.contains(ObjectIdentifier($0)) || leadsToWanted.contains(ObjectIdentifier($0)) } ?? false
-    }) {
-        leadsToWanted.insert(ObjectIdentifier(node))
-    }
-
-    GradientRecording.$isEnabled.withValue(createGraph) {
-        for node in order.reversed() {
-            let key = ObjectIdentifier(node)
-            guard leadsToWanted.contains(key), let pullback = node.pullback, let upstream = accumulated[key] else { continue }
-            // Intermediate gradients are no longer needed once passed on.
-            if !wanted.contains(key) { accumulated[key] = nil }
-            let output = Tensor(shape: node.shape, scalars: node.scalars, node: node)
-            let contributions = pullback(upstream, output)
-            for (input, contribution) in zip(node.inputs, contributions) {
-                guard let inputNode = input.node, let contribution else { continue }
-                precondition(contribution.shape == input.shape,
-                             "gradients: the pullback of '\(node.name)' returned shape \(contribution.shape) for an input of shape \(input.shape)")
-                let inputKey = ObjectIdentifier(inputNode)
-                if let existing = accumulated[inputKey] {
-                    accumulated[inputKey] = existing + contribution
-                } else {
-                    accumulated[inputKey] = contribution
-                }
-            }
-        }
-    }
+    let sweep = ReverseSweep(from: root, seed: seed, to: inputs, directions: nil, createGraph: createGraph)
     return inputs.map { input in
-        guard let node = input.node, let gradient = accumulated[ObjectIdentifier(node)] else {
+        guard let node = input.node, let gradient = sweep.accumulated[ObjectIdentifier(node)] else {
             return Tensor.zeros(input.shape)
         }
         return gradient
+    }
+}
+
+/// The derivative of a scalar `output` along `directions`, ⟨∇output, v⟩ = Σ_i ⟨∂output/∂inputs[i],
+/// directions[i]⟩, computed by a reverse sweep that is recorded (so it can be differentiated
+/// again) but that does not form the gradients it contracts wherever an operation can give
+/// its tangent instead.
+///
+/// This is the first half of a one-off Hessian-vector product, H v = ∇⟨∇f, v⟩ (Pearlmutter
+/// 1994). Differentiating the recorded backward pass of ``gradients(of:withRespectTo:seed:createGraph:)``
+/// computes every weight gradient gᵀx only to contract it with v; for an operation linear in
+/// its weights, ⟨gᵀx, v⟩ = ⟨g, x·vᵀ⟩, and x·vᵀ is exactly what the second sweep needs as the
+/// derivative with respect to g. On the MNIST MLP that drops a fifth of the product's
+/// multiply-adds (docs/results.md, "One-off Hessian-vector products"). Operations without a
+/// tangent rule fall back to forming their gradient and contracting it, so the result is
+/// always ⟨∇output, v⟩ up to rounding.
+///
+/// - Parameters:
+///   - output: a scalar.
+///   - inputs: tracked tensors (``Tensor/trackingGradients()``) or results of tracked operations.
+///   - directions: one tensor per input, shaped like it.
+public func directionalDerivative(of output: Tensor, withRespectTo inputs: [Tensor], along directions: [Tensor]) -> Tensor {
+    precondition(output.count == 1, "directionalDerivative: output must be a scalar, got shape \(output.shape)")
+    precondition(inputs.count == directions.count, "directionalDerivative: \(inputs.count) inputs, \(directions.count) directions")
+    for (input, direction) in zip(inputs, directions) {
+        precondition(input.shape == direction.shape, "directionalDerivative: input shape \(input.shape) differs from direction shape \(direction.shape)")
+    }
+    guard let root = output.node else { return Tensor(0) }
+    var byNode: [ObjectIdentifier: Tensor] = [:]
+    for (input, direction) in zip(inputs, directions) {
+        guard let node = input.node else { continue }
+        // An input listed twice: its gradient is contracted with the sum of its directions.
+        let key = ObjectIdentifier(node)
+        byNode[key] = byNode[key].map { $0 + direction } ?? direction
+    }
+    let sweep = ReverseSweep(from: root, seed: Tensor.ones(output.shape), to: inputs, directions: byNode, createGraph: true)
+    return withGradients {
+        var total = Tensor(0)
+        for term in sweep.tangentTerms { total = total + term }
+        var contracted: Set<ObjectIdentifier> = []
+        for input in inputs {
+            guard let node = input.node, contracted.insert(ObjectIdentifier(node)).inserted,
+                  let gradient = sweep.accumulated[ObjectIdentifier(node)] else { continue }
+            total = total + (gradient * byNode[ObjectIdentifier(node)]!).sum()
+        }
+        return total.reshaped(to: output.shape)
+    }
+}
+
+/// One reverse sweep from `root` to the wanted inputs: their accumulated gradients, and, with
+/// `directions`, the terms ⟨g, tangent⟩ of operations that contracted a wanted input's
+/// gradient with its direction instead of forming it.
+private struct ReverseSweep {
+    var accumulated: [ObjectIdentifier: Tensor]
+    var tangentTerms: [Tensor] = []
+
+    init(from root: Node, seed: Tensor, to inputs: [Tensor], directions: [ObjectIdentifier: Tensor]?, createGraph: Bool) {
+        let order = topologicalOrder(from: root)
+        accumulated = [ObjectIdentifier(root): seed]
+        let wanted = Set(inputs.compactMap { $0.node.map(ObjectIdentifier.init) })
+        // The nodes through which a wanted input is reached: only their pullbacks can contribute.
+        // (A gradient taken inside a larger graph — a fused operation's recorded backward
+        // differentiating its composite — then stops at its inputs instead of running the
+        // pullbacks of everything they were computed from.)
+        var leadsToWanted: Set<ObjectIdentifier> = []
+        for node in order where node.inputs.contains(where: { input in
+            input.node.map { wanted.contains(ObjectIdentifier($0)) || leadsToWanted.contains(ObjectIdentifier($0)) } ?? false
+        }) {
+            leadsToWanted.insert(ObjectIdentifier(node))
+        }
+        // A direction applies to an input whose gradient goes nowhere else: a wanted input
+        // that no other wanted input is reached through.
+        func direction(for input: Tensor) -> Tensor? {
+            guard let directions, let node = input.node else { return nil }
+            let key = ObjectIdentifier(node)
+            return leadsToWanted.contains(key) ? nil : directions[key]
+        }
+
+        GradientRecording.$isEnabled.withValue(createGraph) {
+            for node in order.reversed() {
+                let key = ObjectIdentifier(node)
+                guard leadsToWanted.contains(key), let pullback = node.pullback, let upstream = accumulated[key] else { continue }
+                // Intermediate gradients are no longer needed once passed on.
+                if !wanted.contains(key) { accumulated[key] = nil }
+                let contributions: [Tensor?]
+                if let directional = node.directional, directions != nil,
+                   case let along = node.inputs.map(direction(for:)), along.contains(where: { $0 != nil }) {
+                    let (gradients, tangent) = directional(upstream, along)
+                    precondition(tangent.shape == node.shape,
+                                 "gradients: the tangent of '\(node.name)' has shape \(tangent.shape), its output \(node.shape)")
+                    tangentTerms.append((upstream * tangent).sum())
+                    contributions = gradients
+                } else {
+                    let output = Tensor(shape: node.shape, scalars: node.scalars, node: node)
+                    contributions = pullback(upstream, output)
+                }
+                for (input, contribution) in zip(node.inputs, contributions) {
+                    guard let inputNode = input.node, let contribution else { continue }
+                    precondition(contribution.shape == input.shape,
+                                 "gradients: the pullback of '\(node.name)' returned shape \(contribution.shape) for an input of shape \(input.shape)")
+                    let inputKey = ObjectIdentifier(inputNode)
+                    if let existing = accumulated[inputKey] {
+                        accumulated[inputKey] = existing + contribution
+                    } else {
+                        accumulated[inputKey] = contribution
+                    }
+                }
+            }
+        }
     }
 }
 
@@ -200,7 +286,9 @@ public func valueWithGradient(
 public func hessianVectorProduct(
     at arguments: [Tensor], along direction: [Tensor], of function: ([Tensor]) -> Tensor
 ) -> [Tensor] {
-    HessianLinearization(at: arguments, of: function).product(along: direction)
+    let tracked = arguments.map { $0.trackingGradients() }
+    let inner = withGradients { directionalDerivative(of: function(tracked), withRespectTo: tracked, along: direction) }
+    return PlateauTensor.gradients(of: inner, withRespectTo: tracked)
 }
 
 /// The Hessian of a scalar function at a fixed point as a linear map v ↦ H v, with the

@@ -331,10 +331,12 @@ extension Tensor {
     @inline(__always)
     static func fused(
         _ op: FusedOperation, shape: [Int], scalars: [Float], inputs: [Tensor],
-        fast: @escaping Node.Pullback, differentiable: Node.Pullback?
+        fast: @escaping Node.Pullback, differentiable: Node.Pullback?, directional: Node.DirectionalPullback? = nil
     ) -> Tensor {
-        guard let differentiable else { return recorded(op.nodeName, shape: shape, scalars: scalars, inputs: inputs, pullback: fast) }
-        return recorded(op.nodeName, shape: shape, scalars: scalars, inputs: inputs) { upstream, output in
+        guard let differentiable else {
+            return recorded(op.nodeName, shape: shape, scalars: scalars, inputs: inputs, directional: directional, pullback: fast)
+        }
+        return recorded(op.nodeName, shape: shape, scalars: scalars, inputs: inputs, directional: directional) { upstream, output in
             GradientRecording.isRecording ? differentiable(upstream, output) : fast(upstream, output)
         }
     }

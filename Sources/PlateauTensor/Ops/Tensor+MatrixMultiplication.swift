@@ -52,7 +52,7 @@ extension Tensor {
         // Only tracked operands need a gradient: the first layer's input (or an im2col matrix
         // of the data) has none, and skipping it saves a whole gemm per layer.
         let needsA = a.node != nil, needsB = b.node != nil
-        return Tensor.recorded("matmul", shape: batch + [m, n], scalars: values, inputs: [a, b]) { g, _ in
+        @Sendable func gradients(_ g: Tensor, needsA: Bool, needsB: Bool) -> [Tensor?] {
             var ga: Tensor? = nil, gb: Tensor? = nil
             switch (transposeA, transposeB) {
             case (false, false):
@@ -70,6 +70,12 @@ extension Tensor {
             }
             return [ga?.reduced(toShape: a.shape), gb?.reduced(toShape: b.shape)]
         }
+        return Tensor.recorded("matmul", shape: batch + [m, n], scalars: values, inputs: [a, b], directional: { g, v in
+            // Bilinear: the tangent is op(v_a)·op(b) + op(a)·op(v_b).
+            let terms = [v[0].map { $0.matmul(b, transposingSelf: transposeA, transposingOther: transposeB) },
+                         v[1].map { a.matmul($0, transposingSelf: transposeA, transposingOther: transposeB) }].compactMap { $0 }
+            return (gradients(g, needsA: needsA && v[0] == nil, needsB: needsB && v[1] == nil), terms.dropFirst().reduce(terms[0], +))
+        }) { g, _ in gradients(g, needsA: needsA, needsB: needsB) }
     }
 }
 
@@ -118,6 +124,21 @@ extension Tensor {
         }, differentiable: { g, _ in
             [needsInput ? g.matmul(weight) : nil, needsWeight ? g.matmul(input, transposingSelf: true) : nil,
              needsBias ? g.sum(alongAxis: 0) : nil]
+        }, directional: { g, v in
+            // Linear in (x, W, b) separately: the tangent is v_x·Wᵀ + x·v_Wᵀ + v_b, with the
+            // weight and bias terms one fused product (x.linear(weight: v_W, bias: v_b)).
+            var terms: [Tensor] = []
+            if let vx = v[0] { terms.append(vx.matmul(weight, transposingOther: true)) }
+            switch (v[1], v[2]) {
+            case let (vw?, vb?): terms.append(input.linear(weight: vw, bias: vb))
+            case let (vw?, nil): terms.append(input.matmul(vw, transposingOther: true))
+            case let (nil, vb?): terms.append(Tensor.zeros([n, outputs]) + vb)
+            case (nil, nil): break
+            }
+            let tangent = terms.dropFirst().reduce(terms[0], +)
+            return ([needsInput && v[0] == nil ? g.matmul(weight) : nil,
+                     needsWeight && v[1] == nil ? g.matmul(input, transposingSelf: true) : nil,
+                     needsBias && v[2] == nil ? g.sum(alongAxis: 0) : nil], tangent)
         })
     }
 }

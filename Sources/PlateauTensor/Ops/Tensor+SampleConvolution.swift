@@ -129,7 +129,12 @@ extension Tensor {
             return results
         }, differentiable: { gradient, _ in
             Tensor.convolutionPullbackComposite(gradient, input: input, weight: weight, hasBias: bias != nil, g)
-        })
+        }, directional: Tensor.convolutionDirectional(
+            input: input, weight: weight, hasBias: bias != nil,
+            convolving: { x, w, b in x.conv2d(weight: w, bias: b, stride: g.stride, padding: g.padding, dilation: g.dilation) },
+            gradients: { gradient, needs in
+                Tensor.convolutionPullbackComposite(gradient, input: input, weight: weight, hasBias: bias != nil, g, needs: needs)
+            }))
     }
 
     /// ``convolvedSampleBySample(weight:bias:geometry:)`` for 'same' convolutions, through
@@ -215,7 +220,12 @@ extension Tensor {
             return results
         }, differentiable: { gradient, _ in
             Tensor.convolutionPullbackComposite(gradient, input: input, weight: weight, hasBias: bias != nil, g)
-        })
+        }, directional: Tensor.convolutionDirectional(
+            input: input, weight: weight, hasBias: bias != nil,
+            convolving: { x, w, b in x.conv2d(weight: w, bias: b, stride: g.stride, padding: g.padding, dilation: g.dilation) },
+            gradients: { gradient, needs in
+                Tensor.convolutionPullbackComposite(gradient, input: input, weight: weight, hasBias: bias != nil, g, needs: needs)
+            }))
     }
 
     /// ``convolvedSampleBySample(weight:bias:geometry:)`` on a library's kernels (one call per
@@ -256,7 +266,38 @@ extension Tensor {
         }, differentiable: { gradient, _ in
             let results = Tensor.nativeConvolutionPullback(gradient, input: input, weight: weight, shape: shape, backend: backend)
             return bias == nil ? results : results + [gradient.sum(alongAxes: [0, 2, 3])]
-        })
+        }, directional: Tensor.convolutionDirectional(
+            input: input, weight: weight, hasBias: bias != nil,
+            convolving: { x, w, b in x.convolvedNatively(weight: w, bias: b, shape: shape, backend: backend) },
+            gradients: { gradient, needs in
+                [needs[0] ? Tensor.nativeInputGradient(gradient, weight: weight, inputShape: input.shape, shape: shape, backend: backend) : nil,
+                 needs[1] ? Tensor.nativeWeightGradient(input, gradient, weightShape: weight.shape, shape: shape, backend: backend) : nil,
+                 needs.count > 2 && needs[2] ? gradient.sum(alongAxes: [0, 2, 3]) : nil]
+            }))
+    }
+
+    /// The ``Node/DirectionalPullback`` of a one-group convolution y = conv(x, w) + b, linear
+    /// in each of x, w and b: the tangent conv(v_x, w) + conv(x, v_w) + v_b (`convolving` is
+    /// the same convolution with other operands), and the gradients of the tracked inputs
+    /// without a direction (`gradients(g, needs)` with one flag per input).
+    static func convolutionDirectional(
+        input: Tensor, weight: Tensor, hasBias: Bool,
+        convolving: @escaping @Sendable (Tensor, Tensor, Tensor?) -> Tensor,
+        gradients: @escaping @Sendable (Tensor, [Bool]) -> [Tensor?]
+    ) -> Node.DirectionalPullback {
+        let tracked = [input.node != nil, weight.node != nil] + (hasBias ? [true] : [])
+        return { g, v in
+            let vb = hasBias ? v[2] : nil
+            var terms: [Tensor] = []
+            if let vx = v[0] { terms.append(convolving(vx, weight, nil)) }
+            if let vw = v[1] {
+                terms.append(convolving(input, vw, vb))
+            } else if let vb {
+                terms.append(Tensor.zeros(g.shape) + vb.reshaped(to: [1, vb.count, 1, 1]))
+            }
+            let needs = zip(tracked, v).map { $0 && $1 == nil }
+            return (gradients(g, needs), terms.dropFirst().reduce(terms[0], +))
+        }
     }
 
     /// [A_wᵀ d, B_x d] for the tracked ones of x and w (`nil` for the others). An ordinary
@@ -323,15 +364,16 @@ extension Tensor {
     /// The same pullback from differentiable operations (whole-batch im2col), so that the
     /// backward pass can itself be differentiated.
     static func convolutionPullbackComposite(
-        _ gradient: Tensor, input: Tensor, weight: Tensor, hasBias: Bool, _ g: WindowGeometry
+        _ gradient: Tensor, input: Tensor, weight: Tensor, hasBias: Bool, _ g: WindowGeometry, needs: [Bool]? = nil
     ) -> [Tensor?] {
+        let needs = needs ?? [true, true, hasBias]
         let (n, oc) = (gradient.shape[0], gradient.shape[1]), l = gradient.shape[2] * gradient.shape[3]
         let k = weight.count / oc
         let moved = gradient.permuted([1, 0, 2, 3]).reshaped(to: [oc, n * l])
         let flatWeight = weight.reshaped(to: [oc, k])
-        let inputGradient = flatWeight.matmul(moved, transposingSelf: true).folded(into: input.shape, g, layout: .samplesInner)
-        let weightGradient = moved.matmul(input.unfolded(g, layout: .samplesInner), transposingOther: true).reshaped(to: weight.shape)
-        return [inputGradient, weightGradient] + (hasBias ? [gradient.sum(alongAxes: [0, 2, 3])] : [])
+        let inputGradient = needs[0] ? flatWeight.matmul(moved, transposingSelf: true).folded(into: input.shape, g, layout: .samplesInner) : nil
+        let weightGradient = needs[1] ? moved.matmul(input.unfolded(g, layout: .samplesInner), transposingOther: true).reshaped(to: weight.shape) : nil
+        return [inputGradient, weightGradient] + (hasBias ? [needs[2] ? gradient.sum(alongAxes: [0, 2, 3]) : nil] : [])
     }
 
     /// Σ over batch and positions per channel of `[N, C, H, W]`, in a fixed order.
