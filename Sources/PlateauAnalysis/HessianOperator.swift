@@ -8,10 +8,11 @@ import PlateauTensor
 ///
 /// Every piece's forward pass and first backward pass are recorded when the operator is
 /// built, so a product costs only the final reverse sweep — about 1.5 gradients on an MLP
-/// instead of 2.5 for a one-off ``LossFunction/hessianVectorProduct(along:)``, with
-/// bit-identical results. The recordings hold every activation of every piece, so they are
+/// instead of 2.1 for a one-off ``LossFunction/hessianVectorProduct(along:)``, with the same
+/// results up to rounding. The recordings hold every activation of every piece, so they are
 /// kept only up to a memory budget (``defaultMemoryBudget``): pieces past it are recomputed
-/// per product, exactly as before (same numbers, more time).
+/// per product as one-off products (the same numbers to rounding, more time; a given budget
+/// gives the same bits on every run).
 public struct HessianOperator {
     /// The loss whose Hessian this is.
     public let loss: LossFunction

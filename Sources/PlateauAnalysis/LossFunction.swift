@@ -174,8 +174,9 @@ public struct LossFunction {
     }
 
     /// The exact Hessian-vector product H v = ∇²L(w)·v at ``parameters`` (double backward,
-    /// about 2.5 gradient evaluations per piece). For many products at one point build a
-    /// ``HessianOperator`` once: it gives the same numbers at about 1.5 gradients each.
+    /// about 2.1–2.2 gradient evaluations per piece on an MLP). For many products at one point
+    /// build a ``HessianOperator`` once: it gives the same numbers (up to rounding) at about
+    /// 1.5 gradients each.
     public func hessianVectorProduct(along direction: ParameterSet) -> ParameterSet {
         HessianOperator(self, memoryBudget: 0).product(along: direction)
     }

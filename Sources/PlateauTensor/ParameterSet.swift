@@ -122,7 +122,7 @@ public struct ParameterSet: Sendable, Equatable {
             guard let b = other.storage[key] else { preconditionFailure("ParameterSet.dot: missing key \(key)") }
             let a = storage[key]!
             precondition(a.shape == b.shape, "ParameterSet.dot: \(key) has shapes \(a.shape) and \(b.shape)")
-            total += blockedDot(a.scalars, b.scalars)
+            total += blockedInnerProduct(a.scalars, b.scalars)
         }
         return Float(total)
     }
@@ -135,44 +135,6 @@ public struct ParameterSet: Sendable, Equatable {
     private struct AddingScaled: BinaryScalarFunction {
         let factor: Float
         @inline(__always) func callAsFunction(_ x: Float, _ y: Float) -> Float { x + factor * y }
-    }
-
-    /// Σ xᵢyᵢ in blocks of 256: Float partial sums vectorize, the blocks add up in Double in
-    /// block order (so long tensors and large values keep their precision). Blocks are
-    /// computed on several threads, the sum is the same whatever their number.
-    private func blockedDot(_ a: [Float], _ b: [Float]) -> Double {
-        let count = a.count, blockSize = 256
-        let blocks = (count + blockSize - 1) / blockSize
-        var partials = [Double](repeating: 0, count: blocks)
-        a.withUnsafeBufferPointer { x in
-            b.withUnsafeBufferPointer { y in
-                partials.withUnsafeMutableBufferPointer { partials in
-                    parallelFor(blocks, grain: elementGrain / blockSize) { range in
-                        let px = UnsafeRawPointer(x.baseAddress!), py = UnsafeRawPointer(y.baseAddress!)
-                        for block in range {
-                            let start = block * blockSize, end = Swift.min(start + blockSize, count)
-                            var lanes = SIMD8<Float>.zero
-                            var i = start
-                            while i + 8 <= end {
-                                lanes += px.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self)
-                                    * py.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self)
-                                i += 8
-                            }
-                            var partial = lanes.sum()
-                            while i < end { partial += x[i] * y[i]; i += 1 }
-                            if partial.isFinite {
-                                partials[block] = Double(partial)
-                            } else {
-                                var exact: Double = 0
-                                for i in start..<end { exact += Double(x[i]) * Double(y[i]) }
-                                partials[block] = exact
-                            }
-                        }
-                    }
-                }
-            }
-        }
-        return partials.reduce(0, +)
     }
 
     /// The global Euclidean norm over all entries.

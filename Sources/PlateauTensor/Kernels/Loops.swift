@@ -471,3 +471,41 @@ func addScalar(_ value: Float, _ src: UnsafePointer<Float>, to dst: UnsafeMutabl
     }
     while i < count { dst[i] = src[i] + value; i += 1 }
 }
+
+/// Σ xᵢyᵢ in blocks of 256: Float partial sums vectorize, the blocks add up in Double in
+/// block order (so long tensors and large values keep their precision). Blocks are
+/// computed on several threads, the sum is the same whatever their number.
+func blockedInnerProduct(_ a: [Float], _ b: [Float]) -> Double {
+    let count = a.count, blockSize = 256
+    let blocks = (count + blockSize - 1) / blockSize
+    var partials = [Double](repeating: 0, count: blocks)
+    a.withUnsafeBufferPointer { x in
+        b.withUnsafeBufferPointer { y in
+            partials.withUnsafeMutableBufferPointer { partials in
+                parallelFor(blocks, grain: elementGrain / blockSize) { range in
+                    let px = UnsafeRawPointer(x.baseAddress!), py = UnsafeRawPointer(y.baseAddress!)
+                    for block in range {
+                        let start = block * blockSize, end = Swift.min(start + blockSize, count)
+                        var lanes = SIMD8<Float>.zero
+                        var i = start
+                        while i + 8 <= end {
+                            lanes += px.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self)
+                                * py.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self)
+                            i += 8
+                        }
+                        var partial = lanes.sum()
+                        while i < end { partial += x[i] * y[i]; i += 1 }
+                        if partial.isFinite {
+                            partials[block] = Double(partial)
+                        } else {
+                            var exact: Double = 0
+                            for i in start..<end { exact += Double(x[i]) * Double(y[i]) }
+                            partials[block] = exact
+                        }
+                    }
+                }
+            }
+        }
+    }
+    return partials.reduce(0, +)
+}

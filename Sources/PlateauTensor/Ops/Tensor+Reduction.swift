@@ -30,6 +30,26 @@ extension Tensor {
         }
     }
 
+    /// ⟨self, other⟩ = Σᵢ selfᵢ·otherᵢ over all elements of two tensors of one shape: a scalar,
+    /// what `(self * other).sum()` gives, in one read of each operand instead of a product
+    /// tensor and a sum (accumulated in double precision per block of 256, independent of
+    /// the thread count). Its gradient is (u·other, u·self) for an upstream u; at u = 1, the
+    /// seed of a backward pass, that is the operands themselves, shared without a copy —
+    /// which is what makes the tangent terms of ``directionalDerivative(of:withRespectTo:along:)``
+    /// cheap for activation-sized tensors.
+    public func innerProduct(with other: Tensor) -> Tensor {
+        precondition(shape == other.shape, "innerProduct: shapes \(shape) and \(other.shape) differ")
+        let a = self, b = other
+        let value = Float(blockedInnerProduct(scalars, other.scalars))
+        return Tensor.recorded("inner-product", shape: [], scalars: [value], inputs: [a, b]) { u, _ in
+            guard u.node != nil || u.scalars[0] != 1 else {
+                return [b.node == nil || GradientRecording.isRecording ? b : b.detached,
+                        a.node == nil || GradientRecording.isRecording ? a : a.detached]
+            }
+            return [b * u, a * u]
+        }
+    }
+
     /// The sum over one axis; see ``sum(alongAxes:keepingDimensions:)``.
     public func sum(alongAxis axis: Int, keepingDimensions: Bool = false) -> Tensor {
         sum(alongAxes: [axis], keepingDimensions: keepingDimensions)
