@@ -144,8 +144,8 @@ public func gradients(
 /// 1994). Differentiating the recorded backward pass of ``gradients(of:withRespectTo:seed:createGraph:)``
 /// computes every weight gradient gᵀx only to contract it with v; for an operation linear in
 /// its weights, ⟨gᵀx, v⟩ = ⟨g, x·vᵀ⟩, and x·vᵀ is exactly what the second sweep needs as the
-/// derivative with respect to g. On the MNIST MLP that drops a fifth of the product's
-/// multiply-adds (docs/results.md, "One-off Hessian-vector products"). Operations without a
+/// derivative with respect to g. On the MNIST MLP that drops a sixth of the product's
+/// multiply-adds (docs/results.md, "Issue 11, session 10"). Operations without a
 /// tangent rule fall back to forming their gradient and contracting it, so the result is
 /// always ⟨∇output, v⟩ up to rounding.
 ///

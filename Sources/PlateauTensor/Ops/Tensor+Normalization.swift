@@ -33,38 +33,38 @@ extension Tensor {
                      "batchNormalized: scale and offset must be [\(c)], got \(scale.shape) and \(offset.shape)")
         let m = n * s
         precondition(m > 1, "batchNormalized: needs more than one value per channel, got \(shape)")
+        // Both statistics are sums over each channel's planes in sample order. The planes are
+        // visited in memory order (one partial per plane, then each channel's partials added in
+        // sample order, the same additions as channel by channel): a channel's planes lie
+        // C·H·W floats apart — a power of two in these networks — and read channel by channel
+        // they map onto a few cache sets and evict each other.
         var means = [Float](repeating: 0, count: c), variances = [Float](repeating: 0, count: c)
         scalars.withUnsafeBufferPointer { x in
-          means.withUnsafeMutableBufferPointer { meanOut in
-           variances.withUnsafeMutableBufferPointer { varianceOut in
-            parallelFor(c, grain: Swift.max(1, elementGrain / Swift.max(m, 1))) { channels in
-            for ch in channels {
+            let planeSums = Tensor.perPlane(n * c, planeSize: s) { p in Double(sumVector(x.baseAddress! + p * s, count: s)) }
+            for ch in 0..<c {
                 var sum: Double = 0
-                for b in 0..<n {
-                    sum += Double(sumVector(x.baseAddress! + (b * c + ch) * s, count: s))
+                for b in 0..<n { sum += planeSums[b * c + ch] }
+                means[ch] = Float(sum / Double(m))
+            }
+            let planeSquares = Tensor.perPlane(n * c, planeSize: s) { [means] p in
+                let row = x.baseAddress! + p * s, mu = means[p % c]
+                var lanes = SIMD8<Float>.zero
+                var i = 0
+                let raw = UnsafeRawPointer(row), center = SIMD8<Float>(repeating: mu)
+                while i + 8 <= s {
+                    let d = raw.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self) - center
+                    lanes += d * d
+                    i += 8
                 }
-                let mu = Float(sum / Double(m))
+                var partial = lanes.sum()
+                while i < s { let d = row[i] - mu; partial += d * d; i += 1 }
+                return Double(partial)
+            }
+            for ch in 0..<c {
                 var squares: Double = 0
-                for b in 0..<n {
-                    let row = x.baseAddress! + (b * c + ch) * s
-                    var lanes = SIMD8<Float>.zero
-                    var i = 0
-                    let raw = UnsafeRawPointer(row), center = SIMD8<Float>(repeating: mu)
-                    while i + 8 <= s {
-                        let d = raw.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self) - center
-                        lanes += d * d
-                        i += 8
-                    }
-                    var partial = lanes.sum()
-                    while i < s { let d = row[i] - mu; partial += d * d; i += 1 }
-                    squares += Double(partial)
-                }
-                meanOut[ch] = mu
-                varianceOut[ch] = Float(squares / Double(m))
+                for b in 0..<n { squares += planeSquares[b * c + ch] }
+                variances[ch] = Float(squares / Double(m))
             }
-            }
-           }
-          }
         }
         let inverseStd = variances.map { 1 / ($0 + epsilon).squareRoot() }
         let channelMeans = means
@@ -104,41 +104,40 @@ extension Tensor {
         let shape = input.shape
         let n = shape[0], c = shape[1], s = input.rank == 4 ? shape[2] * shape[3] : 1
         let m = Float(n * s)
+        // Σ g and Σ g·x̂ per channel, accumulated in sample order; the planes are visited in
+        // memory order (see `batchNormalized`), two partials per plane.
         var sumG = [Float](repeating: 0, count: c), sumGX = [Float](repeating: 0, count: c)
         input.scalars.withUnsafeBufferPointer { x in
             g.scalars.withUnsafeBufferPointer { dy in
-              sumG.withUnsafeMutableBufferPointer { sumGOut in
-                sumGX.withUnsafeMutableBufferPointer { sumGXOut in
-                  // Channels are independent sums, each accumulated in sample order.
-                  parallelFor(c, grain: Swift.max(1, elementGrain / Swift.max(n * s, 1))) { channels in
-                    for ch in channels {
-                        let mu = means[ch], k = inverseStd[ch]
-                        for b in 0..<n {
-                            let base = (b * c + ch) * s
-                            var lanesG = SIMD8<Float>.zero, lanesGX = SIMD8<Float>.zero
-                            var i = 0
-                            let gRow = UnsafeRawPointer(dy.baseAddress! + base), xRow = UnsafeRawPointer(x.baseAddress! + base)
-                            let center = SIMD8<Float>(repeating: mu), scale = SIMD8<Float>(repeating: k)
-                            while i + 8 <= s {
-                                let gv = gRow.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self)
-                                let xv = xRow.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self)
-                                lanesG += gv
-                                lanesGX += gv * (xv - center) * scale
-                                i += 8
-                            }
-                            var a = lanesG.sum(), bsum = lanesGX.sum()
-                            while i < s {
-                                a += dy[base + i]
-                                bsum += dy[base + i] * (x[base + i] - mu) * k
-                                i += 1
-                            }
-                            sumGOut[ch] += a
-                            sumGXOut[ch] += bsum
-                        }
+                let partials = Tensor.perPlane(n * c, planeSize: s, values: 2) { p, out in
+                    let ch = p % c, base = p * s
+                    let mu = means[ch], k = inverseStd[ch]
+                    var lanesG = SIMD8<Float>.zero, lanesGX = SIMD8<Float>.zero
+                    var i = 0
+                    let gRow = UnsafeRawPointer(dy.baseAddress! + base), xRow = UnsafeRawPointer(x.baseAddress! + base)
+                    let center = SIMD8<Float>(repeating: mu), scale = SIMD8<Float>(repeating: k)
+                    while i + 8 <= s {
+                        let gv = gRow.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self)
+                        let xv = xRow.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self)
+                        lanesG += gv
+                        lanesGX += gv * (xv - center) * scale
+                        i += 8
                     }
-                  }
+                    var a = lanesG.sum(), bsum = lanesGX.sum()
+                    while i < s {
+                        a += dy[base + i]
+                        bsum += dy[base + i] * (x[base + i] - mu) * k
+                        i += 1
+                    }
+                    out[0] = a
+                    out[1] = bsum
                 }
-              }
+                for ch in 0..<c {
+                    for b in 0..<n {
+                        sumG[ch] += partials[2 * (b * c + ch)]
+                        sumGX[ch] += partials[2 * (b * c + ch) + 1]
+                    }
+                }
             }
         }
         let dx = input.scalars.withUnsafeBufferPointer { x in
@@ -161,6 +160,29 @@ extension Tensor {
             }
         }
         return [Tensor(shape: shape, scalars: dx), Tensor(sumGX), Tensor(sumG)]
+    }
+
+    /// `body(p)` for each of `count` planes of `planeSize` values, in parallel, in a fixed
+    /// partition (so results do not depend on the thread count).
+    static func perPlane(_ count: Int, planeSize: Int, _ body: (Int) -> Double) -> [Double] {
+        var results = [Double](repeating: 0, count: count)
+        results.withUnsafeMutableBufferPointer { results in
+            parallelFor(count, grain: Swift.max(1, elementGrain / Swift.max(planeSize, 1))) { planes in
+                for p in planes { results[p] = body(p) }
+            }
+        }
+        return results
+    }
+
+    /// `body(p, out)` writing `values` Floats per plane, as ``perPlane(_:planeSize:_:)``.
+    static func perPlane(_ count: Int, planeSize: Int, values: Int, _ body: (Int, UnsafeMutablePointer<Float>) -> Void) -> [Float] {
+        [Float](unsafeUninitializedCapacity: count * values) { buffer, initialized in
+            let base = buffer.baseAddress!
+            parallelFor(count, grain: Swift.max(1, elementGrain / Swift.max(planeSize, 1))) { planes in
+                for p in planes { body(p, base + p * values) }
+            }
+            initialized = count * values
+        }
     }
 
     /// The same pullback from differentiable operations, for recorded backward passes.
