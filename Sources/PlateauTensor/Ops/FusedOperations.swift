@@ -85,7 +85,8 @@ enum FusedOperation: String, CaseIterable, Sendable {
                            composite: { $0[0].matmul($0[1], transposingOther: true) + $0[2] })]
         case .batchNorm:
             [false, true].flatMap { rectified in
-                [[8, 3], [2, 3, 2, 2]].map { shape in
+                // Planes of 1, 4 and 15 values: the vector loops and their remainders.
+                [[8, 3], [2, 3, 2, 2], [2, 3, 3, 5]].map { shape in
                     FusedInstance(
                         "x\(shape)\(rectified ? " relu" : "")", arguments: batchNormExample(shape, rectified: rectified),
                         fused: { $0[0].batchNormalized(scale: $0[1], offset: $0[2], epsilon: 1e-5, rectified: rectified).output },

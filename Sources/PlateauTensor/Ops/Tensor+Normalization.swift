@@ -87,10 +87,9 @@ extension Tensor {
         }
         let input = self
         let output = Tensor.fused(.batchNorm, shape: shape, scalars: values, inputs: [self, scale, offset], fast: { g, y in
-            // The ReLU's gate as its own vectorized pass: folding the mask into the sum loops
-            // measured slower (mask selects do not vectorize well there).
+            // The ReLU's gate (g where y > 0) is applied inside both passes, as they read g.
             Tensor.batchNormPullbackFused(
-                rectified ? g.gated(by: y) : g, input: input, scale: scale, means: channelMeans, inverseStd: inverseStd)
+                g, gate: rectified ? y : nil, input: input, scale: scale, means: channelMeans, inverseStd: inverseStd)
         }, differentiable: { g, y in
             Tensor.batchNormPullbackComposite(rectified ? g.gated(by: y) : g, input: input, scale: scale, epsilon: epsilon)
         })
@@ -98,8 +97,10 @@ extension Tensor {
         return (output, statistics)
     }
 
+    /// The batch-norm pullback for upstream `g`, gated by `gate > 0` when given (the ReLU of a
+    /// rectified batch norm: `g.gated(by: y)`, but without a pass of its own).
     private static func batchNormPullbackFused(
-        _ g: Tensor, input: Tensor, scale: Tensor, means: [Float], inverseStd: [Float]
+        _ g: Tensor, gate: Tensor?, input: Tensor, scale: Tensor, means: [Float], inverseStd: [Float]
     ) -> [Tensor?] {
         let shape = input.shape
         let n = shape[0], c = shape[1], s = input.rank == 4 ? shape[2] * shape[3] : 1
@@ -107,17 +108,22 @@ extension Tensor {
         // Σ g and Σ g·x̂ per channel, accumulated in sample order; the planes are visited in
         // memory order (see `batchNormalized`), two partials per plane.
         var sumG = [Float](repeating: 0, count: c), sumGX = [Float](repeating: 0, count: c)
+        let gateScalars = gate?.scalars ?? []
         input.scalars.withUnsafeBufferPointer { x in
-            g.scalars.withUnsafeBufferPointer { dy in
+          g.scalars.withUnsafeBufferPointer { dy in
+            gateScalars.withUnsafeBufferPointer { gates in
+                let gated = gate != nil
                 let partials = Tensor.perPlane(n * c, planeSize: s, values: 2) { p, out in
                     let ch = p % c, base = p * s
                     let mu = means[ch], k = inverseStd[ch]
                     var lanesG = SIMD8<Float>.zero, lanesGX = SIMD8<Float>.zero
                     var i = 0
                     let gRow = UnsafeRawPointer(dy.baseAddress! + base), xRow = UnsafeRawPointer(x.baseAddress! + base)
+                    let yRow = gated ? UnsafeRawPointer(gates.baseAddress! + base) : gRow
                     let center = SIMD8<Float>(repeating: mu), scale = SIMD8<Float>(repeating: k)
                     while i + 8 <= s {
-                        let gv = gRow.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self)
+                        var gv = gRow.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self)
+                        if gated { gv.replace(with: 0, where: .!(yRow.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self) .> 0)) }
                         let xv = xRow.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self)
                         lanesG += gv
                         lanesGX += gv * (xv - center) * scale
@@ -125,8 +131,9 @@ extension Tensor {
                     }
                     var a = lanesG.sum(), bsum = lanesGX.sum()
                     while i < s {
-                        a += dy[base + i]
-                        bsum += dy[base + i] * (x[base + i] - mu) * k
+                        let gi = gated && !(gates[base + i] > 0) ? 0 : dy[base + i]
+                        a += gi
+                        bsum += gi * (x[base + i] - mu) * k
                         i += 1
                     }
                     out[0] = a
@@ -139,10 +146,13 @@ extension Tensor {
                     }
                 }
             }
+          }
         }
         let dx = input.scalars.withUnsafeBufferPointer { x in
-            g.scalars.withUnsafeBufferPointer { dy in
-                makeScalars(count: input.count) { out in
+          g.scalars.withUnsafeBufferPointer { dy in
+            gateScalars.withUnsafeBufferPointer { gates in
+                let gated = gate != nil
+                return makeScalars(count: input.count) { out in
                     parallelFor(n * c, grain: Swift.max(1, elementGrain / Swift.max(s, 1))) { planes in
                         for p in planes {
                             let ch = p % c
@@ -150,20 +160,36 @@ extension Tensor {
                             let mu = means[ch], k = inverseStd[ch]
                             let factor = scale.scalars[ch] * k
                             let meanG = sumG[ch] / m, meanGX = sumGX[ch] / m
-                            for i in 0..<s {
+                            let gRow = UnsafeRawPointer(dy.baseAddress! + base), xRow = UnsafeRawPointer(x.baseAddress! + base)
+                            let yRow = gated ? UnsafeRawPointer(gates.baseAddress! + base) : gRow
+                            let outRow = UnsafeMutableRawPointer(out + base)
+                            let (center, scale) = (SIMD8<Float>(repeating: mu), SIMD8<Float>(repeating: k))
+                            let (f, mg, mgx) = (SIMD8<Float>(repeating: factor), SIMD8<Float>(repeating: meanG), SIMD8<Float>(repeating: meanGX))
+                            var i = 0
+                            while i + 8 <= s {
+                                var gv = gRow.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self)
+                                if gated { gv.replace(with: 0, where: .!(yRow.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self) .> 0)) }
+                                let xhat = (xRow.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self) - center) * scale
+                                outRow.storeBytes(of: f * (gv - mg - xhat * mgx), toByteOffset: i * 4, as: SIMD8<Float>.self)
+                                i += 8
+                            }
+                            while i < s {
+                                let gi = gated && !(gates[base + i] > 0) ? 0 : dy[base + i]
                                 let xhat = (x[base + i] - mu) * k
-                                out[base + i] = factor * (dy[base + i] - meanG - xhat * meanGX)
+                                out[base + i] = factor * (gi - meanG - xhat * meanGX)
+                                i += 1
                             }
                         }
                     }
                 }
             }
+          }
         }
         return [Tensor(shape: shape, scalars: dx), Tensor(sumGX), Tensor(sumG)]
     }
 
-    /// `body(p)` for each of `count` planes of `planeSize` values, in parallel, in a fixed
-    /// partition (so results do not depend on the thread count).
+    /// `body(p)` for each of `count` planes of `planeSize` values, in parallel; each plane's
+    /// result is its own, so none depends on the thread count.
     static func perPlane(_ count: Int, planeSize: Int, _ body: (Int) -> Double) -> [Double] {
         var results = [Double](repeating: 0, count: count)
         results.withUnsafeMutableBufferPointer { results in
