@@ -40,6 +40,11 @@ extension Tensor {
         // they map onto a few cache sets and evict each other.
         var means = [Float](repeating: 0, count: c), variances = [Float](repeating: 0, count: c)
         scalars.withUnsafeBufferPointer { x in
+            if s == 1 {
+                // [N, C]: planes of one value; each sample's row of channels in turn.
+                (means, variances) = Tensor.rowStatistics(x.baseAddress!, n: n, c: c)
+                return
+            }
             let planeSums = Tensor.perPlane(n * c, planeSize: s) { p in Double(sumVector(x.baseAddress! + p * s, count: s)) }
             for ch in 0..<c {
                 var sum: Double = 0
@@ -113,6 +118,26 @@ extension Tensor {
           g.scalars.withUnsafeBufferPointer { dy in
             gateScalars.withUnsafeBufferPointer { gates in
                 let gated = gate != nil
+                if s == 1 {
+                    // [N, C]: each sample's row of channels in turn, the same sums in sample order.
+                    sumG.withUnsafeMutableBufferPointer { sumG in
+                        sumGX.withUnsafeMutableBufferPointer { sumGX in
+                            means.withUnsafeBufferPointer { means in
+                                inverseStd.withUnsafeBufferPointer { inverseStd in
+                                    for b in 0..<n {
+                                        for ch in 0..<c {
+                                            let i = b * c + ch
+                                            let gi = gated && !(gates[i] > 0) ? 0 : dy[i]
+                                            sumG[ch] += gi
+                                            sumGX[ch] += gi * (x[i] - means[ch]) * inverseStd[ch]
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                    return
+                }
                 let partials = Tensor.perPlane(n * c, planeSize: s, values: 2) { p, out in
                     let ch = p % c, base = p * s
                     let mu = means[ch], k = inverseStd[ch]
@@ -153,6 +178,29 @@ extension Tensor {
             gateScalars.withUnsafeBufferPointer { gates in
                 let gated = gate != nil
                 return makeScalars(count: input.count) { out in
+                    if s == 1 {
+                        let factors = zip(scale.scalars, inverseStd).map { $0 * $1 }
+                        let meanG = sumG.map { $0 / m }, meanGX = sumGX.map { $0 / m }
+                        factors.withUnsafeBufferPointer { factors in
+                          meanG.withUnsafeBufferPointer { meanG in
+                            meanGX.withUnsafeBufferPointer { meanGX in
+                              means.withUnsafeBufferPointer { means in
+                                inverseStd.withUnsafeBufferPointer { inverseStd in
+                                    parallelFor(n, grain: Swift.max(1, elementGrain / Swift.max(c, 1))) { rows in
+                                        for i in rows.lowerBound * c..<rows.upperBound * c {
+                                            let ch = i % c
+                                            let gi = gated && !(gates[i] > 0) ? 0 : dy[i]
+                                            let xhat = (x[i] - means[ch]) * inverseStd[ch]
+                                            out[i] = factors[ch] * (gi - meanG[ch] - xhat * meanGX[ch])
+                                        }
+                                    }
+                                }
+                              }
+                            }
+                          }
+                        }
+                        return
+                    }
                     parallelFor(n * c, grain: Swift.max(1, elementGrain / Swift.max(s, 1))) { planes in
                         for p in planes {
                             let ch = p % c
@@ -188,8 +236,32 @@ extension Tensor {
         return [Tensor(shape: shape, scalars: dx), Tensor(sumGX), Tensor(sumG)]
     }
 
+    /// Per-channel means and (biased) variances of `[n, c]` rows: the sums of the plane path
+    /// with planes of one value, in the same order (sample by sample, in Double).
+    static func rowStatistics(_ x: UnsafePointer<Float>, n: Int, c: Int) -> (means: [Float], variances: [Float]) {
+        var sums = [Double](repeating: 0, count: c), squares = [Double](repeating: 0, count: c)
+        sums.withUnsafeMutableBufferPointer { sums in
+            for b in 0..<n {
+                for ch in 0..<c { sums[ch] += Double(x[b * c + ch]) }
+            }
+        }
+        let means = sums.map { Float($0 / Double(n)) }
+        squares.withUnsafeMutableBufferPointer { squares in
+            means.withUnsafeBufferPointer { means in
+                for b in 0..<n {
+                    for ch in 0..<c {
+                        let d = x[b * c + ch] - means[ch]
+                        squares[ch] += Double(d * d)
+                    }
+                }
+            }
+        }
+        return (means, squares.map { Float($0 / Double(n)) })
+    }
+
     /// `body(p)` for each of `count` planes of `planeSize` values, in parallel; each plane's
     /// result is its own, so none depends on the thread count.
+    @inline(__always)
     static func perPlane(_ count: Int, planeSize: Int, _ body: (Int) -> Double) -> [Double] {
         var results = [Double](repeating: 0, count: count)
         results.withUnsafeMutableBufferPointer { results in
@@ -201,6 +273,7 @@ extension Tensor {
     }
 
     /// `body(p, out)` writing `values` Floats per plane, as ``perPlane(_:planeSize:_:)``.
+    @inline(__always)
     static func perPlane(_ count: Int, planeSize: Int, values: Int, _ body: (Int, UnsafeMutablePointer<Float>) -> Void) -> [Float] {
         [Float](unsafeUninitializedCapacity: count * values) { buffer, initialized in
             let base = buffer.baseAddress!
