@@ -43,8 +43,7 @@ extension Tensor {
         let value = Float(blockedInnerProduct(scalars, other.scalars))
         return Tensor.recorded("inner-product", shape: [], scalars: [value], inputs: [a, b]) { u, _ in
             guard u.node != nil || u.scalars[0] != 1 else {
-                return [b.node == nil || GradientRecording.isRecording ? b : b.detached,
-                        a.node == nil || GradientRecording.isRecording ? a : a.detached]
+                return GradientRecording.isRecording ? [b, a] : [b.detached, a.detached]
             }
             return [b * u, a * u]
         }

@@ -129,12 +129,7 @@ extension Tensor {
             return results
         }, differentiable: { gradient, _ in
             Tensor.convolutionPullbackComposite(gradient, input: input, weight: weight, hasBias: bias != nil, g)
-        }, directional: Tensor.convolutionDirectional(
-            input: input, weight: weight, hasBias: bias != nil,
-            convolving: { x, w, b in x.conv2d(weight: w, bias: b, stride: g.stride, padding: g.padding, dilation: g.dilation) },
-            gradients: { gradient, needs in
-                Tensor.convolutionPullbackComposite(gradient, input: input, weight: weight, hasBias: bias != nil, g, needs: needs)
-            }))
+        }, directional: Tensor.loweredConvolutionDirectional(input: input, weight: weight, hasBias: bias != nil, g))
     }
 
     /// ``convolvedSampleBySample(weight:bias:geometry:)`` for 'same' convolutions, through
@@ -220,12 +215,7 @@ extension Tensor {
             return results
         }, differentiable: { gradient, _ in
             Tensor.convolutionPullbackComposite(gradient, input: input, weight: weight, hasBias: bias != nil, g)
-        }, directional: Tensor.convolutionDirectional(
-            input: input, weight: weight, hasBias: bias != nil,
-            convolving: { x, w, b in x.conv2d(weight: w, bias: b, stride: g.stride, padding: g.padding, dilation: g.dilation) },
-            gradients: { gradient, needs in
-                Tensor.convolutionPullbackComposite(gradient, input: input, weight: weight, hasBias: bias != nil, g, needs: needs)
-            }))
+        }, directional: Tensor.loweredConvolutionDirectional(input: input, weight: weight, hasBias: bias != nil, g))
     }
 
     /// ``convolvedSampleBySample(weight:bias:geometry:)`` on a library's kernels (one call per
@@ -270,10 +260,22 @@ extension Tensor {
             input: input, weight: weight, hasBias: bias != nil,
             convolving: { x, w, b in x.convolvedNatively(weight: w, bias: b, shape: shape, backend: backend) },
             gradients: { gradient, needs in
-                [needs[0] ? Tensor.nativeInputGradient(gradient, weight: weight, inputShape: input.shape, shape: shape, backend: backend) : nil,
-                 needs[1] ? Tensor.nativeWeightGradient(input, gradient, weightShape: weight.shape, shape: shape, backend: backend) : nil,
-                 needs.count > 2 && needs[2] ? gradient.sum(alongAxes: [0, 2, 3]) : nil]
+                let results = Tensor.nativeConvolutionPullback(
+                    gradient, input: input, weight: weight, shape: shape, backend: backend, needs: (needs[0], needs[1]))
+                return bias == nil ? results : results + [needs[2] ? gradient.sum(alongAxes: [0, 2, 3]) : nil]
             }))
+    }
+
+    /// ``convolutionDirectional(input:weight:hasBias:convolving:gradients:)`` for the lowered
+    /// paths (im2col, row shifts): the tangent through `conv2d`, the gradients from the
+    /// differentiable composite.
+    private static func loweredConvolutionDirectional(input: Tensor, weight: Tensor, hasBias: Bool, _ g: WindowGeometry) -> Node.DirectionalPullback {
+        convolutionDirectional(
+            input: input, weight: weight, hasBias: hasBias,
+            convolving: { x, w, b in x.conv2d(weight: w, bias: b, stride: g.stride, padding: g.padding, dilation: g.dilation) },
+            gradients: { gradient, needs in
+                convolutionPullbackComposite(gradient, input: input, weight: weight, hasBias: hasBias, g, needs: needs)
+            })
     }
 
     /// The ``Node/DirectionalPullback`` of a one-group convolution y = conv(x, w) + b, linear
@@ -300,12 +302,15 @@ extension Tensor {
         }
     }
 
-    /// [A_wᵀ d, B_x d] for the tracked ones of x and w (`nil` for the others). An ordinary
-    /// backward pass that wants both makes one backend call, which may share work between them.
+    /// [A_wᵀ d, B_x d] for those of x and w that `needs` asks for (by default the tracked ones;
+    /// `nil` for the others). An ordinary backward pass that wants both makes one backend
+    /// call, which may share work between them.
     private static func nativeConvolutionPullback(
-        _ d: Tensor, input x: Tensor, weight w: Tensor, shape: ConvolutionShape, backend: any ConvolutionBackend
+        _ d: Tensor, input x: Tensor, weight w: Tensor, shape: ConvolutionShape, backend: any ConvolutionBackend,
+        needs: (input: Bool, weight: Bool)? = nil
     ) -> [Tensor?] {
-        if !GradientRecording.isRecording && x.node != nil && w.node != nil {
+        let needs = needs ?? (x.node != nil, w.node != nil)
+        if !GradientRecording.isRecording && needs.input && needs.weight {
             var weightGradient = [Float]()
             let inputGradient = d.scalars.withUnsafeBufferPointer { dy in
                 x.scalars.withUnsafeBufferPointer { input in
@@ -321,8 +326,8 @@ extension Tensor {
             }
             return [Tensor(shape: x.shape, scalars: inputGradient), Tensor(shape: w.shape, scalars: weightGradient)]
         }
-        return [x.node != nil ? nativeInputGradient(d, weight: w, inputShape: x.shape, shape: shape, backend: backend) : nil,
-                w.node != nil ? nativeWeightGradient(x, d, weightShape: w.shape, shape: shape, backend: backend) : nil]
+        return [needs.input ? nativeInputGradient(d, weight: w, inputShape: x.shape, shape: shape, backend: backend) : nil,
+                needs.weight ? nativeWeightGradient(x, d, weightShape: w.shape, shape: shape, backend: backend) : nil]
     }
 
     /// A_wᵀ d on the backend (backward data), shaped like the convolution's input; recorded
