@@ -171,3 +171,23 @@ func batchNormWithFusedReLU(shape: [Int]) {
     checkGradients(at: [a, b]) { t in t[0].addingRectified(t[1]) }
     checkSecondOrderGradients(at: [a, b]) { t in t[0].addingRectified(t[1]).square() }
 }
+
+/// Batch statistics from one read of the input (per-plane sums and deviations, combined per
+/// channel) agree with a two-pass Double reference, also where the mean dwarfs the spread —
+/// the case in which E[x²] − E[x]² would lose every digit — and on planes of 1, 15 and 1024
+/// values (rows; vector loops with a remainder; the unrolled loop).
+@Test(arguments: [[64, 3], [4, 3, 3, 5], [3, 2, 32, 32]])
+func batchStatisticsMatchATwoPassReference(shape: [Int]) {
+    let c = shape[1], s = shape.count == 4 ? shape[2] * shape[3] : 1
+    for (offset, spread) in [(Float(0), Float(1)), (1000, 0.01), (-3, 20)] {
+        let x = TestData.uniform(shape, seed: 331) * spread + offset
+        let statistics = x.batchNormalized(scale: .ones([c]), offset: .zeros([c]), epsilon: 1e-5).statistics
+        for ch in 0..<c {
+            let values = (0..<shape[0]).flatMap { b in (0..<s).map { Double(x.scalars[(b * c + ch) * s + $0]) } }
+            let mean = values.reduce(0, +) / Double(values.count)
+            let variance = values.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / Double(values.count)
+            #expect(abs(Double(statistics.mean.scalars[ch]) - mean) <= 1e-6 * max(1, abs(mean)))
+            #expect(abs(Double(statistics.variance.scalars[ch]) - variance) <= 1e-4 * variance, "offset \(offset), spread \(spread)")
+        }
+    }
+}

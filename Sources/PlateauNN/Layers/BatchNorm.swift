@@ -47,12 +47,22 @@ public struct BatchNorm: Layer {
         normalized(input, rectified: true)
     }
 
-    private mutating func normalized(_ input: Tensor, rectified: Bool) -> Tensor {
+    /// relu(bn(x) + residual): a residual block's last normalization, its shortcut and the
+    /// ReLU after the sum as one operation in training mode (see
+    /// ``PlateauTensor/Tensor/batchNormalized(scale:offset:epsilon:rectified:adding:)``).
+    public mutating func rectified(_ input: Tensor, adding residual: Tensor) -> Tensor {
+        normalized(input, rectified: true, adding: residual)
+    }
+
+    private mutating func normalized(_ input: Tensor, rectified: Bool, adding residual: Tensor? = nil) -> Tensor {
         let c = weight.count
         precondition((input.rank == 2 || input.rank == 4) && input.shape[1] == c,
                      "BatchNorm: expected [N, \(c)] or [N, \(c), H, W], got \(input.shape)")
+        if let residual {
+            precondition(residual.shape == input.shape, "BatchNorm: the residual \(residual.shape) must have the input's shape \(input.shape)")
+        }
         if isTraining {
-            let (output, statistics) = input.batchNormalized(scale: weight, offset: bias, epsilon: epsilon, rectified: rectified)
+            let (output, statistics) = input.batchNormalized(scale: weight, offset: bias, epsilon: epsilon, rectified: rectified, adding: residual)
             let m = Float(statistics.countPerChannel)
             withoutGradients {
                 let unbiased = statistics.variance * (m / (m - 1))
@@ -65,6 +75,7 @@ public struct BatchNorm: Layer {
         // y = x·k + (β − μ·k), k = γ/√(σ² + ε): per-channel constants, then one fused pass.
         let scale = weight / (runningVariance + epsilon).sqrt()
         let output = input.channelAffine(scale: scale, shift: bias - runningMean * scale)
+        if let residual { return rectified ? output.addingRectified(residual) : output + residual }
         return rectified ? output.relu() : output
     }
 }

@@ -34,8 +34,7 @@ public struct BasicBlock: Layer {
     }
 
     public mutating func callAsFunction(_ input: Tensor) -> Tensor {
-        var out = bn1.rectified(conv1(input))
-        out = bn2(conv2(out))
+        let out = bn1.rectified(conv1(input))
         var shortcut = input
         if stride != 1 || inputChannels != outputChannels {
             let h = input.shape[2], w = input.shape[3]
@@ -45,7 +44,8 @@ public struct BasicBlock: Layer {
             let extra = outputChannels - inputChannels
             shortcut = shortcut.padded(alongAxis: 1, before: extra / 2, after: extra - extra / 2)
         }
-        return out.addingRectified(shortcut)
+        // bn2, the sum and the ReLU as one operation.
+        return bn2.rectified(conv2(out), adding: shortcut)
     }
 }
 

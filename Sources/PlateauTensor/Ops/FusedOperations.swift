@@ -20,7 +20,8 @@
 enum FusedOperation: String, CaseIterable, Sendable {
     /// ``Tensor/linear(weight:bias:)``: x·Wᵀ + b, the bias written first and accumulated onto.
     case linear
-    /// ``Tensor/batchNormalized(scale:offset:epsilon:rectified:)``: batch statistics, optional ReLU.
+    /// ``Tensor/batchNormalized(scale:offset:epsilon:rectified:adding:)``: batch statistics, an
+    /// optional residual and ReLU.
     case batchNorm
     /// ``Tensor/channelAffine(scale:shift:)``: x·scale[c] + shift[c] (batch norm in evaluation mode).
     case channelAffine
@@ -91,6 +92,15 @@ enum FusedOperation: String, CaseIterable, Sendable {
                         "x\(shape)\(rectified ? " relu" : "")", arguments: batchNormExample(shape, rectified: rectified),
                         fused: { $0[0].batchNormalized(scale: $0[1], offset: $0[2], epsilon: 1e-5, rectified: rectified).output },
                         composite: { FusedOperation.batchNormDefinition($0[0], scale: $0[1], offset: $0[2], epsilon: 1e-5, rectified: rectified) })
+                }
+                // With a residual added before the ReLU: rows, and planes with a remainder.
+                + [[8, 3], [2, 3, 3, 5]].map { shape in
+                    FusedInstance(
+                        "x\(shape) + r\(rectified ? " relu" : "")", arguments: batchNormResidualExample(shape, rectified: rectified),
+                        fused: { $0[0].batchNormalized(scale: $0[1], offset: $0[2], epsilon: 1e-5, rectified: rectified, adding: $0[3]).output },
+                        composite: {
+                            FusedOperation.batchNormDefinition($0[0], scale: $0[1], offset: $0[2], epsilon: 1e-5, rectified: rectified, adding: $0[3])
+                        })
                 }
             }
         case .channelAffine:
@@ -197,12 +207,13 @@ enum FusedOperation: String, CaseIterable, Sendable {
 extension FusedOperation {
     /// Batch normalization as its textbook expression: y = (x − μ)/√(σ² + ε)·γ + β over axis 1,
     /// μ and σ² the biased batch statistics; then max(y, 0) if rectified.
-    static func batchNormDefinition(_ x: Tensor, scale: Tensor, offset: Tensor, epsilon: Float, rectified: Bool) -> Tensor {
+    static func batchNormDefinition(_ x: Tensor, scale: Tensor, offset: Tensor, epsilon: Float, rectified: Bool, adding residual: Tensor? = nil) -> Tensor {
         let c = x.shape[1]
         let axes = x.rank == 4 ? [0, 2, 3] : [0], statShape = x.rank == 4 ? [1, c, 1, 1] : [1, c]
         let centered = x - x.mean(alongAxes: axes, keepingDimensions: true)
         let variance = centered.square().mean(alongAxes: axes, keepingDimensions: true)
-        let y = centered / (variance + epsilon).sqrt() * scale.reshaped(to: statShape) + offset.reshaped(to: statShape)
+        var y = centered / (variance + epsilon).sqrt() * scale.reshaped(to: statShape) + offset.reshaped(to: statShape)
+        if let residual { y = y + residual }
         return rectified ? y.relu() : y
     }
 
@@ -312,6 +323,19 @@ private func batchNormExample(_ shape: [Int], rectified: Bool) -> [Tensor] {
 }
 
 /// Two tensors whose sum is at least 0.3 away from zero (the ReLU's kink).
+/// Batch-norm arguments and a residual r that puts every bn(x) + r at least 0.3 away from
+/// zero (the ReLU's kink), with random signs: the gate closes on some values of every channel.
+private func batchNormResidualExample(_ shape: [Int], rectified: Bool) -> [Tensor] {
+    let arguments = batchNormExample(shape, rectified: rectified)
+    let normalized = FusedOperation.batchNormDefinition(arguments[0], scale: arguments[1], offset: arguments[2], epsilon: 1e-5, rectified: false)
+    var generator = SeededGenerator(seed: 0x5E5 &+ UInt64(shape.count))
+    let residual = normalized.scalars.map { value -> Float in
+        let magnitude = Float.random(in: 0.3..<1.2, using: &generator)
+        return (Bool.random(using: &generator) ? magnitude : -magnitude) - value
+    }
+    return arguments + [Tensor(shape: shape, scalars: residual)]
+}
+
 private func residualExample(_ shape: [Int]) -> [Tensor] {
     var generator = SeededGenerator(seed: 0xADD)
     let a = Tensor.randomUniform(shape, in: -1..<1, using: &generator)

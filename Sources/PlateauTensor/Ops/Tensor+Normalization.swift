@@ -1,6 +1,6 @@
 import Foundation
 
-/// Per-channel batch statistics returned by ``Tensor/batchNormalized(scale:offset:epsilon:rectified:)``.
+/// Per-channel batch statistics returned by ``Tensor/batchNormalized(scale:offset:epsilon:rectified:adding:)``.
 public struct BatchStatistics: Sendable {
     /// The mean of each channel, shape `[C]`.
     public var mean: Tensor
@@ -21,16 +21,22 @@ extension Tensor {
     /// (Hessian-vector products), the same formula is built from differentiable operations.
     ///
     /// With `rectified`, the output is max(0, y) — batch norm and the ReLU after it
-    /// (ResNet's `relu(bn(conv(x)))`) in one forward pass.
+    /// (ResNet's `relu(bn(conv(x)))`) in one forward pass. With a `residual` r (of the input's
+    /// shape) it is y + r, or max(0, y + r): the end of a residual block,
+    /// `relu(bn(conv(x)) + shortcut)`, without writing bn's output and reading it back, and
+    /// with the ReLU's gate applied to the gradient once for both branches.
     ///
     /// Reference: Ioffe & Szegedy 2015, *Batch Normalization: Accelerating Deep Network Training by Reducing Internal Covariate Shift*, arXiv:1502.03167.
     public func batchNormalized(
-        scale: Tensor, offset: Tensor, epsilon: Float, rectified: Bool = false
+        scale: Tensor, offset: Tensor, epsilon: Float, rectified: Bool = false, adding residual: Tensor? = nil
     ) -> (output: Tensor, statistics: BatchStatistics) {
         precondition(rank == 2 || rank == 4, "batchNormalized: expected [N, C] or [N, C, H, W], got \(shape)")
         let n = shape[0], c = shape[1], s = rank == 4 ? shape[2] * shape[3] : 1
         precondition(scale.shape == [c] && offset.shape == [c],
                      "batchNormalized: scale and offset must be [\(c)], got \(scale.shape) and \(offset.shape)")
+        if let residual {
+            precondition(residual.shape == shape, "batchNormalized: the residual must have the input's shape \(shape), got \(residual.shape)")
+        }
         let m = n * s
         precondition(m > 1, "batchNormalized: needs more than one value per channel, got \(shape)")
         // Both statistics are sums over each channel's planes in sample order. The planes are
@@ -45,95 +51,139 @@ extension Tensor {
                 (means, variances) = Tensor.rowStatistics(x.baseAddress!, n: n, c: c)
                 return
             }
-            let planeSums = Tensor.perPlane(n * c, planeSize: s) { p in Double(sumVector(x.baseAddress! + p * s, count: s)) }
+            // One read of x: each plane's sum, then its deviations from its own mean while the
+            // plane is still in the L1 cache; the channel's centred sum of squares follows
+            // exactly from the planes' (Chan et al.'s pairwise update, in Double). Both sums of
+            // deviations are of centred values, so a mean far from zero costs no precision.
+            let moments = Tensor.perPlane(n * c, planeSize: s, values: 3) { (p, out: UnsafeMutablePointer<Double>) in
+                let row = x.baseAddress! + p * s
+                let center = Tensor.planeSum(row, count: s) / Float(s)
+                let (deviation, square) = Tensor.planeDeviations(row, count: s, from: center)
+                out[0] = Double(center)
+                out[1] = Double(deviation)
+                out[2] = Double(square)
+            }
             for ch in 0..<c {
+                // Σ x over a plane is s·a + Σ (x − a) for its centre a.
                 var sum: Double = 0
-                for b in 0..<n { sum += planeSums[b * c + ch] }
-                means[ch] = Float(sum / Double(m))
-            }
-            let planeSquares = Tensor.perPlane(n * c, planeSize: s) { [means] p in
-                let row = x.baseAddress! + p * s, mu = means[p % c]
-                var lanes = SIMD8<Float>.zero
-                var i = 0
-                let raw = UnsafeRawPointer(row), center = SIMD8<Float>(repeating: mu)
-                while i + 8 <= s {
-                    let d = raw.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self) - center
-                    lanes += d * d
-                    i += 8
-                }
-                var partial = lanes.sum()
-                while i < s { let d = row[i] - mu; partial += d * d; i += 1 }
-                return Double(partial)
-            }
-            for ch in 0..<c {
+                for b in 0..<n { sum += Double(s) * moments[3 * (b * c + ch)] + moments[3 * (b * c + ch) + 1] }
+                let mean = sum / Double(m)
+                // Σ (x − μ)² over a plane = Σ (x − a)² + 2(a − μ)·Σ (x − a) + s·(a − μ)²;
+                // summed over the channel's planes in sample order.
                 var squares: Double = 0
-                for b in 0..<n { squares += planeSquares[b * c + ch] }
-                variances[ch] = Float(squares / Double(m))
+                for b in 0..<n {
+                    let p = 3 * (b * c + ch)
+                    let offset = moments[p] - mean
+                    squares += moments[p + 2] + 2 * offset * moments[p + 1] + Double(s) * offset * offset
+                }
+                means[ch] = Float(mean)
+                variances[ch] = Float(Swift.max(squares, 0) / Double(m))
             }
         }
         let inverseStd = variances.map { 1 / ($0 + epsilon).squareRoot() }
         let channelMeans = means
+        // y = x·k + shift per channel: the affine map the output applies and the backward pass
+        // re-evaluates for the ReLU's gate.
+        let factors = zip(scale.scalars, inverseStd).map { $0 * $1 }
+        let shifts = (0..<c).map { offset.scalars[$0] - channelMeans[$0] * factors[$0] }
         let values = scalars.withUnsafeBufferPointer { x in
+          (residual?.scalars ?? []).withUnsafeBufferPointer { r in
             makeScalars(count: count) { out in
                 parallelFor(n * c, grain: Swift.max(1, elementGrain / Swift.max(s, 1))) { planes in
                     for p in planes {
-                        let ch = p % c
-                        let k = scale.scalars[ch] * inverseStd[ch]
-                        let shift = offset.scalars[ch] - channelMeans[ch] * k
+                        let k = factors[p % c], shift = shifts[p % c]
                         let base = p * s
-                        if rectified {
-                            for i in 0..<s { out[base + i] = Swift.max(x[base + i] * k + shift, 0) }
-                        } else {
-                            for i in 0..<s { out[base + i] = x[base + i] * k + shift }
+                        // Offsets from the plane's start, in vectors: indices as `base + i`
+                        // carry overflow checks that kept the compiler from vectorizing.
+                        let xRow = UnsafeRawPointer(x.baseAddress! + base), outRow = UnsafeMutableRawPointer(out + base)
+                        let rRow = residual == nil ? xRow : UnsafeRawPointer(r.baseAddress! + base)
+                        let (kv, shiftv) = (SIMD8<Float>(repeating: k), SIMD8<Float>(repeating: shift))
+                        // The sum rounded as `bn(x) + r` would round it: the normalized value first.
+                        @inline(__always) func value(_ y: Float, _ i: Int) -> Float {
+                            let v = residual == nil ? y : y + rRow.load(fromByteOffset: i * 4, as: Float.self)
+                            return rectified ? Swift.max(v, 0) : v
+                        }
+                        var i = 0
+                        while i + 8 <= s {
+                            var v = xRow.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self) * kv + shiftv
+                            if residual != nil { v += rRow.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self) }
+                            // max(v, 0) as Swift.max computes it (0 ≥ v ? 0 : v): +0 for −0, NaN kept.
+                            if rectified { v.replace(with: 0, where: v .<= 0) }
+                            outRow.storeBytes(of: v, toByteOffset: i * 4, as: SIMD8<Float>.self)
+                            i += 8
+                        }
+                        while i < s {
+                            outRow.storeBytes(of: value(xRow.load(fromByteOffset: i * 4, as: Float.self) * k + shift, i), toByteOffset: i * 4, as: Float.self)
+                            i += 1
                         }
                     }
                 }
             }
+          }
         }
         let input = self
-        let output = Tensor.fused(.batchNorm, shape: shape, scalars: values, inputs: [self, scale, offset], fast: { g, y in
-            // The ReLU's gate (g where y > 0) is applied inside both passes, as they read g.
-            Tensor.batchNormPullbackFused(
-                g, gate: rectified ? y : nil, input: input, scale: scale, means: channelMeans, inverseStd: inverseStd)
+        // The ReLU's gate (g where y > 0) is applied inside both backward passes, as they read g.
+        // Without a residual y > 0 is x·k + shift > 0, re-evaluated from x, which both passes
+        // read anyway (the same operations as the forward pass, so the same decisions); with
+        // one the gate reads y.
+        let inputs = residual.map { [self, scale, offset, $0] } ?? [self, scale, offset]
+        let output = Tensor.fused(.batchNorm, shape: shape, scalars: values, inputs: inputs, fast: { g, y in
+            let gate: BatchNormGate = !rectified ? .none : residual == nil ? .affine(factors: factors, shifts: shifts) : .output(y)
+            return Tensor.batchNormPullbackFused(
+                g, gate: gate, returnsGatedGradient: residual != nil, input: input, scale: scale, means: channelMeans, inverseStd: inverseStd)
         }, differentiable: { g, y in
-            Tensor.batchNormPullbackComposite(rectified ? g.gated(by: y) : g, input: input, scale: scale, epsilon: epsilon)
+            let gated = rectified ? g.gated(by: y) : g
+            return Tensor.batchNormPullbackComposite(gated, input: input, scale: scale, epsilon: epsilon) + (residual == nil ? [] : [gated])
         })
         let statistics = BatchStatistics(mean: Tensor(channelMeans), variance: Tensor(variances), countPerChannel: m)
         return (output, statistics)
     }
 
-    /// The batch-norm pullback for upstream `g`, gated by `gate > 0` when given (the ReLU of a
-    /// rectified batch norm: `g.gated(by: y)`, but without a pass of its own).
+    /// The batch-norm pullback for upstream `g`, gated by the ReLU of a rectified batch norm
+    /// (`g.gated(by: y)`, but without a pass of its own): `[dx, dγ, dβ]`, and the gated `g`
+    /// itself when `returnsGatedGradient` (a residual's gradient).
     private static func batchNormPullbackFused(
-        _ g: Tensor, gate: Tensor?, input: Tensor, scale: Tensor, means: [Float], inverseStd: [Float]
+        _ g: Tensor, gate: BatchNormGate, returnsGatedGradient: Bool, input: Tensor, scale: Tensor, means: [Float], inverseStd: [Float]
     ) -> [Tensor?] {
         let shape = input.shape
         let n = shape[0], c = shape[1], s = input.rank == 4 ? shape[2] * shape[3] : 1
         let m = Float(n * s)
+        // The gate's mode and data: 0 none, 1 x·k + shift > 0, 2 y > 0.
+        let (mode, gateFactors, gateShifts, outputs): (Int, [Float], [Float], [Float]) = switch gate {
+        case .none: (0, [], [], [])
+        case let .affine(factors, shifts): (1, factors, shifts, [])
+        case let .output(y): (2, [], [], y.scalars)
+        }
+        // A residual's gradient is g gated: written by the sums pass when there is a gate,
+        // then read by the dx pass in place of g and the gate.
+        let writesGated = returnsGatedGradient && mode != 0
+        // Uninitialized: the sums pass writes every element.
+        var gated = writesGated ? [Float](unsafeUninitializedCapacity: g.count) { _, initialized in initialized = g.count } : []
         // Σ g and Σ g·x̂ per channel, accumulated in sample order; the planes are visited in
         // memory order (see `batchNormalized`), two partials per plane.
         var sumG = [Float](repeating: 0, count: c), sumGX = [Float](repeating: 0, count: c)
-        let gateScalars = gate?.scalars ?? []
         input.scalars.withUnsafeBufferPointer { x in
           g.scalars.withUnsafeBufferPointer { dy in
-            gateScalars.withUnsafeBufferPointer { gates in
-                let gated = gate != nil
+            gateFactors.withUnsafeBufferPointer { gk in
+            gateShifts.withUnsafeBufferPointer { gs in
+            outputs.withUnsafeBufferPointer { ys in
+            gated.withUnsafeMutableBufferPointer { gatedOut in
+                @inline(__always) func open(_ i: Int, _ ch: Int) -> Bool {
+                    switch mode {
+                    case 0: true
+                    case 1: x[i] * gk[ch] + gs[ch] > 0
+                    default: ys[i] > 0
+                    }
+                }
                 if s == 1 {
                     // [N, C]: each sample's row of channels in turn, the same sums in sample order.
-                    sumG.withUnsafeMutableBufferPointer { sumG in
-                        sumGX.withUnsafeMutableBufferPointer { sumGX in
-                            means.withUnsafeBufferPointer { means in
-                                inverseStd.withUnsafeBufferPointer { inverseStd in
-                                    for b in 0..<n {
-                                        for ch in 0..<c {
-                                            let i = b * c + ch
-                                            let gi = gated && !(gates[i] > 0) ? 0 : dy[i]
-                                            sumG[ch] += gi
-                                            sumGX[ch] += gi * (x[i] - means[ch]) * inverseStd[ch]
-                                        }
-                                    }
-                                }
-                            }
+                    for b in 0..<n {
+                        for ch in 0..<c {
+                            let i = b * c + ch
+                            let gi = open(i, ch) ? dy[i] : 0
+                            if writesGated { gatedOut[i] = gi }
+                            sumG[ch] += gi
+                            sumGX[ch] += gi * (x[i] - means[ch]) * inverseStd[ch]
                         }
                     }
                     return
@@ -141,22 +191,37 @@ extension Tensor {
                 let partials = Tensor.perPlane(n * c, planeSize: s, values: 2) { p, out in
                     let ch = p % c, base = p * s
                     let mu = means[ch], k = inverseStd[ch]
-                    var lanesG = SIMD8<Float>.zero, lanesGX = SIMD8<Float>.zero
                     var i = 0
                     let gRow = UnsafeRawPointer(dy.baseAddress! + base), xRow = UnsafeRawPointer(x.baseAddress! + base)
-                    let yRow = gated ? UnsafeRawPointer(gates.baseAddress! + base) : gRow
+                    let yRow = mode == 2 ? UnsafeRawPointer(ys.baseAddress! + base) : gRow
                     let center = SIMD8<Float>(repeating: mu), scale = SIMD8<Float>(repeating: k)
-                    while i + 8 <= s {
+                    let gateFactor = SIMD8<Float>(repeating: mode == 1 ? gk[ch] : 0), gateShift = SIMD8<Float>(repeating: mode == 1 ? gs[ch] : 0)
+                    // g (gated, and stored when a residual needs it) and g·x̂ at i.
+                    @inline(__always) func terms(_ i: Int) -> (g: SIMD8<Float>, gx: SIMD8<Float>) {
                         var gv = gRow.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self)
-                        if gated { gv.replace(with: 0, where: .!(yRow.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self) .> 0)) }
                         let xv = xRow.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self)
-                        lanesG += gv
-                        lanesGX += gv * (xv - center) * scale
-                        i += 8
+                        if mode == 1 {
+                            gv.replace(with: 0, where: .!(xv * gateFactor + gateShift .> 0))
+                        } else if mode == 2 {
+                            gv.replace(with: 0, where: .!(yRow.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self) .> 0))
+                        }
+                        if writesGated { UnsafeMutableRawPointer(gatedOut.baseAddress! + base).storeBytes(of: gv, toByteOffset: i * 4, as: SIMD8<Float>.self) }
+                        return (gv, gv * (xv - center) * scale)
                     }
-                    var a = lanesG.sum(), bsum = lanesGX.sum()
+                    // Four accumulators each (see `planeSum`).
+                    var (g0, g1, g2, g3) = (SIMD8<Float>.zero, SIMD8<Float>.zero, SIMD8<Float>.zero, SIMD8<Float>.zero)
+                    var (h0, h1, h2, h3) = (SIMD8<Float>.zero, SIMD8<Float>.zero, SIMD8<Float>.zero, SIMD8<Float>.zero)
+                    while i + 32 <= s {
+                        let (t0, t1, t2, t3) = (terms(i), terms(i + 8), terms(i + 16), terms(i + 24))
+                        g0 += t0.g; g1 += t1.g; g2 += t2.g; g3 += t3.g
+                        h0 += t0.gx; h1 += t1.gx; h2 += t2.gx; h3 += t3.gx
+                        i += 32
+                    }
+                    while i + 8 <= s { let t = terms(i); g0 += t.g; h0 += t.gx; i += 8 }
+                    var a = ((g0 + g1) + (g2 + g3)).sum(), bsum = ((h0 + h1) + (h2 + h3)).sum()
                     while i < s {
-                        let gi = gated && !(gates[base + i] > 0) ? 0 : dy[base + i]
+                        let gi = open(base + i, ch) ? dy[base + i] : 0
+                        if writesGated { gatedOut[base + i] = gi }
                         a += gi
                         bsum += gi * (x[base + i] - mu) * k
                         i += 1
@@ -171,12 +236,25 @@ extension Tensor {
                     }
                 }
             }
+            }
+            }
+            }
           }
         }
+        // Once the gated gradient exists, the dx pass reads it instead of g and the gate.
+        let dxMode = writesGated ? 0 : mode
         let dx = input.scalars.withUnsafeBufferPointer { x in
-          g.scalars.withUnsafeBufferPointer { dy in
-            gateScalars.withUnsafeBufferPointer { gates in
-                let gated = gate != nil
+          (writesGated ? gated : g.scalars).withUnsafeBufferPointer { dy in
+            gateFactors.withUnsafeBufferPointer { gk in
+            gateShifts.withUnsafeBufferPointer { gs in
+            outputs.withUnsafeBufferPointer { ys in
+                @inline(__always) func open(_ i: Int, _ ch: Int) -> Bool {
+                    switch dxMode {
+                    case 0: true
+                    case 1: x[i] * gk[ch] + gs[ch] > 0
+                    default: ys[i] > 0
+                    }
+                }
                 return makeScalars(count: input.count) { out in
                     if s == 1 {
                         let factors = zip(scale.scalars, inverseStd).map { $0 * $1 }
@@ -189,7 +267,7 @@ extension Tensor {
                                     parallelFor(n, grain: Swift.max(1, elementGrain / Swift.max(c, 1))) { rows in
                                         for i in rows.lowerBound * c..<rows.upperBound * c {
                                             let ch = i % c
-                                            let gi = gated && !(gates[i] > 0) ? 0 : dy[i]
+                                            let gi = open(i, ch) ? dy[i] : 0
                                             let xhat = (x[i] - means[ch]) * inverseStd[ch]
                                             out[i] = factors[ch] * (gi - meanG[ch] - xhat * meanGX[ch])
                                         }
@@ -209,20 +287,26 @@ extension Tensor {
                             let factor = scale.scalars[ch] * k
                             let meanG = sumG[ch] / m, meanGX = sumGX[ch] / m
                             let gRow = UnsafeRawPointer(dy.baseAddress! + base), xRow = UnsafeRawPointer(x.baseAddress! + base)
-                            let yRow = gated ? UnsafeRawPointer(gates.baseAddress! + base) : gRow
+                            let yRow = dxMode == 2 ? UnsafeRawPointer(ys.baseAddress! + base) : gRow
                             let outRow = UnsafeMutableRawPointer(out + base)
                             let (center, scale) = (SIMD8<Float>(repeating: mu), SIMD8<Float>(repeating: k))
                             let (f, mg, mgx) = (SIMD8<Float>(repeating: factor), SIMD8<Float>(repeating: meanG), SIMD8<Float>(repeating: meanGX))
+                            let gateFactor = SIMD8<Float>(repeating: dxMode == 1 ? gk[ch] : 0), gateShift = SIMD8<Float>(repeating: dxMode == 1 ? gs[ch] : 0)
                             var i = 0
                             while i + 8 <= s {
                                 var gv = gRow.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self)
-                                if gated { gv.replace(with: 0, where: .!(yRow.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self) .> 0)) }
-                                let xhat = (xRow.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self) - center) * scale
+                                let xv = xRow.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self)
+                                if dxMode == 1 {
+                                    gv.replace(with: 0, where: .!(xv * gateFactor + gateShift .> 0))
+                                } else if dxMode == 2 {
+                                    gv.replace(with: 0, where: .!(yRow.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self) .> 0))
+                                }
+                                let xhat = (xv - center) * scale
                                 outRow.storeBytes(of: f * (gv - mg - xhat * mgx), toByteOffset: i * 4, as: SIMD8<Float>.self)
                                 i += 8
                             }
                             while i < s {
-                                let gi = gated && !(gates[base + i] > 0) ? 0 : dy[base + i]
+                                let gi = open(base + i, ch) ? dy[base + i] : 0
                                 let xhat = (x[base + i] - mu) * k
                                 out[base + i] = factor * (gi - meanG - xhat * meanGX)
                                 i += 1
@@ -231,9 +315,13 @@ extension Tensor {
                     }
                 }
             }
+            }
+            }
           }
         }
-        return [Tensor(shape: shape, scalars: dx), Tensor(sumGX), Tensor(sumG)]
+        var gradients: [Tensor?] = [Tensor(shape: shape, scalars: dx), Tensor(sumGX), Tensor(sumG)]
+        if returnsGatedGradient { gradients.append(writesGated ? Tensor(shape: shape, scalars: gated) : g) }
+        return gradients
     }
 
     /// Per-channel means and (biased) variances of `[n, c]` rows: the sums of the plane path
@@ -259,6 +347,46 @@ extension Tensor {
         return (means, squares.map { Float($0 / Double(n)) })
     }
 
+    // A plane's sums run four vector accumulators: with one, each addition waits for the
+    // last (the adds' latency, not memory, bounded the pass).
+
+    /// Σ x over `count` values.
+    @inline(__always)
+    static func planeSum(_ x: UnsafePointer<Float>, count: Int) -> Float {
+        let raw = UnsafeRawPointer(x)
+        @inline(__always) func load(_ i: Int) -> SIMD8<Float> { raw.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self) }
+        var (a, b, c, d) = (SIMD8<Float>.zero, SIMD8<Float>.zero, SIMD8<Float>.zero, SIMD8<Float>.zero)
+        var i = 0
+        while i + 32 <= count {
+            a += load(i); b += load(i + 8); c += load(i + 16); d += load(i + 24)
+            i += 32
+        }
+        while i + 8 <= count { a += load(i); i += 8 }
+        var total = ((a + b) + (c + d)).sum()
+        while i < count { total += x[i]; i += 1 }
+        return total
+    }
+
+    /// Σ (x − a) and Σ (x − a)² over `count` values, for a centre a.
+    @inline(__always)
+    static func planeDeviations(_ x: UnsafePointer<Float>, count: Int, from center: Float) -> (Float, Float) {
+        let raw = UnsafeRawPointer(x), a = SIMD8<Float>(repeating: center)
+        @inline(__always) func load(_ i: Int) -> SIMD8<Float> { raw.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self) - a }
+        var (d0, d1, d2, d3) = (SIMD8<Float>.zero, SIMD8<Float>.zero, SIMD8<Float>.zero, SIMD8<Float>.zero)
+        var (q0, q1, q2, q3) = (SIMD8<Float>.zero, SIMD8<Float>.zero, SIMD8<Float>.zero, SIMD8<Float>.zero)
+        var i = 0
+        while i + 32 <= count {
+            let (v0, v1, v2, v3) = (load(i), load(i + 8), load(i + 16), load(i + 24))
+            d0 += v0; d1 += v1; d2 += v2; d3 += v3
+            q0 += v0 * v0; q1 += v1 * v1; q2 += v2 * v2; q3 += v3 * v3
+            i += 32
+        }
+        while i + 8 <= count { let v = load(i); d0 += v; q0 += v * v; i += 8 }
+        var deviation = ((d0 + d1) + (d2 + d3)).sum(), square = ((q0 + q1) + (q2 + q3)).sum()
+        while i < count { let v = x[i] - center; deviation += v; square += v * v; i += 1 }
+        return (deviation, square)
+    }
+
     /// `body(p)` for each of `count` planes of `planeSize` values, in parallel; each plane's
     /// result is its own, so none depends on the thread count.
     @inline(__always)
@@ -272,10 +400,12 @@ extension Tensor {
         return results
     }
 
-    /// `body(p, out)` writing `values` Floats per plane, as ``perPlane(_:planeSize:_:)``.
+    /// `body(p, out)` writing `values` scalars per plane, as ``perPlane(_:planeSize:_:)``.
     @inline(__always)
-    static func perPlane(_ count: Int, planeSize: Int, values: Int, _ body: (Int, UnsafeMutablePointer<Float>) -> Void) -> [Float] {
-        [Float](unsafeUninitializedCapacity: count * values) { buffer, initialized in
+    static func perPlane<Scalar: BinaryFloatingPoint>(
+        _ count: Int, planeSize: Int, values: Int, _ body: (Int, UnsafeMutablePointer<Scalar>) -> Void
+    ) -> [Scalar] {
+        [Scalar](unsafeUninitializedCapacity: count * values) { buffer, initialized in
             let base = buffer.baseAddress!
             parallelFor(count, grain: Swift.max(1, elementGrain / Swift.max(planeSize, 1))) { planes in
                 for p in planes { body(p, base + p * values) }
@@ -317,7 +447,9 @@ extension Tensor {
                     for p in planes {
                         let k = scale.scalars[p % c], b = shift.scalars[p % c]
                         let base = p * s
-                        for i in 0..<s { out[base + i] = x[base + i] * k + b }
+                        // Offsets from the plane's start: no overflow checks, a vectorized loop.
+                        let from = x.baseAddress! + base, to = out + base
+                        for i in 0..<s { to[i] = from[i] * k + b }
                     }
                 }
             }
@@ -354,7 +486,8 @@ extension Tensor {
                     parallelFor(n * c, grain: Swift.max(1, elementGrain / Swift.max(s, 1))) { planes in
                         for p in planes {
                             let k = scale.scalars[p % c], base = p * s
-                            for i in 0..<s { out[base + i] = dy[base + i] * k }
+                            let from = dy.baseAddress! + base, to = out + base
+                            for i in 0..<s { to[i] = from[i] * k }
                         }
                     }
                 }
@@ -368,4 +501,14 @@ extension Tensor {
                     needsShift ? g.sum(alongAxes: axes) : nil]
         })
     }
+}
+
+/// Where a rectified batch norm's backward passes find the ReLU's gate.
+enum BatchNormGate {
+    /// No ReLU.
+    case none
+    /// y > 0 ⟺ x·k + shift > 0 per channel: re-evaluated from x, which the passes read anyway.
+    case affine(factors: [Float], shifts: [Float])
+    /// y > 0 read from the output (when a residual was added before the ReLU).
+    case output(Tensor)
 }

@@ -53,8 +53,9 @@ extension Tensor {
                      "layerNormalized: scale \(scale.shape) and offset \(offset.shape) must be the trailing dimensions of \(shape)")
         let rows = count / d
         var means = [Float](repeating: 0, count: rows), inverseStd = [Float](repeating: 0, count: rows)
-        let gamma = scale.scalars, beta = offset.scalars
         let values = scalars.withUnsafeBufferPointer { x in
+          scale.scalars.withUnsafeBufferPointer { gamma in
+          offset.scalars.withUnsafeBufferPointer { beta in
             means.withUnsafeMutableBufferPointer { meanOut in
                 inverseStd.withUnsafeMutableBufferPointer { stdOut in
                     makeScalars(count: count) { out in
@@ -67,12 +68,18 @@ extension Tensor {
                                 let k = 1 / (squares / Float(d) + epsilon).squareRoot()
                                 meanOut[r] = mu
                                 stdOut[r] = k
-                                for i in 0..<d { out[r * d + i] = (row[i] - mu) * k * gamma[i] + beta[i] }
+                                // Pointers from the row's start: indices as `r * d + i` carry
+                                // overflow checks (and the arrays bounds checks) that kept the
+                                // compiler from vectorizing this loop.
+                                let target = out + r * d
+                                for i in 0..<d { target[i] = (row[i] - mu) * k * gamma[i] + beta[i] }
                             }
                         }
                     }
                 }
             }
+          }
+          }
         }
         let input = self, rowMeans = means, rowInverseStd = inverseStd
         return Tensor.fused(.layerNorm, shape: shape, scalars: values, inputs: [self, scale, offset], fast: { g, _ in
@@ -91,9 +98,9 @@ extension Tensor {
     ) -> [Tensor?] {
         let d = scale.count, rows = input.count / d
         let blockRows = layerNormBlockRows, blocks = (rows + blockRows - 1) / blockRows
-        let gamma = scale.scalars
         var partials = [Float](repeating: 0, count: 2 * blocks * d)  // per block: dγ, then dβ
         let dx = g.scalars.withUnsafeBufferPointer { gb in
+          scale.scalars.withUnsafeBufferPointer { gamma in
             input.scalars.withUnsafeBufferPointer { x in
                 partials.withUnsafeMutableBufferPointer { partials in
                     makeScalars(count: input.count) { out in
@@ -101,18 +108,20 @@ extension Tensor {
                             for block in range {
                                 let gammaSum = partials.baseAddress! + 2 * block * d, betaSum = gammaSum + d
                                 for r in (block * blockRows)..<Swift.min(rows, (block + 1) * blockRows) {
-                                    let base = r * d, mu = means[r], k = inverseStd[r]
+                                    let mu = means[r], k = inverseStd[r]
+                                    // Pointers from the row's start (see `layerNormalized`).
+                                    let gRow = gb.baseAddress! + r * d, xRow = x.baseAddress! + r * d, outRow = out + r * d
                                     var sumG: Float = 0, sumGX: Float = 0
                                     for i in 0..<d {
-                                        let gh = gb[base + i] * gamma[i], xh = (x[base + i] - mu) * k
+                                        let gh = gRow[i] * gamma[i], xh = (xRow[i] - mu) * k
                                         sumG += gh
                                         sumGX += gh * xh
                                     }
                                     let meanG = sumG / Float(d), meanGX = sumGX / Float(d)
                                     // Free of reductions across i, so this loop vectorizes.
                                     for i in 0..<d {
-                                        let gi = gb[base + i], xh = (x[base + i] - mu) * k
-                                        out[base + i] = k * (gi * gamma[i] - meanG - xh * meanGX)
+                                        let gi = gRow[i], xh = (xRow[i] - mu) * k
+                                        outRow[i] = k * (gi * gamma[i] - meanG - xh * meanGX)
                                         gammaSum[i] += gi * xh
                                         betaSum[i] += gi
                                     }
@@ -122,6 +131,7 @@ extension Tensor {
                     }
                 }
             }
+          }
         }
         var gammaGradient = [Double](repeating: 0, count: d), betaGradient = [Double](repeating: 0, count: d)
         for block in 0..<blocks {
