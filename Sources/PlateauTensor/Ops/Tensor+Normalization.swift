@@ -148,15 +148,9 @@ extension Tensor {
         let shape = input.shape
         let n = shape[0], c = shape[1], s = input.rank == 4 ? shape[2] * shape[3] : 1
         let m = Float(n * s)
-        // The gate's mode and data: 0 none, 1 x·k + shift > 0, 2 y > 0.
-        let (mode, gateFactors, gateShifts, outputs): (Int, [Float], [Float], [Float]) = switch gate {
-        case .none: (0, [], [], [])
-        case let .affine(factors, shifts): (1, factors, shifts, [])
-        case let .output(y): (2, [], [], y.scalars)
-        }
-        // A residual's gradient is g gated: written by the sums pass when there is a gate,
-        // then read by the dx pass in place of g and the gate.
-        let writesGated = returnsGatedGradient && mode != 0
+        // A residual's gradient is g gated: written by the sums pass when there is a gate, then
+        // read by the dx pass in place of g and the gate.
+        let writesGated: Bool = if case .none = gate { false } else { returnsGatedGradient }
         // Uninitialized: the sums pass writes every element.
         var gated = writesGated ? [Float](unsafeUninitializedCapacity: g.count) { _, initialized in initialized = g.count } : []
         // Σ g and Σ g·x̂ per channel, accumulated in sample order; the planes are visited in
@@ -164,23 +158,14 @@ extension Tensor {
         var sumG = [Float](repeating: 0, count: c), sumGX = [Float](repeating: 0, count: c)
         input.scalars.withUnsafeBufferPointer { x in
           g.scalars.withUnsafeBufferPointer { dy in
-            gateFactors.withUnsafeBufferPointer { gk in
-            gateShifts.withUnsafeBufferPointer { gs in
-            outputs.withUnsafeBufferPointer { ys in
+            gate.withReader { gate in
             gated.withUnsafeMutableBufferPointer { gatedOut in
-                @inline(__always) func open(_ i: Int, _ ch: Int) -> Bool {
-                    switch mode {
-                    case 0: true
-                    case 1: x[i] * gk[ch] + gs[ch] > 0
-                    default: ys[i] > 0
-                    }
-                }
                 if s == 1 {
                     // [N, C]: each sample's row of channels in turn, the same sums in sample order.
                     for b in 0..<n {
                         for ch in 0..<c {
                             let i = b * c + ch
-                            let gi = open(i, ch) ? dy[i] : 0
+                            let gi = gate.isOpen(at: i, channel: ch, x: x[i]) ? dy[i] : 0
                             if writesGated { gatedOut[i] = gi }
                             sumG[ch] += gi
                             sumGX[ch] += gi * (x[i] - means[ch]) * inverseStd[ch]
@@ -193,18 +178,13 @@ extension Tensor {
                     let mu = means[ch], k = inverseStd[ch]
                     var i = 0
                     let gRow = UnsafeRawPointer(dy.baseAddress! + base), xRow = UnsafeRawPointer(x.baseAddress! + base)
-                    let yRow = mode == 2 ? UnsafeRawPointer(ys.baseAddress! + base) : gRow
                     let center = SIMD8<Float>(repeating: mu), scale = SIMD8<Float>(repeating: k)
-                    let gateFactor = SIMD8<Float>(repeating: mode == 1 ? gk[ch] : 0), gateShift = SIMD8<Float>(repeating: mode == 1 ? gs[ch] : 0)
+                    let channelGate = gate.channel(ch)
                     // g (gated, and stored when a residual needs it) and g·x̂ at i.
                     @inline(__always) func terms(_ i: Int) -> (g: SIMD8<Float>, gx: SIMD8<Float>) {
                         var gv = gRow.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self)
                         let xv = xRow.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self)
-                        if mode == 1 {
-                            gv.replace(with: 0, where: .!(xv * gateFactor + gateShift .> 0))
-                        } else if mode == 2 {
-                            gv.replace(with: 0, where: .!(yRow.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self) .> 0))
-                        }
+                        channelGate.close(&gv, at: base + i, x: xv)
                         if writesGated { UnsafeMutableRawPointer(gatedOut.baseAddress! + base).storeBytes(of: gv, toByteOffset: i * 4, as: SIMD8<Float>.self) }
                         return (gv, gv * (xv - center) * scale)
                     }
@@ -220,7 +200,7 @@ extension Tensor {
                     while i + 8 <= s { let t = terms(i); g0 += t.g; h0 += t.gx; i += 8 }
                     var a = ((g0 + g1) + (g2 + g3)).sum(), bsum = ((h0 + h1) + (h2 + h3)).sum()
                     while i < s {
-                        let gi = open(base + i, ch) ? dy[base + i] : 0
+                        let gi = gate.isOpen(at: base + i, channel: ch, x: x[base + i]) ? dy[base + i] : 0
                         if writesGated { gatedOut[base + i] = gi }
                         a += gi
                         bsum += gi * (x[base + i] - mu) * k
@@ -237,25 +217,13 @@ extension Tensor {
                 }
             }
             }
-            }
-            }
           }
         }
         // Once the gated gradient exists, the dx pass reads it instead of g and the gate.
-        let dxMode = writesGated ? 0 : mode
         let dx = input.scalars.withUnsafeBufferPointer { x in
           (writesGated ? gated : g.scalars).withUnsafeBufferPointer { dy in
-            gateFactors.withUnsafeBufferPointer { gk in
-            gateShifts.withUnsafeBufferPointer { gs in
-            outputs.withUnsafeBufferPointer { ys in
-                @inline(__always) func open(_ i: Int, _ ch: Int) -> Bool {
-                    switch dxMode {
-                    case 0: true
-                    case 1: x[i] * gk[ch] + gs[ch] > 0
-                    default: ys[i] > 0
-                    }
-                }
-                return makeScalars(count: input.count) { out in
+            (writesGated ? BatchNormGate.none : gate).withReader { gate in
+                makeScalars(count: input.count) { out in
                     if s == 1 {
                         let factors = zip(scale.scalars, inverseStd).map { $0 * $1 }
                         let meanG = sumG.map { $0 / m }, meanGX = sumGX.map { $0 / m }
@@ -267,7 +235,7 @@ extension Tensor {
                                     parallelFor(n, grain: Swift.max(1, elementGrain / Swift.max(c, 1))) { rows in
                                         for i in rows.lowerBound * c..<rows.upperBound * c {
                                             let ch = i % c
-                                            let gi = open(i, ch) ? dy[i] : 0
+                                            let gi = gate.isOpen(at: i, channel: ch, x: x[i]) ? dy[i] : 0
                                             let xhat = (x[i] - means[ch]) * inverseStd[ch]
                                             out[i] = factors[ch] * (gi - meanG[ch] - xhat * meanGX[ch])
                                         }
@@ -287,26 +255,21 @@ extension Tensor {
                             let factor = scale.scalars[ch] * k
                             let meanG = sumG[ch] / m, meanGX = sumGX[ch] / m
                             let gRow = UnsafeRawPointer(dy.baseAddress! + base), xRow = UnsafeRawPointer(x.baseAddress! + base)
-                            let yRow = dxMode == 2 ? UnsafeRawPointer(ys.baseAddress! + base) : gRow
                             let outRow = UnsafeMutableRawPointer(out + base)
                             let (center, scale) = (SIMD8<Float>(repeating: mu), SIMD8<Float>(repeating: k))
                             let (f, mg, mgx) = (SIMD8<Float>(repeating: factor), SIMD8<Float>(repeating: meanG), SIMD8<Float>(repeating: meanGX))
-                            let gateFactor = SIMD8<Float>(repeating: dxMode == 1 ? gk[ch] : 0), gateShift = SIMD8<Float>(repeating: dxMode == 1 ? gs[ch] : 0)
+                            let channelGate = gate.channel(ch)
                             var i = 0
                             while i + 8 <= s {
                                 var gv = gRow.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self)
                                 let xv = xRow.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self)
-                                if dxMode == 1 {
-                                    gv.replace(with: 0, where: .!(xv * gateFactor + gateShift .> 0))
-                                } else if dxMode == 2 {
-                                    gv.replace(with: 0, where: .!(yRow.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self) .> 0))
-                                }
+                                channelGate.close(&gv, at: base + i, x: xv)
                                 let xhat = (xv - center) * scale
                                 outRow.storeBytes(of: f * (gv - mg - xhat * mgx), toByteOffset: i * 4, as: SIMD8<Float>.self)
                                 i += 8
                             }
                             while i < s {
-                                let gi = open(base + i, ch) ? dy[base + i] : 0
+                                let gi = gate.isOpen(at: base + i, channel: ch, x: x[base + i]) ? dy[base + i] : 0
                                 let xhat = (x[base + i] - mu) * k
                                 out[base + i] = factor * (gi - meanG - xhat * meanGX)
                                 i += 1
@@ -314,8 +277,6 @@ extension Tensor {
                         }
                     }
                 }
-            }
-            }
             }
           }
         }
@@ -511,4 +472,64 @@ enum BatchNormGate {
     case affine(factors: [Float], shifts: [Float])
     /// y > 0 read from the output (when a residual was added before the ReLU).
     case output(Tensor)
+
+    /// `body` with a reader of the gate's data.
+    func withReader<R>(_ body: (Reader) -> R) -> R {
+        switch self {
+        case .none:
+            return body(Reader(mode: .none, factors: nil, shifts: nil, outputs: nil))
+        case let .affine(factors, shifts):
+            return factors.withUnsafeBufferPointer { factors in
+                shifts.withUnsafeBufferPointer { shifts in
+                    body(Reader(mode: .affine, factors: factors.baseAddress, shifts: shifts.baseAddress, outputs: nil))
+                }
+            }
+        case let .output(y):
+            return y.scalars.withUnsafeBufferPointer { body(Reader(mode: .output, factors: nil, shifts: nil, outputs: $0.baseAddress)) }
+        }
+    }
+
+    /// The gate as the passes' loops read it: one branch on the mode, no closure.
+    struct Reader {
+        enum Mode { case none, affine, output }
+        let mode: Mode
+        let factors: UnsafePointer<Float>?, shifts: UnsafePointer<Float>?, outputs: UnsafePointer<Float>?
+
+        /// Whether element `i` (of channel `channel`, input value `x`) passes the gradient.
+        @inline(__always)
+        func isOpen(at i: Int, channel: Int, x: Float) -> Bool {
+            switch mode {
+            case .none: true
+            case .affine: x * factors.unsafelyUnwrapped[channel] + shifts.unsafelyUnwrapped[channel] > 0
+            case .output: outputs.unsafelyUnwrapped[i] > 0
+            }
+        }
+
+        /// The gate of one channel, with its constants splatted for the vector loops.
+        @inline(__always)
+        func channel(_ channel: Int) -> ChannelReader {
+            let affine = mode == .affine
+            return ChannelReader(
+                mode: mode, factor: SIMD8(repeating: affine ? factors.unsafelyUnwrapped[channel] : 0),
+                shift: SIMD8(repeating: affine ? shifts.unsafelyUnwrapped[channel] : 0), outputs: outputs)
+        }
+    }
+
+    struct ChannelReader {
+        let mode: Reader.Mode
+        let factor: SIMD8<Float>, shift: SIMD8<Float>
+        let outputs: UnsafePointer<Float>?
+
+        /// Zeroes the lanes of `g` (elements i..<i + 8, input values `x`) the gate closes.
+        @inline(__always)
+        func close(_ g: inout SIMD8<Float>, at i: Int, x: SIMD8<Float>) {
+            switch mode {
+            case .none: break
+            case .affine: g.replace(with: 0, where: .!(x * factor + shift .> 0))
+            case .output:
+                let y = UnsafeRawPointer(outputs.unsafelyUnwrapped + i).loadUnaligned(as: SIMD8<Float>.self)
+                g.replace(with: 0, where: .!(y .> 0))
+            }
+        }
+    }
 }
