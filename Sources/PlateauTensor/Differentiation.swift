@@ -233,8 +233,11 @@ private struct ReverseSweep {
                     precondition(contribution.shape == input.shape,
                                  "gradients: the pullback of '\(node.name)' returned shape \(contribution.shape) for an input of shape \(input.shape)")
                     let inputKey = ObjectIdentifier(inputNode)
-                    if let existing = accumulated[inputKey] {
-                        accumulated[inputKey] = existing + contribution
+                    if var sum = accumulated.removeValue(forKey: inputKey) {
+                        // Out of the dictionary first, so that an unrecorded sum can be formed
+                        // in place: a residual's input gradient, for one, need not be a fresh array.
+                        if createGraph { sum = sum + contribution } else { sum.accumulate(contribution) }
+                        accumulated[inputKey] = sum
                     } else {
                         accumulated[inputKey] = contribution
                     }

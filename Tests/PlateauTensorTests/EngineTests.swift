@@ -17,6 +17,22 @@ import Testing
         #expect(gradients(of: (x + x).sum(), withRespectTo: [x])[0].scalars == [2, 2, 2])
     }
 
+    /// Contributions are summed in place when their storage is the sweep's own; a shared one
+    /// (here the seed, which `x + x` passes to both operands) is copied first and left intact.
+    @Test func accumulatingInPlaceLeavesSharedGradientsIntact() {
+        let x = Tensor([1, -2, 0.5, 4]).trackingGradients()
+        let seed = Tensor([0.25, 1, -3, 2])
+        let g = gradients(of: x + x, withRespectTo: [x], seed: seed)[0]
+        #expect(g.scalars == [0.5, 2, -6, 4])
+        #expect(seed.scalars == [0.25, 1, -3, 2])
+        // Large enough for the parallel loop; three contributions, the same sums as `+`.
+        let big = TestData.uniform([3, 70_000], seed: 41).trackingGradients()
+        let probe = TestData.uniform([3, 70_000], seed: 42)
+        let sum = gradients(of: big * 2 + big.relu() + big, withRespectTo: [big], seed: probe)[0]
+        let expected = probe * 2 + probe.gated(by: big.relu()) + probe
+        #expect(sum.scalars == expected.scalars)
+    }
+
     @Test func gradientsWithRespectToInputsParametersAndIntermediates() {
         let input = Tensor([[1, 2], [3, 4]]).trackingGradients()
         let weight = Tensor([[0.5], [-1]]).trackingGradients()

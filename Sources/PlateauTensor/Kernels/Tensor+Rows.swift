@@ -118,6 +118,22 @@ extension Tensor {
     /// An empty constant, standing in for a tensor while its storage is mutated.
     private static let placeholder = Tensor(shape: [0], scalars: [], node: nil)
 
+    /// self + other (the same shape), in place when this tensor's storage is not shared — as
+    /// a gradient being accumulated usually is —, else into a copy: the values of `self + other`,
+    /// as a constant.
+    mutating func accumulate(_ other: Tensor) {
+        precondition(shape == other.shape, "accumulate: shapes \(shape) and \(other.shape) differ")
+        other.scalars.withUnsafeBufferPointer { b in
+            updateScalars { a in
+                parallelFor(a.count, grain: elementGrain) { range in
+                    // Offsets from the range's start: a loop the compiler vectorizes.
+                    let x = a.baseAddress! + range.lowerBound, y = b.baseAddress! + range.lowerBound
+                    for i in 0..<range.count { x[i] += y[i] }
+                }
+            }
+        }
+    }
+
     /// Runs `body` on this tensor's elements in place; the tensor becomes a constant.
     ///
     /// The tensor is briefly replaced by an empty placeholder so that, when no other copy
