@@ -126,9 +126,7 @@ extension Tensor {
         other.scalars.withUnsafeBufferPointer { b in
             updateScalars { a in
                 parallelFor(a.count, grain: elementGrain) { range in
-                    // Offsets from the range's start: a loop the compiler vectorizes.
-                    let x = a.baseAddress! + range.lowerBound, y = b.baseAddress! + range.lowerBound
-                    for i in 0..<range.count { x[i] += y[i] }
+                    addVector(b.baseAddress! + range.lowerBound, into: a.baseAddress! + range.lowerBound, count: range.count)
                 }
             }
         }

@@ -130,7 +130,7 @@ extension Tensor {
         let output = Tensor.fused(.batchNorm, shape: shape, scalars: values, inputs: inputs, fast: { g, y in
             let gate: BatchNormGate = !rectified ? .none : residual == nil ? .affine(factors: factors, shifts: shifts) : .output(y)
             return Tensor.batchNormPullbackFused(
-                g, gate: gate, returnsGatedGradient: residual != nil, input: input, scale: scale, means: channelMeans, inverseStd: inverseStd)
+                g, gate: gate, returnsGatedGradient: residual != nil, input: input, factors: factors, means: channelMeans, inverseStd: inverseStd)
         }, differentiable: { g, y in
             let gated = rectified ? g.gated(by: y) : g
             return Tensor.batchNormPullbackComposite(gated, input: input, scale: scale, epsilon: epsilon) + (residual == nil ? [] : [gated])
@@ -141,9 +141,10 @@ extension Tensor {
 
     /// The batch-norm pullback for upstream `g`, gated by the ReLU of a rectified batch norm
     /// (`g.gated(by: y)`, but without a pass of its own): `[dx, dγ, dβ]`, and the gated `g`
-    /// itself when `returnsGatedGradient` (a residual's gradient).
+    /// itself when `returnsGatedGradient` (a residual's gradient). `factors` are the forward
+    /// pass's γ/σ per channel.
     private static func batchNormPullbackFused(
-        _ g: Tensor, gate: BatchNormGate, returnsGatedGradient: Bool, input: Tensor, scale: Tensor, means: [Float], inverseStd: [Float]
+        _ g: Tensor, gate: BatchNormGate, returnsGatedGradient: Bool, input: Tensor, factors: [Float], means: [Float], inverseStd: [Float]
     ) -> [Tensor?] {
         let shape = input.shape
         let n = shape[0], c = shape[1], s = input.rank == 4 ? shape[2] * shape[3] : 1
@@ -225,7 +226,6 @@ extension Tensor {
             (writesGated ? BatchNormGate.none : gate).withReader { gate in
                 makeScalars(count: input.count) { out in
                     if s == 1 {
-                        let factors = zip(scale.scalars, inverseStd).map { $0 * $1 }
                         let meanG = sumG.map { $0 / m }, meanGX = sumGX.map { $0 / m }
                         factors.withUnsafeBufferPointer { factors in
                           meanG.withUnsafeBufferPointer { meanG in
@@ -252,7 +252,7 @@ extension Tensor {
                             let ch = p % c
                             let base = p * s
                             let mu = means[ch], k = inverseStd[ch]
-                            let factor = scale.scalars[ch] * k
+                            let factor = factors[ch]
                             let meanG = sumG[ch] / m, meanGX = sumGX[ch] / m
                             let gRow = UnsafeRawPointer(dy.baseAddress! + base), xRow = UnsafeRawPointer(x.baseAddress! + base)
                             let outRow = UnsafeMutableRawPointer(out + base)
@@ -348,20 +348,9 @@ extension Tensor {
         return (deviation, square)
     }
 
-    /// `body(p)` for each of `count` planes of `planeSize` values, in parallel; each plane's
-    /// result is its own, so none depends on the thread count.
-    @inline(__always)
-    static func perPlane(_ count: Int, planeSize: Int, _ body: (Int) -> Double) -> [Double] {
-        var results = [Double](repeating: 0, count: count)
-        results.withUnsafeMutableBufferPointer { results in
-            parallelFor(count, grain: Swift.max(1, elementGrain / Swift.max(planeSize, 1))) { planes in
-                for p in planes { results[p] = body(p) }
-            }
-        }
-        return results
-    }
-
-    /// `body(p, out)` writing `values` scalars per plane, as ``perPlane(_:planeSize:_:)``.
+    /// `body(p, out)` for each of `count` planes of `planeSize` values, in parallel, writing
+    /// the plane's `values` results; each plane's are its own, so none depends on the thread
+    /// count.
     @inline(__always)
     static func perPlane<Scalar: BinaryFloatingPoint>(
         _ count: Int, planeSize: Int, values: Int, _ body: (Int, UnsafeMutablePointer<Scalar>) -> Void
