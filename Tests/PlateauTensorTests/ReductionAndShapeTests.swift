@@ -33,6 +33,27 @@ private func d(_ shape: [Int], _ seed: UInt64) -> Tensor { TestData.distinct(sha
     @Test(arguments: cases) func gradient(_ c: GradCase) { checkGradients(at: c.inputs, checker: c.checker, c.function) }
     @Test(arguments: cases) func secondOrder(_ c: GradCase) { checkSecondOrderGradients(at: c.inputs, checker: c.checker, c.function) }
 
+    /// ResNet's option-A shortcut takes every second row and column; at that size the gather
+    /// and its adjoint run split over the outer slices, and must equal the element-by-element
+    /// definition at any thread count.
+    @Test func stridedGatherAndScatterMatchTheirDefinition() {
+        var generator = SeededGenerator(seed: 77)
+        let x = Tensor.randomNormal([16, 8, 32, 32], using: &generator)
+        let columns = Array(stride(from: 0, to: 32, by: 2)), repeated = [3, 0, 3, 31, 3]
+        var expectedGather = [Float](), expectedScatter = [Float](repeating: 0, count: 16 * 8 * 32 * 32)
+        for o in 0..<(16 * 8 * 32) {
+            for column in columns { expectedGather.append(x.scalars[o * 32 + column]) }
+            for (j, column) in repeated.enumerated() { expectedScatter[o * 32 + column] += x.scalars[o * 32 + j] }
+        }
+        let slices = x.sliced(alongAxis: 3, 0..<5)
+        for threads in [1, 2, 3] {
+            Parallelism.withThreads(threads) {
+                #expect(x.gathering(columns, alongAxis: 3).scalars == expectedGather)
+                #expect(slices.scatteringAdd(repeated, alongAxis: 3, extent: 32).scalars == expectedScatter)
+            }
+        }
+    }
+
     @Test func forwardValues() {
         let t = Tensor(shape: [2, 3], scalars: [1, 5, 3, 4, 2, 6])
         #expect(t.sum().item == 21)
@@ -94,6 +115,7 @@ private func d(_ shape: [Int], _ seed: UInt64) -> Tensor { TestData.distinct(sha
         GradCase(name: "gathering with repeats", inputs: [x]) { $0[0].gathering([2, 0, 2, 1], alongAxis: 1) },
         GradCase(name: "gathering axis -1", inputs: [x]) { $0[0].gathering([3, 3, 0], alongAxis: -1) },
         GradCase(name: "scatteringAdd", inputs: [u([2, 3, 2], 74)]) { $0[0].scatteringAdd([4, 0, 4], alongAxis: 1, extent: 5) },
+        GradCase(name: "scatteringAdd axis -1", inputs: [u([2, 3], 76)]) { $0[0].scatteringAdd([1, 3, 1], alongAxis: -1, extent: 4) },
         GradCase(name: "takingElements", inputs: [x]) { $0[0].takingElements([5, 0, 23, 5, 11, 7], shape: [2, 3]) },
         GradCase(name: "scatteringElements", inputs: [u([2, 3], 75)]) { $0[0].scatteringElements([5, 0, 9, 5, 11, 7], into: [3, 4]) },
         GradCase(name: "mixed chain", inputs: [x]) { t in

@@ -62,11 +62,12 @@ extension Tensor {
         let outer = shape[..<axis].product, mid = shape[axis], inner = shape[(axis + 1)...].product
         var outShape = shape
         outShape[axis] = range.count
+        let length = range.count * inner
         let values = scalars.withUnsafeBufferPointer { src in
-            makeScalars(count: outer * range.count * inner) { out in
-                for o in 0..<outer {
-                    (out + o * range.count * inner).update(
-                        from: src.baseAddress! + (o * mid + range.lowerBound) * inner, count: range.count * inner)
+            makeScalars(count: outer * length) { out in
+                parallelFor(outer, grain: Swift.max(1, elementGrain / Swift.max(length, 1))) { slices in
+                    let x = src.baseAddress!
+                    for o in slices { (out + o * length).update(from: x + (o * mid + range.lowerBound) * inner, count: length) }
                 }
             }
         }
@@ -85,11 +86,18 @@ extension Tensor {
         let newMid = mid + before + after
         var outShape = shape
         outShape[axis] = newMid
+        // Each outer slice written once (its padding, then its copy), split over the threads:
+        // ResNet's shortcut pads every sample's channels.
         let values = scalars.withUnsafeBufferPointer { src in
             makeScalars(count: outer * newMid * inner) { out in
-                out.initialize(repeating: value, count: outer * newMid * inner)
-                for o in 0..<outer {
-                    (out + (o * newMid + before) * inner).update(from: src.baseAddress! + o * mid * inner, count: mid * inner)
+                parallelFor(outer, grain: Swift.max(1, elementGrain / Swift.max(newMid * inner, 1))) { slices in
+                    let x = src.baseAddress!
+                    for o in slices {
+                        let slice = out + o * newMid * inner
+                        slice.initialize(repeating: value, count: before * inner)
+                        (slice + before * inner).update(from: x + o * mid * inner, count: mid * inner)
+                        (slice + (before + mid) * inner).initialize(repeating: value, count: after * inner)
+                    }
                 }
             }
         }
@@ -162,14 +170,26 @@ extension Tensor {
         let outer = shape[..<axis].product, inner = shape[(axis + 1)...].product
         var outShape = shape
         outShape[axis] = indices.count
+        let count = indices.count
+        // Parallel over the outer slices, which are disjoint. A strided subsample (ResNet's
+        // option-A shortcut, along the width: inner = 1) copies single elements, so those
+        // get a plain loop instead of a copy call each.
         let values = scalars.withUnsafeBufferPointer { src in
-            makeScalars(count: outer * indices.count * inner) { out in
-                for o in 0..<outer {
-                    for (j, index) in indices.enumerated() {
-                        (out + (o * indices.count + j) * inner).update(from: src.baseAddress! + (o * mid + index) * inner, count: inner)
+          indices.withUnsafeBufferPointer { indices in
+            makeScalars(count: outer * count * inner) { out in
+                parallelFor(outer, grain: Swift.max(1, elementGrain / Swift.max(count * inner, 1))) { range in
+                    let x = src.baseAddress!
+                    for o in range {
+                        let from = x + o * mid * inner, to = out + o * count * inner
+                        if inner == 1 {
+                            for j in 0..<count { to[j] = from[indices[j]] }
+                        } else {
+                            for j in 0..<count { (to + j * inner).update(from: from + indices[j] * inner, count: inner) }
+                        }
                     }
                 }
             }
+          }
         }
         return Tensor.recorded("gather", shape: outShape, scalars: values, inputs: [self]) { g, _ in
             [g.scatteringAdd(indices, alongAxis: axis, extent: mid)]
@@ -187,17 +207,29 @@ extension Tensor {
         let outer = shape[..<axis].product, inner = shape[(axis + 1)...].product
         var outShape = shape
         outShape[axis] = extent
+        let count = indices.count
+        // Parallel over the outer slices: each is written by one thread, its slices added in
+        // index order as before, so repeated indices sum in the same order at any thread count.
         let values = scalars.withUnsafeBufferPointer { src in
+          indices.withUnsafeBufferPointer { indices in
             makeScalars(count: outer * extent * inner) { out in
-                out.initialize(repeating: 0, count: outer * extent * inner)
-                for o in 0..<outer {
-                    for (j, index) in indices.enumerated() {
-                        let dst = out + (o * extent + index) * inner
-                        let row = src.baseAddress! + (o * indices.count + j) * inner
-                        for i in 0..<inner { dst[i] += row[i] }
+                parallelFor(outer, grain: Swift.max(1, elementGrain / Swift.max(extent * inner, 1))) { range in
+                    let x = src.baseAddress!
+                    for o in range {
+                        let from = x + o * count * inner, to = out + o * extent * inner
+                        to.initialize(repeating: 0, count: extent * inner)
+                        if inner == 1 {
+                            for j in 0..<count { to[indices[j]] += from[j] }
+                        } else {
+                            for j in 0..<count {
+                                let dst = to + indices[j] * inner, row = from + j * inner
+                                for i in 0..<inner { dst[i] += row[i] }
+                            }
+                        }
                     }
                 }
             }
+          }
         }
         return Tensor.recorded("scatterAdd", shape: outShape, scalars: values, inputs: [self]) { g, _ in
             [g.gathering(indices, alongAxis: axis)]
