@@ -40,6 +40,40 @@ struct PoolCase: CustomTestStringConvertible, Sendable {
         #expect(x.maxPool2d(kernel: (2, 2), stride: (1, 1), padding: (1, 1)).scalars == [-4, -3, -3, -2, -1, -1, -2, -1, -1])
     }
 
+    /// The 2×2 stride-2 path takes eight windows of a row at a time (the last eight from the
+    /// row's end) and narrower rows one by one; every width and odd sizes must pool, and
+    /// route the gradient, as the window walk defines: each output's gradient to its window's
+    /// first maximum. Integer values in a small range make ties common.
+    @Test(arguments: [[2, 3, 28, 28], [1, 2, 10, 10], [1, 1, 7, 33], [1, 2, 16, 16], [1, 1, 5, 19]])
+    func pairWindowsMatchTheWindowWalk(_ shape: [Int]) {
+        var generator = SeededGenerator(seed: 134)
+        let count = shape.reduce(1, *)
+        let x = Tensor(shape: shape, scalars: (0..<count).map { _ in Float(Int.random(in: -3...3, using: &generator)) })
+        #expect(x.maxPool2d(kernel: (2, 2)) == naivePool2d(x, kernel: (2, 2), stride: (2, 2)) { v, _ in v.max()! })
+        let tracked = x.trackingGradients(), y = tracked.maxPool2d(kernel: (2, 2))
+        let weights = (0..<y.count).map { Float($0 % 7 + 1) }
+        let gradient = gradients(of: (y * Tensor(shape: y.shape, scalars: weights)).sum(), withRespectTo: [tracked])[0]
+        let (h, w) = (shape[2], shape[3]), (oh, ow) = (h / 2, w / 2)
+        var expected = [Float](repeating: 0, count: count)
+        for plane in 0..<(shape[0] * shape[1]) {
+            for oy in 0..<oh {
+                for ox in 0..<ow {
+                    let window = [(0, 0), (0, 1), (1, 0), (1, 1)].map { plane * h * w + (2 * oy + $0.0) * w + 2 * ox + $0.1 }
+                    let first = window.first { x.scalars[$0] == window.map { x.scalars[$0] }.max()! }!
+                    expected[first] += weights[(plane * oh + oy) * ow + ox]
+                }
+            }
+        }
+        #expect(gradient.scalars == expected)
+    }
+
+    @Test func pairWindowsPropagateNaN() {
+        var values = (0..<(2 * 20)).map { Float($0) }
+        values[20 + 7] = .nan  // bottom row, window 3's right value
+        let y = Tensor(shape: [1, 1, 2, 20], scalars: values).maxPool2d(kernel: (2, 2))
+        #expect(y.scalars.enumerated().allSatisfy { $0.offset == 3 ? $0.element.isNaN : $0.element == Float(21 + 2 * $0.offset) })
+    }
+
     @Test func gradientGoesToFirstMaximumOnTies() {
         let x = Tensor(shape: [1, 1, 2, 2], scalars: [1, 5, 5, 0]).trackingGradients()
         #expect(gradients(of: x.maxPool2d(kernel: (2, 2)).sum(), withRespectTo: [x])[0].scalars == [0, 1, 0, 0])

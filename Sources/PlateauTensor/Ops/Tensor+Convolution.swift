@@ -312,8 +312,8 @@ extension Tensor {
         // gets a branch-light loop, others the general window walk.
         let pairs = kernel == (2, 2) && g.stride == (2, 2) && padding == (0, 0) && dilation == (1, 1)
         let (kh, kw, sh, sw, ph, pw, dh, dw) = (kernel.0, kernel.1, g.stride.height, g.stride.width, padding.0, padding.1, dilation.0, dilation.1)
-        // Input offset of each output's window within a plane.
-        let pairOffsets = pairs ? (0..<outPlane).map { 2 * ($0 / ow) * w + 2 * ($0 % ow) } : []
+        // Narrow planes: each window's input offset within its plane.
+        let pairOffsets = pairs && ow < 8 ? (0..<outPlane).map { 2 * ($0 / ow) * w + 2 * ($0 % ow) } : []
         let values = scalars.withUnsafeBufferPointer { src in
           indices.withUnsafeMutableBufferPointer { indices in
             makeScalars(count: n * c * outPlane) { out in
@@ -323,8 +323,12 @@ extension Tensor {
                 for plane in planes {
                     let base = plane * planeSize
                     let o = out + plane * outPlane, at = index.map { $0 + plane * outPlane }
+                    if pairs && ow >= 8 {
+                        maxPoolPairs(x + base, width: w, outputHeight: oh, outputWidth: ow, values: o, argmax: at, base: base)
+                        continue
+                    }
                     if pairs {
-                        maxPoolPairs(x + base, width: w, offsets: pairOffsets, values: o, argmax: at, base: base)
+                        maxPoolPairsGathered(x + base, width: w, offsets: pairOffsets, values: o, argmax: at, base: base)
                         continue
                     }
                     for oy in 0..<oh {
@@ -499,11 +503,56 @@ extension Tensor {
     }
 }
 
-/// 2×2 stride-2 max pooling of one plane, eight outputs at a time: the window's four
-/// values are compared lane-wise with selects, since on real activations the winner is
-/// random and branches would mispredict half the time.
+/// 2×2 stride-2 max pooling of one plane, output row by output row and eight windows at a
+/// time: the windows' top and bottom input rows are two 16-value loads each, split into their
+/// even and odd columns (gathering them value by value was most of LeNet-5's pooling time).
+/// A row's last eight windows are taken from its end, overlapping the previous eight when
+/// the row is not a multiple of eight (those are recomputed to the same values); narrower
+/// planes go to ``maxPoolPairsGathered``. The four values are compared lane-wise
+/// with selects, since on real activations the winner is random and branches would
+/// mispredict half the time; ties and NaN resolve as in the window walk (first maximum, NaN wins).
 @inline(__always)
 private func maxPoolPairs(
+    _ plane: UnsafePointer<Float>, width w: Int, outputHeight oh: Int, outputWidth ow: Int,
+    values: UnsafeMutablePointer<Float>, argmax: UnsafeMutablePointer<Int>?, base: Int
+) {
+    precondition(ow >= 8, "maxPoolPairs: rows of fewer than 8 windows go to maxPoolPairsGathered")
+    let lanes = SIMD8<Int>(0, 2, 4, 6, 8, 10, 12, 14)
+    for oy in 0..<oh {
+        let top = plane + 2 * oy * w, bottom = top + w
+        let out = values + oy * ow, at = argmax.map { $0 + oy * ow }
+        // Flat index of the row's first window's top-left value.
+        let rowBase = base + 2 * oy * w
+        var next = 0
+        while true {
+            let ox = Swift.min(next, ow - 8)
+            let upper = UnsafeRawPointer(top + 2 * ox).loadUnaligned(as: SIMD16<Float>.self)
+            let lower = UnsafeRawPointer(bottom + 2 * ox).loadUnaligned(as: SIMD16<Float>.self)
+            let b = upper.oddHalf, c = lower.evenHalf, d = lower.oddHalf
+            var best = upper.evenHalf, code = SIMD8<Int32>(repeating: 0)
+            var take = (b .> best) .| (b .!= b)
+            best.replace(with: b, where: take); code.replace(with: 1, where: take)
+            take = (c .> best) .| (c .!= c)
+            best.replace(with: c, where: take); code.replace(with: 2, where: take)
+            take = (d .> best) .| (d .!= d)
+            best.replace(with: d, where: take); code.replace(with: 3, where: take)
+            UnsafeMutableRawPointer(out + ox).storeBytes(of: best, as: SIMD8<Float>.self)
+            if let at {
+                let k = SIMD8<Int>(truncatingIfNeeded: code)
+                let index = (rowBase + 2 * ox) &+ lanes &+ (k & 1) &+ (k &>> 1) &* w
+                UnsafeMutableRawPointer(at + ox).storeBytes(of: index, as: SIMD8<Int>.self)
+            }
+            if ox == ow - 8 { break }
+            next += 8
+        }
+    }
+}
+
+/// 2×2 stride-2 max pooling of a plane whose rows have fewer than eight windows (LeNet-5's
+/// 10×10 maps), eight windows at a time across rows: each window's four values are gathered
+/// from its offset in the plane, then compared as in ``maxPoolPairs``.
+@inline(__always)
+private func maxPoolPairsGathered(
     _ plane: UnsafePointer<Float>, width w: Int, offsets: [Int], values: UnsafeMutablePointer<Float>,
     argmax: UnsafeMutablePointer<Int>?, base: Int
 ) {
