@@ -110,6 +110,13 @@ import Testing
         Self.expectMessage(r, "scatteringElements: flat index -1 out of range 0..<3")
     }
 
+    @Test func scatteringElementsOutsideItsSegment() async {
+        let r = await #expect(processExitsWith: .failure, observing: [\.standardErrorContent]) {
+            _ = Tensor.ones([4]).scatteringElements([1, 2, 3, 2], into: [4], segments: 2)
+        }
+        Self.expectMessage(r, "scatteringElements: flat index 2 of segment 0 outside its run 0..<2")
+    }
+
     @Test func paddedAxisOutOfRange() async {
         let r = await #expect(processExitsWith: .failure, observing: [\.standardErrorContent]) {
             _ = Tensor.ones([2, 2]).padded(alongAxis: 2, before: 1, after: 0)

@@ -355,7 +355,7 @@ extension Tensor {
         }
         let inputShape = shape, argmax = indices
         return Tensor.recorded("maxpool", shape: [n, c, oh, ow], scalars: values, inputs: [self]) { grad, _ in
-            [grad.scatteringElements(argmax, into: inputShape)]
+            [grad.scatteringElements(argmax, into: inputShape, segments: Swift.max(n * c, 1))]
         }
     }
 
@@ -484,17 +484,40 @@ extension Tensor {
 
     /// Adds element `j` of `self` at flat index `indices[j]` of a zero tensor of `shape`.
     public func scatteringElements(_ indices: [Int], into outShape: [Int]) -> Tensor {
+        scatteringElements(indices, into: outShape, segments: 1)
+    }
+
+    /// ``scatteringElements(_:into:)`` where `self` and the result split into `segments`
+    /// equal runs and run s of `self` lands only in run s of the result (max pooling's
+    /// gradient: a plane's windows lie in that plane), so the runs are written in parallel,
+    /// each in element order: the same sums as one serial pass, at any thread count.
+    func scatteringElements(_ indices: [Int], into outShape: [Int], segments: Int) -> Tensor {
         precondition(indices.count == count, "scatteringElements: \(indices.count) indices for \(count) elements of shape \(shape)")
         precondition(outShape.allSatisfy { $0 >= 0 }, "scatteringElements: negative extent in shape \(outShape)")
         let outCount = outShape.product
-        for i in indices where i < 0 || i >= outCount {
-            preconditionFailure("scatteringElements: flat index \(i) out of range 0..<\(outCount) for shape \(outShape)")
-        }
+        precondition(segments >= 1 && count % segments == 0 && outCount % segments == 0,
+                     "scatteringElements: \(segments) segments do not divide \(count) and \(outCount) elements")
+        let inRun = count / segments, outRun = outCount / segments
         let values = scalars.withUnsafeBufferPointer { src in
-            makeScalars(count: outShape.product) { out in
-                out.initialize(repeating: 0, count: outShape.product)
-                for (j, i) in indices.enumerated() { out[i] += src[j] }
+          indices.withUnsafeBufferPointer { indices in
+            makeScalars(count: outCount) { out in
+                parallelFor(segments, grain: Swift.max(1, elementGrain / Swift.max(inRun + outRun, 1))) { range in
+                    for segment in range {
+                        let target = out + segment * outRun, first = segment * outRun
+                        target.initialize(repeating: 0, count: outRun)
+                        for j in (segment * inRun)..<((segment + 1) * inRun) {
+                            let i = indices[j] - first
+                            if i < 0 || i >= outRun {
+                                preconditionFailure(segments == 1
+                                    ? "scatteringElements: flat index \(indices[j]) out of range 0..<\(outCount) for shape \(outShape)"
+                                    : "scatteringElements: flat index \(indices[j]) of segment \(segment) outside its run \(first)..<\(first + outRun)")
+                            }
+                            target[i] += src[j]
+                        }
+                    }
+                }
             }
+          }
         }
         let inputShape = shape
         return Tensor.recorded("scatter", shape: outShape, scalars: values, inputs: [self]) { g, _ in
@@ -517,7 +540,7 @@ private func maxPoolPairs(
     values: UnsafeMutablePointer<Float>, argmax: UnsafeMutablePointer<Int>?, base: Int
 ) {
     precondition(ow >= 8, "maxPoolPairs: rows of fewer than 8 windows go to maxPoolPairsGathered")
-    let lanes = SIMD8<Int>(0, 2, 4, 6, 8, 10, 12, 14)
+    let lanes = SIMD8<Int32>(0, 2, 4, 6, 8, 10, 12, 14), below = Int32(w)
     for oy in 0..<oh {
         let top = plane + 2 * oy * w, bottom = top + w
         let out = values + oy * ow, at = argmax.map { $0 + oy * ow }
@@ -529,17 +552,18 @@ private func maxPoolPairs(
             let upper = UnsafeRawPointer(top + 2 * ox).loadUnaligned(as: SIMD16<Float>.self)
             let lower = UnsafeRawPointer(bottom + 2 * ox).loadUnaligned(as: SIMD16<Float>.self)
             let b = upper.oddHalf, c = lower.evenHalf, d = lower.oddHalf
-            var best = upper.evenHalf, code = SIMD8<Int32>(repeating: 0)
+            // The winner's offset from its window's top-left value, in 32-bit lanes: 64-bit
+            // lane arithmetic (a multiply above all) is emulated on baseline x86-64.
+            var best = upper.evenHalf, offset = SIMD8<Int32>(repeating: 0)
             var take = (b .> best) .| (b .!= b)
-            best.replace(with: b, where: take); code.replace(with: 1, where: take)
+            best.replace(with: b, where: take); offset.replace(with: 1, where: take)
             take = (c .> best) .| (c .!= c)
-            best.replace(with: c, where: take); code.replace(with: 2, where: take)
+            best.replace(with: c, where: take); offset.replace(with: below, where: take)
             take = (d .> best) .| (d .!= d)
-            best.replace(with: d, where: take); code.replace(with: 3, where: take)
+            best.replace(with: d, where: take); offset.replace(with: below + 1, where: take)
             UnsafeMutableRawPointer(out + ox).storeBytes(of: best, as: SIMD8<Float>.self)
             if let at {
-                let k = SIMD8<Int>(truncatingIfNeeded: code)
-                let index = (rowBase + 2 * ox) &+ lanes &+ (k & 1) &+ (k &>> 1) &* w
+                let index = SIMD8<Int>(truncatingIfNeeded: offset &+ lanes) &+ (rowBase + 2 * ox)
                 UnsafeMutableRawPointer(at + ox).storeBytes(of: index, as: SIMD8<Int>.self)
             }
             if ox == ow - 8 { break }
