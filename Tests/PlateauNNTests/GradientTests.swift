@@ -73,6 +73,11 @@ struct GradientTests {
         layer.weight = random([2, 3], seed: 19) + 1
         layer.bias = random([2, 3], seed: 20)
         expectGradientsMatch(layer, input: random([2, 2, 3], seed: 21, scale: 2), minimumChecked: 12 + 12)
+        // Rows of 12: the row sums' eight-lane part and their tail.
+        var wide = LayerNorm(12)
+        wide.weight = random([12], seed: 27) + 1
+        wide.bias = random([12], seed: 28)
+        expectGradientsMatch(wide, input: random([3, 12], seed: 29, scale: 2), minimumChecked: 36 + 24)
     }
 
     @Test func groupNorm() {

@@ -63,8 +63,8 @@ extension Tensor {
                             for r in range {
                                 let row = x.baseAddress! + r * d
                                 let mu = sumVector(row, count: d) / Float(d)
-                                var squares: Float = 0
-                                for i in 0..<d { let c = row[i] - mu; squares += c * c }
+                                // Eight lanes: a serial float sum does not vectorize.
+                                let squares = sumOfSquaredDeviations(row, from: mu, count: d)
                                 let k = 1 / (squares / Float(d) + epsilon).squareRoot()
                                 meanOut[r] = mu
                                 stdOut[r] = k
@@ -111,11 +111,24 @@ extension Tensor {
                                     let mu = means[r], k = inverseStd[r]
                                     // Pointers from the row's start (see `layerNormalized`).
                                     let gRow = gb.baseAddress! + r * d, xRow = x.baseAddress! + r * d, outRow = out + r * d
-                                    var sumG: Float = 0, sumGX: Float = 0
-                                    for i in 0..<d {
+                                    // Both row sums in eight lanes (serial float sums do not vectorize).
+                                    var laneG = SIMD8<Float>.zero, laneGX = SIMD8<Float>.zero
+                                    let (muLanes, kLanes) = (SIMD8<Float>(repeating: mu), SIMD8<Float>(repeating: k))
+                                    var i = 0
+                                    while i + 8 <= d {
+                                        let gh = UnsafeRawPointer(gRow + i).loadUnaligned(as: SIMD8<Float>.self)
+                                            * UnsafeRawPointer(gamma.baseAddress! + i).loadUnaligned(as: SIMD8<Float>.self)
+                                        let xh = (UnsafeRawPointer(xRow + i).loadUnaligned(as: SIMD8<Float>.self) - muLanes) * kLanes
+                                        laneG += gh
+                                        laneGX += gh * xh
+                                        i += 8
+                                    }
+                                    var sumG = laneG.sum(), sumGX = laneGX.sum()
+                                    while i < d {
                                         let gh = gRow[i] * gamma[i], xh = (xRow[i] - mu) * k
                                         sumG += gh
                                         sumGX += gh * xh
+                                        i += 1
                                     }
                                     let meanG = sumG / Float(d), meanGX = sumGX / Float(d)
                                     // Free of reductions across i, so this loop vectorizes.
