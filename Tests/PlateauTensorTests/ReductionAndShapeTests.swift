@@ -33,6 +33,23 @@ private func d(_ shape: [Int], _ seed: UInt64) -> Tensor { TestData.distinct(sha
     @Test(arguments: cases) func gradient(_ c: GradCase) { checkGradients(at: c.inputs, checker: c.checker, c.function) }
     @Test(arguments: cases) func secondOrder(_ c: GradCase) { checkSecondOrderGradients(at: c.inputs, checker: c.checker, c.function) }
 
+    /// Swapping the last two axes goes matrix by matrix in 4 × 4 tiles: every shape, with and
+    /// without partial tiles, and any thread count, must give the definition's order.
+    @Test(arguments: [[3, 7, 10], [2, 2, 4, 9], [5, 8, 8], [64, 17, 64], [2, 1, 3]])
+    func swappingTheLastTwoAxesMatchesTheDefinition(_ shape: [Int]) {
+        var generator = SeededGenerator(seed: 78)
+        let x = Tensor.randomNormal(shape, using: &generator)
+        let (rows, columns) = (shape[shape.count - 2], shape[shape.count - 1]), size = rows * columns
+        var expected = [Float](repeating: 0, count: x.count)
+        for m in 0..<(x.count / size) {
+            for r in 0..<rows { for c in 0..<columns { expected[m * size + c * rows + r] = x.scalars[m * size + r * columns + c] } }
+        }
+        for threads in [1, 2, 3] {
+            let y = Parallelism.withThreads(threads) { x.transposed }
+            #expect(y.shape == Array(shape.dropLast(2)) + [columns, rows] && y.scalars == expected)
+        }
+    }
+
     /// ResNet's option-A shortcut takes every second row and column; at that size the gather
     /// and its adjoint run split over the outer slices, and must equal the element-by-element
     /// definition at any thread count.
@@ -118,6 +135,7 @@ private func d(_ shape: [Int], _ seed: UInt64) -> Tensor { TestData.distinct(sha
         GradCase(name: "scatteringAdd axis -1", inputs: [u([2, 3], 76)]) { $0[0].scatteringAdd([1, 3, 1], alongAxis: -1, extent: 4) },
         GradCase(name: "takingElements", inputs: [x]) { $0[0].takingElements([5, 0, 23, 5, 11, 7], shape: [2, 3]) },
         GradCase(name: "scatteringElements", inputs: [u([2, 3], 75)]) { $0[0].scatteringElements([5, 0, 9, 5, 11, 7], into: [3, 4]) },
+        GradCase(name: "transposed rank 3", inputs: [u([2, 5, 6], 79)]) { $0[0].transposed },
         GradCase(name: "mixed chain", inputs: [x]) { t in
             (t[0].permuted([1, 2, 0]).reshaped(to: [3, 8]).sliced(alongAxis: 1, 2..<7) * t[0].sum(alongAxes: [0, 2]).reshaped(to: [3, 1])).tanh()
         },

@@ -366,6 +366,20 @@ func permuteScalars(_ x: [Float], shape: [Int], permutation: [Int]) -> [Float] {
     if shape.count == 2 && permutation == [1, 0] {
         return transpose2D(x, rows: shape[0], columns: shape[1])
     }
+    let rank = shape.count
+    if rank > 2 && permutation == Array(0..<(rank - 2)) + [rank - 1, rank - 2] {
+        // The last two axes swapped (`transposed`; MLP-Mixer's token mixing twice per
+        // block): matrix by matrix in 4 × 4 tiles, instead of a strided read per element.
+        let (rows, columns) = (shape[rank - 2], shape[rank - 1]), size = rows * columns
+        return x.withUnsafeBufferPointer { px in
+            makeScalars(count: x.count) { out in
+                let matrices = size == 0 ? 0 : x.count / size
+                parallelFor(matrices, grain: Swift.max(1, elementGrain / Swift.max(size, 1))) { range in
+                    for m in range { transposeTiles(px.baseAddress! + m * size, rows: rows, columns: columns, into: out + m * size) }
+                }
+            }
+        }
+    }
     let loop = StridedLoop(shape: outShape, strides: [contiguousStrides(outShape), readStrides])
     return x.withUnsafeBufferPointer { px in
         makeScalars(count: x.count) { out in
@@ -380,6 +394,36 @@ func permuteScalars(_ x: [Float], shape: [Int], permutation: [Int]) -> [Float] {
                 }
             }
         }
+    }
+}
+
+/// One rows × columns matrix transposed into `out` (columns × rows), in 4 × 4 tiles of four
+/// vector loads and stores; the edges element by element. For matrices that fit in cache
+/// (a transformer's or mixer's per-sample token matrix).
+@inline(__always)
+func transposeTiles(_ src: UnsafePointer<Float>, rows: Int, columns: Int, into out: UnsafeMutablePointer<Float>) {
+    let source = UnsafeRawPointer(src), target = UnsafeMutableRawPointer(out)
+    var r = 0
+    while r + 4 <= rows {
+        var c = 0
+        while c + 4 <= columns {
+            let a = source.loadUnaligned(fromByteOffset: (r * columns + c) * 4, as: SIMD4<Float>.self)
+            let b = source.loadUnaligned(fromByteOffset: ((r + 1) * columns + c) * 4, as: SIMD4<Float>.self)
+            let d = source.loadUnaligned(fromByteOffset: ((r + 2) * columns + c) * 4, as: SIMD4<Float>.self)
+            let e = source.loadUnaligned(fromByteOffset: ((r + 3) * columns + c) * 4, as: SIMD4<Float>.self)
+            target.storeBytes(of: SIMD4(a[0], b[0], d[0], e[0]), toByteOffset: (c * rows + r) * 4, as: SIMD4<Float>.self)
+            target.storeBytes(of: SIMD4(a[1], b[1], d[1], e[1]), toByteOffset: ((c + 1) * rows + r) * 4, as: SIMD4<Float>.self)
+            target.storeBytes(of: SIMD4(a[2], b[2], d[2], e[2]), toByteOffset: ((c + 2) * rows + r) * 4, as: SIMD4<Float>.self)
+            target.storeBytes(of: SIMD4(a[3], b[3], d[3], e[3]), toByteOffset: ((c + 3) * rows + r) * 4, as: SIMD4<Float>.self)
+            c += 4
+        }
+        for column in c..<columns {
+            for row in r..<(r + 4) { out[column * rows + row] = src[row * columns + column] }
+        }
+        r += 4
+    }
+    for row in r..<rows {
+        for column in 0..<columns { out[column * rows + row] = src[row * columns + column] }
     }
 }
 
