@@ -50,6 +50,24 @@ private func d(_ shape: [Int], _ seed: UInt64) -> Tensor { TestData.distinct(sha
         }
     }
 
+    /// `subsampled` is the two gathers ResNet's shortcut used to make, in one pass, and its
+    /// gradient their adjoint, at odd sizes and any thread count.
+    @Test(arguments: [(2, 2), (3, 2), (1, 4)])
+    func subsamplingEqualsGatheringRowsThenColumns(_ stride: (Int, Int)) {
+        var generator = SeededGenerator(seed: 82)
+        let x = Tensor.randomNormal([16, 8, 33, 30], using: &generator)
+        let rows = Array(Swift.stride(from: 0, to: 33, by: stride.0)), columns = Array(Swift.stride(from: 0, to: 30, by: stride.1))
+        let expected = x.gathering(rows, alongAxis: 2).gathering(columns, alongAxis: 3)
+        let g = Tensor.randomNormal(expected.shape, using: &generator)
+        let expectedGradient = g.scatteringAdd(columns, alongAxis: 3, extent: 30).scatteringAdd(rows, alongAxis: 2, extent: 33)
+        for threads in [1, 2, 3] {
+            Parallelism.withThreads(threads) {
+                #expect(x.subsampled(by: stride) == expected)
+                #expect(g.spreadingOut(by: stride, into: x.shape) == expectedGradient)
+            }
+        }
+    }
+
     /// ResNet's option-A shortcut takes every second row and column; at that size the gather
     /// and its adjoint run split over the outer slices, and must equal the element-by-element
     /// definition at any thread count.
@@ -136,6 +154,8 @@ private func d(_ shape: [Int], _ seed: UInt64) -> Tensor { TestData.distinct(sha
         GradCase(name: "takingElements", inputs: [x]) { $0[0].takingElements([5, 0, 23, 5, 11, 7], shape: [2, 3]) },
         GradCase(name: "scatteringElements", inputs: [u([2, 3], 75)]) { $0[0].scatteringElements([5, 0, 9, 5, 11, 7], into: [3, 4]) },
         GradCase(name: "transposed rank 3", inputs: [u([2, 5, 6], 79)]) { $0[0].transposed },
+        GradCase(name: "subsampled by 2", inputs: [u([2, 2, 5, 4], 80)]) { $0[0].subsampled(by: (2, 2)) },
+        GradCase(name: "subsampled by (3, 1)", inputs: [u([1, 2, 7, 3], 81)]) { $0[0].subsampled(by: (3, 1)) },
         GradCase(name: "mixed chain", inputs: [x]) { t in
             (t[0].permuted([1, 2, 0]).reshaped(to: [3, 8]).sliced(alongAxis: 1, 2..<7) * t[0].sum(alongAxes: [0, 2]).reshaped(to: [3, 1])).tanh()
         },

@@ -110,6 +110,17 @@ import Testing
         Self.expectMessage(r, "scatteringElements: flat index -1 out of range 0..<3")
     }
 
+    @Test func subsampledNeedsPlanesAndPositiveStrides() async {
+        let rank = await #expect(processExitsWith: .failure, observing: [\.standardErrorContent]) {
+            _ = Tensor.ones([2, 4, 4]).subsampled(by: (2, 2))
+        }
+        Self.expectMessage(rank, "subsampled: input must be [N, C, H, W], got [2, 4, 4]")
+        let stride = await #expect(processExitsWith: .failure, observing: [\.standardErrorContent]) {
+            _ = Tensor.ones([1, 1, 4, 4]).subsampled(by: (0, 2))
+        }
+        Self.expectMessage(stride, "subsampled: strides must be positive, got (0, 2)")
+    }
+
     @Test func scatteringElementsOutsideItsSegment() async {
         let r = await #expect(processExitsWith: .failure, observing: [\.standardErrorContent]) {
             _ = Tensor.ones([4]).scatteringElements([1, 2, 3, 2], into: [4], segments: 2)

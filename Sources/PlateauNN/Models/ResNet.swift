@@ -37,10 +37,7 @@ public struct BasicBlock: Layer {
         let out = bn1.rectified(conv1(input))
         var shortcut = input
         if stride != 1 || inputChannels != outputChannels {
-            let h = input.shape[2], w = input.shape[3]
-            shortcut = input
-                .gathering(Array(Swift.stride(from: 0, to: h, by: stride)), alongAxis: 2)
-                .gathering(Array(Swift.stride(from: 0, to: w, by: stride)), alongAxis: 3)
+            shortcut = input.subsampled(by: (stride, stride))
             let extra = outputChannels - inputChannels
             shortcut = shortcut.padded(alongAxis: 1, before: extra / 2, after: extra - extra / 2)
         }

@@ -160,6 +160,64 @@ extension Tensor {
         return concatenating(tensors.map { $0.reshaped(to: expanded) }, alongAxis: axis)
     }
 
+    /// Every `stride.0`-th row and `stride.1`-th column of each plane of `[N, C, H, W]`, from
+    /// the first: `[N, C, ⌈H/s₀⌉, ⌈W/s₁⌉]`. ResNet's option-A shortcut (He et al. 2016, §4.2)
+    /// subsamples this way; the values are those of two `gathering`s, in one pass, and the
+    /// gradient is one pass that puts each value back in a zero plane.
+    public func subsampled(by stride: (Int, Int)) -> Tensor {
+        precondition(rank == 4, "subsampled: input must be [N, C, H, W], got \(shape)")
+        precondition(stride.0 > 0 && stride.1 > 0, "subsampled: strides must be positive, got \(stride)")
+        let (h, w) = (shape[2], shape[3])
+        let (oh, ow) = ((h + stride.0 - 1) / stride.0, (w + stride.1 - 1) / stride.1)
+        let values = Tensor.stridedPlanes(scalars, planes: shape[0] * shape[1], from: (h, w), to: (oh, ow), stride: stride, subsampling: true)
+        let inputShape = shape
+        return Tensor.recorded("subsample", shape: [shape[0], shape[1], oh, ow], scalars: values, inputs: [self]) { g, _ in
+            [g.spreadingOut(by: stride, into: inputShape)]
+        }
+    }
+
+    /// The adjoint of ``subsampled(by:)``: a zero tensor of `outShape` with `self`'s values at
+    /// every `stride`-th row and column.
+    func spreadingOut(by stride: (Int, Int), into outShape: [Int]) -> Tensor {
+        let (h, w) = (outShape[2], outShape[3])
+        let values = Tensor.stridedPlanes(scalars, planes: outShape[0] * outShape[1], from: (h, w), to: (shape[2], shape[3]), stride: stride, subsampling: false)
+        return Tensor.recorded("spread", shape: outShape, scalars: values, inputs: [self]) { g, _ in
+            [g.subsampled(by: stride)]
+        }
+    }
+
+    /// Plane by plane in parallel, between `large` planes and `small` ones holding their
+    /// every `stride`-th row and column: read out of the large planes (`subsampling`), or
+    /// written into zeroed large planes.
+    private static func stridedPlanes(
+        _ x: [Float], planes: Int, from large: (Int, Int), to small: (Int, Int), stride: (Int, Int), subsampling: Bool
+    ) -> [Float] {
+        let largePlane = large.0 * large.1, smallPlane = small.0 * small.1
+        return x.withUnsafeBufferPointer { src in
+            makeScalars(count: planes * (subsampling ? smallPlane : largePlane)) { out in
+                parallelFor(planes, grain: Swift.max(1, elementGrain / Swift.max(largePlane, 1))) { range in
+                    let x = src.baseAddress!
+                    for p in range {
+                        if subsampling {
+                            let from = x + p * largePlane, to = out + p * smallPlane
+                            for i in 0..<small.0 {
+                                let row = from + i * stride.0 * large.1, target = to + i * small.1
+                                for j in 0..<small.1 { target[j] = row[j * stride.1] }
+                            }
+                        } else {
+                            let from = x + p * smallPlane, to = out + p * largePlane
+                            to.initialize(repeating: 0, count: largePlane)
+                            for i in 0..<small.0 {
+                                let row = from + i * small.1, target = to + i * stride.0 * large.1
+                                for j in 0..<small.1 { target[j * stride.1] = row[j] }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     /// The slices at `indices` along `axis` (PyTorch's `index_select`); indices may repeat.
     public func gathering(_ indices: [Int], alongAxis axis: Int) -> Tensor {
         let axis = normalizedAxes([axis], "gathering")[0]
