@@ -229,9 +229,8 @@ extension Tensor {
         var outShape = shape
         outShape[axis] = indices.count
         let count = indices.count
-        // Parallel over the outer slices, which are disjoint. A strided subsample (ResNet's
-        // option-A shortcut, along the width: inner = 1) copies single elements, so those
-        // get a plain loop instead of a copy call each.
+        // Parallel over the outer slices, which are disjoint. Gathering along the last axis
+        // (inner = 1) copies single elements: a plain loop instead of a copy call each.
         let values = scalars.withUnsafeBufferPointer { src in
           indices.withUnsafeBufferPointer { indices in
             makeScalars(count: outer * count * inner) { out in
