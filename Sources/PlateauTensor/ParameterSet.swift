@@ -99,19 +99,8 @@ public struct ParameterSet: Sendable, Equatable {
         for key in keys {
             let a = storage[key]!, b = other.storage[key]!
             precondition(a.shape == b.shape, "ParameterSet: \(key) has shapes \(a.shape) and \(b.shape)")
-            // `makeScalars` hands the loop a pointer by value: the inout buffer of
-            // `Array(unsafeUninitializedCapacity:)`, captured by the parallel loop, was
-            // reloaded on every element and kept the loop scalar (perf annotate: addss).
-            let scalars = a.scalars.withUnsafeBufferPointer { x in
-                b.scalars.withUnsafeBufferPointer { y in
-                    makeScalars(count: x.count) { out in
-                        parallelFor(x.count, grain: elementGrain) { range in
-                            for i in range { out[i] = f(x[i], y[i]) }
-                        }
-                    }
-                }
-            }
-            result.storage[key] = Tensor(shape: a.shape, scalars: scalars)
+            // The engine's own elementwise loop (its own loop here once ran scalar).
+            result.storage[key] = Tensor(shape: a.shape, scalars: zipScalars(a.scalars, b.scalars, f))
         }
         return result
     }
