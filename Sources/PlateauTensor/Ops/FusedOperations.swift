@@ -322,7 +322,6 @@ private func batchNormExample(_ shape: [Int], rectified: Bool) -> [Tensor] {
     return [Tensor(shape: shape, scalars: values), Tensor(scale), Tensor(scale.map { 0.44 * $0 })]
 }
 
-/// Two tensors whose sum is at least 0.3 away from zero (the ReLU's kink).
 /// Batch-norm arguments and a residual r that puts every bn(x) + r at least 0.3 away from
 /// zero (the ReLU's kink), with random signs: the gate closes on some values of every channel.
 private func batchNormResidualExample(_ shape: [Int], rectified: Bool) -> [Tensor] {
@@ -336,6 +335,7 @@ private func batchNormResidualExample(_ shape: [Int], rectified: Bool) -> [Tenso
     return arguments + [Tensor(shape: shape, scalars: residual)]
 }
 
+/// Two tensors whose sum is at least 0.3 away from zero (the ReLU's kink).
 private func residualExample(_ shape: [Int]) -> [Tensor] {
     var generator = SeededGenerator(seed: 0xADD)
     let a = Tensor.randomUniform(shape, in: -1..<1, using: &generator)
