@@ -33,9 +33,10 @@ private func d(_ shape: [Int], _ seed: UInt64) -> Tensor { TestData.distinct(sha
     @Test(arguments: cases) func gradient(_ c: GradCase) { checkGradients(at: c.inputs, checker: c.checker, c.function) }
     @Test(arguments: cases) func secondOrder(_ c: GradCase) { checkSecondOrderGradients(at: c.inputs, checker: c.checker, c.function) }
 
-    /// Swapping the last two axes goes matrix by matrix in 4 × 4 tiles: every shape, with and
-    /// without partial tiles, and any thread count, must give the definition's order.
-    @Test(arguments: [[3, 7, 10], [2, 2, 4, 9], [5, 8, 8], [64, 17, 64], [2, 1, 3]])
+    /// Swapping the last two axes goes matrix by matrix in 4 × 4 tiles (a matrix in 32 × 32
+    /// blocks of them): every shape, with and without partial tiles and blocks, and any thread
+    /// count, must give the definition's order.
+    @Test(arguments: [[3, 7, 10], [2, 2, 4, 9], [5, 8, 8], [64, 17, 64], [2, 1, 3], [70, 45], [3, 5]])
     func swappingTheLastTwoAxesMatchesTheDefinition(_ shape: [Int]) {
         var generator = SeededGenerator(seed: 78)
         let x = Tensor.randomNormal(shape, using: &generator)

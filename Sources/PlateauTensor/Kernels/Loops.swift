@@ -375,7 +375,10 @@ func permuteScalars(_ x: [Float], shape: [Int], permutation: [Int]) -> [Float] {
             makeScalars(count: x.count) { out in
                 let matrices = size == 0 ? 0 : x.count / size
                 parallelFor(matrices, grain: Swift.max(1, elementGrain / Swift.max(size, 1))) { range in
-                    for m in range { transposeTiles(px.baseAddress! + m * size, rows: rows, columns: columns, into: out + m * size) }
+                    for m in range {
+                        transposeTiles(px.baseAddress! + m * size, rows: rows, columns: columns, sourceStride: columns,
+                                       into: out + m * size, targetStride: rows)
+                    }
                 }
             }
         }
@@ -397,37 +400,41 @@ func permuteScalars(_ x: [Float], shape: [Int], permutation: [Int]) -> [Float] {
     }
 }
 
-/// One rows × columns matrix transposed into `out` (columns × rows), in 4 × 4 tiles of four
-/// vector loads and stores; the edges element by element. For matrices that fit in cache
-/// (a transformer's or mixer's per-sample token matrix).
+/// A rows × columns block of a matrix whose rows are `sourceStride` apart, transposed into
+/// `out`, whose rows are `targetStride` apart: 4 × 4 tiles of four vector loads and stores,
+/// the edges element by element. Whole matrices that fit in cache (a transformer's or mixer's
+/// per-sample token matrix) or one cache block of a larger one (``transpose2D(_:rows:columns:)``).
 @inline(__always)
-func transposeTiles(_ src: UnsafePointer<Float>, rows: Int, columns: Int, into out: UnsafeMutablePointer<Float>) {
+func transposeTiles(
+    _ src: UnsafePointer<Float>, rows: Int, columns: Int, sourceStride: Int,
+    into out: UnsafeMutablePointer<Float>, targetStride: Int
+) {
     let source = UnsafeRawPointer(src), target = UnsafeMutableRawPointer(out)
     var r = 0
     while r + 4 <= rows {
         var c = 0
         while c + 4 <= columns {
-            let a = source.loadUnaligned(fromByteOffset: (r * columns + c) * 4, as: SIMD4<Float>.self)
-            let b = source.loadUnaligned(fromByteOffset: ((r + 1) * columns + c) * 4, as: SIMD4<Float>.self)
-            let d = source.loadUnaligned(fromByteOffset: ((r + 2) * columns + c) * 4, as: SIMD4<Float>.self)
-            let e = source.loadUnaligned(fromByteOffset: ((r + 3) * columns + c) * 4, as: SIMD4<Float>.self)
-            target.storeBytes(of: SIMD4(a[0], b[0], d[0], e[0]), toByteOffset: (c * rows + r) * 4, as: SIMD4<Float>.self)
-            target.storeBytes(of: SIMD4(a[1], b[1], d[1], e[1]), toByteOffset: ((c + 1) * rows + r) * 4, as: SIMD4<Float>.self)
-            target.storeBytes(of: SIMD4(a[2], b[2], d[2], e[2]), toByteOffset: ((c + 2) * rows + r) * 4, as: SIMD4<Float>.self)
-            target.storeBytes(of: SIMD4(a[3], b[3], d[3], e[3]), toByteOffset: ((c + 3) * rows + r) * 4, as: SIMD4<Float>.self)
+            let a = source.loadUnaligned(fromByteOffset: (r * sourceStride + c) * 4, as: SIMD4<Float>.self)
+            let b = source.loadUnaligned(fromByteOffset: ((r + 1) * sourceStride + c) * 4, as: SIMD4<Float>.self)
+            let d = source.loadUnaligned(fromByteOffset: ((r + 2) * sourceStride + c) * 4, as: SIMD4<Float>.self)
+            let e = source.loadUnaligned(fromByteOffset: ((r + 3) * sourceStride + c) * 4, as: SIMD4<Float>.self)
+            target.storeBytes(of: SIMD4(a[0], b[0], d[0], e[0]), toByteOffset: (c * targetStride + r) * 4, as: SIMD4<Float>.self)
+            target.storeBytes(of: SIMD4(a[1], b[1], d[1], e[1]), toByteOffset: ((c + 1) * targetStride + r) * 4, as: SIMD4<Float>.self)
+            target.storeBytes(of: SIMD4(a[2], b[2], d[2], e[2]), toByteOffset: ((c + 2) * targetStride + r) * 4, as: SIMD4<Float>.self)
+            target.storeBytes(of: SIMD4(a[3], b[3], d[3], e[3]), toByteOffset: ((c + 3) * targetStride + r) * 4, as: SIMD4<Float>.self)
             c += 4
         }
         for column in c..<columns {
-            for row in r..<(r + 4) { out[column * rows + row] = src[row * columns + column] }
+            for row in r..<(r + 4) { out[column * targetStride + row] = src[row * sourceStride + column] }
         }
         r += 4
     }
     for row in r..<rows {
-        for column in 0..<columns { out[column * rows + row] = src[row * columns + column] }
+        for column in 0..<columns { out[column * targetStride + row] = src[row * sourceStride + column] }
     }
 }
 
-/// Cache-blocked 2-D transpose.
+/// Cache-blocked 2-D transpose: 32 × 32 blocks, each by ``transposeTiles``.
 func transpose2D(_ x: [Float], rows: Int, columns: Int) -> [Float] {
     x.withUnsafeBufferPointer { px in
         makeScalars(count: x.count) { out in
@@ -439,9 +446,8 @@ func transpose2D(_ x: [Float], rows: Int, columns: Int) -> [Float] {
                 var c0 = 0
                 while c0 < columns {
                     let c1 = min(c0 + block, columns)
-                    for r in r0..<r1 {
-                        for c in c0..<c1 { out[c * rows + r] = src[r * columns + c] }
-                    }
+                    transposeTiles(src + r0 * columns + c0, rows: r1 - r0, columns: c1 - c0, sourceStride: columns,
+                                   into: out + c0 * rows + r0, targetStride: rows)
                     c0 = c1
                 }
                 r0 = r1
