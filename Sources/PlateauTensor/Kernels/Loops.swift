@@ -510,22 +510,6 @@ func sumVector(_ x: UnsafePointer<Float>, count: Int) -> Float {
     return total
 }
 
-/// Σ (xᵢ − mean)² for i in 0..<count, in sumVector's lane order (a row's variance).
-@inline(__always)
-func sumOfSquaredDeviations(_ x: UnsafePointer<Float>, from mean: Float, count: Int) -> Float {
-    var lanes = SIMD8<Float>.zero
-    var i = 0
-    let p = UnsafeRawPointer(x), m = SIMD8<Float>(repeating: mean)
-    while i + 8 <= count {
-        let c = p.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self) - m
-        lanes += c * c
-        i += 8
-    }
-    var total = lanes.sum()
-    while i < count { let c = x[i] - mean; total += c * c; i += 1 }
-    return total
-}
-
 /// dst[i] = src[i] + value for i in 0..<count.
 @inline(__always)
 func addScalar(_ value: Float, _ src: UnsafePointer<Float>, to dst: UnsafeMutablePointer<Float>, count: Int) {

@@ -63,8 +63,8 @@ extension Tensor {
                             for r in range {
                                 let row = x.baseAddress! + r * d
                                 let mu = sumVector(row, count: d) / Float(d)
-                                // Eight lanes: a serial float sum does not vectorize.
-                                let squares = sumOfSquaredDeviations(row, from: mu, count: d)
+                                // Batch norm's vector sums (a serial float sum does not vectorize).
+                                let squares = Tensor.planeDeviations(row, count: d, from: mu).1
                                 let k = 1 / (squares / Float(d) + epsilon).squareRoot()
                                 meanOut[r] = mu
                                 stdOut[r] = k
