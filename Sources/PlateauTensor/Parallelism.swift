@@ -76,6 +76,13 @@ func parallelFor(_ count: Int, grain: Int, _ body: (Range<Int>) -> Void) {
     }
 }
 
+/// `parallelFor` over `count` independent pieces of `size` elements each (planes, rows,
+/// slices): split only where every thread gets at least ``elementGrain`` elements.
+@inline(__always)
+func parallelFor(_ count: Int, elementsEach size: Int, _ body: (Range<Int>) -> Void) {
+    parallelFor(count, grain: Swift.max(1, elementGrain / Swift.max(size, 1)), body)
+}
+
 /// Elements per thread below which splitting costs more than it saves (64 K floats: an MLP
 /// activation of 128 × 512 stays serial, a ResNet activation of 2 M is split).
 let elementGrain = 1 << 16

@@ -179,8 +179,7 @@ struct StridedLoop {
     /// threads when the loop is large (rows are independent outputs).
     @inline(__always)
     func forEachRowInParallel(_ body: (_ offsets: [Int], _ count: Int, _ innerStrides: [Int]) -> Void) {
-        let grain = Swift.max(1, elementGrain / Swift.max(rowLength, 1))
-        parallelFor(rowCount, grain: grain) { rows in forEachRow(in: rows, body) }
+        parallelFor(rowCount, elementsEach: rowLength) { rows in forEachRow(in: rows, body) }
     }
 
     /// Calls `body(offsets, innerCount, innerStrides)` once per innermost row.
@@ -308,7 +307,7 @@ func reduceBlock<F: BinaryScalarFunction>(
             // Each output element is folded by one thread, in order: results do not depend
             // on the thread count.
             if inner == 1 {
-                parallelFor(outer, grain: Swift.max(1, elementGrain / Swift.max(mid, 1))) { outers in
+                parallelFor(outer, elementsEach: mid) { outers in
                     for o in outers {
                         var acc = initial
                         let row = src + o * mid
@@ -319,7 +318,7 @@ func reduceBlock<F: BinaryScalarFunction>(
             } else {
                 for o in 0..<outer {
                     let dst = out + o * inner
-                    parallelFor(inner, grain: Swift.max(1, elementGrain / Swift.max(mid, 1))) { columns in
+                    parallelFor(inner, elementsEach: mid) { columns in
                         for i in columns { dst[i] = initial }
                         for m in 0..<mid {
                             let row = src + (o * mid + m) * inner
@@ -374,7 +373,7 @@ func permuteScalars(_ x: [Float], shape: [Int], permutation: [Int]) -> [Float] {
         return x.withUnsafeBufferPointer { px in
             makeScalars(count: x.count) { out in
                 let matrices = size == 0 ? 0 : x.count / size
-                parallelFor(matrices, grain: Swift.max(1, elementGrain / Swift.max(size, 1))) { range in
+                parallelFor(matrices, elementsEach: size) { range in
                     for m in range {
                         transposeTiles(px.baseAddress! + m * size, rows: rows, columns: columns, sourceStride: columns,
                                        into: out + m * size, targetStride: rows)
@@ -532,7 +531,7 @@ func blockedInnerProduct(_ a: [Float], _ b: [Float]) -> Double {
     a.withUnsafeBufferPointer { x in
         b.withUnsafeBufferPointer { y in
             partials.withUnsafeMutableBufferPointer { partials in
-                parallelFor(blocks, grain: elementGrain / blockSize) { range in
+                parallelFor(blocks, elementsEach: blockSize) { range in
                     let px = UnsafeRawPointer(x.baseAddress!), py = UnsafeRawPointer(y.baseAddress!)
                     for block in range {
                         let start = block * blockSize, end = Swift.min(start + blockSize, count)

@@ -115,7 +115,7 @@ struct AddingRectified: BinaryScalarFunction {
 func softmaxRows(_ x: [Float], rows: Int, length: Int) -> [Float] {
     x.withUnsafeBufferPointer { source in
         makeScalars(count: x.count) { out in
-            parallelFor(rows, grain: Swift.max(1, elementGrain / length)) { range in
+            parallelFor(rows, elementsEach: length) { range in
                 for r in range { softmaxRow(source.baseAddress! + r * length, into: out + r * length, length: length) }
             }
         }
@@ -140,7 +140,7 @@ func softmaxPullbackRows(_ g: [Float], _ y: [Float], rows: Int, length: Int) -> 
     g.withUnsafeBufferPointer { upstream in
         y.withUnsafeBufferPointer { output in
             makeScalars(count: g.count) { out in
-                parallelFor(rows, grain: Swift.max(1, elementGrain / length)) { range in
+                parallelFor(rows, elementsEach: length) { range in
                     for r in range {
                         let gr = upstream.baseAddress! + r * length, yr = output.baseAddress! + r * length, dx = out + r * length
                         var dot: Float = 0

@@ -28,12 +28,12 @@ extension Tensor {
         let backend = Backends.current
         // Independent (sample, head) pairs, spread over the threads; each one's products and
         // softmax are computed alike whatever the split.
-        let pairs = n * heads, grain = Swift.max(1, elementGrain / (t * t + 2 * t * dh))
+        let pairs = n * heads, pairSize = t * t + 2 * t * dh
         var probabilities = [Float](repeating: 0, count: pairs * t * t)
         let values = scalars.withUnsafeBufferPointer { x in
             probabilities.withUnsafeMutableBufferPointer { probabilities in
                 makeScalars(count: n * t * d) { out in
-                    parallelFor(pairs, grain: grain) { range in
+                    parallelFor(pairs, elementsEach: pairSize) { range in
                         for pair in range {
                             let (sample, head) = pair.quotientAndRemainder(dividingBy: heads)
                             let q = x.baseAddress! + sample * t * 3 * d + head * dh
@@ -72,12 +72,12 @@ extension Tensor {
         let (n, t, d) = (input.shape[0], input.shape[1], input.shape[2] / 3)
         let dh = d / heads, scale = 1 / Float(dh).squareRoot()
         let backend = Backends.current
-        let pairs = n * heads, grain = Swift.max(1, elementGrain / (t * t + 2 * t * dh))
+        let pairs = n * heads, pairSize = t * t + 2 * t * dh
         let dx = input.scalars.withUnsafeBufferPointer { x in
             g.scalars.withUnsafeBufferPointer { upstream in
                 probabilities.withUnsafeBufferPointer { probabilities in
                     makeScalars(count: input.count) { out in
-                        parallelFor(pairs, grain: grain) { range in
+                        parallelFor(pairs, elementsEach: pairSize) { range in
                             var scores = [Float](repeating: 0, count: t * t)  // dP, then dS
                             scores.withUnsafeMutableBufferPointer { scores in
                                 let ds = scores.baseAddress!

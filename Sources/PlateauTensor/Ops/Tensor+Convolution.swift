@@ -90,7 +90,7 @@ extension Tensor {
         let values = scalars.withUnsafeBufferPointer { src in
             makeScalars(count: n * rows * columns) { out in
                 // Planes (sample, channel) write disjoint rows: split them across threads.
-                parallelFor(n * c, grain: Swift.max(1, elementGrain / Swift.max(kh * kw * columns, 1))) { planes in
+                parallelFor(n * c, elementsEach: kh * kw * columns) { planes in
                     for p in planes {
                         let (b, ch) = p.quotientAndRemainder(dividingBy: c)
                         let plane = src.baseAddress! + p * h * w
@@ -123,7 +123,7 @@ extension Tensor {
         let values = scalars.withUnsafeBufferPointer { src in
             makeScalars(count: n * c * h * w) { out in
                 // Each (sample, channel) plane accumulates only its own windows, in a fixed order.
-                parallelFor(n * c, grain: Swift.max(1, elementGrain / Swift.max(kh * kw * columns, 1))) { planes in
+                parallelFor(n * c, elementsEach: kh * kw * columns) { planes in
                     for p in planes {
                         let (b, ch) = p.quotientAndRemainder(dividingBy: c)
                         let plane = out + p * h * w
@@ -180,7 +180,7 @@ extension Tensor {
         let (c, n, plane) = (shape[0], shape[1], shape[2] * shape[3])
         let values = scalars.withUnsafeBufferPointer { src in
             makeScalars(count: count) { out in
-                parallelFor(n * c, grain: Swift.max(1, elementGrain / Swift.max(plane, 1))) { planes in
+                parallelFor(n * c, elementsEach: plane) { planes in
                     for p in planes {
                         let (b, ch) = p.quotientAndRemainder(dividingBy: c)
                         let from = src.baseAddress! + (ch * n + b) * plane, to = out + p * plane
@@ -196,7 +196,7 @@ extension Tensor {
                 sums.withUnsafeMutableBufferPointer { sums in
                     makeScalars(count: g.count) { out in
                         // Channel rows are disjoint outputs; each sums its planes in batch order.
-                        parallelFor(c, grain: Swift.max(1, elementGrain / Swift.max(n * plane, 1))) { channels in
+                        parallelFor(c, elementsEach: n * plane) { channels in
                             for ch in channels {
                                 var total: Double = 0
                                 for b in 0..<n {
@@ -317,7 +317,7 @@ extension Tensor {
         let values = scalars.withUnsafeBufferPointer { src in
           indices.withUnsafeMutableBufferPointer { indices in
             makeScalars(count: n * c * outPlane) { out in
-              parallelFor(n * c, grain: Swift.max(1, elementGrain / Swift.max(planeSize, 1))) { planes in
+              parallelFor(n * c, elementsEach: planeSize) { planes in
                 // An empty array's base address may be non-nil: test `tracked`, not the pointer.
                 let x = src.baseAddress!, index = tracked ? indices.baseAddress : nil
                 for plane in planes {
@@ -406,7 +406,7 @@ extension Tensor {
         let outPlane = size.0 * size.1
         let values = scalars.withUnsafeBufferPointer { x in
             makeScalars(count: planes * outPlane) { out in
-                parallelFor(planes, grain: Swift.max(1, elementGrain / Swift.max(outPlane, 1))) { range in
+                parallelFor(planes, elementsEach: outPlane) { range in
                     for p in range {
                         let source = x.baseAddress! + p * h * w, target = out + p * outPlane
                         for oy in 0..<size.0 {
@@ -421,7 +421,7 @@ extension Tensor {
         return Tensor.fused(.nearestUpsampling, shape: [shape[0], shape[1], size.0, size.1], scalars: values, inputs: [self], fast: { g, _ in
             let gradient = g.scalars.withUnsafeBufferPointer { dy in
                 makeScalars(count: planes * h * w) { out in
-                    parallelFor(planes, grain: Swift.max(1, elementGrain / Swift.max(outPlane, 1))) { range in
+                    parallelFor(planes, elementsEach: outPlane) { range in
                         for p in range {
                             let target = out + p * h * w, source = dy.baseAddress! + p * outPlane
                             target.initialize(repeating: 0, count: h * w)
@@ -501,7 +501,7 @@ extension Tensor {
         let values = scalars.withUnsafeBufferPointer { src in
           indices.withUnsafeBufferPointer { indices in
             makeScalars(count: outCount) { out in
-                parallelFor(segments, grain: Swift.max(1, elementGrain / Swift.max(inRun + outRun, 1))) { range in
+                parallelFor(segments, elementsEach: inRun + outRun) { range in
                     for segment in range {
                         let target = out + segment * outRun, first = segment * outRun
                         target.initialize(repeating: 0, count: outRun)

@@ -89,7 +89,7 @@ extension Tensor {
         let values = scalars.withUnsafeBufferPointer { x in
           (residual?.scalars ?? []).withUnsafeBufferPointer { r in
             makeScalars(count: count) { out in
-                parallelFor(n * c, grain: Swift.max(1, elementGrain / Swift.max(s, 1))) { planes in
+                parallelFor(n * c, elementsEach: s) { planes in
                     for p in planes {
                         let k = factors[p % c], shift = shifts[p % c]
                         let base = p * s
@@ -232,7 +232,7 @@ extension Tensor {
                             meanGX.withUnsafeBufferPointer { meanGX in
                               means.withUnsafeBufferPointer { means in
                                 inverseStd.withUnsafeBufferPointer { inverseStd in
-                                    parallelFor(n, grain: Swift.max(1, elementGrain / Swift.max(c, 1))) { rows in
+                                    parallelFor(n, elementsEach: c) { rows in
                                         for i in rows.lowerBound * c..<rows.upperBound * c {
                                             let ch = i % c
                                             let gi = gate.isOpen(at: i, channel: ch, x: x[i]) ? dy[i] : 0
@@ -247,7 +247,7 @@ extension Tensor {
                         }
                         return
                     }
-                    parallelFor(n * c, grain: Swift.max(1, elementGrain / Swift.max(s, 1))) { planes in
+                    parallelFor(n * c, elementsEach: s) { planes in
                         for p in planes {
                             let ch = p % c
                             let base = p * s
@@ -357,7 +357,7 @@ extension Tensor {
     ) -> [Scalar] {
         [Scalar](unsafeUninitializedCapacity: count * values) { buffer, initialized in
             let base = buffer.baseAddress!
-            parallelFor(count, grain: Swift.max(1, elementGrain / Swift.max(planeSize, 1))) { planes in
+            parallelFor(count, elementsEach: planeSize) { planes in
                 for p in planes { body(p, base + p * values) }
             }
             initialized = count * values
@@ -393,7 +393,7 @@ extension Tensor {
                      "channelAffine: scale and shift must be [\(c)], got \(scale.shape) and \(shift.shape)")
         let values = scalars.withUnsafeBufferPointer { x in
             makeScalars(count: count) { out in
-                parallelFor(n * c, grain: Swift.max(1, elementGrain / Swift.max(s, 1))) { planes in
+                parallelFor(n * c, elementsEach: s) { planes in
                     for p in planes {
                         let k = scale.scalars[p % c], b = shift.scalars[p % c]
                         let base = p * s
@@ -414,7 +414,7 @@ extension Tensor {
                         sumG.withUnsafeMutableBufferPointer { sumG in
                             sumGX.withUnsafeMutableBufferPointer { sumGX in
                                 // Channels are independent sums, each in sample order.
-                                parallelFor(c, grain: Swift.max(1, elementGrain / Swift.max(n * s, 1))) { channels in
+                                parallelFor(c, elementsEach: n * s) { channels in
                                     for ch in channels {
                                         var a: Double = 0, b: Double = 0
                                         for sample in 0..<n {
@@ -433,7 +433,7 @@ extension Tensor {
             }
             let dx: Tensor? = needsInput ? Tensor(shape: input.shape, scalars: g.scalars.withUnsafeBufferPointer { dy in
                 makeScalars(count: input.count) { out in
-                    parallelFor(n * c, grain: Swift.max(1, elementGrain / Swift.max(s, 1))) { planes in
+                    parallelFor(n * c, elementsEach: s) { planes in
                         for p in planes {
                             let k = scale.scalars[p % c], base = p * s
                             let from = dy.baseAddress! + base, to = out + base

@@ -387,7 +387,7 @@ extension Tensor {
         var sums = [Float](repeating: 0, count: c)
         scalars.withUnsafeBufferPointer { src in
             sums.withUnsafeMutableBufferPointer { sums in
-                parallelFor(c, grain: Swift.max(1, elementGrain / Swift.max(n * plane, 1))) { channels in
+                parallelFor(c, elementsEach: n * plane) { channels in
                     for ch in channels {
                         var total: Double = 0
                         for b in 0..<n { total += Double(sumVector(src.baseAddress! + (b * c + ch) * plane, count: plane)) }

@@ -26,7 +26,7 @@ extension Tensor {
                     // threads in fixed column blocks; each element's recurrence is the same
                     // whatever the split.
                     let block = 256, blocks = (inner + block - 1) / block
-                    parallelFor(outer * blocks, grain: Swift.max(1, elementGrain / Swift.max(1, length * Swift.min(block, inner)))) { range in
+                    parallelFor(outer * blocks, elementsEach: length * Swift.min(block, inner)) { range in
                         for item in range {
                             let (n, b) = item.quotientAndRemainder(dividingBy: blocks)
                             let base = n * length * inner, columns = (b * block)..<Swift.min(inner, (b + 1) * block)

@@ -65,7 +65,7 @@ extension Tensor {
         let length = range.count * inner
         let values = scalars.withUnsafeBufferPointer { src in
             makeScalars(count: outer * length) { out in
-                parallelFor(outer, grain: Swift.max(1, elementGrain / Swift.max(length, 1))) { slices in
+                parallelFor(outer, elementsEach: length) { slices in
                     let x = src.baseAddress!
                     for o in slices { (out + o * length).update(from: x + (o * mid + range.lowerBound) * inner, count: length) }
                 }
@@ -90,7 +90,7 @@ extension Tensor {
         // ResNet's shortcut pads every sample's channels.
         let values = scalars.withUnsafeBufferPointer { src in
             makeScalars(count: outer * newMid * inner) { out in
-                parallelFor(outer, grain: Swift.max(1, elementGrain / Swift.max(newMid * inner, 1))) { slices in
+                parallelFor(outer, elementsEach: newMid * inner) { slices in
                     let x = src.baseAddress!
                     for o in slices {
                         let slice = out + o * newMid * inner
@@ -195,7 +195,7 @@ extension Tensor {
         let largePlane = large.0 * large.1, smallPlane = small.0 * small.1
         return x.withUnsafeBufferPointer { src in
             makeScalars(count: planes * (subsampling ? smallPlane : largePlane)) { out in
-                parallelFor(planes, grain: Swift.max(1, elementGrain / Swift.max(largePlane, 1))) { range in
+                parallelFor(planes, elementsEach: largePlane) { range in
                     let x = src.baseAddress!
                     for p in range {
                         if subsampling {
@@ -234,7 +234,7 @@ extension Tensor {
         let values = scalars.withUnsafeBufferPointer { src in
           indices.withUnsafeBufferPointer { indices in
             makeScalars(count: outer * count * inner) { out in
-                parallelFor(outer, grain: Swift.max(1, elementGrain / Swift.max(count * inner, 1))) { range in
+                parallelFor(outer, elementsEach: count * inner) { range in
                     let x = src.baseAddress!
                     for o in range {
                         let from = x + o * mid * inner, to = out + o * count * inner
@@ -270,7 +270,7 @@ extension Tensor {
         let values = scalars.withUnsafeBufferPointer { src in
           indices.withUnsafeBufferPointer { indices in
             makeScalars(count: outer * extent * inner) { out in
-                parallelFor(outer, grain: Swift.max(1, elementGrain / Swift.max(extent * inner, 1))) { range in
+                parallelFor(outer, elementsEach: extent * inner) { range in
                     let x = src.baseAddress!
                     for o in range {
                         let from = x + o * count * inner, to = out + o * extent * inner

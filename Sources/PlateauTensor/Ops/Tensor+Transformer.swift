@@ -59,7 +59,7 @@ extension Tensor {
             means.withUnsafeMutableBufferPointer { meanOut in
                 inverseStd.withUnsafeMutableBufferPointer { stdOut in
                     makeScalars(count: count) { out in
-                        parallelFor(rows, grain: Swift.max(1, elementGrain / d)) { range in
+                        parallelFor(rows, elementsEach: d) { range in
                             for r in range {
                                 let row = x.baseAddress! + r * d
                                 let mu = sumVector(row, count: d) / Float(d)
@@ -104,7 +104,7 @@ extension Tensor {
             input.scalars.withUnsafeBufferPointer { x in
                 partials.withUnsafeMutableBufferPointer { partials in
                     makeScalars(count: input.count) { out in
-                        parallelFor(blocks, grain: Swift.max(1, elementGrain / (d * blockRows))) { range in
+                        parallelFor(blocks, elementsEach: d * blockRows) { range in
                             for block in range {
                                 let gammaSum = partials.baseAddress! + 2 * block * d, betaSum = gammaSum + d
                                 for r in (block * blockRows)..<Swift.min(rows, (block + 1) * blockRows) {
