@@ -531,9 +531,7 @@ extension Tensor {
 /// even and odd columns (gathering them value by value was most of LeNet-5's pooling time).
 /// A row's last eight windows are taken from its end, overlapping the previous eight when
 /// the row is not a multiple of eight (those are recomputed to the same values); narrower
-/// planes go to ``maxPoolPairsGathered``. The four values are compared lane-wise
-/// with selects, since on real activations the winner is random and branches would
-/// mispredict half the time; ties and NaN resolve as in the window walk (first maximum, NaN wins).
+/// planes go to ``maxPoolPairsGathered``. The four values are compared by ``windowMaxima``.
 @inline(__always)
 private func maxPoolPairs(
     _ plane: UnsafePointer<Float>, width w: Int, outputHeight oh: Int, outputWidth ow: Int,
@@ -551,16 +549,7 @@ private func maxPoolPairs(
             let ox = Swift.min(next, ow - 8)
             let upper = UnsafeRawPointer(top + 2 * ox).loadUnaligned(as: SIMD16<Float>.self)
             let lower = UnsafeRawPointer(bottom + 2 * ox).loadUnaligned(as: SIMD16<Float>.self)
-            let b = upper.oddHalf, c = lower.evenHalf, d = lower.oddHalf
-            // The winner's offset from its window's top-left value, in 32-bit lanes: 64-bit
-            // lane arithmetic (a multiply above all) is emulated on baseline x86-64.
-            var best = upper.evenHalf, offset = SIMD8<Int32>(repeating: 0)
-            var take = (b .> best) .| (b .!= b)
-            best.replace(with: b, where: take); offset.replace(with: 1, where: take)
-            take = (c .> best) .| (c .!= c)
-            best.replace(with: c, where: take); offset.replace(with: below, where: take)
-            take = (d .> best) .| (d .!= d)
-            best.replace(with: d, where: take); offset.replace(with: below + 1, where: take)
+            let (best, offset) = windowMaxima(upper.evenHalf, upper.oddHalf, lower.evenHalf, lower.oddHalf, below: below)
             UnsafeMutableRawPointer(out + ox).storeBytes(of: best, as: SIMD8<Float>.self)
             if let at {
                 let index = SIMD8<Int>(truncatingIfNeeded: offset &+ lanes) &+ (rowBase + 2 * ox)
@@ -574,7 +563,7 @@ private func maxPoolPairs(
 
 /// 2×2 stride-2 max pooling of a plane whose rows have fewer than eight windows (LeNet-5's
 /// 10×10 maps), eight windows at a time across rows: each window's four values are gathered
-/// from its offset in the plane, then compared as in ``maxPoolPairs``.
+/// from its offset in the plane, then compared by ``windowMaxima``.
 @inline(__always)
 private func maxPoolPairsGathered(
     _ plane: UnsafePointer<Float>, width w: Int, offsets: [Int], values: UnsafeMutablePointer<Float>,
@@ -589,18 +578,9 @@ private func maxPoolPairsGathered(
                 let p = plane + offsets[j + l]
                 a[l] = p[0]; b[l] = p[1]; c[l] = p[w]; d[l] = p[w + 1]
             }
-            var best = a, code = SIMD8<Int32>(repeating: 0)
-            var take = (b .> best) .| (b .!= b)
-            best.replace(with: b, where: take); code.replace(with: 1, where: take)
-            take = (c .> best) .| (c .!= c)
-            best.replace(with: c, where: take); code.replace(with: 2, where: take)
-            take = (d .> best) .| (d .!= d)
-            best.replace(with: d, where: take); code.replace(with: 3, where: take)
+            let (best, offset) = windowMaxima(a, b, c, d, below: Int32(w))
             UnsafeMutableRawPointer(values + j).storeBytes(of: best, as: SIMD8<Float>.self)
-            if let argmax { for l in 0..<8 {
-                let k = Int(code[l])
-                argmax[j + l] = base + offsets[j + l] + (k & 1) + (k >> 1) * w
-            } }
+            if let argmax { for l in 0..<8 { argmax[j + l] = base + offsets[j + l] + Int(offset[l]) } }
             j += 8
         }
         while j < count {
@@ -614,6 +594,26 @@ private func maxPoolPairsGathered(
             j += 1
         }
     }
+}
+
+/// The maxima of eight 2×2 windows (top-left values `a`, top-right `b`, bottom-left `c`,
+/// bottom-right `d`) and each winner's offset from its top-left value (0, 1, `below`,
+/// `below` + 1), compared lane-wise with selects, since on real activations the winner is
+/// random and branches would mispredict half the time. Ties go to the first maximum in that
+/// order and NaN wins, as in the window walk. Offsets in 32-bit lanes: 64-bit lane arithmetic
+/// is emulated on baseline x86-64.
+@inline(__always)
+private func windowMaxima(
+    _ a: SIMD8<Float>, _ b: SIMD8<Float>, _ c: SIMD8<Float>, _ d: SIMD8<Float>, below: Int32
+) -> (maxima: SIMD8<Float>, offsets: SIMD8<Int32>) {
+    var best = a, offset = SIMD8<Int32>(repeating: 0)
+    var take = (b .> best) .| (b .!= b)
+    best.replace(with: b, where: take); offset.replace(with: 1, where: take)
+    take = (c .> best) .| (c .!= c)
+    best.replace(with: c, where: take); offset.replace(with: below, where: take)
+    take = (d .> best) .| (d .!= d)
+    best.replace(with: d, where: take); offset.replace(with: below + 1, where: take)
+    return (best, offset)
 }
 
 /// The input column of output column `ox` at kernel offset `kj`, and the range of output
